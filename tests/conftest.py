@@ -1,0 +1,47 @@
+"""Shared fixtures. Real services (Kafka, PostgreSQL, Prometheus, Chromium) are started by
+the README test command (``scripts/test.sh``) and announced through environment variables;
+outside CI a test that needs an absent service is skipped, in CI it fails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(env_var: str, what: str) -> str:
+    value = os.environ.get(env_var)
+    if not value:
+        message = f"{what} not running ({env_var} unset; scripts/test.sh starts it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return value
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """``host:port`` of the real Kafka broker started by deploy/kafka/kafka.sh."""
+    return require_service("XL_KAFKA_BOOTSTRAP", "Kafka broker")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """SQLAlchemy URL of the real PostgreSQL started by deploy/postgres/postgres.sh."""
+    return require_service("XL_POSTGRES_URL", "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = REPO / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

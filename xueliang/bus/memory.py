@@ -1,0 +1,233 @@
+"""Embedded in-process transport: the bus a newcomer's ``xueliang demo`` runs on.
+
+It keeps Kafka's semantics that the stages rely on (see :mod:`xueliang.bus.base`):
+keyed partitioning with per-key order, consumer groups that split partitions and
+rebalance when members come and go, explicit commits and redelivery of what was
+not committed. It lives in one process and forgets everything when that ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from xueliang.bus.base import Bus, BusError, Consumer, OffsetReset, Producer, Record, TopicPartition
+from xueliang.contracts import TopicSpec
+
+
+def partition_for(key: str | None, partitions: int, counter: int) -> int:
+    if key is None:
+        return counter % partitions
+    return zlib.crc32(key.encode()) % partitions
+
+
+@dataclass
+class _Topic:
+    spec: TopicSpec
+    logs: list[list[Record]]
+
+
+@dataclass
+class _Group:
+    members: list[str] = field(default_factory=list)
+    generation: int = 0
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class MemoryBus(Bus):
+    def __init__(self, default_partitions: int = 3) -> None:
+        self._lock = threading.Condition()
+        self._topics: dict[str, _Topic] = {}
+        self._groups: dict[str, _Group] = {}
+        self._subscriptions: dict[str, tuple[str, tuple[str, ...]]] = {}  # member -> (group, topics)
+        self._default_partitions = default_partitions
+        self._counter = 0
+        self._member_seq = 0
+
+    # ----------------------------------------------------------------- topics
+    def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        with self._lock:
+            for spec in specs:
+                if spec.name not in self._topics:
+                    self._topics[spec.name] = _Topic(spec, [[] for _ in range(spec.partitions)])
+
+    def _topic(self, name: str) -> _Topic:
+        try:
+            return self._topics[name]
+        except KeyError:
+            raise BusError(f"topic {name!r} does not exist (create it with ensure_topics)") from None
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        with self._lock:
+            return {p: len(log) for p, log in enumerate(self._topic(topic).logs)}
+
+    def committed_offsets(self, group_id: str, topic: str) -> dict[int, int]:
+        with self._lock:
+            group = self._groups.get(group_id)
+            if group is None:
+                return {}
+            return {tp.partition: off for tp, off in group.committed.items() if tp.topic == topic}
+
+    # -------------------------------------------------------------- producing
+    def _append(self, topic: str, value: bytes, key: str | None, headers: dict[str, bytes] | None,
+                partition: int | None) -> None:
+        with self._lock:
+            t = self._topic(topic)
+            if len(value) > t.spec.max_message_bytes:
+                raise BusError(f"record of {len(value)} bytes exceeds {topic}'s limit of {t.spec.max_message_bytes}")
+            n = len(t.logs)
+            p = partition if partition is not None else partition_for(key, n, self._counter)
+            if not 0 <= p < n:
+                raise BusError(f"partition {p} out of range for {topic} ({n} partitions)")
+            self._counter += 1
+            log = t.logs[p]
+            log.append(Record(topic, p, len(log), key, bytes(value), dict(headers or {}), int(time.time() * 1000)))
+            self._lock.notify_all()
+
+    def producer(self, client_id: str = "xueliang") -> Producer:
+        return _MemoryProducer(self)
+
+    # -------------------------------------------------------------- consuming
+    def consumer(self, group_id: str, topics: Sequence[str], *, offset_reset: OffsetReset = "earliest",
+                 client_id: str = "xueliang", max_record_bytes: int | None = None) -> Consumer:
+        with self._lock:
+            for t in topics:
+                self._topic(t)
+            self._member_seq += 1
+            member = f"{client_id}-{self._member_seq}"
+            self._subscriptions[member] = (group_id, tuple(topics))
+            group = self._groups.setdefault(group_id, _Group())
+            group.members.append(member)
+            group.generation += 1
+            self._lock.notify_all()
+        return _MemoryConsumer(self, group_id, member, tuple(topics), offset_reset)
+
+    def _assignment(self, group_id: str, member: str) -> set[TopicPartition]:
+        """Round-robin assignment of every subscribed partition over the group's members."""
+        group = self._groups[group_id]
+        members = sorted(group.members)
+        topics = sorted({t for m in members for t in self._subscriptions[m][1]})
+        owned: set[TopicPartition] = set()
+        i = 0
+        for t in topics:
+            subscribers = [m for m in members if t in self._subscriptions[m][1]]
+            for p in range(len(self._topics[t].logs)):
+                if subscribers[i % len(subscribers)] == member:
+                    owned.add(TopicPartition(t, p))
+                i += 1
+        return owned
+
+    def _leave(self, group_id: str, member: str) -> None:
+        with self._lock:
+            group = self._groups[group_id]
+            if member in group.members:
+                group.members.remove(member)
+                group.generation += 1
+            self._subscriptions.pop(member, None)
+            self._lock.notify_all()
+
+
+class _MemoryProducer(Producer):
+    def __init__(self, bus: MemoryBus) -> None:
+        self._bus = bus
+        self._closed = False
+
+    def send(self, topic: str, value: bytes, key: str | None = None, headers: dict[str, bytes] | None = None,
+             partition: int | None = None) -> None:
+        if self._closed:
+            raise BusError("producer is closed")
+        self._bus._append(topic, value, key, headers, partition)
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class _MemoryConsumer(Consumer):
+    def __init__(self, bus: MemoryBus, group_id: str, member: str, topics: tuple[str, ...],
+                 offset_reset: OffsetReset) -> None:
+        self._bus = bus
+        self._group_id = group_id
+        self._member = member
+        self._topics = topics
+        self._reset = offset_reset
+        self._generation = -1
+        self._owned: set[TopicPartition] = set()
+        self._positions: dict[TopicPartition, int] = {}
+        self._closed = False
+
+    def _sync(self) -> None:
+        """Pick up a rebalance: positions of newly owned partitions restart at the committed offset."""
+        group = self._bus._groups[self._group_id]
+        if group.generation == self._generation:
+            return
+        self._generation = group.generation
+        owned = self._bus._assignment(self._group_id, self._member)
+        positions: dict[TopicPartition, int] = {}
+        for tp in owned:
+            if tp in group.committed:
+                positions[tp] = group.committed[tp]
+            elif self._reset == "earliest":
+                positions[tp] = 0
+            else:
+                positions[tp] = len(self._bus._topics[tp.topic].logs[tp.partition])
+        self._owned, self._positions = owned, positions
+
+    def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
+        if self._closed:
+            raise BusError("consumer is closed")
+        deadline = time.monotonic() + timeout
+        with self._bus._lock:
+            while True:
+                self._sync()
+                out: list[Record] = []
+                for tp in sorted(self._owned, key=lambda x: (x.topic, x.partition)):
+                    log = self._bus._topics[tp.topic].logs[tp.partition]
+                    pos = self._positions[tp]
+                    take = log[pos: pos + (max_records - len(out))]
+                    out.extend(take)
+                    self._positions[tp] = pos + len(take)
+                    if len(out) >= max_records:
+                        break
+                if out:
+                    return out
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._bus._lock.wait(remaining)
+
+    def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        with self._bus._lock:
+            self._sync()
+            group = self._bus._groups[self._group_id]
+            todo = offsets if offsets is not None else dict(self._positions)
+            for tp, off in todo.items():
+                if tp not in self._owned:
+                    raise BusError(f"cannot commit {tp}: partition is not assigned to this member (rebalanced)")
+                group.committed[tp] = off
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        with self._bus._lock:
+            return self._bus._groups[self._group_id].committed.get(tp)
+
+    def assignment(self) -> set[TopicPartition]:
+        with self._bus._lock:
+            self._sync()
+            return set(self._owned)
+
+    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        with self._bus._lock:
+            self._sync()
+            for tp in partitions if partitions is not None else list(self._owned):
+                if tp in self._owned:
+                    self._positions[tp] = len(self._bus._topics[tp.topic].logs[tp.partition])
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._bus._leave(self._group_id, self._member)

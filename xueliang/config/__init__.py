@@ -1,0 +1,156 @@
+"""One YAML file, validated strictly: cameras, centre tree, rules, detector, dispatch, bus, store, api.
+
+``load_config(path)`` expands ``${ENV_VAR}`` references (secrets stay out of the
+file), validates, and on failure raises :class:`ConfigError` whose message names
+each bad field's path, its line in the file, and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from xueliang.config._base import StrictModel
+from xueliang.config.bus import BusConfig, KafkaBusConfig, MemoryBusConfig
+from xueliang.config.cameras import CameraConfig, mask_url
+from xueliang.config.centres import Centre, Tier
+from xueliang.config.detector import DetectorConfig
+from xueliang.config.dispatch import DispatchConfig
+
+
+class StoreConfig(StrictModel):
+    url: str = Field("sqlite:///var/xueliang.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+
+
+class ApiConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    jwt_secret: str = Field("${XL_JWT_SECRET}", description="from the environment; the demo generates one if unset")
+    token_ttl_s: int = Field(8 * 3600, gt=0)
+
+
+class MetricsConfig(StrictModel):
+    port: int | None = Field(None, ge=1, le=65535, description="standalone /metrics port for workers without the API")
+
+
+class Settings(StrictModel):
+    centres: Centre
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    detector: DetectorConfig = DetectorConfig()
+    dispatch: DispatchConfig = DispatchConfig()
+    bus: BusConfig = Field(default_factory=MemoryBusConfig)
+    store: StoreConfig = StoreConfig()
+    api: ApiConfig = ApiConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        centres = {c.id: c for c, _ in self.centres.walk()}
+        ids = [c.id for c, _ in self.centres.walk()]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"duplicate centre ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"duplicate camera id {cam.id!r}")
+            seen.add(cam.id)
+            if cam.village is not None:
+                centre = centres.get(cam.village)
+                if centre is None:
+                    raise ValueError(f"camera {cam.id!r}: village {cam.village!r} is not a centre in the tree")
+                if centre.tier is not Tier.village:
+                    raise ValueError(f"camera {cam.id!r}: {cam.village!r} is a {centre.tier} centre, not a village")
+            elif cam.gb28181_division is None:
+                raise ValueError(f"camera {cam.id!r}: give `village`, or use a GB/T 28181 20-digit id")
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(camera_id)
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message points at the fields and lines."""
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(node: Any) -> Any:
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            value = os.environ.get(m.group(1))
+            if value is None:
+                if m.group(2) is not None:
+                    return m.group(2)
+                return m.group(0)  # left for the consumer to report (e.g. a missing secret)
+            return value
+        return _ENV.sub(sub, node)
+    if isinstance(node, list):
+        return [_expand_env(v) for v in node]
+    if isinstance(node, dict):
+        return {k: _expand_env(v) for k, v in node.items()}
+    return node
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the deepest YAML node on ``loc``."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            # discriminated-union tags (e.g. 'intrusion') are not YAML keys: stay on this node
+            continue
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_config(text: str, source: str = "<string>") -> Settings:
+    try:
+        raw = yaml.safe_load(text)
+        tree = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return Settings.model_validate(_expand_env(raw))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            path = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(tree, loc)
+            where = f"{source}:{line}" if line else source
+            lines.append(f"{where}: {path}: {err['msg']}")
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path) -> Settings:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+__all__ = [
+    "Settings", "ConfigError", "load_config", "parse_config", "mask_url", "CameraConfig", "Centre", "Tier",
+    "DetectorConfig", "DispatchConfig", "StoreConfig", "ApiConfig", "MetricsConfig", "BusConfig",
+    "KafkaBusConfig", "MemoryBusConfig",
+]

@@ -1,0 +1,175 @@
+"""Cameras: where frames come from (a discriminated union of sources), zones, rules,
+motion gating and video-quality diagnosis thresholds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from xueliang.config._base import Identifier, Point, Polygon, StrictModel
+from xueliang.config.rules import Rule
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<cred>[^/@\s]+@)")
+
+
+def mask_url(url: str) -> str:
+    """``rtsp://admin:pw@host/x`` → ``rtsp://***@host/x``: the only form of a URL that is logged or returned."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", url)
+
+
+class _UrlSource(StrictModel):
+    url: str = Field(description="may hold credentials; ${ENV} references are expanded at load time")
+    detect_url: str | None = Field(None, description="low-resolution substream fed to detection, if the camera has one")
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self.detect_url or self.url)
+
+
+class RtspSource(_UrlSource):
+    type: Literal["rtsp"]
+    transport: Literal["tcp", "udp"] = "tcp"
+
+
+class HttpSource(_UrlSource):
+    """HTTP MJPEG (multipart/x-mixed-replace) or a snapshot URL polled at the sample rate."""
+
+    type: Literal["http"]
+
+
+class FileSource(StrictModel):
+    type: Literal["file"]
+    path: Path
+    loop: bool = True
+    realtime: bool = Field(True, description="pace reading at the file's frame rate, like a live camera")
+
+    @property
+    def masked(self) -> str:
+        return str(self.path)
+
+
+class SceneSource(StrictModel):
+    """Frames rendered live by the scene generator from a scenario file (demo and tests)."""
+
+    type: Literal["scene"]
+    scenario: Path
+    seed: int = 0
+    loop: bool = True
+    realtime: bool = True
+
+    @property
+    def masked(self) -> str:
+        return f"scene:{self.scenario}#seed={self.seed}"
+
+
+Source = Annotated[RtspSource | HttpSource | FileSource | SceneSource, Field(discriminator="type")]
+
+
+class Zone(StrictModel):
+    name: Identifier
+    polygon: Polygon
+
+
+class Line(StrictModel):
+    name: Identifier
+    a: Point
+    b: Point
+
+
+class MotionConfig(StrictModel):
+    enabled: bool = True
+    downscale_width: int = Field(320, ge=64, le=1920)
+    threshold: int = Field(25, ge=1, le=255, description="grey-level difference that counts as change")
+    min_area_ratio: float = Field(0.0005, ge=0, le=1, description="changed share of the frame that counts as motion")
+    ignore: list[Polygon] = Field(default_factory=list, description="image polygons where motion is ignored (trees, clocks)")
+    keepalive_s: float = Field(5.0, gt=0, description="without motion, still publish one frame this often")
+
+
+class QualityConfig(StrictModel):
+    """Video quality diagnosis (视频质量诊断): each score in [0, 1], 1 = worst; a fault when above its threshold."""
+
+    enabled: bool = True
+    interval_s: float = Field(5.0, gt=0, description="diagnose one sampled frame this often")
+    blur: float = Field(0.7, ge=0, le=1)
+    covered: float = Field(0.8, ge=0, le=1)
+    frozen_s: float = Field(20.0, gt=0, description="identical picture this long = frozen")
+    signal_loss: float = Field(0.9, ge=0, le=1)
+    colour_cast: float = Field(0.6, ge=0, le=1)
+    too_dark: float = Field(0.85, ge=0, le=1)
+    too_bright: float = Field(0.85, ge=0, le=1)
+    noise: float = Field(0.7, ge=0, le=1)
+    fault_grace_s: float = Field(60.0, ge=0, description="a fault lasting this long becomes a camera_fault incident")
+
+
+class ReconnectConfig(StrictModel):
+    initial_backoff_s: float = Field(1.0, gt=0)
+    max_backoff_s: float = Field(30.0, gt=0)
+    jitter: float = Field(0.2, ge=0, le=1)
+    stall_timeout_s: float = Field(5.0, gt=0, description="no frame this long → reconnect and mark degraded/offline")
+    offline_after_s: float = Field(8.0, gt=0, description="no frame this long → offline")
+
+
+class GeoPlacement(StrictModel):
+    """Where the camera is and what it looks at (for the map and coverage planning)."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    height_m: float = Field(6.0, gt=0)
+    azimuth_deg: float = Field(0.0, ge=0, lt=360)
+    hfov_deg: float = Field(60.0, gt=0, le=360)
+    range_m: float = Field(80.0, gt=0)
+
+
+class CameraConfig(StrictModel):
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                             description="camera id; a GB/T 28181 20-digit code carries its division code")]
+    name: str = ""
+    village: Identifier | None = Field(None, description="id of the village centre whose grid holds the camera; "
+                                       "derived from a GB/T 28181 id when omitted")
+    source: Source
+    sample_fps: float = Field(2.0, gt=0, le=30, description="frames per second sent to detection")
+    enabled: bool = True
+    zones: list[Zone] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    motion: MotionConfig = MotionConfig()
+    quality: QualityConfig = QualityConfig()
+    reconnect: ReconnectConfig = ReconnectConfig()
+    jpeg_quality: int = Field(80, ge=30, le=100)
+    max_width: int = Field(960, ge=160, description="frames wider than this are downscaled before publishing")
+    placement: GeoPlacement | None = None
+
+    @field_validator("zones", "lines")
+    @classmethod
+    def _unique_names(cls, items: list) -> list:  # type: ignore[type-arg]
+        names = [i.name for i in items]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate names: {sorted(dup)}")
+        return items
+
+    @model_validator(mode="after")
+    def _rules_reference_geometry(self) -> CameraConfig:
+        zones = {z.name for z in self.zones}
+        lines = {ln.name for ln in self.lines}
+        names: set[str] = set()
+        for rule in self.rules:
+            if rule.name in names:
+                raise ValueError(f"duplicate rule name {rule.name!r}")
+            names.add(rule.name)
+            zone = getattr(rule, "zone", None)
+            if zone is not None and zone not in zones:
+                raise ValueError(f"rule {rule.name!r} names zone {zone!r}, which camera {self.id!r} does not define "
+                                 f"(zones: {sorted(zones) or 'none'})")
+            line = getattr(rule, "line", None)
+            if line is not None and line not in lines:
+                raise ValueError(f"rule {rule.name!r} names line {line!r}, which camera {self.id!r} does not define")
+        return self
+
+    @property
+    def gb28181_division(self) -> str | None:
+        """The 8-digit division prefix of a GB/T 28181 20-digit id, if the id is one."""
+        return self.id[:8] if len(self.id) == 20 and self.id.isdigit() else None
