@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,10 @@ class ConfigError(ValueError):
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand_env(node: Any) -> Any:
+def _expand_env(node: Any, env: Mapping[str, str]) -> Any:
     if isinstance(node, str):
         def sub(m: re.Match[str]) -> str:
-            value = os.environ.get(m.group(1))
+            value = env.get(m.group(1))
             if value is None:
                 if m.group(2) is not None:
                     return m.group(2)
@@ -94,9 +95,9 @@ def _expand_env(node: Any) -> Any:
             return value
         return _ENV.sub(sub, node)
     if isinstance(node, list):
-        return [_expand_env(v) for v in node]
+        return [_expand_env(v, env) for v in node]
     if isinstance(node, dict):
-        return {k: _expand_env(v) for k, v in node.items()}
+        return {k: _expand_env(v, env) for k, v in node.items()}
     return node
 
 
@@ -119,7 +120,8 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def parse_config(text: str, source: str = "<string>") -> Settings:
+def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> Settings:
+    """Validate configuration text; ``${VAR}`` / ``${VAR:-default}`` come from ``env`` (default: os.environ)."""
     try:
         raw = yaml.safe_load(text)
         tree = yaml.compose(text)
@@ -128,7 +130,7 @@ def parse_config(text: str, source: str = "<string>") -> Settings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     try:
-        return Settings.model_validate(_expand_env(raw))
+        return Settings.model_validate(_expand_env(raw, os.environ if env is None else env))
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from xueliang.config._base import StrictModel
 from xueliang.contracts import Topics
@@ -26,6 +26,20 @@ class KafkaBusConfig(StrictModel):
     topics: Topics = Topics()
     frame_partitions: int = Field(6, ge=1, le=256, description="partitions of the frames topic (parallel detectors)")
     client_timeout_s: float = Field(30.0, gt=0, description="how long client creation retries an unreachable broker")
+    session_timeout_s: float = Field(
+        10.0, ge=1, le=300,
+        description="consumer group session timeout: a member silent this long loses its partitions")
+    heartbeat_interval_s: float = Field(
+        1.0, gt=0, le=100,
+        description="consumer heartbeat period (under a third of the session timeout); members notice "
+                    "a rebalance within about this long")
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> "KafkaBusConfig":
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError(f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "
+                             f"of session_timeout_s ({self.session_timeout_s})")
+        return self
 
 
 BusConfig = Annotated[MemoryBusConfig | KafkaBusConfig, Field(discriminator="type")]

@@ -1,0 +1,218 @@
+"""The ``xueliang`` command: one entry point for every stage.
+
+    xueliang demo                       everything in one process: embedded bus + SQLite
+    xueliang ingest   -c config.yaml    camera stream workers
+    xueliang detect   -c config.yaml    YOLO detector workers
+    xueliang dispatch -c config.yaml    incident routing, SLA and escalation
+    xueliang api      -c config.yaml    operator API and web console
+    xueliang coverage plan ...          camera placement planning
+    xueliang validate-config FILE       check a configuration file and exit
+    xueliang topics   -c config.yaml    create the bus topics
+    xueliang user add -c config.yaml    create an operator account
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from xueliang.about import __version__
+from xueliang.config import ConfigError, Settings, load_config
+from xueliang.log import setup_logging
+
+log = logging.getLogger("xueliang")
+DEFAULT_CONFIG = os.environ.get("XL_CONFIG", "xueliang.yaml")
+
+
+def _settings(path: str) -> Settings:
+    return load_config(path)
+
+
+def _bus(settings: Settings):  # type: ignore[no-untyped-def]
+    from xueliang.bus import make_bus
+    from xueliang.contracts import topic_specs
+
+    bus = make_bus(settings.bus)
+    bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
+    return bus
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from xueliang.dispatch.store import Store
+
+    _ensure_sqlite_dir(settings.store.url)
+    store = Store.from_url(settings.store.url)
+    store.migrate()
+    return store
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _metrics_server(settings: Settings) -> None:
+    if settings.metrics.port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics.port, addr="0.0.0.0")
+        log.info("metrics on :%d/metrics", settings.metrics.port)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from xueliang.ingest.worker import IngestWorker
+    from xueliang.runtime import Lifecycle
+
+    settings = _settings(args.config)
+    _metrics_server(settings)
+    worker = IngestWorker(settings, _bus(settings), worker_id=args.worker_id, camera_ids=args.camera or None)
+    life = Lifecycle()
+    life.add("ingest", worker.run)
+    return life.run_forever()
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from xueliang.detector.worker import DetectorWorker
+    from xueliang.runtime import Lifecycle
+
+    settings = _settings(args.config)
+    _metrics_server(settings)
+    worker = DetectorWorker(settings, _bus(settings), worker_id=args.worker_id)
+    life = Lifecycle()
+    life.add("detect", worker.run)
+    return life.run_forever()
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from xueliang.dispatch.worker import Dispatcher
+    from xueliang.runtime import Lifecycle
+
+    settings = _settings(args.config)
+    _metrics_server(settings)
+    dispatcher = Dispatcher(settings, _bus(settings), _store(settings))
+    life = Lifecycle()
+    life.add("dispatch", dispatcher.run)
+    return life.run_forever()
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from xueliang.api.app import create_app
+
+    settings = _settings(args.config)
+    app = create_app(settings, _store(settings))
+    uvicorn.run(app, host=args.host or settings.api.host, port=args.port or settings.api.port, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from xueliang.demo import run_demo
+
+    return run_demo(port=args.port, workdir=Path(args.workdir), duration_s=args.duration, config_path=args.config)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    settings = _settings(args.file)
+    print(f"{args.file}: valid — {len(settings.cameras)} cameras, "
+          f"{sum(1 for _ in settings.centres.walk())} centres, bus={settings.bus.type}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from xueliang.contracts import topic_specs
+
+    settings = _settings(args.config)
+    _bus(settings)
+    for spec in topic_specs(settings.bus.topics, settings.bus.frame_partitions):
+        print(f"{spec.name}: {spec.partitions} partitions, retention {spec.retention_ms} ms")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from xueliang.api.users import create_user
+
+    settings = _settings(args.config)
+    password = os.environ.get("XL_NEW_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    create_user(_store(settings), args.username, password, args.role, args.centre)
+    print(f"user {args.username} ({args.role}, {args.centre}) created")
+    return 0
+
+
+def cmd_coverage(argv: list[str]) -> int:
+    from xueliang.coverage.cli import main as coverage_main
+
+    return int(coverage_main(argv) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xueliang", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"xueliang {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("XL_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="configuration YAML (env XL_CONFIG)")
+        return sp
+
+    d = sub.add_parser("demo", help="run the whole pipeline in one process (embedded bus + SQLite)")
+    d.add_argument("--port", type=int, default=int(os.environ.get("XL_DEMO_PORT", "8000")))
+    d.add_argument("--workdir", default="var/demo", help="where the demo keeps its SQLite file and snapshots")
+    d.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    d.add_argument("-c", "--config", default=None, help="use this configuration instead of the built-in demo")
+    d.set_defaults(func=cmd_demo)
+
+    i = with_config(sub.add_parser("ingest", help="camera stream workers"))
+    i.add_argument("--worker-id", default=None)
+    i.add_argument("--camera", action="append", help="run only these cameras (default: share via the bus)")
+    i.set_defaults(func=cmd_ingest)
+
+    t = with_config(sub.add_parser("detect", help="YOLO detector workers"))
+    t.add_argument("--worker-id", default=None)
+    t.set_defaults(func=cmd_detect)
+
+    with_config(sub.add_parser("dispatch", help="incident routing, SLA and escalation")).set_defaults(func=cmd_dispatch)
+
+    a = with_config(sub.add_parser("api", help="operator API and web console"))
+    a.add_argument("--host", default=None)
+    a.add_argument("--port", type=int, default=None)
+    a.set_defaults(func=cmd_api)
+
+    v = sub.add_parser("validate-config", help="validate a configuration file")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_validate)
+
+    with_config(sub.add_parser("topics", help="create the bus topics")).set_defaults(func=cmd_topics)
+
+    u = sub.add_parser("user", help="manage operator accounts")
+    usub = u.add_subparsers(dest="user_command", required=True)
+    ua = with_config(usub.add_parser("add", help="create a user (password from XL_NEW_USER_PASSWORD or a prompt)"))
+    ua.add_argument("--username", required=True)
+    ua.add_argument("--role", required=True, choices=["operator", "supervisor", "engineer", "admin"])
+    ua.add_argument("--centre", required=True, help="home centre id")
+    ua.set_defaults(func=cmd_user_add)
+
+    sub.add_parser("coverage", help="camera placement planning (xueliang coverage plan --help)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["coverage"]:
+        setup_logging(os.environ.get("XL_LOG_LEVEL", "INFO"))
+        return cmd_coverage(argv[1:])
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
