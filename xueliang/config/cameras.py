@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from xueliang.config._base import Identifier, Point, Polygon, StrictModel
 from xueliang.config.rules import Rule
@@ -151,23 +151,25 @@ class CameraConfig(StrictModel):
             raise ValueError(f"duplicate names: {sorted(dup)}")
         return items
 
-    @model_validator(mode="after")
-    def _rules_reference_geometry(self) -> CameraConfig:
-        zones = {z.name for z in self.zones}
-        lines = {ln.name for ln in self.lines}
+    @field_validator("rules")
+    @classmethod
+    def _rules_reference_geometry(cls, rules: list[Rule], info: ValidationInfo) -> list[Rule]:
+        zones = {z.name for z in info.data.get("zones", [])}
+        lines = {ln.name for ln in info.data.get("lines", [])}
         names: set[str] = set()
-        for rule in self.rules:
+        for rule in rules:
             if rule.name in names:
                 raise ValueError(f"duplicate rule name {rule.name!r}")
             names.add(rule.name)
             zone = getattr(rule, "zone", None)
             if zone is not None and zone not in zones:
-                raise ValueError(f"rule {rule.name!r} names zone {zone!r}, which camera {self.id!r} does not define "
+                raise ValueError(f"rule {rule.name!r} names zone {zone!r}, which this camera does not define "
                                  f"(zones: {sorted(zones) or 'none'})")
             line = getattr(rule, "line", None)
             if line is not None and line not in lines:
-                raise ValueError(f"rule {rule.name!r} names line {line!r}, which camera {self.id!r} does not define")
-        return self
+                raise ValueError(f"rule {rule.name!r} names line {line!r}, which this camera does not define "
+                                 f"(lines: {sorted(lines) or 'none'})")
+        return rules
 
     @property
     def gb28181_division(self) -> str | None:
