@@ -24,6 +24,8 @@ from typing import Literal
 from xueliang.contracts import TopicSpec
 
 OffsetReset = Literal["earliest", "latest"]
+Compression = Literal["gzip", "lz4", "zstd", "snappy"]
+"""Producer batch compression: none for JPEG frames (incompressible), lz4/zstd for JSON topics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ class Bus(abc.ABC):
     """Factory for producers and consumers on one transport."""
 
     @abc.abstractmethod
-    def producer(self, client_id: str = "xueliang") -> Producer: ...
+    def producer(self, client_id: str = "xueliang", *, compression: Compression | None = None) -> Producer: ...
 
     @abc.abstractmethod
     def consumer(self, group_id: str, topics: Sequence[str], *, offset_reset: OffsetReset = "earliest",

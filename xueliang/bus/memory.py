@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from xueliang.bus.base import Bus, BusError, Consumer, OffsetReset, Producer, Record, TopicPartition
+from xueliang.bus.base import Bus, BusError, Compression, Consumer, OffsetReset, Producer, Record, TopicPartition
 from xueliang.contracts import TopicSpec
 
 
@@ -87,7 +87,7 @@ class MemoryBus(Bus):
             log.append(Record(topic, p, len(log), key, bytes(value), dict(headers or {}), int(time.time() * 1000)))
             self._lock.notify_all()
 
-    def producer(self, client_id: str = "xueliang") -> Producer:
+    def producer(self, client_id: str = "xueliang", *, compression: Compression | None = None) -> Producer:
         return _MemoryProducer(self)
 
     # -------------------------------------------------------------- consuming
