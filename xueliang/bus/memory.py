@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,10 +17,39 @@ from xueliang.bus.base import Bus, BusError, Compression, Consumer, OffsetReset,
 from xueliang.contracts import TopicSpec
 
 
+def murmur2(data: bytes) -> int:
+    """32-bit MurmurHash2 as Kafka's default partitioner computes it (``Utils.murmur2``)."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    length = len(data)
+    h = (0x9747B28C ^ length) & mask
+    tail = length & ~3
+    for i in range(0, tail, 4):
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    extra = length & 3
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h ^= data[tail]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h
+
+
 def partition_for(key: str | None, partitions: int, counter: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key`` (murmur2 of its UTF-8
+    bytes), so a camera lands on the same partition on both transports; keyless
+    records go round-robin."""
     if key is None:
         return counter % partitions
-    return zlib.crc32(key.encode()) % partitions
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -202,6 +230,8 @@ class _MemoryConsumer(Consumer):
                 self._bus._lock.wait(remaining)
 
     def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        if self._closed:
+            raise BusError("consumer is closed")
         with self._bus._lock:
             self._sync()
             group = self._bus._groups[self._group_id]
