@@ -19,6 +19,7 @@ class UltralyticsBackend(StrictModel):
     type: Literal["ultralytics"]
     model: str = Field(description="path or ultralytics model name (yolo11n.pt)")
     device: str = "cpu"
+    threads: int | None = Field(None, ge=1, le=64, description="torch CPU threads; None keeps torch's default")
 
 
 class OnnxRuntimeBackend(StrictModel):
@@ -41,6 +42,17 @@ class OpenVinoBackend(StrictModel):
 Backend = Annotated[UltralyticsBackend | OnnxRuntimeBackend | OpenVinoBackend, Field(discriminator="type")]
 
 
+class TrackerConfig(StrictModel):
+    """The per-camera tracker (a small ByteTrack: high-score matching, then low-score rescue)."""
+
+    high_score: float = Field(0.5, ge=0, le=1, description="detections at or above this start tracks and match first")
+    low_score: float = Field(0.1, ge=0, le=1, description="detections between this and high_score only extend tracks")
+    match_iou: float = Field(0.2, ge=0, le=1, description="minimum IoU for a detection to continue a track")
+    min_hits: int = Field(2, ge=1, description="matched frames before a track is confirmed")
+    lost_ttl_s: float = Field(2.0, gt=0, description="a track unseen this long (capture time) is evicted")
+    score_window: int = Field(7, ge=1, le=100, description="recent scores kept for the median-score test")
+
+
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
     imgsz: int = Field(320, ge=64, le=1920, multiple_of=32)
@@ -56,3 +68,14 @@ class DetectorConfig(StrictModel):
                     "through unchanged; map to '' to drop a class",
     )
     snapshot_dir: Path = Path("var/snapshots")
+    snapshot_url_prefix: str = Field("/snapshots/", description="incident snapshot_url = prefix + '<incident id>.jpg'")
+    snapshot_jpeg_quality: int = Field(85, ge=30, le=100)
+    tracker: TrackerConfig = TrackerConfig()
+    queue_frames: int = Field(64, ge=1, le=10000, description="frames buffered per worker; beyond it the oldest drop")
+    timezone: str = Field("Asia/Shanghai", description="IANA zone in which rule schedules (active hours) are read")
+    episode_grace_s: float = Field(2.0, ge=0, description="a rule's condition may lapse this long (missed detections) "
+                                   "before its episode ends")
+    max_replay_s: float = Field(120.0, gt=0, description="offsets are held back at most this long (capture time) "
+                                "to let a successor rebuild open episodes after a crash")
+    roi_crops: bool = Field(False, description="on frames wider than 2×imgsz, infer on crops around motion and "
+                            "tracked objects instead of the shrunken whole frame")

@@ -1,0 +1,206 @@
+"""Inference backends behind one interface, chosen by the config's discriminated union.
+
+Every backend gets the same input (the shared :func:`~xueliang.detector.preprocess.letterbox`)
+and its raw output goes through the same :func:`~xueliang.detector.preprocess.postprocess`,
+so on the same frames they return the same boxes up to floating-point noise:
+
+* ``onnxruntime`` and ``openvino`` are lean: numpy + the runtime, no torch;
+* ``ultralytics`` runs any weights ultralytics' ``AutoBackend`` loads (.pt, .onnx, an
+  OpenVINO folder...) and needs torch; it is imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import abc
+import ast
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xueliang.config.detector import DetectorConfig, OnnxRuntimeBackend, OpenVinoBackend, UltralyticsBackend
+from xueliang.detector import metrics
+from xueliang.detector.preprocess import letterbox, postprocess, to_tensor
+from xueliang.detector.types import Detections
+
+log = logging.getLogger(__name__)
+
+
+class BackendError(RuntimeError):
+    """The model cannot be loaded or run (missing file, unknown format, wrong output)."""
+
+
+def _parse_names(raw: Any) -> dict[int, str]:
+    if isinstance(raw, str):
+        raw = ast.literal_eval(raw)
+    if isinstance(raw, list | tuple):
+        raw = dict(enumerate(raw))
+    if not isinstance(raw, dict):
+        raise BackendError(f"cannot read class names from model metadata: {raw!r}")
+    return {int(k): str(v) for k, v in raw.items()}
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` ultralytics writes into an exported ONNX (names, imgsz, stride...)."""
+    try:
+        import onnx
+    except ImportError:  # lean host without the onnx package: ask ONNX Runtime if it is there
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return {}
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return dict(sess.get_modelmeta().custom_metadata_map)
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+class InferenceBackend(abc.ABC):
+    """Frames in (BGR uint8, any size), detections in frame pixels out, one batch per call."""
+
+    kind: str = "?"
+
+    def __init__(self, imgsz: int, conf: float, iou: float, names: dict[int, str],
+                 fixed_batch: int | None = None) -> None:
+        self.imgsz = imgsz
+        self.conf = conf
+        self.iou = iou
+        self.names = names
+        self.fixed_batch = fixed_batch  # a static-shape model runs batches of exactly this size
+
+    @abc.abstractmethod
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:
+        """(B, 3, S, S) float32 → raw model output (B, 4 + nc, A) or (B, K, 6)."""
+
+    def infer(self, images: list[np.ndarray]) -> list[Detections]:
+        if not images:
+            return []
+        started = time.perf_counter()
+        placed = [letterbox(img, self.imgsz) for img in images]
+        tensor = to_tensor([c for c, _ in placed])
+        if self.fixed_batch is not None and self.fixed_batch != len(images):
+            outs = [self._forward(tensor[i:i + 1]) for i in range(len(images))]
+            raw = np.concatenate(outs, axis=0)
+        else:
+            raw = self._forward(tensor)
+        dets = postprocess(raw, [i for _, i in placed], self.conf, self.iou)
+        metrics.INFERENCE_SECONDS.labels(backend=self.kind).observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.labels(backend=self.kind).observe(len(images))
+        return dets
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        return None
+
+
+class OnnxRuntimeDetector(InferenceBackend):
+    kind = "onnxruntime"
+
+    def __init__(self, model: Path, imgsz: int, conf: float, iou: float, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        if not Path(model).is_file():
+            raise BackendError(f"ONNX model {model} does not exist")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        names = _parse_names(meta["names"]) if "names" in meta else {}
+        fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        if isinstance(inp.shape[2], int) and inp.shape[2] != imgsz:
+            log.warning("model %s has a fixed input of %s px; using it instead of imgsz %s", model, inp.shape[2], imgsz)
+            imgsz = int(inp.shape[2])
+        super().__init__(imgsz, conf, iou, names, fixed)
+
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: tensor})[0]
+
+
+class OpenVinoDetector(InferenceBackend):
+    kind = "openvino"
+
+    def __init__(self, model: Path, imgsz: int, conf: float, iou: float, threads: int = 2,
+                 precision: str = "f32") -> None:
+        import openvino as ov
+
+        model = Path(model)
+        if not model.exists():
+            raise BackendError(f"OpenVINO model {model} does not exist")
+        core = ov.Core()
+        net = core.read_model(str(model))
+        names: dict[int, str] = {}
+        if model.suffix == ".onnx":
+            meta = onnx_metadata(model)
+            if "names" in meta:
+                names = _parse_names(meta["names"])
+        else:  # an ultralytics OpenVINO export folder/xml keeps metadata.yaml next to it
+            meta_yaml = (model if model.is_dir() else model.parent) / "metadata.yaml"
+            if meta_yaml.is_file():
+                import yaml
+
+                names = _parse_names(yaml.safe_load(meta_yaml.read_text())["names"])
+        shape = net.inputs[0].get_partial_shape()
+        fixed = shape[0].get_length() if shape[0].is_static else None
+        if shape[2].is_static and shape[2].get_length() != imgsz:
+            imgsz = shape[2].get_length()
+        elif not shape[2].is_static:
+            net.reshape({net.inputs[0].get_any_name(): ov.PartialShape([-1 if fixed is None else fixed, 3, imgsz, imgsz])})
+        self.compiled = core.compile_model(net, "CPU", {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+        })
+        self.request = self.compiled.create_infer_request()
+        super().__init__(imgsz, conf, iou, names, fixed)
+
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:
+        self.request.infer({0: tensor})
+        return np.asarray(self.request.get_output_tensor(0).data)
+
+
+class UltralyticsDetector(InferenceBackend):
+    """Ultralytics' AutoBackend runs the network (torch); letterbox and NMS stay ours."""
+
+    kind = "ultralytics"
+
+    def __init__(self, model: str, imgsz: int, conf: float, iou: float, device: str = "cpu",
+                 threads: int | None = None) -> None:
+        import torch
+        from ultralytics.nn.autobackend import AutoBackend
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        try:
+            self.net = AutoBackend(model, device=torch.device(device), fuse=True, verbose=False)
+        except FileNotFoundError as exc:
+            raise BackendError(f"ultralytics cannot load {model!r}: {exc}") from exc
+        self.net.eval()
+        fixed = None if self.net.format == "pt" or self.net.metadata.get("dynamic") else (
+            int(self.net.metadata.get("batch", 1)))
+        super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed)
+
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.net(self._torch.from_numpy(tensor).to(self.net.device))
+        if isinstance(out, list | tuple):
+            out = out[0]
+        return out.detach().float().cpu().numpy()
+
+
+def make_backend(config: DetectorConfig) -> InferenceBackend:
+    """Build the backend the config names."""
+    b = config.backend
+    if isinstance(b, OnnxRuntimeBackend):
+        return OnnxRuntimeDetector(b.model, config.imgsz, config.confidence, config.iou, b.threads)
+    if isinstance(b, OpenVinoBackend):
+        return OpenVinoDetector(b.model, config.imgsz, config.confidence, config.iou, b.threads, b.precision)
+    if isinstance(b, UltralyticsBackend):
+        return UltralyticsDetector(b.model, config.imgsz, config.confidence, config.iou, b.device,
+                                   getattr(b, "threads", None))
+    raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed

@@ -1,0 +1,47 @@
+"""Zones and lines as pure functions on points (image pixel coordinates)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Point = tuple[float, float]
+
+
+def points_in_polygon(points: np.ndarray, polygon: Sequence[Point]) -> np.ndarray:
+    """(N, 2) points → (N,) bool mask, even-odd rule; a point on an edge may fall either way."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    poly = np.asarray(polygon, dtype=np.float64)
+    x, y = pts[:, 0:1], pts[:, 1:2]
+    x1, y1 = poly[:, 0][None, :], poly[:, 1][None, :]
+    x2, y2 = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
+    straddles = (y1 > y) != (y2 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+    hits = straddles & (x < x_cross)
+    return (hits.sum(axis=1) % 2) == 1
+
+
+def point_in_polygon(point: Point, polygon: Sequence[Point]) -> bool:
+    return bool(points_in_polygon(np.asarray([point]), polygon)[0])
+
+
+def line_side(point: Point, a: Point, b: Point) -> int:
+    """+1 / -1 for the two sides of the line a→b (sign of the cross product (b−a)×(p−a)), 0 on it.
+
+    In image coordinates (y down) the +1 side is on the right of a walker going from a to b
+    ... seen on screen: for a=(0, y0), b=(W, y0) a horizontal line drawn left to right, +1 is below it.
+    """
+    cross = (b[0] - a[0]) * (point[1] - a[1]) - (b[1] - a[1]) * (point[0] - a[0])
+    return 1 if cross > 0 else -1 if cross < 0 else 0
+
+
+def within_segment(point: Point, a: Point, b: Point, margin: float = 0.05) -> bool:
+    """Whether the point's projection onto the line falls on the segment a–b (± ``margin`` of its length)."""
+    ax, ay = b[0] - a[0], b[1] - a[1]
+    length2 = ax * ax + ay * ay
+    if length2 == 0:
+        return False
+    t = ((point[0] - a[0]) * ax + (point[1] - a[1]) * ay) / length2
+    return -margin <= t <= 1 + margin

@@ -1,0 +1,112 @@
+"""One letterbox and one NMS, shared by every backend (so they all return the same boxes).
+
+The network sees a square ``imgsz`` canvas: the frame is resized keeping its aspect ratio
+(bilinear), centred, and padded with grey 114, exactly as ultralytics does, so weights
+trained by ultralytics see the same pixels whichever runtime executes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from xueliang.detector.types import Detections
+
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True, slots=True)
+class LetterboxInfo:
+    """How a frame was placed on the canvas: boxes go back by ``(xy - pad) / scale``."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    width: int
+    height: int
+
+
+def letterbox(image: np.ndarray, imgsz: int) -> tuple[np.ndarray, LetterboxInfo]:
+    """BGR uint8 HxWx3 image → (imgsz, imgsz, 3) uint8 canvas and the placement."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR HxWx3 image, got shape {image.shape}")
+    h, w = image.shape[:2]
+    scale = min(imgsz / h, imgsz / w)
+    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    pad_x, pad_y = (imgsz - new_w) / 2, (imgsz - new_h) / 2
+    top, bottom = int(round(pad_y - 0.1)), int(round(pad_y + 0.1))
+    left, right = int(round(pad_x - 0.1)), int(round(pad_x + 0.1))
+    resized = image if (new_w, new_h) == (w, h) else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    canvas = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                                value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
+    if canvas.shape[:2] != (imgsz, imgsz):  # rounding guard
+        canvas = cv2.resize(canvas, (imgsz, imgsz), interpolation=cv2.INTER_LINEAR)
+    return canvas, LetterboxInfo(scale, float(left), float(top), w, h)
+
+
+def to_tensor(canvases: list[np.ndarray]) -> np.ndarray:
+    """Stack canvases into the network's (B, 3, S, S) float32 RGB input in [0, 1]."""
+    batch = np.stack(canvases)[..., ::-1]  # BGR → RGB
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(x1[i], x1[rest])
+        yy1 = np.maximum(y1[i], y1[rest])
+        xx2 = np.minimum(x2[i], x2[rest])
+        yy2 = np.minimum(y2[i], y2[rest])
+        inter = (xx2 - xx1).clip(0) * (yy2 - yy1).clip(0)
+        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def postprocess(output: np.ndarray, infos: list[LetterboxInfo], conf: float, iou: float,
+                max_det: int = 300) -> list[Detections]:
+    """Raw YOLO output → per-frame detections in frame pixels (class-aware NMS).
+
+    Accepts the anchor layout of YOLOv8/11 heads, ``(B, 4 + nc, A)`` with centre-xywh boxes,
+    and the end-to-end layout ``(B, K, 6)`` of x1, y1, x2, y2, score, class (NMS already done).
+    """
+    output = np.asarray(output, dtype=np.float32)
+    if output.ndim != 3 or output.shape[0] != len(infos):
+        raise ValueError(f"unexpected model output shape {output.shape} for a batch of {len(infos)}")
+    end2end = output.shape[2] == 6 and output.shape[1] != 6
+    results = []
+    for b, info in enumerate(infos):
+        if end2end:
+            rows = output[b]
+            rows = rows[rows[:, 4] >= conf]
+            xyxy, scores, cls = rows[:, :4].copy(), rows[:, 4], rows[:, 5].astype(np.int32)
+        else:
+            pred = output[b].T  # (A, 4 + nc)
+            cls_scores = pred[:, 4:]
+            cls = cls_scores.argmax(1).astype(np.int32)
+            scores = cls_scores[np.arange(len(cls)), cls]
+            mask = scores >= conf
+            pred, cls, scores = pred[mask], cls[mask], scores[mask]
+            xyxy = np.empty((len(pred), 4), np.float32)
+            xyxy[:, 0] = pred[:, 0] - pred[:, 2] / 2
+            xyxy[:, 1] = pred[:, 1] - pred[:, 3] / 2
+            xyxy[:, 2] = pred[:, 0] + pred[:, 2] / 2
+            xyxy[:, 3] = pred[:, 1] + pred[:, 3] / 2
+            if len(xyxy):
+                # class-aware: offset boxes per class so different classes never suppress each other
+                offset = cls[:, None].astype(np.float32) * 7680.0
+                keep = nms(xyxy + offset, scores, iou)[:max_det]
+                xyxy, scores, cls = xyxy[keep], scores[keep], cls[keep]
+        xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - info.pad_x) / info.scale).clip(0, info.width)
+        xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - info.pad_y) / info.scale).clip(0, info.height)
+        results.append(Detections(xyxy.astype(np.float32), scores.astype(np.float32), cls.astype(np.int32)))
+    return results

@@ -1,0 +1,335 @@
+"""The detector worker: frames in (group ``detector``), incidents out, losing none.
+
+Loop: poll a bounded number of frame records → per camera, in order: skip stale frames
+(older than ``max_age_s`` by capture time), skip frames without motion unless the camera
+has live tracks, a keep-alive arrives or a periodic full pass is due → decode → infer in
+micro-batches *across cameras* (one frame per camera per batch, so each camera's tracker
+and rules see its frames in order with up-to-date state) → track → rules → incidents
+(annotated snapshot stored first) → ``producer.flush()`` → commit frame offsets.
+
+Offsets are committed only after the incidents are acknowledged, and never past the first
+frame of a camera's open episode or live tracks ("quiet point"): a successor that takes
+the partition after a crash replays from there, rebuilds the same tracks and episodes and
+re-publishes the same incident ids (deduplicated downstream), capped at ``max_replay_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+
+from xueliang.bus.base import Bus, Consumer, Producer, Record, TopicPartition
+from xueliang.config import Settings
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Box, ContractError, DeadLetter, FrameMessage, Incident, topic_specs, utc_from_ts
+from xueliang.detector import metrics
+from xueliang.detector.backends import InferenceBackend, make_backend
+from xueliang.detector.rules import CameraRules, FrameView, RawDetection, RuleEvent, TrackedObject, local_time
+from xueliang.detector.snapshots import LocalSnapshotStore, SnapshotStore, annotate, encode_jpeg
+from xueliang.detector.tracking import ByteTracker
+from xueliang.detector.types import Detections
+
+log = logging.getLogger(__name__)
+
+GROUP = "detector"
+STAGE = "detector"
+
+
+@dataclass
+class CameraState:
+    """Everything the worker keeps for one camera: tracker, rules, gating clock, replay anchor."""
+
+    camera: CameraConfig
+    tracker: ByteTracker
+    rules: CameraRules
+    last_inferred_ts: float | None = None
+    anchor: tuple[TopicPartition, int, float] | None = None  # first record of the current busy stretch
+
+    def quiet(self) -> bool:
+        return not self.tracker.tracks and not self.rules.busy
+
+
+@dataclass
+class _Pending:
+    record: Record
+    tp: TopicPartition
+    msg: FrameMessage
+    image: np.ndarray | None = None
+
+
+@dataclass
+class WorkerStats:
+    """Counters a test or the demo can read without scraping metrics."""
+
+    frames_seen: int = 0
+    frames_inferred: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    incidents_published: int = 0
+    dead_letters: int = 0
+    commits: int = 0
+
+
+class DetectorWorker:
+    def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
+                 backend: InferenceBackend | None = None, snapshots: SnapshotStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.config = settings.detector
+        self.bus = bus
+        self.topics = settings.bus.topics
+        self.worker_id = worker_id or f"detector-{uuid.uuid4().hex[:8]}"
+        self.backend = backend or make_backend(self.config)
+        self.snapshots = snapshots or LocalSnapshotStore(self.config.snapshot_dir, self.config.snapshot_url_prefix)
+        self.clock = clock
+        self.tz = ZoneInfo(self.config.timezone)
+        self.cameras = {c.id: c for c in settings.cameras if c.enabled}
+        self.states: dict[str, CameraState] = {}
+        self.camera_tp: dict[str, TopicPartition] = {}
+        self.done: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self.stats = WorkerStats()
+        # model class id → project class name ('' = dropped)
+        self.class_names = {i: self.config.class_map.get(n, n) for i, n in self.backend.names.items()}
+        self._assignment: set[TopicPartition] = set()
+        self._warned: set[str] = set()
+
+    # ----------------------------------------------------------------- state
+    def state(self, camera_id: str) -> CameraState:
+        st = self.states.get(camera_id)
+        if st is None:
+            cam = self.cameras[camera_id]
+            st = CameraState(cam, ByteTracker(self.config.tracker),
+                             CameraRules(cam, self.config.episode_grace_s))
+            self.states[camera_id] = st
+        return st
+
+    def _on_assignment(self, consumer: Consumer) -> None:
+        now = consumer.assignment()
+        if now == self._assignment:
+            return
+        moved = (now ^ self._assignment)
+        for cam, tp in list(self.camera_tp.items()):
+            if tp in moved:  # revoked, or (re)assigned: replay starts from the committed offset
+                self.states.pop(cam, None)
+                self.camera_tp.pop(cam, None)
+        for tp in moved:
+            self.done.pop(tp, None)
+            self.committed.pop(tp, None)
+        log.info("%s: partitions now %s", self.worker_id, sorted((t.topic, t.partition) for t in now))
+        self._assignment = now
+
+    # ------------------------------------------------------------------ loop
+    def run(self, stop: threading.Event) -> None:
+        self.bus.ensure_topics(topic_specs(self.topics, self.settings.bus.frame_partitions))
+        consumer = self.bus.consumer(GROUP, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id)
+        producer = self.bus.producer(client_id=self.worker_id)
+        timeout = max(self.config.batch_timeout_ms / 1000.0, 0.01)
+        try:
+            while not stop.is_set():
+                records = consumer.poll(timeout=timeout, max_records=self.config.queue_frames)
+                self._on_assignment(consumer)
+                records = [r for r in records if TopicPartition(r.topic, r.partition) in self._assignment] \
+                    if self._assignment else records
+                if records:
+                    self.process(records, producer)
+                    self._commit(consumer, producer)
+        finally:
+            try:
+                producer.flush()
+                self._commit(consumer, producer)
+            finally:
+                consumer.close()
+                producer.close()
+
+    def process(self, records: list[Record], producer: Producer) -> None:
+        """Handle one poll's records (any partitions, any cameras)."""
+        queues: dict[str, deque[_Pending]] = defaultdict(deque)
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            self.stats.frames_seen += 1
+            try:
+                msg = FrameMessage.from_record(rec.value, rec.headers)
+            except ContractError as exc:
+                self._dead_letter(producer, rec, str(exc))
+                self._done(tp, rec.offset)
+                continue
+            if msg.camera_id not in self.cameras:
+                self._skip("unknown_camera")
+                if msg.camera_id not in self._warned:
+                    self._warned.add(msg.camera_id)
+                    log.warning("frames from camera %r, which the configuration does not have (or disables): "
+                                "skipped", msg.camera_id)
+                self._done(tp, rec.offset)
+                continue
+            self.camera_tp[msg.camera_id] = tp
+            queues[msg.camera_id].append(_Pending(rec, tp, msg))
+        # rounds: one frame per camera per round, batched across cameras (B at most)
+        while queues:
+            round_items: list[_Pending] = []
+            for cam in list(queues):
+                q = queues[cam]
+                while q:
+                    item = q.popleft()
+                    if self._gate(item, producer):
+                        round_items.append(item)
+                        break
+                if not q:
+                    del queues[cam]
+            for start in range(0, len(round_items), self.config.batch_size):
+                self._infer_batch(round_items[start:start + self.config.batch_size], producer)
+
+    def _gate(self, item: _Pending, producer: Producer) -> bool:
+        """Whether to infer this frame; if not, it is counted and its offset is done."""
+        msg = item.msg
+        st = self.state(msg.camera_id)
+        age = self.clock() - msg.capture_ts
+        reason = None
+        if age > self.config.max_age_s:
+            reason = "stale"
+        elif not (not st.camera.motion.enabled or msg.motion or msg.keepalive or st.tracker.tracks
+                  or st.last_inferred_ts is None or msg.capture_ts - st.last_inferred_ts >= self.config.full_pass_s):
+            reason = "no_motion"
+        if reason is None:
+            img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            if img is None or img.size == 0:
+                self._dead_letter(producer, item.record,
+                                  f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq})")
+                self._done(item.tp, item.record.offset)
+                return False
+            item.image = img
+            return True
+        self._skip(reason)
+        self._advance_quiet(st, item)
+        return False
+
+    def _infer_batch(self, items: list[_Pending], producer: Producer) -> None:
+        if not items:
+            return
+        dets = self.backend.infer([it.image for it in items])  # type: ignore[misc]
+        metrics.FRAMES_INFERRED.inc(len(items))
+        self.stats.frames_inferred += len(items)
+        for item, d in zip(items, dets):
+            self._after_inference(item, d, producer)
+
+    def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
+        msg = item.msg
+        st = self.state(msg.camera_id)
+        st.last_inferred_ts = msg.capture_ts
+        names = [self.class_names.get(int(c), "") for c in dets.class_id]
+        keep = np.asarray([bool(n) for n in names], bool) if len(names) else np.zeros(0, bool)
+        dets = dets[keep]
+        names = [n for n in names if n]
+        tracked = st.tracker.update(dets, msg.capture_ts)
+        metrics.TRACKS.labels(camera=msg.camera_id).set(len(st.tracker.tracks))
+        objects = []
+        for t in st.tracker.tracks:
+            objects.append(TrackedObject(t.track_id, self.class_names.get(t.class_id, ""),
+                                         tuple(float(v) for v in t.xyxy), t.median_score, t.confirmed,
+                                         t.seen_now))
+        raw = tuple(RawDetection(n, tuple(float(v) for v in box), float(c))
+                    for n, box, c in zip(names, tracked.xyxy, tracked.confidence))
+        frame = FrameView(msg.capture_ts, local_time(msg.capture_ts, self.tz), tuple(objects), raw)
+        for ev in st.rules.step(frame):
+            self._publish(ev, st, item, frame, producer)
+        self._advance_quiet(st, item)
+
+    def _advance_quiet(self, st: CameraState, item: _Pending) -> None:
+        """Track where a successor would have to replay from (see the module docstring)."""
+        if st.quiet():
+            st.anchor = None
+        elif st.anchor is None or item.msg.capture_ts - st.anchor[2] > self.config.max_replay_s:
+            st.anchor = (item.tp, item.record.offset, item.msg.capture_ts)
+        self._done(item.tp, item.record.offset)
+
+    # --------------------------------------------------------------- outputs
+    def _publish(self, ev: RuleEvent, st: CameraState, item: _Pending, frame: FrameView, producer: Producer) -> None:
+        rule = st.rules.rule(ev.rule_name)
+        if ev.is_new:
+            assert item.image is not None
+            picture = annotate(item.image, st.camera, ev, [o for o in frame.objects if o.seen])
+            url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
+        else:
+            url = self.snapshots.url_for(ev.incident_id)
+        boxes = [Box(xyxy=o.xyxy, class_name=o.class_name,
+                     confidence=min(1.0, max(0.0, o.score if isinstance(o, TrackedObject) else o.confidence)),
+                     track_id=o.track_id if isinstance(o, TrackedObject) else None) for o in ev.objects]
+        incident = Incident(
+            id=ev.incident_id, camera_id=st.camera.id, rule=ev.rule_name, rule_type=ev.rule_type,
+            severity=rule.effective_severity, zone=ev.zone,
+            class_names=sorted({o.class_name for o in ev.objects}),
+            started_at=utc_from_ts(ev.started_ts), updated_at=utc_from_ts(ev.ts), revision=ev.revision,
+            boxes=boxes, track_ids=sorted({o.track_id for o in ev.objects if isinstance(o, TrackedObject)}),
+            snapshot_url=url, details=ev.details, source_frame_seq=item.msg.seq,
+        )
+        producer.send(self.topics.incidents, incident.to_bytes(), key=st.camera.id, headers={"schema": b"xl.incident/1"})
+        self.stats.incidents_published += 1
+        metrics.INCIDENTS.labels(rule_type=ev.rule_type, severity=incident.severity.value,
+                                 kind="new" if ev.is_new else "update").inc()
+        if ev.is_new:
+            metrics.CAPTURE_TO_INCIDENT_SECONDS.observe(max(0.0, self.clock() - item.msg.capture_ts))
+
+    def _dead_letter(self, producer: Producer, rec: Record, reason: str) -> None:
+        log.warning("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
+        dl = DeadLetter.of(STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
+        producer.send(self.topics.dead_letters, dl.to_bytes(), key=rec.key, headers={"schema": b"xl.dead-letter/1"})
+        self.stats.dead_letters += 1
+        metrics.DEAD_LETTERS.labels(reason=reason.split(":")[0][:40]).inc()
+
+
+    def _skip(self, reason: str) -> None:
+        metrics.FRAMES_SKIPPED.labels(reason=reason).inc()
+        self.stats.skipped[reason] += 1
+
+    def _done(self, tp: TopicPartition, offset: int) -> None:
+        self.done[tp] = max(self.done.get(tp, 0), offset + 1)
+
+    def _commit(self, consumer: Consumer, producer: Producer) -> None:
+        producer.flush()  # incidents (and dead letters) acknowledged before their frames are committed
+        offsets: dict[TopicPartition, int] = {}
+        for tp, nxt in self.done.items():
+            if tp not in self._assignment and self._assignment:
+                continue
+            held = [st.anchor[1] for st in self.states.values() if st.anchor is not None and st.anchor[0] == tp]
+            target = min([nxt, *held])
+            if target > self.committed.get(tp, -1):
+                offsets[tp] = target
+        if offsets:
+            consumer.commit(offsets)
+            self.committed.update(offsets)
+            self.stats.commits += 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m xueliang.detector.worker --config xueliang.yaml``: one worker until SIGINT/SIGTERM."""
+    from xueliang.bus import make_bus
+    from xueliang.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--worker-id", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_config(args.config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bus = make_bus(settings.bus)
+    try:
+        DetectorWorker(settings, bus, worker_id=args.worker_id).run(stop)
+    finally:
+        bus.close()
+
+
+if __name__ == "__main__":
+    main()

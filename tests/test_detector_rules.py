@@ -1,0 +1,360 @@
+"""Table tests for every rule, the episode book (one event → one incident) and the tracker."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter
+
+from xueliang.config.cameras import CameraConfig
+from xueliang.config.detector import TrackerConfig
+from xueliang.config.rules import ActiveWindow, Rule
+from xueliang.detector.geometry import line_side, point_in_polygon, within_segment
+from xueliang.detector.rules import CameraRules, FrameView, RawDetection, TrackedObject, in_schedule
+from xueliang.detector.tracking import ByteTracker
+from xueliang.detector.types import Detections
+
+ZONE = [[100, 100], [300, 100], [300, 300], [100, 300]]
+NOON = time(12, 0)
+
+
+def camera(*rules: dict) -> CameraConfig:
+    return CameraConfig(id="cam-1", source={"type": "file", "path": "x.mp4"},
+                        zones=[{"name": "yard", "polygon": ZONE}],
+                        lines=[{"name": "fence", "a": [0, 400], "b": [600, 400]}],
+                        rules=[TypeAdapter(Rule).validate_python(r) for r in rules])
+
+
+def person(tid: int, x: float, y: float, score: float = 0.9, *, cls: str = "person", confirmed: bool = True,
+           w: float = 20, h: float = 50, seen: bool = True) -> TrackedObject:
+    """A box whose bottom-centre is (x, y)."""
+    return TrackedObject(tid, cls, (x - w / 2, y - h, x + w / 2, y), score, confirmed, seen)
+
+
+def play(cam: CameraConfig, frames: list[tuple[float, list[TrackedObject]]], *, clock: time = NOON,
+         detections: dict[float, list[RawDetection]] | None = None, grace_s: float = 2.0):
+    engine = CameraRules(cam, grace_s=grace_s)
+    events = []
+    for ts, objs in frames:
+        dets = tuple((detections or {}).get(ts, ()))
+        events += engine.step(FrameView(ts, clock, tuple(objs), dets))
+    return engine, events
+
+
+def new(events):
+    return [e for e in events if e.is_new]
+
+
+# ---------------------------------------------------------------- geometry
+@pytest.mark.parametrize("point, inside", [((200, 200), True), ((50, 200), False), ((299, 101), True),
+                                           ((301, 200), False), ((200, 99), False)])
+def test_point_in_polygon(point, inside):
+    assert point_in_polygon(point, ZONE) is inside
+
+
+@pytest.mark.parametrize("point, side", [((10, 500), 1), ((10, 300), -1), ((10, 400), 0)])
+def test_line_side(point, side):
+    assert line_side(point, (0, 400), (600, 400)) == side
+
+
+@pytest.mark.parametrize("point, on", [((300, 10), True), ((-100, 10), False), ((610, 0), True), ((700, 0), False)])
+def test_within_segment(point, on):
+    assert within_segment(point, (0, 400), (600, 400)) is on
+
+
+# ---------------------------------------------------------------- intrusion
+INTRUSION = {"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3}
+
+
+@pytest.mark.parametrize("inside_frames, inertia, expected", [
+    (2, 3, 0), (3, 3, 1), (10, 3, 1), (1, 1, 1), (4, 5, 0),
+])
+def test_intrusion_needs_inertia_consecutive_frames(inside_frames, inertia, expected):
+    cam = camera({**INTRUSION, "inertia": inertia})
+    frames = [(i * 0.2, [person(1, 200, 200)]) for i in range(inside_frames)]
+    _, events = play(cam, frames)
+    assert len(new(events)) == expected
+
+
+def test_intrusion_interrupted_run_does_not_count():
+    cam = camera(INTRUSION)
+    xs = [200, 200, 50, 200, 200, 50]  # never 3 inside in a row
+    _, events = play(cam, [(i * 0.2, [person(1, x, 200)]) for i, x in enumerate(xs)])
+    assert new(events) == []
+
+
+@pytest.mark.parametrize("y_bottom, expected", [(250, 1), (330, 0)])
+def test_intrusion_uses_bottom_centre(y_bottom, expected):
+    # a tall box overlapping the zone, whose feet are inside (250) or below it (330)
+    cam = camera(INTRUSION)
+    frames = [(i * 0.2, [person(1, 200, y_bottom, h=200)]) for i in range(5)]
+    assert len(new(play(cam, frames)[1])) == expected
+
+
+@pytest.mark.parametrize("rule_extra, obj_kwargs, expected", [
+    ({}, {"score": 0.9}, 1),
+    ({}, {"score": 0.3}, 0),                         # median score under min_confidence 0.4
+    ({"min_confidence": 0.2}, {"score": 0.3}, 1),
+    ({}, {"cls": "car"}, 0),                          # not in classes
+    ({"classes": ["car"]}, {"cls": "car"}, 1),
+    ({"min_area": 2000}, {"w": 20, "h": 50}, 0),      # 1000 px²
+    ({"min_area": 500}, {"w": 20, "h": 50}, 1),
+    ({"enabled": False}, {}, 0),
+])
+def test_intrusion_filters(rule_extra, obj_kwargs, expected):
+    cam = camera({**INTRUSION, **rule_extra})
+    frames = [(i * 0.2, [person(1, 200, 200, **obj_kwargs)]) for i in range(5)]
+    assert len(new(play(cam, frames)[1])) == expected
+
+
+@pytest.mark.parametrize("clock, expected", [(time(12, 0), 0), (time(23, 30), 1), (time(5, 59), 1), (time(6, 0), 0)])
+def test_intrusion_schedule_night_only(clock, expected):
+    cam = camera({**INTRUSION, "schedule": [{"start": "20:00", "end": "06:00"}]})
+    frames = [(i * 0.2, [person(1, 200, 200)]) for i in range(5)]
+    assert len(new(play(cam, frames, clock=clock)[1])) == expected
+
+
+@pytest.mark.parametrize("windows, now, active", [
+    ([], time(3, 0), True),
+    ([("08:00", "18:00")], time(12, 0), True),
+    ([("08:00", "18:00")], time(18, 0), False),
+    ([("22:00", "04:00")], time(23, 0), True),
+    ([("22:00", "04:00")], time(4, 30), False),
+    ([("01:00", "02:00"), ("13:00", "14:00")], time(13, 30), True),
+])
+def test_in_schedule(windows, now, active):
+    assert in_schedule([ActiveWindow(start=s, end=e) for s, e in windows], now) is active
+
+
+def test_one_event_one_incident_updates_and_end():
+    """Two people in the zone one after another in one visit: one incident, updated, then ended."""
+    cam = camera(INTRUSION)
+    frames = [(i * 0.5, [person(1, 200, 200)]) for i in range(6)]
+    frames += [(3.0 + i * 0.5, [person(1, 200, 200), person(2, 150, 150)]) for i in range(4)]
+    frames += [(5.0 + i * 0.5, []) for i in range(8)]  # empty for 4 s > grace 2 s
+    _, events = play(cam, frames)
+    assert len(new(events)) == 1
+    ids = {e.incident_id for e in events}
+    assert len(ids) == 1
+    revisions = [e.revision for e in events]
+    assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
+    assert any(e.details.get("count") == 2 for e in events)
+    assert events[-1].ended and events[-1].started_ts == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("gap_s, cooldown_s, same_incident", [(1.0, 60, True), (30.0, 60, True), (70.0, 60, False),
+                                                              (5.0, 0, False)])
+def test_cooldown_and_rearm(gap_s, cooldown_s, same_incident):
+    cam = camera({**INTRUSION, "cooldown_s": cooldown_s})
+    first = [(i * 0.5, [person(1, 200, 200)]) for i in range(5)]
+    t_end = 2.0 + 3.0  # last seen 2.0, episode ends after grace
+    empty = [(t_end, [])]
+    back = [(t_end + gap_s + i * 0.5, [person(7, 200, 200)]) for i in range(5)]
+    _, events = play(cam, first + empty + back)
+    opened = new(events)
+    assert len(opened) == (1 if same_incident else 2)
+    if same_incident:
+        assert len({e.incident_id for e in events}) == 1
+
+
+# ---------------------------------------------------------------- loitering
+LOITER = {"name": "yard-loiter", "type": "loitering", "zone": "yard", "dwell_s": 10, "inertia": 3}
+
+
+@pytest.mark.parametrize("n_frames, spacing_s, expected", [
+    (12, 1.0, 1),   # 11 s of capture time
+    (12, 0.5, 0),   # same frame count, 5.5 s: frame counts never make a dwell
+    (60, 0.1, 0),   # many frames, 5.9 s
+    (8, 1.5, 1),    # sparse frames (drops), 10.5 s
+])
+def test_loitering_dwell_is_capture_time(n_frames, spacing_s, expected):
+    cam = camera(LOITER)
+    frames = [(i * spacing_s, [person(1, 200, 200)]) for i in range(n_frames)]
+    _, events = play(cam, frames)
+    assert len(new(events)) == expected
+    for e in new(events):
+        assert e.details["dwell_s"] >= 10
+
+
+def test_loitering_updates_dwell_on_same_incident():
+    cam = camera(LOITER)
+    _, events = play(cam, [(float(i), [person(1, 200, 200)]) for i in range(30)])
+    assert len(new(events)) == 1
+    dwell = [e.details["dwell_s"] for e in events if not e.ended]
+    assert dwell == sorted(dwell) and dwell[-1] >= 25 and len({e.incident_id for e in events}) == 1
+
+
+def test_loitering_one_frame_flicker_outside_keeps_dwell():
+    cam = camera(LOITER)
+    xs = [200] * 6 + [310] + [200] * 6
+    _, events = play(cam, [(float(i), [person(1, x, 200)]) for i, x in enumerate(xs)])
+    assert len(new(events)) == 1 and new(events)[0].started_ts == 0.0
+
+
+# ---------------------------------------------------------------- crowding
+CROWD = {"name": "yard-crowd", "type": "crowding", "zone": "yard", "min_count": 3, "min_duration_s": 2, "inertia": 2}
+
+
+@pytest.mark.parametrize("people, duration_s, expected", [(2, 10, 0), (3, 1.0, 0), (3, 3.0, 1), (5, 3.0, 1)])
+def test_crowding_count_and_duration(people, duration_s, expected):
+    cam = camera(CROWD)
+    n = int(duration_s / 0.5) + 1
+    frames = [(i * 0.5, [person(k + 1, 120 + 30 * k, 200) for k in range(people)]) for i in range(n)]
+    assert len(new(play(cam, frames)[1])) == expected
+
+
+def test_crowding_growth_updates_same_incident():
+    cam = camera(CROWD)
+    frames = [(i * 0.5, [person(k + 1, 120 + 30 * k, 200) for k in range(3)]) for i in range(8)]
+    frames += [(4.0 + i * 0.5, [person(k + 1, 120 + 30 * k, 200) for k in range(5)]) for i in range(6)]
+    _, events = play(cam, frames)
+    assert len(new(events)) == 1 and len({e.incident_id for e in events}) == 1
+    assert max(e.details["max_count"] for e in events) == 5
+
+
+# ---------------------------------------------------------------- line crossing
+LINE = {"name": "fence-cross", "type": "line_crossing", "line": "fence", "min_frames": 3}
+
+
+@pytest.mark.parametrize("ys, direction, confirmed, expected", [
+    ([450, 440, 390, 380, 370], "any", True, 1),          # crosses, stays 3 frames
+    ([450, 440, 390, 380], "any", True, 0),               # only 2 frames across
+    ([450, 390, 450, 390, 450, 390], "any", True, 0),     # flicker never counts
+    ([450, 440, 390, 380, 370], "b_to_a", True, 1),        # +1 side (below) to −1 (above)
+    ([450, 440, 390, 380, 370], "a_to_b", True, 0),
+    ([350, 360, 410, 420, 430], "a_to_b", True, 1),
+    ([450, 440, 390, 380, 370], "any", False, 0),          # unconfirmed tracks never count
+])
+def test_line_crossing(ys, direction, confirmed, expected):
+    cam = camera({**LINE, "direction": direction})
+    frames = [(i * 0.2, [person(1, 300, y, confirmed=confirmed)]) for i, y in enumerate(ys)]
+    assert len(new(play(cam, frames)[1])) == expected
+
+
+def test_line_crossing_outside_segment_ignored():
+    cam = camera(LINE)
+    frames = [(i * 0.2, [person(1, 900, y)]) for i, y in enumerate([450, 440, 390, 380, 370])]
+    assert new(play(cam, frames)[1]) == []
+
+
+def test_line_crossing_back_and_forth_within_cooldown_is_one_incident():
+    cam = camera(LINE)
+    ys = [450] * 2 + [380] * 4 + [450] * 4 + [380] * 4
+    _, events = play(cam, [(i * 0.2, [person(1, 300, y)]) for i, y in enumerate(ys)])
+    assert len(new(events)) == 1
+    assert max(e.details["crossings"] for e in events) == 3
+
+
+# ---------------------------------------------------------------- stalled vehicle / abandoned object
+STALL = {"name": "no-parking", "type": "stalled_vehicle", "zone": "yard", "stationary_s": 5, "max_motion_px": 8}
+
+
+@pytest.mark.parametrize("jitter_px, drift_px, seconds, expected", [
+    (0, 0, 6, 1), (0, 0, 4, 0), (4, 0, 8, 1),   # detection jitter of a parked car is not motion
+    (0, 20, 8, 0),                               # a moving car
+    (0, 3, 8, 0),                                # a creeping car leaves max_motion_px within stationary_s
+])
+def test_stalled_vehicle(jitter_px, drift_px, seconds, expected):
+    cam = camera(STALL)
+    frames = [(i * 0.5, [person(1, 120 + jitter_px * (i % 2) + (drift_px * i) % 170, 200, cls="car", w=60, h=40)])
+              for i in range(int(seconds / 0.5) + 1)]
+    _, events = play(cam, frames)
+    assert len(new(events)) == expected
+
+
+ABANDON = {"name": "left-bag", "type": "abandoned_object", "classes": ["bicycle"], "stationary_s": 4,
+           "owner_radius_px": 60}
+
+
+@pytest.mark.parametrize("owner_leaves_at, expected", [(None, 0), (1.0, 1), (6.0, 0)])
+def test_abandoned_object(owner_leaves_at, expected):
+    cam = camera(ABANDON)
+    frames = []
+    for i in range(17):
+        ts = i * 0.5
+        objs = [person(1, 200, 200, cls="bicycle", w=30, h=30)]
+        if owner_leaves_at is None or ts < owner_leaves_at:
+            objs.append(person(2, 220, 205))
+        frames.append((ts, objs))
+    assert len(new(play(cam, frames)[1])) == expected
+
+
+# ---------------------------------------------------------------- fire / smoke
+FIRE = {"name": "fire", "type": "fire_smoke", "k": 3, "n": 5}
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("11100", 1), ("11000", 0), ("10101", 1), ("1001001001", 0), ("00000", 0), ("0111111", 1),
+])
+def test_fire_smoke_k_of_n(pattern, expected):
+    cam = camera(FIRE)
+    dets = {i * 0.5: [RawDetection("fire", (10, 10, 60, 60), 0.8)] for i, c in enumerate(pattern) if c == "1"}
+    frames = [(i * 0.5, []) for i in range(len(pattern))]
+    assert len(new(play(cam, frames, detections=dets)[1])) == expected
+
+
+def test_fire_smoke_low_confidence_ignored():
+    cam = camera(FIRE)
+    dets = {i * 0.5: [RawDetection("smoke", (10, 10, 60, 60), 0.2)] for i in range(6)}
+    assert new(play(cam, [(i * 0.5, []) for i in range(6)], detections=dets)[1]) == []
+
+
+# ---------------------------------------------------------------- bounded state, deterministic ids
+def test_state_is_bounded_after_tracks_leave():
+    cam = camera(INTRUSION, LOITER, CROWD, LINE, STALL)
+    frames = [(i * 0.5, [person(i + 1, 200, 200)]) for i in range(50)]  # 50 different tracks
+    engine, _ = play(cam, frames + [(30.0, [])])
+    for r in engine.runners:
+        for attr in ("presence", "sides", "stays"):
+            assert len(getattr(r, attr, {})) == 0
+
+
+def test_incident_ids_do_not_depend_on_track_ids():
+    cam = camera(LOITER)
+    a = new(play(cam, [(float(i), [person(1, 200, 200)]) for i in range(12)])[1])
+    b = new(play(cam, [(float(i), [person(99, 200, 200)]) for i in range(12)])[1])
+    assert [e.incident_id for e in a] == [e.incident_id for e in b] and len(a) == 1
+
+
+# ---------------------------------------------------------------- tracker
+def dets(*rows: tuple[float, float, float, float, float, int]) -> Detections:
+    arr = np.asarray(rows, np.float32).reshape(-1, 6)
+    return Detections(arr[:, :4].copy(), arr[:, 4].copy(), arr[:, 5].astype(np.int32))
+
+
+def test_tracker_keeps_id_while_moving_and_confirms():
+    tr = ByteTracker(TrackerConfig(min_hits=2))
+    ids = []
+    for i in range(10):
+        out = tr.update(dets((100 + 5 * i, 100, 140 + 5 * i, 200, 0.9, 0)), ts=i * 0.2)
+        ids.append(int(out.track_id[0]))
+    assert len(set(ids)) == 1 and tr.tracks[0].confirmed
+
+
+def test_tracker_low_score_rescue_and_new_track_threshold():
+    tr = ByteTracker(TrackerConfig(high_score=0.5, low_score=0.1, min_hits=2))
+    tr.update(dets((100, 100, 140, 200, 0.9, 0)), 0.0)
+    tr.update(dets((102, 100, 142, 200, 0.9, 0)), 0.2)
+    out = tr.update(dets((104, 100, 144, 200, 0.3, 0), (400, 100, 440, 200, 0.3, 0)), 0.4)
+    assert out.track_id[0] == tr.tracks[0].track_id  # rescued by a low-score detection
+    assert out.track_id[1] == -1  # a lone low-score detection starts nothing
+
+
+def test_tracker_evicts_on_capture_time_and_median_score():
+    tr = ByteTracker(TrackerConfig(lost_ttl_s=2.0, score_window=3, min_hits=1))
+    for i, s in enumerate([0.9, 0.9, 0.2, 0.2]):
+        tr.update(dets((100, 100, 140, 200, max(s, 0.5), 0)), i * 0.1)
+    assert tr.tracks[0].median_score == pytest.approx(0.5)
+    tr.update(Detections.empty(), 1.0)
+    assert len(tr.tracks) == 1
+    tr.update(Detections.empty(), 2.5)
+    assert tr.tracks == []
+
+
+def test_tracker_drops_tentative_track_that_misses():
+    tr = ByteTracker(TrackerConfig(min_hits=3))
+    tr.update(dets((100, 100, 140, 200, 0.9, 0)), 0.0)
+    tr.update(Detections.empty(), 0.1)
+    assert tr.tracks == []
