@@ -32,6 +32,8 @@ class _UrlSource(StrictModel):
 class RtspSource(_UrlSource):
     type: Literal["rtsp"]
     transport: Literal["tcp", "udp"] = "tcp"
+    keyframes_only: bool = Field(False, description="decode key frames only (PyAV, skip_frame=NONKEY): far less CPU; "
+                                 "the sample rate is then bounded by the stream's key-frame rate")
 
 
 class HttpSource(_UrlSource):
@@ -45,6 +47,7 @@ class FileSource(StrictModel):
     path: Path
     loop: bool = True
     realtime: bool = Field(True, description="pace reading at the file's frame rate, like a live camera")
+    keyframes_only: bool = Field(False, description="decode key frames only (PyAV); sample rate ≤ key-frame rate")
 
     @property
     def masked(self) -> str:

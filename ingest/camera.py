@@ -1,0 +1,199 @@
+"""One camera's loop: connect (with backoff), grab, sample, diagnose, gate, encode, offer.
+
+Per grabbed frame the loop only decides whether the sample rate keeps it; frames it
+drops are never converted (``grab`` without ``retrieve``). A kept frame is:
+
+1. diagnosed, if the diagnosis interval has passed (one frame every few seconds);
+2. gated by motion: without motion it goes out only as a keep-alive;
+3. downscaled to ``max_width``, JPEG-encoded and offered to the bounded publisher
+   (motion boxes scaled to the published size travel in the headers).
+
+Failures to open or read the stream reconnect with exponential backoff and jitter
+(``reconnect`` config); the read timeout is the stall watchdog (a blocked read
+gives up after ``stall_timeout_s``), and the supervisor's health tick turns a silent
+camera offline on time even while a read is blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import FrameMessage, MotionBox
+from xueliang.ingest import metrics
+from xueliang.ingest.health import HealthTracker
+from xueliang.ingest.motion import MotionGate
+from xueliang.ingest.publisher import Publisher
+from xueliang.ingest.quality import QualityDiagnoser
+from xueliang.ingest.sources import FrameSource, SourceError, make_source
+
+log = logging.getLogger(__name__)
+
+_MAX_DECODE_ERRORS = 10  # consecutive failed conversions before the stream is reopened
+
+
+class Sampler:
+    """Keeps frames at ``fps`` on their capture times (e.g. 2 of every 25), without drift."""
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self._due: float | None = None
+
+    def keep(self, ts: float) -> bool:
+        if self._due is None or ts >= self._due - 1e-6:
+            # after a gap (reconnect) restart the grid instead of catching up in a burst
+            self._due = ts + self.period if self._due is None or ts - self._due > self.period else \
+                self._due + self.period
+            return True
+        return False
+
+
+def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Random):  # type: ignore[no-untyped-def]
+    """Exponential backoff with ± ``jitter`` share of randomness: 1, 2, 4, ... up to ``maximum``."""
+    delay = initial
+    while True:
+        yield max(0.05, delay * (1 + rng.uniform(-jitter, jitter)))
+        delay = min(maximum, delay * 2)
+
+
+def scale_boxes(boxes: tuple[MotionBox, ...], s: float, w: int, h: int) -> tuple[MotionBox, ...]:
+    if s == 1.0:
+        return boxes
+    return tuple(MotionBox(min(w, int(b.x1 * s)), min(h, int(b.y1 * s)), min(w, round(b.x2 * s)),
+                           min(h, round(b.y2 * s))) for b in boxes)
+
+
+class CameraRunner:
+    """Runs one camera in its own thread until :meth:`stop`."""
+
+    def __init__(self, camera: CameraConfig, publisher: Publisher, partition: int | None,
+                 health: HealthTracker | None = None, source: FrameSource | None = None, seed: int | None = None) -> None:
+        self.camera = camera
+        self.publisher = publisher
+        self.partition = partition
+        self.health = health or HealthTracker(camera)
+        self._source = source
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random(seed if seed is not None else hash(camera.id))
+        # sequence numbers keep increasing across restarts and moves between workers
+        self._seq = int(time.time() * 1000)
+        self.published = 0
+        self.ended = False
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.camera.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ loop
+    def _run(self) -> None:
+        cam = self.camera
+        rc = cam.reconnect
+        source = self._source or make_source(cam)
+        delays = backoff_delays(rc.initial_backoff_s, rc.max_backoff_s, rc.jitter, self._rng)
+        first = True
+        try:
+            while not self._stop.is_set():
+                if not first:
+                    metrics.RECONNECTS.labels(cam.id).inc()
+                first = False
+                try:
+                    source.open()
+                except SourceError as exc:
+                    self.health.disconnected(str(exc))
+                    delay = next(delays)
+                    log.warning("%s; retrying in %.1f s", exc, delay)
+                    self._stop.wait(delay)
+                    continue
+                log.info("camera %s connected to %s", cam.id, cam.source.masked)
+                delays = backoff_delays(rc.initial_backoff_s, rc.max_backoff_s, rc.jitter, self._rng)
+                try:
+                    if not self._stream(source):
+                        self.ended = True
+                        self.health.disconnected("end of stream")
+                        log.info("camera %s: %s ended (not looping)", cam.id, cam.source.masked)
+                        return
+                except SourceError as exc:
+                    self.health.disconnected(str(exc))
+                    delay = next(delays)
+                    log.warning("%s; reconnecting in %.1f s", exc, delay)
+                    source.close()
+                    self._stop.wait(delay)
+        finally:
+            source.close()
+
+    def _stream(self, source: FrameSource) -> bool:
+        """Read until stopped (True) or the end of a non-looping stream (False)."""
+        cam = self.camera
+        sampler = Sampler(cam.sample_fps)
+        gate = MotionGate(cam.motion)
+        quality = QualityDiagnoser(cam.quality)
+        captured = metrics.FRAMES_CAPTURED.labels(cam.id)
+        sampled = metrics.FRAMES_SAMPLED.labels(cam.id)
+        decode_errors = metrics.DECODE_ERRORS.labels(cam.id)
+        no_motion = metrics.FRAMES_DROPPED.labels(cam.id, "no_motion")
+        consecutive_errors = 0
+        while not self._stop.is_set():
+            ts = source.grab()
+            if ts is None:
+                return False
+            captured.inc()
+            self.health.frame()
+            if not sampler.keep(ts):
+                continue
+            try:
+                image = source.retrieve()
+            except SourceError:
+                decode_errors.inc()
+                consecutive_errors += 1
+                if consecutive_errors >= _MAX_DECODE_ERRORS:
+                    raise
+                continue
+            consecutive_errors = 0
+            sampled.inc()
+            if quality.due(ts):
+                self.health.diagnosed(quality.diagnose(image, ts))
+            decision = gate.decide(image, ts)
+            if not decision.publish:
+                no_motion.inc()
+                continue
+            self._publish(image, ts, decision.boxes, decision.keepalive)
+        return True
+
+    def _publish(self, image: np.ndarray, ts: float, boxes: tuple[MotionBox, ...], keepalive: bool) -> None:
+        cam = self.camera
+        t0 = time.perf_counter()
+        h, w = image.shape[:2]
+        s = 1.0
+        if w > cam.max_width:
+            s = cam.max_width / w
+            image = cv2.resize(image, (cam.max_width, round(h * s)), interpolation=cv2.INTER_AREA)
+            h, w = image.shape[:2]
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
+        metrics.ENCODE_SECONDS.labels(cam.id).observe(time.perf_counter() - t0)
+        if not ok:
+            metrics.FRAMES_DROPPED.labels(cam.id, "encode_error").inc()
+            log.error("camera %s: JPEG encoding failed for a %dx%d frame", cam.id, w, h)
+            return
+        self._seq += 1
+        msg = FrameMessage(camera_id=cam.id, seq=self._seq, capture_ts=ts, width=w, height=h, jpeg=buf.tobytes(),
+                           motion=scale_boxes(boxes, s, w, h), keepalive=keepalive)
+        self.publisher.offer_frame(msg, self.partition)
+        self.published += 1

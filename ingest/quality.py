@@ -1,0 +1,183 @@
+"""Video quality diagnosis (视频质量诊断) on one sampled frame every few seconds.
+
+Every check gives a score in [0, 1] (1 = worst); a check fails when its score
+exceeds the camera's threshold in :class:`xueliang.config.cameras.QualityConfig`.
+All checks run on a 320-px-wide grey (and Lab) copy, ≈1 ms a frame.
+
+=============  ==================================================================
+check          score
+=============  ==================================================================
+signal_loss    uniform black or uniform blue picture ("no video" screens)
+covered        share of the picture that is featureless (lens covered, sprayed,
+               turned to a wall): 8×8 blocks with almost no texture
+frozen         identical picture across diagnoses for ``frozen_s`` seconds
+too_dark       mean luminance: 0 at ≥ 100 grey levels, 1 at ≤ 10
+too_bright     mean luminance: 0 at ≤ 155, 1 at ≥ 245
+colour_cast    cast factor K = |mean chroma| / chroma spread (Lab a*, b*): 0 at K ≤ 1.5,
+               1 at K ≥ 3 (and a mean chroma of at least 12)
+blur           loss of high frequencies: variance of the Laplacian over the grey
+               variance, on a log scale: 0 at ≥ 2, 1 at ≤ 0.05
+noise          sensor noise σ (Immerkær's estimator) 0 at 0, 1 at ≥ 12 grey levels
+=============  ==================================================================
+
+A failing check hides the checks it makes meaningless (no point calling a black
+picture blurred): signal_loss hides all others, covered hides blur, noise,
+too_dark and colour_cast; too_dark hides blur and noise. :func:`primary_fault`
+names the one fault an operator should see first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from xueliang.config.cameras import QualityConfig
+
+CHECKS = ("signal_loss", "covered", "frozen", "too_dark", "too_bright", "colour_cast", "blur", "noise")
+_HIDES = {
+    "signal_loss": set(CHECKS) - {"signal_loss"},
+    "covered": {"blur", "noise", "too_dark", "colour_cast"},
+    "too_dark": {"blur", "noise"},
+    "too_bright": {"blur"},
+}
+_WIDTH = 320
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def _clip(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    scores: dict[str, float]
+    faults: tuple[str, ...]
+
+    @property
+    def primary(self) -> str | None:
+        return primary_fault(self.faults)
+
+
+def primary_fault(faults: tuple[str, ...] | list[str]) -> str | None:
+    for check in CHECKS:
+        if check in faults:
+            return check
+    return None
+
+
+def _small(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    if w <= _WIDTH:
+        return frame
+    return cv2.resize(frame, (_WIDTH, max(1, round(h * _WIDTH / w))), interpolation=cv2.INTER_AREA)
+
+
+def noise_sigma(frame: np.ndarray) -> float:
+    """Sensor noise σ in grey levels (Immerkær 1996), at full resolution (downscaling averages noise away)."""
+    g = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    h, w = g.shape
+    if w > 1280:
+        g = g[:, (w - 1280) // 2: (w + 1280) // 2]  # a centre crop keeps the noise statistics
+        w = g.shape[1]
+    response = cv2.filter2D(g.astype(np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
+    return math.sqrt(math.pi / 2) / (6 * (w - 2) * (h - 2)) * float(np.abs(response).sum())
+
+
+def measure(frame: np.ndarray) -> dict[str, float]:
+    """Scores of the single-frame checks (all but ``frozen``)."""
+    small = _small(frame)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    g = grey.astype(np.float32)
+    mean, std = float(g.mean()), float(g.std())
+    b, gch, r = (float(small[..., i].mean()) for i in range(3))
+    chan_std = max(float(small[..., i].std()) for i in range(3))
+
+    uniform = _clip(1 - (chan_std - 3) / 7)  # 1 when every channel is flat (σ ≤ 3)
+    black = uniform * _clip(1 - (mean - 16) / 24)
+    blue = uniform * _clip((b - max(gch, r) - 40) / 60)
+    signal_loss = max(black, blue)
+
+    # texture per 8x8-ish block: std of the grey level inside it
+    h, w = grey.shape
+    bh, bw = h // 8, w // 8
+    blocks = g[: bh * 8, : bw * 8].reshape(8, bh, 8, bw).transpose(0, 2, 1, 3).reshape(64, -1)
+    flat = float((blocks.std(axis=1) < 4.0).mean())
+    covered = _clip((flat - 0.3) / 0.6)  # 30 % flat is normal sky/road, 90 % flat = covered
+
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=3)
+    sharpness = float(lap.var()) / (std * std + 1.0)
+    blur = _clip(1 - math.log(max(sharpness, 1e-6) / 0.05) / math.log(2.0 / 0.05))
+
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+    a = lab[..., 1].astype(np.float32) - 128.0
+    bb = lab[..., 2].astype(np.float32) - 128.0
+    da, db = float(a.mean()), float(bb.mean())
+    spread = math.hypot(float(np.abs(a - da).mean()), float(np.abs(bb - db).mean()))
+    k = math.hypot(da, db) / (spread + 1.0)  # cast factor: mean chroma against its spread
+    colour_cast = _clip((k - 1.5) / 1.5) * _clip((math.hypot(da, db) - 4) / 8)
+
+    noise = _clip(noise_sigma(frame) / 12)
+
+    return {
+        "signal_loss": round(signal_loss, 4),
+        "covered": round(covered, 4),
+        "too_dark": round(_clip((100 - mean) / 90), 4),
+        "too_bright": round(_clip((mean - 155) / 90), 4),
+        "colour_cast": round(colour_cast, 4),
+        "blur": round(blur, 4),
+        "noise": round(noise, 4),
+    }
+
+
+def _thresholds(cfg: QualityConfig) -> dict[str, float]:
+    return {
+        "signal_loss": cfg.signal_loss, "covered": cfg.covered, "frozen": 0.999, "too_dark": cfg.too_dark,
+        "too_bright": cfg.too_bright, "colour_cast": cfg.colour_cast, "blur": cfg.blur, "noise": cfg.noise,
+    }
+
+
+def faults_of(scores: dict[str, float], cfg: QualityConfig) -> tuple[str, ...]:
+    limits = _thresholds(cfg)
+    failing = {c for c in CHECKS if c in scores and scores[c] > limits[c]}
+    hidden: set[str] = set()
+    for check in CHECKS:
+        if check in failing and check not in hidden:
+            hidden |= _HIDES.get(check, set())
+    return tuple(c for c in CHECKS if c in failing and c not in hidden)
+
+
+@dataclass
+class QualityDiagnoser:
+    """Per-camera diagnosis state: the previous diagnosed picture, for the frozen check."""
+
+    config: QualityConfig
+    frozen_diff: float = 0.6  # mean |Δ| grey level under which two pictures count as identical
+    _prev: np.ndarray | None = field(default=None, repr=False)
+    _frozen_since: float | None = None
+    _last_ts: float | None = None
+
+    def due(self, ts: float) -> bool:
+        return self.config.enabled and (self._last_ts is None or ts - self._last_ts >= self.config.interval_s)
+
+    def diagnose(self, frame: np.ndarray, ts: float) -> Diagnosis:
+        self._last_ts = ts
+        scores = measure(frame)
+        grey = cv2.cvtColor(_small(frame), cv2.COLOR_BGR2GRAY)
+        if self._prev is not None and self._prev.shape == grey.shape and \
+                float(cv2.absdiff(grey, self._prev).mean()) < self.frozen_diff:
+            if self._frozen_since is None:
+                self._frozen_since = self._prev_ts
+        else:
+            self._frozen_since = None
+        self._prev, self._prev_ts = grey, ts
+        frozen_for = 0.0 if self._frozen_since is None else ts - self._frozen_since
+        # a flat picture (black, covered) is "identical" by nature: that is not a frozen encoder
+        if scores["signal_loss"] > 0.5 or scores["covered"] > 0.5:
+            frozen_for = 0.0
+        scores["frozen"] = round(_clip(frozen_for / self.config.frozen_s), 4)
+        return Diagnosis(scores, faults_of(scores, self.config))
+
+    _prev_ts: float = 0.0

@@ -1,0 +1,354 @@
+"""Camera sources behind one small interface, chosen by the config's discriminated union.
+
+A source mirrors OpenCV's two-step read so that frames the sample rate drops are
+never converted: :meth:`FrameSource.grab` advances to the next frame of the
+stream and returns its capture time; :meth:`FrameSource.retrieve` converts the
+frame just grabbed to a BGR array, and is only called for frames that are kept.
+
+* ``rtsp`` / ``http`` (MJPEG) / ``file`` (H.264, MJPEG, ... anything FFmpeg reads):
+  :class:`OpenCvSource`, OpenCV's FFmpeg backend, with open/read timeouts and the
+  RTSP transport through ``OPENCV_FFMPEG_CAPTURE_OPTIONS``. A camera's ``detect_url``
+  (its low-resolution substream) is preferred over ``url``.
+* ``keyframes_only: true`` on rtsp/file: :class:`PyAvKeyframeSource`, PyAV decoding
+  key frames only (non-key packets are dropped before the decoder and the codec is
+  told ``skip_frame=NONKEY``); the sample rate is then bounded by the key-frame rate.
+* ``scene``: :class:`SceneFrameSource`, frames rendered live by
+  :mod:`xueliang.scenes.render`; capture time = start wall time + scene time.
+
+Capture times are wall-clock epoch seconds. Files in ``realtime`` mode are paced at
+their frame rate like a live camera (capture time = the frame's due time); files
+not in realtime run as fast as they decode, stamped start + n / fps.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from xueliang.config.cameras import CameraConfig, FileSource, HttpSource, RtspSource, SceneSource, mask_url
+
+log = logging.getLogger(__name__)
+
+# OpenCV reads OPENCV_FFMPEG_CAPTURE_OPTIONS from the environment when a capture is
+# opened: one lock so that cameras with different transports do not race.
+_ENV_LOCK = threading.Lock()
+
+
+class SourceError(RuntimeError):
+    """The stream cannot be opened or stopped delivering frames (message names the camera, never credentials)."""
+
+
+class FrameSource(abc.ABC):
+    """One camera stream. Not thread-safe: one camera thread owns it."""
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect; raise :class:`SourceError` if the stream cannot be opened."""
+
+    @abc.abstractmethod
+    def grab(self) -> float | None:
+        """Advance to the next frame; return its capture time, or None at the end of a non-looping stream.
+
+        Raises :class:`SourceError` when the stream fails (read timeout, broken connection)."""
+
+    @abc.abstractmethod
+    def retrieve(self) -> np.ndarray:
+        """The frame last grabbed, as a BGR ``uint8`` array."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    def nominal_fps(self) -> float | None:
+        """The stream's frame rate if it announces one."""
+        return None
+
+
+def _ffmpeg_options(transport: str | None) -> str:
+    return f"rtsp_transport;{transport}" if transport else ""
+
+
+class OpenCvSource(FrameSource):
+    """RTSP / HTTP MJPEG / file through OpenCV's FFmpeg backend."""
+
+    def __init__(self, camera_id: str, target: str, *, transport: str | None = None, timeout_s: float = 5.0,
+                 is_file: bool = False, loop: bool = False, realtime: bool = True) -> None:
+        super().__init__(camera_id)
+        self.target = target
+        self.transport = transport
+        self.timeout_ms = int(timeout_s * 1000)
+        self.is_file = is_file
+        self.loop = loop
+        self.realtime = realtime
+        self._cap: cv2.VideoCapture | None = None
+        self._fps: float | None = None
+        self._t0 = 0.0
+        self._n = 0  # frames since _t0 (files: timestamps and pacing)
+
+    @property
+    def nominal_fps(self) -> float | None:
+        return self._fps
+
+    def _open_capture(self) -> cv2.VideoCapture:
+        if self.is_file and not Path(self.target).is_file():
+            raise SourceError(f"camera {self.camera_id}: file {self.target} does not exist")
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
+        with _ENV_LOCK:
+            before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = _ffmpeg_options(self.transport)
+            try:
+                cap = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
+            finally:
+                if before is None:
+                    os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+                else:
+                    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = before
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"camera {self.camera_id}: cannot open {mask_url(self.target)}")
+        return cap
+
+    def open(self) -> None:
+        self.close()
+        self._cap = self._open_capture()
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self._fps = fps if fps and 0 < fps < 121 else None
+        self._t0 = time.time()
+        self._n = 0
+
+    def grab(self) -> float | None:
+        if self._cap is None:
+            raise SourceError(f"camera {self.camera_id}: grab before open")
+        if self.is_file:
+            return self._grab_file()
+        if not self._cap.grab():
+            raise SourceError(f"camera {self.camera_id}: no frame from {mask_url(self.target)} "
+                              f"within {self.timeout_ms} ms (stream stalled or closed)")
+        return time.time()
+
+    def _grab_file(self) -> float | None:
+        assert self._cap is not None
+        fps = self._fps or 25.0
+        due = self._t0 + self._n / fps
+        if self.realtime:
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        if not self._cap.grab():
+            if not self.loop:
+                return None
+            # rewind: reopening is the reliable way across containers (seeking MJPEG/AVI is not)
+            self._cap.release()
+            self._cap = self._open_capture()
+            if not self._cap.grab():
+                raise SourceError(f"camera {self.camera_id}: file {self.target} has no readable frame")
+        self._n += 1
+        return due
+
+    def retrieve(self) -> np.ndarray:
+        assert self._cap is not None
+        ok, frame = self._cap.retrieve()
+        if not ok or frame is None:
+            raise SourceError(f"camera {self.camera_id}: frame could not be decoded")
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class PyAvKeyframeSource(FrameSource):
+    """Key-frame-only decoding with PyAV: non-key packets never reach the decoder.
+
+    A 25 fps stream with a 1 s GOP costs one decode per second instead of 25; use it
+    when the sample rate is at or below the key-frame rate (status and capture times
+    still come from every packet, so a stalled stream is noticed as quickly)."""
+
+    def __init__(self, camera_id: str, target: str, *, transport: str | None = None, timeout_s: float = 5.0,
+                 is_file: bool = False, loop: bool = False, realtime: bool = True) -> None:
+        super().__init__(camera_id)
+        self.target = target
+        self.transport = transport
+        self.timeout_s = timeout_s
+        self.is_file = is_file
+        self.loop = loop
+        self.realtime = realtime
+        self._container = None
+        self._packets = None
+        self._frame = None
+        self._t0 = 0.0
+        self._offset = 0.0  # scene seconds of earlier loops of a file
+        self._last_pts_s = 0.0
+        self._fps: float | None = None
+
+    @property
+    def nominal_fps(self) -> float | None:
+        return self._fps
+
+    def open(self) -> None:
+        import av  # optional dependency: only cameras configured with keyframes_only need it
+
+        self.close()
+        if self.is_file and not Path(self.target).is_file():
+            raise SourceError(f"camera {self.camera_id}: file {self.target} does not exist")
+        options = {"timeout": str(int(self.timeout_s * 1e6))}
+        if self.transport:
+            options["rtsp_transport"] = self.transport
+        try:
+            self._container = av.open(self.target, options=options if not self.is_file else {},
+                                      timeout=self.timeout_s)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"camera {self.camera_id}: cannot open {mask_url(self.target)}: "
+                              f"{type(exc).__name__}") from None
+        stream = self._container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self._fps = float(rate) if rate else None
+        self._stream = stream
+        self._packets = self._container.demux(stream)
+        if not self._t0:
+            self._t0 = time.time()
+
+    def _next_keyframe(self):  # type: ignore[no-untyped-def]
+        import av
+
+        assert self._packets is not None
+        try:
+            for packet in self._packets:
+                if packet.size == 0 or not packet.is_keyframe:
+                    continue
+                frames = self._stream.codec_context.decode(packet)
+                if frames:
+                    return packet, frames[0]
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} failed: "
+                              f"{type(exc).__name__}") from None
+        return None, None
+
+    def grab(self) -> float | None:
+        if self._packets is None:
+            raise SourceError(f"camera {self.camera_id}: grab before open")
+        packet, frame = self._next_keyframe()
+        if frame is None:
+            if not self.is_file:
+                raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} ended")
+            if not self.loop:
+                return None
+            self._offset += self._last_pts_s + (1.0 / self._fps if self._fps else 0.04)
+            self.open()
+            packet, frame = self._next_keyframe()
+            if frame is None:
+                raise SourceError(f"camera {self.camera_id}: file {self.target} has no key frame")
+        self._frame = frame
+        if not self.is_file:
+            return time.time()
+        pts_s = float(frame.pts * frame.time_base) if frame.pts is not None else self._last_pts_s
+        self._last_pts_s = pts_s
+        due = self._t0 + self._offset + pts_s
+        if self.realtime:
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        return due
+
+    def retrieve(self) -> np.ndarray:
+        if self._frame is None:
+            raise SourceError(f"camera {self.camera_id}: retrieve before grab")
+        return self._frame.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            self._packets = None
+
+
+class SceneFrameSource(FrameSource):
+    """Frames rendered live by the scene generator; capture time = start wall time + scene t."""
+
+    def __init__(self, camera_id: str, source: SceneSource) -> None:
+        super().__init__(camera_id)
+        self.source = source
+        self._frames = None
+        self._image: np.ndarray | None = None
+        self._t0 = 0.0
+        self._offset = 0.0
+        self._last_t = 0.0
+        self._dt = 0.1
+
+    def _start(self) -> None:
+        from xueliang.scenes.render import SceneRenderer
+        from xueliang.scenes.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.source.scenario)
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"camera {self.camera_id}: scenario {self.source.scenario}: {exc}") from exc
+        self._frames = iter(SceneRenderer(scenario, self.source.seed).frames())
+
+    def open(self) -> None:
+        self._start()
+        self._t0 = time.time()
+        self._offset = 0.0
+        self._last_t = 0.0
+
+    def grab(self) -> float | None:
+        assert self._frames is not None
+        frame = next(self._frames, None)
+        if frame is None:
+            if not self.source.loop:
+                return None
+            self._offset += self._last_t + self._dt
+            self._start()
+            frame = next(self._frames, None)
+            if frame is None:
+                raise SourceError(f"camera {self.camera_id}: scenario {self.source.scenario} renders no frame")
+        t = float(frame.t)
+        if t > self._last_t:
+            self._dt = t - self._last_t
+        self._last_t = t
+        self._image = frame.image
+        ts = self._t0 + self._offset + t
+        if self.source.realtime:
+            delay = ts - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        return ts
+
+    def retrieve(self) -> np.ndarray:
+        if self._image is None:
+            raise SourceError(f"camera {self.camera_id}: retrieve before grab")
+        return self._image
+
+    def close(self) -> None:
+        self._frames = None
+
+
+def make_source(camera: CameraConfig) -> FrameSource:
+    """The source the camera's config names (the detect substream preferred)."""
+    src = camera.source
+    timeout = camera.reconnect.stall_timeout_s
+    if isinstance(src, RtspSource | HttpSource):
+        url = src.detect_url or src.url
+        transport = src.transport if isinstance(src, RtspSource) else None
+        if isinstance(src, RtspSource) and src.keyframes_only:
+            return PyAvKeyframeSource(camera.id, url, transport=transport, timeout_s=timeout)
+        return OpenCvSource(camera.id, url, transport=transport, timeout_s=timeout)
+    if isinstance(src, FileSource):
+        cls = PyAvKeyframeSource if src.keyframes_only else OpenCvSource
+        return cls(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop, realtime=src.realtime)
+    if isinstance(src, SceneSource):
+        return SceneFrameSource(camera.id, src)
+    raise TypeError(f"camera {camera.id}: unsupported source type {type(src).__name__}")
