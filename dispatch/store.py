@@ -1,0 +1,131 @@
+"""The dispatch database: engine, sessions, Alembic migrations, and the change feed.
+
+``Store.from_url("sqlite:///var/xueliang.db")`` or ``Store.from_url("postgresql+psycopg://...")``:
+one code path, SQLAlchemy 2. ``Store.migrate()`` runs the Alembic migrations shipped
+inside the package to head (no ``alembic.ini`` needed).
+
+Write transactions (:meth:`Store.session`) take SQLite's write lock at ``BEGIN``
+(``BEGIN IMMEDIATE``) so two writers never interleave read-modify-write; on PostgreSQL
+the service locks incident rows (``SELECT ... FOR UPDATE``). Incident rows also carry a
+version column (optimistic concurrency) as a last line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from xueliang.config.cameras import mask_url
+from xueliang.dispatch.models import Base, EventRow
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Store:
+    """Owns the engine and hands out sessions. Cheap to share across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write = sessionmaker(bind=engine.execution_options(xl_write=True), expire_on_commit=False)
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 5) -> Store:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            memory = parsed.database in (None, "", ":memory:")
+            if not memory:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(parsed, echo=echo, **kwargs)
+            _sqlite_setup(engine, wal=not memory)
+        else:
+            engine = create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.engine.url.render_as_string(hide_password=True))
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision`` with the Alembic scripts shipped in the package."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction: commits on success, rolls back on error."""
+        with self._write.begin() as s:
+            yield s
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (never takes SQLite's write lock)."""
+        with self._read() as s:  # close() ends the transaction and keeps loaded objects readable
+            yield s
+
+    def events_after(self, last_id: int = 0, limit: int = 200) -> list[EventRow]:
+        """Change-feed rows with ``id > last_id``, oldest first (see docs/dispatch.md, "Live feed")."""
+        with self.read() as s:
+            return list(s.scalars(select(EventRow).where(EventRow.id > last_id).order_by(EventRow.id).limit(limit)))
+
+    def last_event_id(self) -> int:
+        with self.read() as s:
+            return s.scalar(select(EventRow.id).order_by(EventRow.id.desc()).limit(1)) or 0
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(connection: Any = None) -> Any:
+    """An Alembic ``Config`` pointing at the packaged migrations (optionally bound to a connection)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_setup(engine: Engine, *, wal: bool) -> None:
+    """Foreign keys on, WAL, and BEGIN IMMEDIATE for write sessions (pysqlite's own BEGIN is disabled)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if wal:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("xl_write") else "BEGIN")
+
+
+__all__ = ["Store", "alembic_config", "Base"]
