@@ -1,0 +1,739 @@
+"""Camera placement as maximal covering (MCLP), budgeted covering and set cover, on a sparse matrix.
+
+The coverage matrix ``A`` is a ``scipy.sparse`` CSR matrix of shape ``(n demand, m candidates)``
+with ``a_ij = 1`` when candidate ``j`` (a ``(site, heading)`` pair) sees demand point ``i``.
+It is never dense: it is built from geometry (:mod:`xueliang.coverage.visibility`) or from
+coordinates with a KD-tree range query (:meth:`MaxCoverage.from_points`).
+
+Formulation (maximal covering, Church & ReVelle 1974, with budget and site capacity)::
+
+    maximise    sum_i w_i y_i
+    subject to  y_i <= sum_j a_ij x_j          for every demand i      (covered only if seen)
+                sum_j x_j <= k                                         (k new cameras)   or
+                sum_j c_j x_j <= B                                     (budget B)
+                sum_{j in site s} x_j <= cap_s  for every site s        (cameras per pole)
+                x_j in {0, 1},  0 <= y_i <= 1
+
+Set cover for a target share ``rho``::
+
+    minimise    sum_j c_j x_j
+    subject to  sum_i w_i y_i >= rho * sum_i w_i,   y_i <= sum_j a_ij x_j,  site capacities.
+
+Solvers, used in this order by :meth:`MaxCoverage.solve`:
+
+1. *presolve*: drop demand that no candidate sees (it can never count), drop demand already
+   covered by existing cameras (it counts either way), merge rows with identical candidate sets
+   (summing their weights);
+2. *incremental greedy*: keeps every candidate's marginal gain exact by subtracting the weight of
+   newly covered rows from the candidates that see them (``O(nnz)`` in total); for a budget it
+   ranks by gain per cost and keeps the better of that and the best single affordable camera;
+3. *1-swap local search*: exchanges a chosen camera for an unchosen one while that gains weight;
+4. *Lagrangian bound*: relaxes ``y_i <= sum_j a_ij x_j`` with multipliers ``lambda_i`` in
+   ``[0, w_i]``; ``L(lambda) = sum_i (w_i - lambda_i)^+ + max_x sum_j x_j (A^T lambda)_j`` is an upper
+   bound for every ``lambda`` and subgradient descent drives it towards the LP bound;
+5. *HiGHS MIP* (optional, ``time_limit``): the sparse model above, warm-started with the
+   heuristic solution; its dual bound tightens the reported bound and it may prove optimality.
+
+Every :class:`CoverageSolution` carries its covered weight, an upper bound and the relative gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from xueliang.coverage.errors import CoverageInputError, InfeasibleError
+
+_EPS = 1e-9
+
+
+def _gather(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the given CSR rows, concatenated, and the row position each came from."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, dtype=indices.dtype), np.empty(0, dtype=np.int64)
+    offs = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+    return indices[offs], np.repeat(np.arange(len(rows)), lens)
+
+
+@dataclass(frozen=True)
+class Presolved:
+    """The reduced problem: unique demand rows with summed weights, and the maps back."""
+
+    A: sp.csr_matrix  # reduced rows x candidates
+    weights: np.ndarray  # reduced row weights
+    row_of: np.ndarray  # original demand row -> reduced row, -1 when dropped
+    unseeable_weight: float  # weight no candidate can see
+    fixed_weight: float  # weight already covered by existing cameras
+    n_original: int
+
+
+@dataclass(frozen=True)
+class CoverageSolution:
+    """A plan and the evidence for it.
+
+    ``covered_weight`` counts only demand the chosen cameras newly cover (``fixed_weight``,
+    covered by existing cameras, is reported beside it); ``upper_bound`` bounds the best
+    achievable ``covered_weight`` and ``gap = (upper_bound - covered_weight) / upper_bound``.
+    ``curve[t]`` is the covered weight after the greedy's first ``t + 1`` picks (the
+    marginal-gain curve).
+    """
+
+    selected: np.ndarray
+    covered_weight: float
+    upper_bound: float
+    total_weight: float
+    fixed_weight: float
+    covered: np.ndarray  # bool per original demand row: covered by the new cameras or existing ones
+    curve: np.ndarray
+    status: Literal["optimal", "feasible"]
+    method: str
+    cost: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        if self.upper_bound <= _EPS:
+            return 0.0
+        return max(0.0, (self.upper_bound - self.covered_weight) / self.upper_bound)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "cameras": int(len(self.selected)),
+            "covered_weight": float(self.covered_weight),
+            "upper_bound": float(self.upper_bound),
+            "gap": float(self.gap),
+            "fixed_weight": float(self.fixed_weight),
+            "total_weight": float(self.total_weight),
+            "status": self.status,
+            "method": self.method,
+            "cost": float(self.cost),
+            "timings_s": {k: round(v, 6) for k, v in self.timings.items()},
+        }
+
+
+class MaxCoverage:
+    """Maximal covering over a sparse coverage matrix; see the module docstring for the formulation.
+
+    Build with :meth:`from_sparse`, :meth:`from_points` or :meth:`from_cost_matrix`, then call
+    :meth:`solve` (k cameras or a budget) or :meth:`set_cover` (a target share).
+    """
+
+    def __init__(
+        self,
+        A: sp.spmatrix,
+        weights: np.ndarray,
+        *,
+        cost: np.ndarray | None = None,
+        site: np.ndarray | None = None,
+        capacity: np.ndarray | None = None,
+        covered_by_existing: np.ndarray | None = None,
+    ) -> None:
+        A = sp.csr_matrix(A, dtype=np.float64)
+        A.sum_duplicates()
+        A.sort_indices()
+        n, m = A.shape
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape[0] != n:
+            raise CoverageInputError(f"{w.shape[0]} weights for {n} demand rows", source="weights")
+        if n == 0:
+            raise CoverageInputError("no demand", source="demand")
+        if np.any(~np.isfinite(w)) or np.any(w < 0):
+            raise CoverageInputError("weights must be finite and >= 0", source="weights")
+        self.A = A
+        self.weights = w
+        self.n, self.m = n, m
+        self.cost = np.ones(m) if cost is None else np.asarray(cost, dtype=np.float64).reshape(-1)
+        if self.cost.shape[0] != m or np.any(self.cost <= 0):
+            raise CoverageInputError("one positive cost per candidate required", source="cost")
+        self.site = np.arange(m) if site is None else np.asarray(site, dtype=np.int64).reshape(-1)
+        if self.site.shape[0] != m:
+            raise CoverageInputError("one site per candidate required", source="site")
+        n_sites = int(self.site.max()) + 1 if m else 0
+        self.capacity = np.ones(n_sites, dtype=np.int64) if capacity is None else np.asarray(capacity, dtype=np.int64)
+        if self.capacity.shape[0] < n_sites:
+            raise CoverageInputError("one capacity per site required", source="capacity")
+        self.fixed = np.zeros(n, dtype=bool) if covered_by_existing is None else np.asarray(covered_by_existing, dtype=bool)
+        self._pre: Presolved | None = None
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def from_sparse(cls, A: sp.spmatrix, weights: np.ndarray, **kw: object) -> "MaxCoverage":
+        return cls(A, weights, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_points(
+        cls, demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float, weights: np.ndarray, **kw: object
+    ) -> "MaxCoverage":
+        """Coverage ``a_ij = 1`` when ``|d_i - c_j| <= radius``, from a KD-tree range query (never dense)."""
+        A = coverage_from_points(demand_xy, candidate_xy, radius)
+        return cls(A, weights, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_cost_matrix(cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object) -> "MaxCoverage":
+        """spopt-compatible input: ``a_ij = 1`` where ``cost_ij <= service_radius``."""
+        rows, cols = np.nonzero(np.asarray(cost_matrix) <= service_radius)
+        A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=np.shape(cost_matrix))
+        return cls(A, weights, **kw)  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- presolve
+    def presolve(self) -> Presolved:
+        """Drop unseeable and already-covered demand; merge rows with identical candidate sets."""
+        if self._pre is not None:
+            return self._pre
+        A, w = self.A, self.weights
+        deg = np.diff(A.indptr)
+        unseeable = (deg == 0) & ~self.fixed
+        keep = np.flatnonzero((deg > 0) & ~self.fixed)
+        row_of = np.full(self.n, -1, dtype=np.int64)
+        if len(keep) == 0:
+            Ar = sp.csr_matrix((0, self.m))
+            pre = Presolved(Ar, np.zeros(0), row_of, float(w[unseeable].sum()), float(w[self.fixed].sum()), self.n)
+            self._pre = pre
+            return pre
+        sub = A[keep]
+        # two independent 64-bit hashes of each row's column set (wrap-around sums), plus its length
+        rng = np.random.default_rng(12345)
+        r1 = rng.integers(0, 2**63 - 1, size=self.m, dtype=np.int64).astype(np.uint64)
+        r2 = rng.integers(0, 2**63 - 1, size=self.m, dtype=np.int64).astype(np.uint64)
+        starts = sub.indptr[:-1]
+        with np.errstate(over="ignore"):
+            h1 = np.add.reduceat(r1[sub.indices], starts)
+            h2 = np.add.reduceat(r2[sub.indices], starts)
+        key = np.stack([h1, h2, np.diff(sub.indptr).astype(np.uint64)], axis=1)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        wr = np.bincount(inverse, weights=w[keep], minlength=len(first))
+        Ar = sub[first]
+        row_of[keep] = inverse
+        pre = Presolved(sp.csr_matrix(Ar), wr, row_of, float(w[unseeable].sum()), float(w[self.fixed].sum()), self.n)
+        self._pre = pre
+        return pre
+
+    # ----------------------------------------------------------------- solve
+    def solve(
+        self,
+        k: int | None = None,
+        *,
+        budget: float | None = None,
+        local_search: bool = True,
+        mip: bool = True,
+        time_limit: float = 10.0,
+        lagrangian_iters: int = 300,
+        mip_gap: float = 1e-4,
+        search_share: float = 0.3,
+    ) -> CoverageSolution:
+        """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
+
+        ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
+        local search before HiGHS gets the rest. Raises :class:`InfeasibleError` when neither ``k``
+        nor ``budget`` allow a camera.
+        """
+        if k is None and budget is None:
+            raise CoverageInputError("give k (number of cameras) or budget", source="request")
+        if k is not None and k < 1:
+            raise InfeasibleError(f"k must be >= 1, got {k}")
+        if budget is not None and budget < float(self.cost.min(initial=math.inf)):
+            raise InfeasibleError(f"budget {budget} buys no camera (cheapest costs {self.cost.min()})")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        pre = self.presolve()
+        timings["presolve"] = time.perf_counter() - t0
+        kk = k if k is not None else self.m
+        solver = _Core(pre.A, pre.weights, self.cost, self.site, self.capacity)
+        t = time.perf_counter()
+        sel, curve = solver.greedy(kk, budget)
+        timings["greedy"] = time.perf_counter() - t
+        method = "greedy"
+        deadline = t0 + time_limit
+        if local_search and len(sel):
+            t = time.perf_counter()
+            sel2 = solver.local_search(sel, budget, deadline=deadline)
+            timings["local_search"] = time.perf_counter() - t
+            if solver.value(sel2) > solver.value(sel) + _EPS:
+                method = "greedy+swap"
+            sel = sel2
+        value = solver.value(sel)
+        t = time.perf_counter()
+        bound = solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
+                                        deadline=time.perf_counter() + 0.25 * time_limit)
+        timings["lagrangian"] = time.perf_counter() - t
+        status: Literal["optimal", "feasible"] = "feasible"
+        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1:
+            t = time.perf_counter()
+            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + search_share * time_limit))
+            timings["iterated_search"] = time.perf_counter() - t
+            v3 = solver.value(sel3)
+            if v3 > value + _EPS:
+                sel, value, method = sel3, v3, "greedy+ils"
+        if mip and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+            t = time.perf_counter()
+            lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, deadline - time.perf_counter()))
+            timings["lp_bound"] = time.perf_counter() - t
+            bound = min(bound, lpb)
+        if value >= bound * (1 - mip_gap) - _EPS:
+            status = "optimal"
+        elif mip and time.perf_counter() < deadline - 0.05:
+            t = time.perf_counter()
+            res = solver.mip_max(kk, budget, sel, time_limit=max(0.1, deadline - time.perf_counter()), mip_gap=mip_gap)
+            timings["mip"] = time.perf_counter() - t
+            if res is not None:
+                msel, mval, mbound, proved = res
+                if mval > value + _EPS:
+                    sel, value, method = msel, mval, "highs"
+                bound = min(bound, mbound)
+                if proved or value >= bound * (1 - mip_gap) - _EPS:
+                    status = "optimal"
+        timings["total"] = time.perf_counter() - t0
+        return self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
+
+    def set_cover(self, share: float, *, mip: bool = True, time_limit: float = 10.0) -> CoverageSolution:
+        """Cheapest set of cameras whose coverage (new plus existing) reaches ``share`` of all demand weight.
+
+        Raises :class:`InfeasibleError` when even every candidate together falls short.
+        """
+        if not 0 < share <= 1:
+            raise CoverageInputError(f"share must be in (0, 1], got {share}", source="request")
+        t0 = time.perf_counter()
+        pre = self.presolve()
+        total = float(self.weights.sum())
+        need = share * total - pre.fixed_weight
+        reachable = float(pre.weights.sum())
+        if need > reachable + 1e-9 * total:
+            raise InfeasibleError(
+                f"target share {share:.3f} unreachable: existing cameras plus every candidate cover "
+                f"{(pre.fixed_weight + reachable) / total:.4f}"
+            )
+        solver = _Core(pre.A, pre.weights, self.cost, self.site, self.capacity)
+        timings: dict[str, float] = {}
+        if need <= 0:
+            return self._result(pre, np.empty(0, np.int64), 0.0, 0.0, np.zeros(0), "optimal", "none-needed", {"total": 0.0})
+        sel, curve = solver.greedy(self.m, None, target=need, by_ratio=True)
+        timings["greedy"] = time.perf_counter() - t0
+        method, status = "greedy", "feasible"
+        lower = 0.0
+        if mip:
+            res = solver.mip_cover(need, sel, time_limit=time_limit)
+            if res is not None:
+                msel, proved, lower = res
+                if self.cost[msel].sum() < self.cost[sel].sum() - _EPS:
+                    sel, method = msel, "highs"
+                if proved:
+                    status = "optimal"
+        timings["total"] = time.perf_counter() - t0
+        value = solver.value(sel)
+        r = self._result(pre, sel, value, value, curve, status, method, timings)  # type: ignore[arg-type]
+        object.__setattr__(r, "timings", {**timings, "cost_lower_bound": lower})
+        return r
+
+    def _result(self, pre: Presolved, sel: np.ndarray, value: float, bound: float, curve: np.ndarray,
+                status: Literal["optimal", "feasible"], method: str, timings: dict[str, float]) -> CoverageSolution:
+        sel = np.asarray(sel, dtype=np.int64)
+        covered = self.fixed.copy()
+        if len(sel):
+            seen = np.asarray(self.A[:, sel].sum(axis=1)).reshape(-1) > 0
+            covered |= seen
+        for arr in (sel, covered, curve):
+            arr.setflags(write=False)
+        return CoverageSolution(
+            selected=sel, covered_weight=float(value), upper_bound=float(bound), total_weight=float(self.weights.sum()),
+            fixed_weight=pre.fixed_weight, covered=covered, curve=np.asarray(curve, dtype=np.float64),
+            status=status, method=method, cost=float(self.cost[sel].sum()), timings=timings,
+        )
+
+
+def coverage_from_points(demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float) -> sp.csr_matrix:
+    """Sparse ``(n, m)`` coverage matrix of pairs within ``radius`` (KD-tree range query)."""
+    d = np.asarray(demand_xy, dtype=np.float64)
+    c = np.asarray(candidate_xy, dtype=np.float64)
+    td, tc = cKDTree(d), cKDTree(c)
+    M = td.sparse_distance_matrix(tc, radius, output_type="coo_matrix")
+    A = sp.csr_matrix((np.ones(M.nnz), (M.row, M.col)), shape=(len(d), len(c)))
+    # sparse_distance_matrix drops zero distances (coincident points): add them back
+    same = tc.query_ball_point(d, r=0.0)
+    extra = [(i, j) for i, js in enumerate(same) for j in js]
+    if extra:
+        ei, ej = np.array(extra).T
+        A = A + sp.csr_matrix((np.ones(len(ei)), (ei, ej)), shape=A.shape)
+        A.data[:] = 1.0
+    return A
+
+
+class _Core:
+    """Solvers over a presolved matrix (rows unique, weights summed)."""
+
+    def __init__(self, A: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, site: np.ndarray, cap: np.ndarray) -> None:
+        self.A = A
+        self.C = A.tocsc()
+        self.w = w
+        self.cost = cost
+        self.site = site
+        self.cap = cap
+        self.n, self.m = A.shape
+        counts = np.bincount(site, minlength=len(cap)) if len(site) else np.zeros(0, np.int64)
+        self.sites_trivial = bool(np.all(counts <= cap[: len(counts)]))
+
+    def col_rows(self, j: int) -> np.ndarray:
+        return self.C.indices[self.C.indptr[j]:self.C.indptr[j + 1]]
+
+    def value(self, sel: np.ndarray) -> float:
+        if len(sel) == 0 or self.n == 0:
+            return 0.0
+        rows, _ = _gather(self.C.indptr, self.C.indices, np.asarray(sel))
+        cov = np.zeros(self.n, dtype=bool)
+        cov[rows] = True
+        return float(self.w[cov].sum())
+
+    # -- incremental greedy
+    def greedy(self, k: int, budget: float | None, *, target: float | None = None, by_ratio: bool | None = None,
+               start: np.ndarray | None = None, noise: np.random.Generator | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        m = self.m
+        if self.n == 0 or m == 0:
+            return np.empty(0, np.int64), np.zeros(0)
+        ratio = budget is not None if by_ratio is None else by_ratio
+        gain = np.asarray(self.C.T @ self.w).reshape(-1).astype(np.float64)
+        covered = np.zeros(self.n, dtype=bool)
+        avail = np.ones(m, dtype=bool)
+        used = np.zeros(len(self.cap), dtype=np.int64)
+        spent, value = 0.0, 0.0
+        chosen: list[int] = []
+        curve: list[float] = []
+        tol = _EPS * max(1.0, float(self.w.sum()))
+        for j in ([] if start is None else [int(x) for x in start]):
+            chosen.append(j)
+            spent += self.cost[j]
+            rows = self.col_rows(j)
+            new = rows[~covered[rows]]
+            covered[new] = True
+            value += float(self.w[new].sum())
+            cols, pos = _gather(self.A.indptr, self.A.indices, new)
+            gain -= np.bincount(cols, weights=self.w[new][pos], minlength=m)
+            avail[j] = False
+            used[self.site[j]] += 1
+            if used[self.site[j]] >= self.cap[self.site[j]]:
+                avail[self.site == self.site[j]] = False
+        if start is not None:
+            curve = [value]
+        while len(chosen) < k:
+            if budget is not None:
+                avail &= self.cost <= budget - spent + 1e-12
+            score = gain / self.cost if ratio else gain.copy()
+            if noise is not None:
+                score *= noise.uniform(0.85, 1.0, size=m)
+            score[~avail] = -np.inf
+            j = int(np.argmax(score))
+            if not np.isfinite(score[j]) or gain[j] <= tol:
+                break
+            chosen.append(j)
+            spent += self.cost[j]
+            rows = self.col_rows(j)
+            new = rows[~covered[rows]]
+            covered[new] = True
+            value += float(self.w[new].sum())
+            curve.append(value)
+            cols, pos = _gather(self.A.indptr, self.A.indices, new)
+            gain -= np.bincount(cols, weights=self.w[new][pos], minlength=m)
+            avail[j] = False
+            s = self.site[j]
+            used[s] += 1
+            if used[s] >= self.cap[s]:
+                avail[self.site == s] = False
+            if target is not None and value >= target - tol:
+                break
+        sel = np.array(chosen, dtype=np.int64)
+        if budget is not None and target is None and start is None:
+            # best single affordable camera (keeps the (1 - 1/sqrt(e)) guarantee of budgeted greedy)
+            g0 = np.asarray(self.C.T @ self.w).reshape(-1)
+            g0[self.cost > budget] = -np.inf
+            j = int(np.argmax(g0))
+            if np.isfinite(g0[j]) and g0[j] > value + tol:
+                sel, curve = np.array([j]), [float(g0[j])]
+        return sel, np.array(curve)
+
+    # -- 1-swap local search
+    def local_search(self, sel: np.ndarray, budget: float | None, *, deadline: float) -> np.ndarray:
+        S = [int(j) for j in sel]
+        if not S:
+            return np.asarray(sel)
+        m = self.m
+        At = self.C.T.tocsr()  # rows = candidates
+        cnt = np.zeros(self.n, dtype=np.int64)
+        rows, _ = _gather(self.C.indptr, self.C.indices, np.array(S))
+        np.add.at(cnt, rows, 1)
+        in_S = np.zeros(m, dtype=bool)
+        in_S[S] = True
+        used = np.bincount(self.site[S], minlength=len(self.cap))
+        tol = 1e-7 * max(1.0, float(self.w.sum()))
+        improved = True
+        while improved and time.perf_counter() < deadline:
+            improved = False
+            gain0 = At @ (self.w * (cnt == 0))
+            for s in list(S):
+                if time.perf_counter() >= deadline:
+                    break
+                rs = self.col_rows(s)
+                U = rs[cnt[rs] == 1]
+                loss = float(self.w[U].sum())
+                cols, pos = _gather(self.A.indptr, self.A.indices, U)
+                score = gain0 + np.bincount(cols, weights=self.w[U][pos], minlength=m)
+                score[in_S] = -np.inf
+                full = used >= self.cap
+                full[self.site[s]] = used[self.site[s]] - 1 >= self.cap[self.site[s]]
+                score[full[self.site]] = -np.inf
+                if budget is not None:
+                    spent = float(self.cost[S].sum()) - self.cost[s]
+                    score[self.cost > budget - spent + 1e-12] = -np.inf
+                j = int(np.argmax(score))
+                if np.isfinite(score[j]) and score[j] - loss > tol:
+                    S.remove(s)
+                    S.append(j)
+                    in_S[s], in_S[j] = False, True
+                    used[self.site[s]] -= 1
+                    used[self.site[j]] += 1
+                    cnt[rs] -= 1
+                    cnt[self.col_rows(j)] += 1
+                    gain0 = At @ (self.w * (cnt == 0))
+                    improved = True
+        return np.array(S, dtype=np.int64)
+
+    # -- iterated local search: perturb (drop a few cameras), greedy refill, 1-swap descent
+    def iterated_search(self, sel: np.ndarray, k: int, budget: float | None, *, deadline: float, seed: int = 0
+                        ) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        best = np.asarray(sel, dtype=np.int64)
+        best_v = self.value(best)
+        cur, cur_v = best, best_v
+        At = self.C.T.tocsr()
+        while time.perf_counter() < deadline and len(cur) > 1:
+            # remove the chosen cameras in the 2-hop neighbourhood of one chosen camera (shared demand)
+            s0 = int(cur[rng.integers(len(cur))])
+            rows1 = self.col_rows(s0)
+            cols1 = np.unique(_gather(self.A.indptr, self.A.indices, rows1)[0])
+            rows2 = np.unique(_gather(At.indptr, At.indices, cols1)[0])
+            near = np.zeros(self.m, dtype=bool)
+            near[_gather(self.A.indptr, self.A.indices, rows2)[0]] = True
+            drop = near[cur]
+            if drop.sum() > max(2, len(cur) // 4):
+                idx = np.flatnonzero(drop)
+                drop[:] = False
+                drop[rng.choice(idx, size=max(2, len(cur) // 4), replace=False)] = True
+            base = cur[~drop]
+            fill, _ = self.greedy(k, budget, start=base, noise=rng)
+            cand = self.local_search(fill, budget, deadline=deadline)
+            v = self.value(cand)
+            if v >= cur_v - 1e-12:
+                cur, cur_v = cand, v
+                if v > best_v + 1e-12:
+                    best, best_v = cand, v
+        return best
+
+    # -- Lagrangian upper bound
+    def _inner(self, v: np.ndarray, k: int, budget: float | None) -> tuple[float, np.ndarray]:
+        """max sum_j v_j x_j over the relaxed feasible set (cardinality + site capacity, or fractional budget)."""
+        x = np.zeros(self.m)
+        if budget is not None:
+            order = np.argsort(-v / self.cost)
+            left = budget
+            for j in order:
+                if v[j] <= 0 or left <= 0:
+                    break
+                take = min(1.0, left / self.cost[j])
+                x[j] = take
+                left -= take * self.cost[j]
+            return float(v @ x), x
+        order = np.argsort(-v, kind="stable")
+        order = order[v[order] > 0]
+        if self.sites_trivial or len(order) == 0:
+            pick = order[:k]
+        else:
+            # partition matroid: best cap_s candidates per site, then the best k of those
+            srt_site = self.site[order]
+            by_site = np.argsort(srt_site, kind="stable")  # stable: keeps value order within a site
+            ss = srt_site[by_site]
+            first = np.r_[0, np.flatnonzero(np.diff(ss)) + 1]
+            grp_start = np.repeat(first, np.diff(np.r_[first, len(ss)]))
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[by_site] = np.arange(len(ss)) - grp_start
+            pick = order[rank < self.cap[srt_site]][:k]
+        x[pick] = 1.0
+        return float(v[pick].sum()), x
+
+    def lagrangian_bound(self, k: int, budget: float | None, lower: float, *, iters: int = 300,
+                         deadline: float = math.inf) -> float:
+        if self.n == 0:
+            return 0.0
+        w = self.w
+        deg = np.diff(self.A.indptr).astype(np.float64)
+        lam = w / np.maximum(deg, 1.0)
+        best = math.inf
+        theta = 1.0
+        stall = 0
+        for _ in range(iters):
+            if time.perf_counter() > deadline and math.isfinite(best):
+                break
+            v = np.asarray(self.C.T @ lam).reshape(-1)
+            inner, x = self._inner(v, k, budget)
+            yv = w - lam
+            L = float(yv[yv > 0].sum()) + inner
+            if L < best - 1e-12 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
+                best = L
+                stall = 0
+            else:
+                stall += 1
+                if stall >= 15:
+                    theta *= 0.5
+                    stall = 0
+            if best - lower <= 1e-6 * max(1.0, best) or theta < 1e-5:
+                break
+            g = (self.A @ x) - (yv > 0)
+            g[(lam <= 0) & (g > 0)] = 0.0
+            g[(lam >= w) & (g < 0)] = 0.0
+            nrm = float(g @ g)
+            if nrm <= 0:
+                break
+            step = theta * (L - lower) / nrm
+            lam = np.clip(lam - step * g, 0.0, w)
+        # trivially valid bound: all the weight
+        return float(min(best, w.sum()))
+
+    # -- HiGHS models
+    def _highs(self, time_limit: float, mip_gap: float):  # type: ignore[no-untyped-def]
+        import highspy
+
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", float(max(0.05, time_limit)))
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+        h.setOptionValue("threads", 1)
+        return h, highspy
+
+    def _base_lp(self, highspy, obj_x: np.ndarray, obj_y: np.ndarray, sense_max: bool):  # type: ignore[no-untyped-def]
+        """Columns: x_0..x_{m-1}, y_0..y_{n-1}. Rows: y_i - sum_j a_ij x_j <= 0, site capacities."""
+        n, m = self.n, self.m
+        lp = highspy.HighsLp()
+        lp.num_col_ = m + n
+        lp.col_cost_ = np.concatenate([obj_x, obj_y]).astype(np.float64)
+        lp.col_lower_ = np.zeros(m + n)
+        lp.col_upper_ = np.ones(m + n)
+        # coverage rows (row-wise): [y_i, -x_j...]
+        A = self.A
+        deg = np.diff(A.indptr)
+        starts = A.indptr[:-1] + np.arange(n)
+        idx = np.empty(A.nnz + n, dtype=np.int32)
+        val = np.empty(A.nnz + n)
+        ypos = starts
+        idx[ypos] = m + np.arange(n)
+        val[ypos] = 1.0
+        mask = np.ones(A.nnz + n, dtype=bool)
+        mask[ypos] = False
+        idx[mask] = A.indices
+        val[mask] = -1.0
+        row_start = [np.asarray(starts, dtype=np.int64)]
+        rlo = [np.full(n, -highspy.kHighsInf)]
+        rup = [np.zeros(n)]
+        nnz = A.nnz + n
+        extra_idx, extra_val = [idx], [val]
+        # site capacities where a site holds more candidates than its capacity allows
+        counts = np.bincount(self.site, minlength=len(self.cap))
+        tight = np.flatnonzero((counts > self.cap[: len(counts)]) & (counts > 1))
+        if len(tight):
+            order = np.argsort(self.site, kind="stable")
+            ss = self.site[order]
+            for s in tight:
+                cols = order[ss == s]
+                row_start.append(np.array([nnz]))
+                extra_idx.append(cols.astype(np.int32))
+                extra_val.append(np.ones(len(cols)))
+                rlo.append(np.array([-highspy.kHighsInf]))
+                rup.append(np.array([float(self.cap[s])]))
+                nnz += len(cols)
+        lp.num_row_ = n + len(tight)
+        lp.row_lower_ = np.concatenate(rlo)
+        lp.row_upper_ = np.concatenate(rup)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.concatenate([*row_start, [nnz]]).astype(np.int32)
+        lp.a_matrix_.index_ = np.concatenate(extra_idx).astype(np.int32)
+        lp.a_matrix_.value_ = np.concatenate(extra_val)
+        lp.a_matrix_.num_row_ = lp.num_row_
+        lp.a_matrix_.num_col_ = lp.num_col_
+        lp.sense_ = highspy.ObjSense.kMaximize if sense_max else highspy.ObjSense.kMinimize
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * m + [highspy.HighsVarType.kContinuous] * n
+        return lp
+
+    def _start(self, h, highspy, sel: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+        x = np.zeros(self.m + self.n)
+        x[sel] = 1.0
+        rows, _ = _gather(self.C.indptr, self.C.indices, sel)
+        x[self.m + rows] = 1.0
+        sol = highspy.HighsSolution()
+        sol.col_value = list(x)
+        sol.value_valid = True
+        h.setSolution(sol)
+
+    def lp_bound(self, k: int, budget: float | None, *, time_limit: float) -> float:
+        """The LP relaxation's optimum (a valid upper bound), or +inf when it does not finish in time."""
+        h, highspy = self._highs(time_limit, 1e-4)
+        lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
+        lp.integrality_ = []
+        h.passModel(lp)
+        allx = np.arange(self.m, dtype=np.int32)
+        if budget is not None:
+            h.addRow(-highspy.kHighsInf, float(budget), self.m, allx, self.cost.astype(np.float64))
+        if k < self.m:
+            h.addRow(-highspy.kHighsInf, float(k), self.m, allx, np.ones(self.m))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return math.inf
+        return float(h.getInfo().objective_function_value) * (1 + 1e-9) + 1e-9
+
+    def mip_max(self, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
+                ) -> tuple[np.ndarray, float, float, bool] | None:
+        h, highspy = self._highs(time_limit, mip_gap)
+        lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
+        h.passModel(lp)
+        m = self.m
+        allx = np.arange(m, dtype=np.int32)
+        if budget is not None:
+            h.addRow(-highspy.kHighsInf, float(budget), m, allx, self.cost.astype(np.float64))
+        if k < m:
+            h.addRow(-highspy.kHighsInf, float(k), m, allx, np.ones(m))
+        if len(start):
+            self._start(h, highspy, start)
+        h.run()
+        info = h.getInfo()
+        st = h.getModelStatus()
+        if info.primal_solution_status != 2:  # kSolutionStatusFeasible
+            return None
+        xv = np.asarray(h.getSolution().col_value[:m])
+        sel = np.flatnonzero(xv > 0.5)
+        val = self.value(sel)
+        bound = float(info.mip_dual_bound)
+        proved = st == highspy.HighsModelStatus.kOptimal
+        return sel, val, bound if math.isfinite(bound) else math.inf, bool(proved)
+
+    def mip_cover(self, need: float, start: np.ndarray, *, time_limit: float) -> tuple[np.ndarray, bool, float] | None:
+        h, highspy = self._highs(time_limit, 1e-6)
+        lp = self._base_lp(highspy, self.cost, np.zeros(self.n), False)
+        h.passModel(lp)
+        h.addRow(float(need), highspy.kHighsInf, self.n, (self.m + np.arange(self.n)).astype(np.int32), self.w)
+        if len(start):
+            self._start(h, highspy, start)
+        h.run()
+        info = h.getInfo()
+        if info.primal_solution_status != 2:
+            return None
+        xv = np.asarray(h.getSolution().col_value[: self.m])
+        sel = np.flatnonzero(xv > 0.5)
+        if self.value(sel) < need - 1e-6 * max(1.0, need):
+            return None
+        return sel, h.getModelStatus() == highspy.HighsModelStatus.kOptimal, float(info.mip_dual_bound)
