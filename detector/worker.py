@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 
-from xueliang.bus.base import Bus, Consumer, Producer, Record, TopicPartition
+from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
 from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import Box, ContractError, DeadLetter, FrameMessage, Incident, topic_specs, utc_from_ts
@@ -305,7 +305,12 @@ class DetectorWorker:
             if target > self.committed.get(tp, -1):
                 offsets[tp] = target
         if offsets:
-            consumer.commit(offsets)
+            try:
+                consumer.commit(offsets)
+            except BusError as exc:  # partitions moved meanwhile: their records go to the new owner
+                log.warning("%s: commit of %s failed (%s); the next poll picks up the new assignment",
+                            self.worker_id, sorted((t.topic, t.partition) for t in offsets), exc)
+                return
             self.committed.update(offsets)
             self.stats.commits += 1
 
