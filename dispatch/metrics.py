@@ -70,19 +70,19 @@ class StoreCollector(Collector):
         from xueliang.dispatch.models import CameraRow, CentreRow, IncidentRow
 
         with self.store.read() as s:
-            tiers = dict(s.execute(select(CentreRow.id, CentreRow.tier)).tuples().all())
+            tiers = dict(s.execute(select(CentreRow.id, CentreRow.tier)).all())
             counts = s.execute(select(IncidentRow.owner_centre_id, IncidentRow.severity, IncidentRow.state,
                                       func.count()).group_by(IncidentRow.owner_centre_id, IncidentRow.severity,
-                                                             IncidentRow.state)).tuples().all()
+                                                             IncidentRow.state)).all()
             flags = s.execute(select(IncidentRow.owner_centre_id, IncidentRow.sla_flag, func.count())
                               .where(IncidentRow.sla_flag != "none")
-                              .group_by(IncidentRow.owner_centre_id, IncidentRow.sla_flag)).tuples().all()
+                              .group_by(IncidentRow.owner_centre_id, IncidentRow.sla_flag)).all()
             total = s.scalar(select(func.count()).select_from(IncidentRow)) or 0
             false_alarms = s.scalar(select(func.count()).select_from(IncidentRow)
                                     .where(IncidentRow.reject_reason == "false_alarm")) or 0
             escalated = s.scalar(select(func.count()).select_from(IncidentRow)
                                  .where(IncidentRow.escalation_level > 0)) or 0
-            cams = s.execute(select(CameraRow.status, func.count()).group_by(CameraRow.status)).tuples().all()
+            cams = s.execute(select(CameraRow.status, func.count()).group_by(CameraRow.status)).all()
         g = GaugeMetricFamily("xl_dispatch_incidents", "Incidents by owner centre, tier, severity and state",
                               labels=["centre", "tier", "severity", "state"])
         for centre, severity, state, n in counts:

@@ -663,7 +663,7 @@ class DispatchService:
         with self.store.read() as s:
             hist = list(s.execute(select(CameraStatusRow.camera_id, CameraStatusRow.status, CameraStatusRow.at)
                                   .where(CameraStatusRow.camera_id.in_(ids), CameraStatusRow.at < until)
-                                  .order_by(CameraStatusRow.camera_id, CameraStatusRow.at)).tuples())
+                                  .order_by(CameraStatusRow.camera_id, CameraStatusRow.at)))
         per: dict[str, list[tuple[str, datetime]]] = {i: [] for i in ids}
         for cid, status, at in hist:
             per[cid].append((status, at))
@@ -702,7 +702,7 @@ class DispatchService:
         if until is not None:
             q = q.where(IncidentRow.reported_at < until)
         with self.store.read() as s:
-            rows = list(s.execute(q).tuples())
+            rows = list(s.execute(q))
             ids = [r[0] for r in rows]
             red: set[str] = set()
             esc: list[str] = []
