@@ -1,0 +1,60 @@
+"""Login (OAuth2 password flow → JWT), who-am-I, and short-lived live-feed tickets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from xueliang.api import users as users_mod
+from xueliang.api.deps import UNAUTHORIZED, ClockDep, CurrentUser, SettingsDep, StoreDep, now_from
+from xueliang.api.metrics import LOGINS
+from xueliang.api.security import create_token
+from xueliang.api.users import UserPublic
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+FEED_TICKET_TTL_S = 60
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user: UserPublic
+
+
+class FeedTicket(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+@router.post("/token", response_model=Token, responses={401: {"description": "wrong user name or password"}})
+def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], store: StoreDep,
+          settings: SettingsDep, clock: ClockDep) -> Token:
+    """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT."""
+    user = users_mod.authenticate(store, form.username, form.password)
+    if user is None:
+        LOGINS.labels("rejected").inc()
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers=UNAUTHORIZED)
+    LOGINS.labels("ok").inc()
+    ttl = settings.api.token_ttl_s
+    token = create_token(request.app.state.jwt_secret, user.username, user.role.value, user.centre_id,
+                         now=now_from(clock), ttl_s=ttl)
+    return Token(access_token=token, expires_in=ttl, user=user)
+
+
+@router.get("/me", response_model=UserPublic)
+def me(user: CurrentUser) -> UserPublic:
+    return user
+
+
+@router.post("/feed-ticket", response_model=FeedTicket)
+def feed_ticket(request: Request, user: CurrentUser, clock: ClockDep) -> FeedTicket:
+    """A token valid for 60 s to open the live feed from a browser ``EventSource``, which cannot send
+    an ``Authorization`` header (``GET /api/v1/feed?ticket=...``); keeps long-lived tokens out of URLs."""
+    token = create_token(request.app.state.jwt_secret, user.username, user.role.value, user.centre_id,
+                         now=now_from(clock), ttl_s=FEED_TICKET_TTL_S, typ="feed")
+    return FeedTicket(ticket=token, expires_in=FEED_TICKET_TTL_S)

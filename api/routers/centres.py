@@ -1,0 +1,67 @@
+"""综治中心 centres: the tree below your centre, one centre, its KPIs and its notifications (督办)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from xueliang.api.access import check_centre
+from xueliang.api.deps import CurrentUser, ServiceDep
+from xueliang.dispatch.views import Kpis, NotificationView
+from xueliang.dispatch.workflow import Role
+
+router = APIRouter(prefix="/api/v1/centres", tags=["centres"])
+
+CentreId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"},
+                                           403: {"description": "centre outside your area"},
+                                           404: {"description": "no such centre"}}
+
+
+class CentreNodePublic(BaseModel):
+    id: str
+    name: str
+    tier: str = Field(description="city | county | township | village")
+    division_code: str | None
+    children: list[CentreNodePublic]
+
+
+def _utc(v: datetime | None) -> datetime | None:
+    return None if v is None else (v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC))
+
+
+@router.get("", response_model=CentreNodePublic, responses=ERRORS)
+def my_tree(user: CurrentUser, service: ServiceDep) -> CentreNodePublic:
+    """Your centre and everything below it (admins: the whole tree)."""
+    root = None if user.role is Role.admin else user.centre_id
+    if root is not None:
+        check_centre(service, user, root)
+    return CentreNodePublic.model_validate(service.centres(root))
+
+
+@router.get("/{centre_id}", response_model=CentreNodePublic, responses=ERRORS)
+def get_centre(centre_id: CentreId, user: CurrentUser, service: ServiceDep) -> CentreNodePublic:
+    check_centre(service, user, centre_id)
+    return CentreNodePublic.model_validate(service.centres(centre_id))
+
+
+@router.get("/{centre_id}/kpis", response_model=Kpis, responses=ERRORS)
+def centre_kpis(centre_id: CentreId, user: CurrentUser, service: ServiceDep,
+                since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
+                until: Annotated[datetime | None, Query(description="reported before")] = None) -> Kpis:
+    """Incidents by state/severity/centre/tier, time to accept and close, on-time closure, overdue and
+    false-alarm rates, escalations — for incidents owned in the centre's subtree."""
+    check_centre(service, user, centre_id)
+    return service.kpis(centre_id=centre_id, since=_utc(since), until=_utc(until))
+
+
+@router.get("/{centre_id}/notifications", response_model=list[NotificationView], responses=ERRORS)
+def centre_notifications(centre_id: CentreId, user: CurrentUser, service: ServiceDep,
+                         unread_only: bool = False,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[NotificationView]:
+    """Notifications addressed to this centre: owner, notify, dispatch, escalation, yellow/red SLA flags."""
+    check_centre(service, user, centre_id)
+    return service.notifications(centre_id, unread_only=unread_only, limit=limit)

@@ -1,0 +1,90 @@
+"""The live feed per centre: Server-Sent Events of new incidents, state changes, supervision flags,
+escalations and camera status changes, filtered to the user's centre subtree.
+
+Events (``event:`` names): ``hello`` (once, ``{"last_event_id": n}``), ``incident``
+(``{"kind": "incident.created" | "incident.updated" | "incident.transition" |
+"incident.flag" | "incident.escalated", "incident": {...}, "visible": true}``, or
+``visible: false`` when it was escalated out of the user's area) and ``camera``
+(``{"kind": "camera.status" | "camera.changed", "camera_id": ...}``). Every event
+carries ``id:``; reconnecting with ``Last-Event-ID`` (or ``last_event_id``) replays
+what was missed. Browsers authenticate with ``?ticket=`` from
+``POST /api/v1/auth/feed-ticket`` (``EventSource`` cannot send headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from xueliang.api import users as users_mod
+from xueliang.api.deps import UNAUTHORIZED, _user_from_token, now_from, oauth2_scheme
+from xueliang.api.feed import CLOSED, FeedHub
+from xueliang.api.security import TokenError, decode_token
+from xueliang.api.users import UserPublic
+
+router = APIRouter(prefix="/api/v1", tags=["feed"])
+
+
+def feed_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+              ticket: Annotated[str | None, Query(max_length=2048, description="from POST /api/v1/auth/feed-ticket")] = None,
+              ) -> UserPublic:
+    if token:
+        return _user_from_token(request, token)
+    if not ticket:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers=UNAUTHORIZED)
+    try:
+        claims = decode_token(request.app.state.jwt_secret, ticket, now=now_from(request.app.state.clock), typ="feed")
+    except TokenError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=UNAUTHORIZED) from None
+    user = users_mod.get_user(request.app.state.store, claims.username)
+    if user is None or not user.active:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "user unknown or disabled", headers=UNAUTHORIZED)
+    return user
+
+
+@router.get("/feed", response_class=EventSourceResponse,
+            responses={401: {"description": "missing or invalid token / ticket"}})
+async def live_feed(
+    request: Request,
+    user: Annotated[UserPublic, Depends(feed_user)],
+    last_event_id: Annotated[int | None, Query(ge=0, le=2**62, description="replay events after this id")] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events for your centre's subtree (see the router description for the event types)."""
+    hub: FeedHub = request.app.state.feed
+    after = last_event_id
+    if after is None and last_event_id_header and last_event_id_header.isdigit():
+        after = int(last_event_id_header)
+    sub = hub.subscribe(user)
+    try:
+        if after is not None:
+            backlog = await hub.replay(sub, after)
+        else:
+            sub.after = hub.last_id
+            backlog = []
+        yield ServerSentEvent(event="hello", retry=2000,
+                              raw_data=json.dumps({"last_event_id": sub.after, "user": user.username,
+                                                   "centre_id": user.centre_id}))
+        last_sent = sub.after
+        for msg in backlog:
+            yield ServerSentEvent(event=msg.event, id=str(msg.id), raw_data=msg.data)
+        while True:
+            try:
+                item = await asyncio.wait_for(sub.queue.get(), 5.0)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                continue
+            if item is CLOSED:
+                return
+            if item.id <= last_sent:  # already sent in the replay
+                continue
+            last_sent = item.id
+            yield ServerSentEvent(event=item.event, id=str(item.id), raw_data=item.data)
+    finally:
+        hub.unsubscribe(sub)

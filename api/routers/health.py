@@ -1,0 +1,41 @@
+"""Liveness, readiness (the database answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from xueliang.api.deps import StoreDep
+
+router = APIRouter(tags=["ops"])
+
+
+class Health(BaseModel):
+    status: str
+    detail: str = ""
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """Liveness: the process serves requests."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health, "description": "database unreachable"}})
+def readyz(store: StoreDep, response: Response) -> Health:
+    """Readiness: the database answers a trivial query."""
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means not ready; reported, not swallowed
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(status="unavailable", detail=f"database: {type(exc).__name__}: {exc}"[:500])
+    return Health(status="ok")
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics() -> Response:
+    """Prometheus exposition of the default registry (every stage running in this process)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

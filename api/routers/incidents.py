@@ -1,0 +1,114 @@
+"""事件 incidents: list with typed filters and cursor pagination, detail with the audit trail,
+and one POST endpoint per workflow action.
+
+Reads of an incident outside the user's subtree answer 404 (its existence is not
+revealed); actions on it answer 403. Illegal transitions and stale versions answer 409
+with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from xueliang.api.access import actor_of, check_centre, permitted_actions
+from xueliang.api.deps import CurrentUser, ServiceDep
+from xueliang.api.schemas import (ACTION_BODIES, ACTION_SUMMARIES, ActionBody, IncidentDetailPublic, IncidentPagePublic,
+                                  IncidentPublic)
+from xueliang.api.users import UserPublic
+from xueliang.contracts import Severity
+from xueliang.dispatch.views import IncidentFilter
+from xueliang.dispatch.workflow import Action, Forbidden, NotFound, State
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+IncidentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid token"},
+    404: {"description": "no such incident, or not in your centre's subtree"},
+}
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid token"},
+    403: {"description": "your role or centre may not take this action on this incident"},
+    404: {"description": "no such incident"},
+    409: {"description": "illegal in the incident's current state, or it changed since `expected_version`"},
+    422: {"description": "invalid body (e.g. reject without a reason)"},
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Query times without a zone are taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def public(service: Any, user: UserPublic, view: Any, model: type = IncidentPublic) -> Any:
+    return model(**view.model_dump(), permitted_actions=permitted_actions(service, user, view))
+
+
+def visible_incident(service: Any, user: UserPublic, incident_id: str) -> Any:
+    """The incident's detail if the user may see it, else 404 (never 403: existence is not revealed)."""
+    try:
+        return service.get_incident(incident_id, viewer=actor_of(user))
+    except (NotFound, Forbidden):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} not found") from None
+
+
+@router.get("", response_model=IncidentPagePublic, responses={**ERRORS, 403: {"description": "centre outside your area"}})
+def list_incidents(
+    user: CurrentUser,
+    service: ServiceDep,
+    centre_id: Annotated[str | None, Query(max_length=64, description="owner centre's subtree (default: yours)")] = None,
+    state: Annotated[list[State] | None, Query(description="any of these states")] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    rule: Annotated[list[str] | None, Query(description="rule names")] = None,
+    rule_type: Annotated[list[str] | None, Query(description="intrusion, loitering, crowding, fire_smoke, ...")] = None,
+    camera_id: Annotated[list[str] | None, Query()] = None,
+    sla_flag: Annotated[list[Literal["none", "yellow", "red"]] | None, Query(description="督办 flags")] = None,
+    open_only: Annotated[bool, Query(description="only incidents not closed or rejected")] = False,
+    since: Annotated[datetime | None, Query(description="reported at or after (ISO 8601; UTC if no zone)")] = None,
+    until: Annotated[datetime | None, Query(description="reported before (exclusive)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+) -> IncidentPagePublic:
+    """Newest first. Only incidents owned in your centre's subtree (admins: all)."""
+    if centre_id is not None:
+        check_centre(service, user, centre_id)
+    filters = IncidentFilter(centre_id=centre_id, states=state, severities=severity, rules=rule, rule_types=rule_type,
+                             camera_ids=camera_id, sla_flags=sla_flag, open_only=open_only,
+                             since=_utc(since), until=_utc(until))
+    page = service.list_incidents(filters, limit=limit, cursor=cursor, viewer=actor_of(user))
+    return IncidentPagePublic(items=[public(service, user, v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{incident_id}", response_model=IncidentDetailPublic, responses=ERRORS)
+def get_incident(incident_id: IncidentId, user: CurrentUser, service: ServiceDep) -> IncidentDetailPublic:
+    """The incident with its evidence (snapshot URL, boxes), audit trail, notifications, escalations and SLA flags."""
+    detail = visible_incident(service, user, incident_id)
+    return public(service, user, detail, IncidentDetailPublic)
+
+
+def _make_action_endpoint(action: Action, body_model: type[ActionBody]) -> Any:
+    def endpoint(incident_id: IncidentId, body: body_model, user: CurrentUser,  # type: ignore[valid-type]
+                 service: ServiceDep) -> IncidentPublic:
+        view = service.transition(
+            incident_id, action, actor_of(user), body.note,  # type: ignore[attr-defined]
+            target=getattr(body, "target", None), reason=getattr(body, "reason", None),
+            expected_version=body.expected_version)  # type: ignore[attr-defined]
+        return public(service, user, view)
+
+    endpoint.__annotations__["body"] = body_model  # a class, not the string this module's annotations would be
+    endpoint.__name__ = f"incident_{action.name}"
+    endpoint.__doc__ = (f"{ACTION_SUMMARIES[action]}. Audited with your name, role, centre and the note. "
+                        "Allowed only when legal in the current state and your role and centre may.")
+    return endpoint
+
+
+for _action in Action:
+    router.add_api_route(
+        f"/{{incident_id}}/{_action.value}", _make_action_endpoint(_action, ACTION_BODIES.get(_action, ActionBody)),
+        methods=["POST"], response_model=IncidentPublic, responses=ACTION_ERRORS,
+        summary=ACTION_SUMMARIES[_action], name=f"incident_{_action.name}")

@@ -1,0 +1,34 @@
+"""Incident snapshots (annotated JPEGs the detector writes into ``detector.snapshot_dir``).
+
+Served at ``/snapshots/<incident id>.jpg`` (the ``snapshot_url`` the detector sets);
+only to a user who may see that incident.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse
+
+from xueliang.api.deps import CurrentUser, ServiceDep, SettingsDep
+from xueliang.api.routers.incidents import visible_incident
+
+router = APIRouter(tags=["incidents"])
+_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})\.(?P<ext>jpg|jpeg|png)$")
+
+
+@router.get("/snapshots/{filename}", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the snapshot"},
+                       404: {"description": "no such snapshot, or not visible to this user"}})
+def snapshot(filename: str, user: CurrentUser, service: ServiceDep, settings: SettingsDep) -> FileResponse:
+    m = _NAME.match(filename)
+    if m is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot {filename!r}")
+    visible_incident(service, user, m.group("id"))  # 404 unless the user may see the incident
+    root = settings.detector.snapshot_dir.resolve()
+    path = (root / filename).resolve()
+    if path.parent != root or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot {filename!r}")
+    media = "image/png" if m.group("ext") == "png" else "image/jpeg"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=300"})
