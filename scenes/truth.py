@@ -1,0 +1,286 @@
+"""Ground-truth event timeline and expected incidents, derived from a scenario's trajectories.
+
+Everything is evaluated at the scenario's frame times (``index / fps``), on each actor's ground
+point (the bottom-centre of its box, before camera shake), with the same conventions as the
+detector's rules:
+
+* an object is *in* a zone when its ground point is inside the polygon (even-odd rule);
+* a line's side is the sign of the cross product (b − a) × (p − a); ``a_to_b`` goes from the
+  −1 side to the +1 side; a crossing counts only where the point passes within the segment;
+* an actor is *in the scene* while it is drawn: present by its script, at least partly inside
+  the frame, and below the horizon enough to be drawn (see ``render.MIN_PPM``).
+
+The timeline is what happened (enter/exit, dwell, counts, stops, line crossings, fire start);
+``expected_incidents`` is what each rule in the scenario's camera block should raise, with its
+start time. A detector sees frames at its sample rate and needs a few frames of inertia, so
+compare incident times with a tolerance of a few sample periods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from xueliang.config.rules import (CrowdingRule, FireSmokeRule, IntrusionRule, LineCrossingRule, LoiteringRule,
+                                   StalledVehicleRule)
+from xueliang.scenes.layout import Perspective
+from xueliang.scenes.motion import state_at
+from xueliang.scenes.scenario import Actor, Scenario
+
+EventKind = Literal["appear", "disappear", "zone_enter", "zone_exit", "zone_count", "stop", "move", "line_cross",
+                    "fire_start", "smoke_start", "hazard_end"]
+STOP_MIN_S = 1.0  # a stop shorter than this is not an event
+MIN_PPM = 1.5  # keep in step with render.MIN_PPM
+
+
+@dataclass(frozen=True)
+class GroundTruthEvent:
+    t: float
+    kind: EventKind
+    track_id: int | None = None
+    class_name: str | None = None
+    zone: str | None = None
+    line: str | None = None
+    value: float | None = None  # zone_count: the new count; zone_exit: dwell seconds; stop: -; line_cross: ±1 side
+    direction: str | None = None  # line_cross: a_to_b / b_to_a
+
+
+@dataclass(frozen=True)
+class ExpectedIncident:
+    rule: str
+    type: str
+    start_s: float
+    zone: str | None = None
+    line: str | None = None
+    track_ids: tuple[int, ...] = ()
+    details: dict[str, float | str] = field(default_factory=dict, compare=False)
+
+
+def point_in_polygon(p: tuple[float, float], poly: Sequence[tuple[float, float]]) -> bool:
+    x, y = p
+    inside = False
+    n = len(poly)
+    for i in range(n):
+        x1, y1 = poly[i]
+        x2, y2 = poly[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def line_side(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> int:
+    c = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+    return 1 if c > 0 else -1 if c < 0 else 0
+
+
+def _on_segment(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> bool:
+    ax, ay = b[0] - a[0], b[1] - a[1]
+    l2 = ax * ax + ay * ay
+    t = ((p[0] - a[0]) * ax + (p[1] - a[1]) * ay) / l2 if l2 else -1
+    return -0.05 <= t <= 1.05
+
+
+def frame_times(scenario: Scenario) -> list[float]:
+    return [i / scenario.fps for i in range(scenario.n_frames)]
+
+
+def ground_points(scenario: Scenario) -> dict[int, list[tuple[float, float] | None]]:
+    """Per actor, per frame: its ground point when it is in the scene, else None."""
+    persp = Perspective.for_kind(scenario.kind, scenario.width, scenario.height)
+    out: dict[int, list[tuple[float, float] | None]] = {}
+    for a in scenario.actors:
+        pts: list[tuple[float, float] | None] = []
+        for t in frame_times(scenario):
+            st = state_at(a, t)
+            if st is None or persp.ppm(st.y) < MIN_PPM or not _in_frame(a, st.x, st.y, persp, scenario):
+                pts.append(None)
+            else:
+                pts.append((st.x, st.y))
+        out[a.id] = pts
+    return out
+
+
+def _in_frame(actor: Actor, x: float, y: float, persp: Perspective, sc: Scenario) -> bool:
+    """Whether any part of the actor can be on screen (its ground point within half a body of the frame)."""
+    from xueliang.scenes.sprites import SIZES
+
+    half = 0.5 * max(SIZES[actor.class_name][:2]) * persp.ppm(y) * actor.appearance.scale * 1.1
+    return -half < x < sc.width + half and y > 0 and y - SIZES[actor.class_name][2] * persp.ppm(y) * 1.1 < sc.height
+
+
+def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
+    """The event timeline (sorted by time) derived from the trajectories at frame times."""
+    times = frame_times(scenario)
+    pts = ground_points(scenario)
+    actors = {a.id: a for a in scenario.actors}
+    ev: list[GroundTruthEvent] = []
+    for aid, seq in pts.items():
+        a = actors[aid]
+        c = a.class_name
+        prev = None
+        for t, p in zip(times, seq):
+            if p is not None and prev is None:
+                ev.append(GroundTruthEvent(t, "appear", aid, c))
+                if c in ("fire", "smoke"):
+                    ev.append(GroundTruthEvent(t, "fire_start" if c == "fire" else "smoke_start", aid, c))
+            elif p is None and prev is not None:
+                ev.append(GroundTruthEvent(t, "disappear", aid, c))
+                if c in ("fire", "smoke"):
+                    ev.append(GroundTruthEvent(t, "hazard_end", aid, c))
+            prev = p
+        # stops (scripted dwell of moving actors), at least STOP_MIN_S long and on screen
+        if c not in ("fire", "smoke"):
+            for i, wp in enumerate(a.path):
+                if wp.dwell_s >= STOP_MIN_S and len(a.path) > 1:
+                    t0, t1 = wp.t, wp.t + wp.dwell_s
+                    on = [t for t, p in zip(times, seq) if p is not None and t0 <= t <= t1]
+                    if on:
+                        ev.append(GroundTruthEvent(on[0], "stop", aid, c, value=round(t1 - t0, 3)))
+                        if i < len(a.path) - 1 and t1 < times[-1]:
+                            ev.append(GroundTruthEvent(_next_frame(times, t1), "move", aid, c))
+    for zone in scenario.camera.zones:
+        poly = [tuple(p) for p in zone.polygon]
+        counts: dict[str, int] = {}
+        inside_since: dict[int, float] = {}
+        for i, t in enumerate(times):
+            now: dict[int, bool] = {aid: seq[i] is not None and point_in_polygon(seq[i], poly) for aid, seq in pts.items()}  # type: ignore[arg-type]
+            for aid, inside in now.items():
+                c = actors[aid].class_name
+                if inside and aid not in inside_since:
+                    inside_since[aid] = t
+                    ev.append(GroundTruthEvent(t, "zone_enter", aid, c, zone=zone.name))
+                elif not inside and aid in inside_since:
+                    ev.append(GroundTruthEvent(t, "zone_exit", aid, c, zone=zone.name, value=round(t - inside_since.pop(aid), 3)))
+            by_class: dict[str, int] = {}
+            for aid, inside in now.items():
+                if inside:
+                    by_class[actors[aid].class_name] = by_class.get(actors[aid].class_name, 0) + 1
+            for c in sorted(set(by_class) | set(counts)):
+                if by_class.get(c, 0) != counts.get(c, 0):
+                    ev.append(GroundTruthEvent(t, "zone_count", None, c, zone=zone.name, value=by_class.get(c, 0)))
+            counts = by_class
+    for line in scenario.camera.lines:
+        for aid, seq in pts.items():
+            side = 0
+            for t, p in zip(times, seq):
+                if p is None:
+                    side = 0
+                    continue
+                s = line_side(p, line.a, line.b)
+                if s and side and s != side and _on_segment(p, line.a, line.b):
+                    ev.append(GroundTruthEvent(t, "line_cross", aid, actors[aid].class_name, line=line.name, value=s,
+                                               direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a"))
+                if s:
+                    side = s
+    order = {k: i for i, k in enumerate(("disappear", "zone_exit", "zone_count", "appear", "zone_enter", "fire_start",
+                                           "smoke_start", "hazard_end", "stop", "move", "line_cross"))}
+    ev.sort(key=lambda e: (e.t, order[e.kind], e.track_id or 0, e.zone or "", e.class_name or ""))
+    return ev
+
+
+def _next_frame(times: list[float], t: float) -> float:
+    return next((x for x in times if x > t - 1e-9), times[-1])
+
+
+def _intervals(flags: list[bool], times: list[float]) -> list[tuple[float, float]]:
+    """[start, end) times of runs of True; end is the first frame time after the run (or the scene end)."""
+    out = []
+    start = None
+    for t, f in zip(times, flags):
+        if f and start is None:
+            start = t
+        elif not f and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, times[-1] + (times[1] - times[0] if len(times) > 1 else 0.0)))
+    return out
+
+
+def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
+    """What each rule of the camera block should raise, with start times (see module docstring)."""
+    times = frame_times(scenario)
+    pts = ground_points(scenario)
+    actors = {a.id: a for a in scenario.actors}
+    zones = {z.name: [tuple(p) for p in z.polygon] for z in scenario.camera.zones}
+    lines = {ln.name: ln for ln in scenario.camera.lines}
+    out: list[ExpectedIncident] = []
+
+    def qualifying(rule_classes: list[str]) -> list[int]:
+        return [aid for aid, a in actors.items() if a.class_name in rule_classes]
+
+    def inside(aid: int, zone: str | None) -> list[bool]:
+        return [p is not None and (zone is None or point_in_polygon(p, zones[zone])) for p in pts[aid]]
+
+    for rule in scenario.camera.rules:
+        if not rule.enabled:
+            continue
+        if isinstance(rule, (IntrusionRule, LoiteringRule)):
+            need = 0.0 if isinstance(rule, IntrusionRule) else rule.dwell_s
+            for aid in qualifying(rule.classes):
+                rearm = -math.inf
+                for s, e in _intervals(inside(aid, rule.zone), times):
+                    if e - s < need or s < rearm:
+                        continue
+                    out.append(ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,)))
+                    rearm = e + rule.cooldown_s
+        elif isinstance(rule, CrowdingRule):
+            members = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}
+            crowded = [sum(m[i] for m in members.values()) >= rule.min_count for i in range(len(times))]
+            rearm = -math.inf
+            for s, e in _intervals(crowded, times):
+                if e - s < rule.min_duration_s or s < rearm:
+                    continue
+                t_inc = s + rule.min_duration_s
+                i = min(range(len(times)), key=lambda k: abs(times[k] - t_inc))
+                ids = tuple(sorted(aid for aid, m in members.items() if m[i]))
+                out.append(ExpectedIncident(rule.name, rule.type, round(t_inc, 3), zone=rule.zone, track_ids=ids,
+                                            details={"count": len(ids)}))
+                rearm = e + rule.cooldown_s
+        elif isinstance(rule, LineCrossingRule):
+            ln = lines[rule.line]
+            for aid in qualifying(rule.classes):
+                side = 0
+                for t, p in zip(times, pts[aid]):
+                    if p is None:
+                        side = 0
+                        continue
+                    s = line_side(p, ln.a, ln.b)
+                    if s and side and s != side and _on_segment(p, ln.a, ln.b):
+                        d = "a_to_b" if (side, s) == (-1, 1) else "b_to_a"
+                        if rule.direction in ("any", d):
+                            out.append(ExpectedIncident(rule.name, rule.type, round(t, 3), line=rule.line, track_ids=(aid,),
+                                                        details={"direction": d}))
+                    if s:
+                        side = s
+        elif isinstance(rule, StalledVehicleRule):
+            for aid in qualifying(rule.classes):
+                a = actors[aid]
+                stopped = []
+                for t, p in zip(times, pts[aid]):
+                    st = state_at(a, t)
+                    ok = p is not None and st is not None and not st.moving
+                    stopped.append(bool(ok and (rule.zone is None or point_in_polygon(p, zones[rule.zone]))))  # type: ignore[arg-type]
+                rearm = -math.inf
+                for s, e in _intervals(stopped, times):
+                    if e - s < rule.stationary_s or s < rearm:
+                        continue
+                    out.append(ExpectedIncident(rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone,
+                                                track_ids=(aid,)))
+                    rearm = e + rule.cooldown_s
+        elif isinstance(rule, FireSmokeRule):
+            hazard = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}
+            present = [any(h[i] for h in hazard.values()) for i in range(len(times))]
+            rearm = -math.inf
+            for s, e in _intervals(present, times):
+                if s < rearm:
+                    continue
+                i = times.index(s)
+                ids = tuple(sorted(aid for aid, h in hazard.items() if h[i]))
+                out.append(ExpectedIncident(rule.name, rule.type, round(s, 3), zone=rule.zone, track_ids=ids))
+                rearm = e + rule.cooldown_s
+        # abandoned_object: the generator has no 'bag' class, so no scenario can script one
+    out.sort(key=lambda x: (x.start_s, x.rule, x.track_ids))
+    return out
