@@ -69,7 +69,8 @@ class IngestWorker:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ topology
-    def _specs(self) -> list[TopicSpec]:
+    def topic_specs(self) -> list[TopicSpec]:
+        """Topics this worker needs (the registry with at least one partition per camera)."""
         specs = []
         for spec in topic_specs(self.topics, self.settings.bus.frame_partitions):
             if spec.name == self.topics.camera_registry:
@@ -82,7 +83,7 @@ class IngestWorker:
         delay = 1.0
         while not stop.is_set():
             try:
-                self.bus.ensure_topics(self._specs())
+                self.bus.ensure_topics(self.topic_specs())
                 self._frame_partitions = len(self.bus.end_offsets(self.topics.frames))
                 if self.share:
                     self._registry_partitions = len(self.bus.end_offsets(self.topics.camera_registry))
