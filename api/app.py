@@ -19,7 +19,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match
 
 from xueliang.about import __version__
 from xueliang.api import users as users_mod
@@ -59,12 +58,12 @@ TAGS = [
 
 
 def _route_template(request: Request) -> str:
-    """The matched route's path template (bounded label cardinality), or 'unmatched'."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    """The matched route's path template (bounded label cardinality): static files count as 'static'."""
+    route = request.scope.get("route")
+    if route is None:
+        return "unmatched"
+    path = getattr(route, "path", "unmatched")
+    return "static" if path in ("", "/") and getattr(route, "name", "") == "console" else path
 
 
 def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | None = None,
@@ -112,12 +111,12 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | Non
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        route = _route_template(request)
         try:
             response = await call_next(request)
         except Exception:
-            REQUESTS.labels(request.method, route, "500").inc()
+            REQUESTS.labels(request.method, _route_template(request), "500").inc()
             raise
+        route = _route_template(request)
         LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         for key, value in SECURITY_HEADERS.items():

@@ -1,0 +1,163 @@
+"""Authentication: scrypt passwords, JWT expiry on the injected clock, login, 401s, user management."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from xueliang.api.security import (SecretError, TokenError, check_secret, create_token, decode_token, hash_password,
+                                   verify_password)
+from xueliang.api.testing import JWT_SECRET, PASSWORD, ApiEnv
+from xueliang.api.users import UserError, authenticate, create_user
+from xueliang.dispatch.clock import ManualClock
+
+
+@pytest.fixture()
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture()
+def env(tmp_path, clock) -> ApiEnv:
+    return ApiEnv.create(tmp_path, clock=clock)
+
+
+@pytest.fixture()
+def client(env):
+    with TestClient(env.app) as c:
+        yield c
+
+
+def test_password_hash_is_salted_and_verifies():
+    a, b = hash_password("s3cret-pass"), hash_password("s3cret-pass")
+    assert a != b and a.startswith("scrypt$")
+    assert verify_password("s3cret-pass", a) and verify_password("s3cret-pass", b)
+    assert not verify_password("s3cret-pasS", a)
+    assert not verify_password("s3cret-pass", "md5$abc")
+
+
+@pytest.mark.parametrize("secret, message", [("", "not set"), ("${XL_JWT_SECRET}", "not set"), ("short", "too short")])
+def test_weak_or_missing_secret_is_refused(secret, message):
+    with pytest.raises(SecretError, match=message):
+        check_secret(secret)
+
+
+def test_token_expires_on_the_injected_clock():
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    tok = create_token(JWT_SECRET, "u", "operator", "c", now=t0, ttl_s=60)
+    assert decode_token(JWT_SECRET, tok, now=t0 + timedelta(seconds=59)).username == "u"
+    with pytest.raises(TokenError, match="expired"):
+        decode_token(JWT_SECRET, tok, now=t0 + timedelta(seconds=60))
+    with pytest.raises(TokenError, match="invalid"):
+        decode_token("another-secret-" + "z" * 40, tok, now=t0)
+    with pytest.raises(TokenError, match="not a feed token"):
+        decode_token(JWT_SECRET, tok, now=t0, typ="feed")
+
+
+def test_create_user_validates(env):
+    with pytest.raises(UserError, match="password"):
+        create_user(env.store, "newbie", "short", "operator", "xishi")
+    with pytest.raises(UserError, match="unknown role"):
+        create_user(env.store, "newbie", PASSWORD, "janitor", "xishi")
+    with pytest.raises(UserError, match="not in the centre tree"):
+        create_user(env.store, "newbie", PASSWORD, "operator", "atlantis", centres={"xishi"})
+    with pytest.raises(UserError, match="already exists"):
+        create_user(env.store, "op-xishi", PASSWORD, "operator", "xishi")
+    same = create_user(env.store, "op-xishi", "other-password", "admin", "xishi", exist_ok=True)
+    assert same.role.value == "operator"  # unchanged
+    assert authenticate(env.store, "op-xishi", PASSWORD) is not None
+    assert authenticate(env.store, "op-xishi", "other-password") is None
+    assert authenticate(env.store, "nobody", PASSWORD) is None
+
+
+def test_login_and_me(client):
+    r = client.post("/api/v1/auth/token", data={"username": "op-dajiaqiao", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["user"]["centre_id"] == "dajiaqiao"
+    assert "password" not in r.text and "scrypt" not in r.text
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200 and me.json()["username"] == "op-dajiaqiao" and me.json()["role"] == "operator"
+
+
+def test_wrong_password_is_401(client):
+    r = client.post("/api/v1/auth/token", data={"username": "op-dajiaqiao", "password": "wrong-password"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    r = client.post("/api/v1/auth/token", data={"username": "ghost", "password": PASSWORD})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/api/v1/incidents", "/api/v1/cameras", "/api/v1/centres", "/api/v1/auth/me",
+                                  "/api/v1/map", "/api/v1/users", "/api/v1/feed", "/snapshots/inc-x.jpg"])
+def test_missing_or_bad_token_is_401(client, env, clock, path):
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+    forged = create_token("forged-secret-" + "f" * 40, "admin", "admin", "shaoxing", now=clock(), ttl_s=600)
+    assert client.get(path, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    expired = create_token(JWT_SECRET, "admin", "admin", "shaoxing", now=clock() - timedelta(hours=9), ttl_s=3600)
+    assert client.get(path, headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+
+
+def test_disabled_user_loses_access(client, env):
+    h = env.headers("admin")
+    assert client.get("/api/v1/auth/me", headers=env.headers("op-xishi")).status_code == 200
+    r = client.patch("/api/v1/users/op-xishi", headers=h, json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert client.get("/api/v1/auth/me", headers=env.headers("op-xishi")).status_code == 401
+
+
+def test_user_management_is_admin_only_and_scoped(client, env):
+    h = env.headers("admin")
+    r = client.post("/api/v1/users", headers=h, json={"username": "op-dongjia", "password": PASSWORD,
+                                                      "role": "operator", "centre_id": "dongjia"})
+    assert r.status_code == 201, r.text
+    assert client.post("/api/v1/users", headers=h, json={"username": "op-dongjia", "password": PASSWORD,
+                                                         "role": "operator", "centre_id": "dongjia"}).status_code == 409
+    assert client.post("/api/v1/users", headers=h, json={"username": "op-x", "password": PASSWORD, "role": "operator",
+                                                         "centre_id": "atlantis"}).status_code == 404
+    assert client.get("/api/v1/users", headers=env.headers("sup-keqiao")).status_code == 403
+    assert client.post("/api/v1/auth/token", data={"username": "op-dongjia", "password": PASSWORD}).status_code == 200
+    assert client.delete("/api/v1/users/op-dongjia", headers=h).status_code == 204
+    assert client.get("/api/v1/users/op-dongjia", headers=h).status_code == 404
+
+
+def test_feed_ticket_is_short_lived_and_only_for_the_feed(client, env, clock):
+    r = client.post("/api/v1/auth/feed-ticket", headers=env.headers("op-xishi"))
+    ticket = r.json()["ticket"]
+    assert r.json()["expires_in"] == 60
+    # a ticket is not an access token
+    assert client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {ticket}"}).status_code == 401
+    clock.advance(61)
+    assert client.get(f"/api/v1/feed?ticket={ticket}").status_code == 401
+
+
+def test_security_headers_and_console(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "雪亮" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+    assert "access-control-allow-origin" not in r.headers
+    for asset in ("/app.js", "/i18n.js", "/style.css"):
+        assert client.get(asset).status_code == 200
+    page = client.get("/index.html").text
+    assert "//cdn" not in client.get("/app.js").text and 'src="http' not in page and 'href="http' not in page
+
+
+def test_ops_endpoints(client):
+    assert client.get("/healthz").json() == {"status": "ok", "detail": ""}
+    assert client.get("/readyz").status_code == 200
+    client.get("/api/v1/incidents")  # a 401, counted
+    text = client.get("/metrics").text
+    assert 'xl_api_requests_total{method="GET",route="/api/v1/incidents",status="401"}' in text
+    assert "xl_dispatch_" in text  # other stages' metrics in the same registry
+
+
+def test_readyz_reports_an_unreachable_database(tmp_path, client, env, monkeypatch):
+    def broken():
+        raise OSError("disk gone")
+    monkeypatch.setattr(env.store.engine, "connect", broken)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "disk gone" in r.json()["detail"]
