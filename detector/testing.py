@@ -62,7 +62,8 @@ def minimal_settings(cameras: Sequence[CameraConfig | dict[str, Any]], **section
     cams = []
     for cam in cameras:
         data = cam.model_dump(mode="json") if isinstance(cam, CameraConfig) else dict(cam)
-        data.setdefault("village", "v1")
+        if not data.get("village"):
+            data["village"] = "v1"
         cams.append(data)
     tree = {"id": "city", "name": "City", "tier": "city", "children": [
         {"id": "c1", "name": "County", "tier": "county", "children": [

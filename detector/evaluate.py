@@ -1,0 +1,192 @@
+"""Score the detector against the scene generator's ground truth: event recall, precision, timing.
+
+An incident (deduplicated by id) matches an expected incident of the same scenario and rule when
+the moment it was raised (``updated_at`` of its first revision, in scene time) is within
+``tolerance_s`` of the expected start; matching is one-to-one, nearest first.
+
+    .venv/bin/python -m xueliang.detector.evaluate            # every public scenario, embedded bus
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xueliang.bus.base import Bus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Incident
+from xueliang.scenes.scenario import Scenario, load_scenario, public_scenarios
+
+DEFAULT_SAMPLE_FPS = 4.0
+
+
+def scenario_camera(scenario: Scenario, name: str) -> CameraConfig:
+    """The camera config a scenario's ``camera:`` block describes (id made unique by the scenario name)."""
+    block = scenario.camera
+    cam_id = block.id if block.id != "scene-cam" else f"scene-{name}"
+    return CameraConfig.model_validate({
+        "id": cam_id, "source": {"type": "scene", "scenario": f"{name}.yaml"},
+        "zones": [z.model_dump() for z in block.zones], "lines": [ln.model_dump() for ln in block.lines],
+        "rules": [r.model_dump() for r in block.rules],
+    })
+
+
+def scenario_frames(scenario: Scenario, seed: int, sample_fps: float) -> Iterable[tuple[float, object]]:
+    from xueliang.scenes.render import SceneRenderer
+
+    for f in SceneRenderer(scenario, seed).frames(fps=min(sample_fps, scenario.fps)):
+        yield f.t, f.image
+
+
+@dataclass
+class RuleScore:
+    expected: int = 0
+    raised: int = 0
+    matched: int = 0
+    offsets: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    rules: dict[tuple[str, str], RuleScore]  # (scenario, rule) → score
+    unmatched: list[str]
+
+    def totals(self) -> RuleScore:
+        t = RuleScore()
+        for s in self.rules.values():
+            t.expected += s.expected
+            t.raised += s.raised
+            t.matched += s.matched
+            t.offsets += s.offsets
+        return t
+
+    @property
+    def recall(self) -> float:
+        t = self.totals()
+        return t.matched / t.expected if t.expected else 1.0
+
+    @property
+    def precision(self) -> float:
+        t = self.totals()
+        return t.matched / t.raised if t.raised else 1.0
+
+    def table(self) -> str:
+        lines = ["| scenario | rule | expected | raised | matched | max |Δt| s |", "|---|---|---|---|---|---|"]
+        for (sc, rule), s in sorted(self.rules.items()):
+            dt = f"{max(abs(o) for o in s.offsets):.2f}" if s.offsets else "-"
+            lines.append(f"| {sc} | {rule} | {s.expected} | {s.raised} | {s.matched} | {dt} |")
+        t = self.totals()
+        lines.append(f"| **all** | | {t.expected} | {t.raised} | {t.matched} | "
+                     f"{max((abs(o) for o in t.offsets), default=0):.2f} |")
+        lines.append(f"recall {self.recall:.3f}, precision {self.precision:.3f}")
+        return "\n".join(lines)
+
+
+def score(expected: dict[str, list], incidents: Sequence[Incident], t0: dict[str, float],
+          camera_of: dict[str, str], tolerance_s: float = 2.0) -> Evaluation:
+    """``expected``: scenario → ExpectedIncident list; ``t0``: scenario → capture time of scene t=0."""
+    first: dict[str, Incident] = {}
+    for inc in incidents:
+        if inc.id not in first or inc.revision < first[inc.id].revision:
+            first[inc.id] = inc
+    scenario_of_camera = {cam: sc for sc, cam in camera_of.items()}
+    rules: dict[tuple[str, str], RuleScore] = defaultdict(RuleScore)
+    raised: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for inc in first.values():
+        sc = scenario_of_camera.get(inc.camera_id)
+        if sc is None:
+            continue
+        raised[(sc, inc.rule)].append((inc.updated_at.timestamp() - t0[sc], inc.id))
+    for sc, exp in expected.items():
+        for e in exp:
+            rules[(sc, e.rule)].expected += 1
+    unmatched = []
+    for key in set(raised) | {k for k in rules}:
+        got = sorted(raised.get(key, []))
+        rules[key].raised = len(got)
+        want = sorted(e.start_s for e in expected.get(key[0], []) if e.rule == key[1])
+        pairs = sorted(((abs(g - w), gi, wi) for gi, (g, _) in enumerate(got) for wi, w in enumerate(want)))
+        used_g, used_w = set(), set()
+        for d, gi, wi in pairs:
+            if d > tolerance_s or gi in used_g or wi in used_w:
+                continue
+            used_g.add(gi)
+            used_w.add(wi)
+            rules[key].matched += 1
+            rules[key].offsets.append(got[gi][0] - want[wi])
+        unmatched += [f"{key[0]}/{key[1]}: raised at {got[i][0]:.2f}s, nothing expected near"
+                      for i in range(len(got)) if i not in used_g]
+        unmatched += [f"{key[0]}/{key[1]}: expected at {want[i]:.2f}s, not raised"
+                      for i in range(len(want)) if i not in used_w]
+    return Evaluation(dict(rules), unmatched)
+
+
+def read_incidents(bus: Bus, topic: str, group: str, idle_s: float = 2.0) -> list[Incident]:
+    consumer = bus.consumer(group, [topic], offset_reset="earliest", client_id=group)
+    out: list[Incident] = []
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle_s:
+            recs = consumer.poll(timeout=0.2)
+            if recs:
+                last = time.monotonic()
+                out += [Incident.from_bytes(r.value) for r in recs]
+    finally:
+        consumer.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from xueliang.bus.memory import MemoryBus
+    from xueliang.contracts import topic_specs
+    from xueliang.detector.testing import minimal_settings, publish_frames
+    from xueliang.detector.worker import DetectorWorker
+    from xueliang.scenes.truth import expected_incidents
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="*", type=Path)
+    ap.add_argument("--fps", type=float, default=DEFAULT_SAMPLE_FPS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", type=Path, default=None, help="ONNX model (default: the config's)")
+    args = ap.parse_args(argv)
+    paths = args.scenarios or public_scenarios()
+    scenarios = {p.stem: load_scenario(p) for p in paths}
+    cams = {name: scenario_camera(sc, name) for name, sc in scenarios.items()}
+    detector: dict = {"max_age_s": 1e9, "snapshot_dir": "var/eval-snapshots"}
+    if args.model:
+        detector["backend"] = {"type": "onnxruntime", "model": str(args.model)}
+    settings = minimal_settings(list(cams.values()), detector=detector)
+    bus = MemoryBus()
+    bus.ensure_topics(topic_specs(settings.bus.topics))
+    worker = DetectorWorker(settings, bus, worker_id="eval")
+    prod = bus.producer()
+    t0 = {}
+    n = 0
+    for name, sc in scenarios.items():
+        t0[name] = 1_800_000_000.0 + 10_000 * len(t0)
+        n += publish_frames(prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps),
+                            t0[name])
+    stop = threading.Event()
+    th = threading.Thread(target=worker.run, args=(stop,))
+    started = time.perf_counter()
+    th.start()
+    while sum(worker.done.values()) < n:
+        time.sleep(0.1)
+    stop.set()
+    th.join()
+    incidents = read_incidents(bus, settings.bus.topics.incidents, "eval-reader", idle_s=0.5)
+    ev = score({name: expected_incidents(sc) for name, sc in scenarios.items()}, incidents, t0,
+               {name: cam.id for name, cam in cams.items()})
+    print(ev.table())
+    print(f"{n} frames, {worker.stats.frames_inferred} inferred, {time.perf_counter() - started:.1f}s")
+    for line in ev.unmatched:
+        print("  ", line)
+
+
+if __name__ == "__main__":
+    main()
