@@ -43,7 +43,7 @@ class Dispatcher:
 
     def __init__(self, settings: Settings, bus: Bus, store: Store, *, clock: Clock | None = None,
                  service: DispatchService | None = None, poll_timeout_s: float | None = None,
-                 max_records: int = 200) -> None:
+                 max_records: int = 200, group_id: str = GROUP) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
@@ -52,6 +52,7 @@ class Dispatcher:
         self.topics = settings.bus.topics
         self.poll_timeout_s = poll_timeout_s if poll_timeout_s is not None else min(1.0, settings.dispatch.tick_s)
         self.max_records = max_records
+        self.group_id = group_id
         self.metrics = self.service.metrics
         self.after_db_commit: Callable[[list[Record]], None] | None = None
         """Test hook: called after a batch is in the database, before offsets are committed."""
@@ -64,10 +65,29 @@ class Dispatcher:
         self.service.sync_config()
 
     def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set. The SLA tick runs in its own thread from the start, so
+        timers fire on schedule even while the consumer waits for a group rebalance or the bus."""
         self.prepare()
+        ticker = threading.Thread(target=self._tick_loop, args=(stop,), name="dispatch-sla-tick", daemon=True)
+        ticker.start()
+        try:
+            self._consume(stop)
+        finally:
+            stop.set()
+            ticker.join(30)
+
+    def _tick_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.maybe_tick(force=True)
+            except (OperationalError, DBAPIError) as exc:
+                log.error("SLA tick: database error (retrying next tick): %s", exc)
+            stop.wait(self.settings.dispatch.tick_s)
+
+    def _consume(self, stop: threading.Event) -> None:
         backoff = 1.0
         while not stop.is_set():
-            consumer = self.bus.consumer(GROUP, [self.topics.incidents, self.topics.camera_health],
+            consumer = self.bus.consumer(self.group_id, [self.topics.incidents, self.topics.camera_health],
                                          offset_reset="earliest", client_id="dispatcher")
             producer = self.bus.producer("dispatcher")
             try:
@@ -90,9 +110,9 @@ class Dispatcher:
                 if self.after_db_commit is not None:
                     self.after_db_commit(records)
                 consumer.commit()
-            self.maybe_tick()
 
     def maybe_tick(self, force: bool = False) -> None:
+        """Run the SLA tick if ``tick_s`` has passed since the last one (or ``force``)."""
         now = time.monotonic()
         if force or self._last_tick is None or now - self._last_tick >= self.settings.dispatch.tick_s:
             self._last_tick = now
@@ -134,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xueliang.dispatch.worker", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="YAML configuration")
     parser.add_argument("--store-url", help="override store.url")
+    parser.add_argument("--group", default=GROUP, help="consumer group (default %(default)s)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -152,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("dispatcher: store %s, bus %s", store.masked_url, settings.bus.type)
     get_metrics()
     try:
-        Dispatcher(settings, bus, store).run(stop)
+        Dispatcher(settings, bus, store, group_id=args.group).run(stop)
     finally:
         bus.close()
         store.dispose()
