@@ -208,3 +208,77 @@ class ApiEnv:
         finally:
             server.should_exit = True
             thread.join(10)
+
+
+@dataclass(frozen=True)
+class Sse:
+    event: str
+    id: str | None
+    data: str
+
+
+class SseReader:
+    """Reads a live-feed stream in a thread; ``next(pred, timeout)`` returns the first matching event."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        import queue
+
+        import httpx
+
+        self.events: queue.Queue[Sse | BaseException] = queue.Queue()
+        self._client = httpx.Client(timeout=httpx.Timeout(30.0, read=None))
+        self._url, self._headers = url, headers or {}
+        self.status: int | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise TimeoutError("the live feed did not answer")
+
+    def _run(self) -> None:
+        try:
+            with self._client.stream("GET", self._url, headers=self._headers) as r:
+                self.status = r.status_code
+                self._ready.set()
+                if r.status_code != 200:
+                    return
+                event, eid, data = "message", None, []
+                for line in r.iter_lines():
+                    if line == "":
+                        if data:
+                            self.events.put(Sse(event, eid, "\n".join(data)))
+                        event, eid, data = "message", None, []
+                    elif line.startswith(":"):
+                        continue
+                    else:
+                        key, _, value = line.partition(":")
+                        value = value[1:] if value.startswith(" ") else value
+                        if key == "event":
+                            event = value
+                        elif key == "id":
+                            eid = value
+                        elif key == "data":
+                            data.append(value)
+        except Exception as exc:  # surfaced to the test through the queue
+            self._ready.set()
+            self.events.put(exc)
+
+    def next(self, pred: Callable[[Sse], bool] = lambda e: True, timeout: float = 5.0) -> Sse:
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching live-feed event")
+            try:
+                item = self.events.get(timeout=left)
+            except queue.Empty:
+                raise TimeoutError("no matching live-feed event") from None
+            if isinstance(item, BaseException):
+                raise item
+            if pred(item):
+                return item
+
+    def close(self) -> None:
+        self._client.close()
