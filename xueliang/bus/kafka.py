@@ -61,6 +61,36 @@ _UNREACHABLE = (kerr.KafkaTimeoutError, kerr.KafkaConnectionError, kerr.NodeNotR
                 kerr.MetadataEmptyBrokerList)
 
 
+def _patch_kafka_python_join_race() -> None:
+    """Work around a kafka-python 3.0.12 race that leaves a consumer without partitions forever.
+
+    ``BaseCoordinator.join_group_async`` loops ``while self.need_rejoin()`` and keeps
+    an unfinished JoinGroup/SyncGroup task across ``poll`` calls when ``poll`` times
+    out. If the reason to rejoin goes away while that task is in flight (the leader's
+    own assignment refreshes the metadata snapshot that triggered the rejoin), the
+    next ``poll`` skips the loop, the finished task's assignment is never applied,
+    heartbeats stay disabled and the broker drops the member. Seen in about one in
+    three runs of tests/test_bus_contract.py with 0.1 s polls. The fix: a join in
+    flight still needs rejoining, so the loop awaits and applies it.
+    """
+    from kafka.coordinator.consumer import ConsumerCoordinator
+
+    if getattr(ConsumerCoordinator, "_xl_join_race_patched", False):
+        return
+    original = ConsumerCoordinator.need_rejoin
+
+    def need_rejoin(self: Any) -> bool:
+        if getattr(self, "_join_task", None) is not None:
+            return True
+        return bool(original(self))
+
+    ConsumerCoordinator.need_rejoin = need_rejoin  # type: ignore[method-assign]
+    ConsumerCoordinator._xl_join_race_patched = True  # type: ignore[attr-defined]
+
+
+_patch_kafka_python_join_race()
+
+
 def _tp(tp: TopicPartition) -> KTopicPartition:
     return KTopicPartition(tp.topic, tp.partition)
 
@@ -362,8 +392,11 @@ class _KafkaConsumer(Consumer):
         self._group_id = group_id
         self._closed = False
         cfg = bus.config
+        # topics given to the constructor (not subscribe()) so their metadata is requested at once
+        # and the first join already sees their partitions
         self._consumer: KafkaConsumer = bus._connect(f"consumer {client_id!r} of group {group_id!r}",
                                                      lambda t: KafkaConsumer(
+            *topics,
             bootstrap_servers=bus._servers,
             client_id=client_id,
             group_id=group_id,
@@ -378,7 +411,6 @@ class _KafkaConsumer(Consumer):
             reconnect_backoff_max_ms=2000,
             bootstrap_timeout_ms=t,
         ))
-        self._consumer.subscribe(topics=list(topics))
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         if self._closed:
