@@ -59,8 +59,8 @@ class PartitionLag:
 #: Keep in step with the stages' group ids (see docs/operations.md, "Kafka lag").
 PIPELINE_GROUPS: tuple[tuple[str, str], ...] = (
     ("detector", "frames"),
-    ("xl-dispatch", "incidents"),
-    ("xl-dispatch", "camera_health"),
+    ("dispatch", "incidents"),
+    ("dispatch", "camera_health"),
 )
 
 
