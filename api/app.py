@@ -24,7 +24,7 @@ from xueliang.about import __version__
 from xueliang.api import users as users_mod
 from xueliang.api.feed import FeedHub
 from xueliang.api.metrics import LATENCY, REQUESTS
-from xueliang.api.routers import auth, cameras, centres, feed, health, incidents, map, snapshots, users
+from xueliang.api.routers import auth, cameras, centres, coverage, feed, health, incidents, map, snapshots, users
 from xueliang.api.security import check_secret
 from xueliang.config import Settings
 from xueliang.dispatch.clock import system_clock
@@ -52,6 +52,7 @@ TAGS = [
     {"name": "feed", "description": "live feed per centre (Server-Sent Events)"},
     {"name": "cameras", "description": "摄像机: CRUD, status, video-quality diagnosis, online rate (在线率), zones, rules"},
     {"name": "centres", "description": "综治中心 tree: city → county → township → village; KPIs"},
+    {"name": "coverage", "description": "补点扩面: coverage planning job; its blind spots and proposals become map layers"},
     {"name": "users", "description": "accounts (admin)"},
     {"name": "ops", "description": "liveness, readiness, metrics"},
 ]
@@ -129,7 +130,7 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | Non
     async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
 
-    for module in (auth, users, incidents, feed, cameras, map, centres, snapshots, health):
+    for module in (auth, users, incidents, feed, cameras, map, coverage, centres, snapshots, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
     return app

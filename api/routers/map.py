@@ -5,7 +5,8 @@ Sectors are computed from each camera's configured ``placement`` (position, azim
 horizontal field of view, range). Coverage layers are uploaded by engineers
 (``PUT /api/v1/map/layers/{name}``, e.g. the output of ``xueliang coverage``) and
 stored in the database; features carry ``properties.kind`` = ``coverage`` | ``blind``
-| ``candidate``. No tile server: the console draws the GeoJSON on SVG.
+| ``candidate`` | ``candidate_view``; ``POST /api/v1/coverage/plan`` stores one directly.
+No tile server: the console draws the GeoJSON on SVG.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xueliang.dispatch.workflow import Role
 router = APIRouter(prefix="/api/v1/map", tags=["cameras"])
 
 LayerName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-LAYER_KINDS = {"coverage", "blind", "candidate"}
+LAYER_KINDS = {"coverage", "blind", "candidate", "candidate_view"}
 M_PER_DEG = 111_320.0
 
 
@@ -108,8 +109,12 @@ def put_layer(name: LayerName, body: FeatureCollection, user: CameraManager, ser
         kind = f.properties.get("kind")
         if kind not in LAYER_KINDS:
             raise HTTPException(422, f"feature {i}: properties.kind must be one of {sorted(LAYER_KINDS)}, got {kind!r}")
-    now = now_from(clock)
-    data = body.model_dump(mode="json")
+    return save_layer(store, service, user, name, centre, body.model_dump(mode="json"), now_from(clock))
+
+
+def save_layer(store: Any, service: Any, user: Any, name: str, centre: str, data: dict[str, Any],
+               now: datetime) -> LayerInfo:
+    """Insert or replace a layer (403 if it exists and belongs to a centre outside the user's area)."""
     with store.session() as s:
         row = s.get(MapLayerRow, name)
         if row is None:
@@ -118,7 +123,8 @@ def put_layer(name: LayerName, body: FeatureCollection, user: CameraManager, ser
         elif not sees_centre(service, user, row.centre_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"layer {name} belongs to {row.centre_id}, outside your area")
         row.centre_id, row.geojson, row.updated_by, row.updated_at = centre, data, user.username, now
-    return LayerInfo(name=name, centre_id=centre, features=len(body.features), updated_by=user.username, updated_at=now)
+    return LayerInfo(name=name, centre_id=centre, features=len(data.get("features", [])), updated_by=user.username,
+                     updated_at=now)
 
 
 @router.delete("/layers/{name}", status_code=204, response_class=Response,

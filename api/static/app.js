@@ -330,9 +330,10 @@
     const path = (g) => g.type === "Polygon" ? g.coordinates.map(ring).join("")
       : g.type === "MultiPolygon" ? g.coordinates.map((p) => p.map(ring).join("")).join("") : "";
     const layers = { coverage: s("g", { id: "layer-coverage" }), blind: s("g", { id: "layer-blind" }),
-      sector: s("g", { id: "layer-sectors" }), camera: s("g", { id: "layer-cameras" }), candidate: s("g", { id: "layer-candidates" }) };
+      candidate_view: s("g", { id: "layer-candidate-views" }), sector: s("g", { id: "layer-sectors" }),
+      camera: s("g", { id: "layer-cameras" }), candidate: s("g", { id: "layer-candidates" }) };
     const style = { coverage: ["rgba(76,175,80,0.30)", "#4caf50"], blind: ["rgba(229,57,53,0.40)", "#e53935"],
-      sector: ["rgba(58,160,255,0.28)", "#3aa0ff"] };
+      sector: ["rgba(58,160,255,0.28)", "#3aa0ff"], candidate_view: ["rgba(245,197,24,0.15)", "#f5c518"] };
     for (const f of fc.features) {
       const kind = f.properties.kind;
       if (f.geometry.type === "Point") {
@@ -341,15 +342,17 @@
         const g = s("g", { class: "map-" + kind, "data-id": f.properties.id || "" });
         g.append(s("circle", { cx: x, cy: y, r: 6, fill: colour, stroke: "#000", "stroke-width": 1.5 }));
         const label = s("text", { x: Number(x) + 9, y: Number(y) - 8, fill: "#e6edf3", "font-size": 13 });
-        label.textContent = f.properties.name || f.properties.id || "";
+        label.textContent = f.properties.name || f.properties.id || (f.properties.site ? "+" + f.properties.site : "");
         g.append(label);
         (layers[kind] || layers.camera).append(g);
       } else if (layers[kind]) {
         const [fill, stroke] = style[kind] || ["rgba(255,255,255,0.1)", "#fff"];
-        layers[kind].append(s("path", { d: path(f.geometry), fill, stroke, "stroke-width": 1, "fill-rule": "evenodd", class: "map-" + kind }));
+        const attrs = { d: path(f.geometry), fill, stroke, "stroke-width": 1, "fill-rule": "evenodd", class: "map-" + kind };
+        if (kind === "candidate_view") attrs["stroke-dasharray"] = "5 4";
+        layers[kind].append(s("path", attrs));
       }
     }
-    svg.append(layers.coverage, layers.blind, layers.sector, layers.camera, layers.candidate);
+    svg.append(layers.coverage, layers.blind, layers.candidate_view, layers.sector, layers.camera, layers.candidate);
     // scale bar: 50 m
     const m50 = 50 / 111320 * kx * scale;
     const bar = s("g", {});
