@@ -13,7 +13,6 @@ import os
 import secrets
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 
 from xueliang.config import Settings, load_config, parse_config
@@ -34,7 +33,8 @@ def package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"package {name} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
+    # namespace packages may list placeholder entries (editable installs): take the real folder
+    return next(Path(p) for p in spec.submodule_search_locations if Path(p).is_dir())
 
 
 def demo_settings(workdir: Path) -> Settings:
@@ -44,7 +44,7 @@ def demo_settings(workdir: Path) -> Settings:
     env["XL_DEMO_SCENARIO"] = str(package_dir("xueliang.scenes") / "scenarios" / "demo.yaml")
     env["XL_DEMO_MODEL"] = str(package_dir("xueliang.detector") / "models" / "xueliang-yolo-n.onnx")
     env["XL_DEMO_WORKDIR"] = str(workdir.resolve())
-    text = resources.files("xueliang").joinpath("demo.yaml").read_text(encoding="utf-8")
+    text = Path(__file__).with_name("demo.yaml").read_text(encoding="utf-8")
     settings = parse_config(text, "xueliang/demo.yaml", env=env)
     return with_scenario_geometry(settings)
 
@@ -121,7 +121,7 @@ def run_demo(port: int = 8000, workdir: Path = Path("var/demo"), duration_s: flo
         time.sleep(0.1)
     print(
         f"\nXueliang demo running: console {url}/  ·  API docs {url}/docs  ·  metrics {url}/metrics\n"
-        f"  incidents: {url}/incidents (bearer token from POST {url}/auth/token)\n"
+        f"  incidents: {url}/api/v1/incidents (bearer token from POST {url}/api/v1/auth/token)\n"
         f"  logins (password {DEMO_PASSWORD!r}): " + ", ".join(f"{u} ({r}@{c})" for u, r, c in DEMO_USERS) + "\n"
         f"  data in {workdir.resolve()}  ·  Ctrl-C to stop\n",
         flush=True,

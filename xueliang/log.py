@@ -26,5 +26,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("kafka", "uvicorn.access", "ultralytics", "httpx", "alembic.runtime.migration"):
+    for noisy in ("kafka", "uvicorn.access", "ultralytics", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
