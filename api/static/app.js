@@ -27,7 +27,7 @@
       else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -370,6 +370,7 @@
   }
   function route() {
     const hash = location.hash || "#/wall";
+    $("#banner").hidden = true;
     if (!S.token) { show("login"); return; }
     if (hash.startsWith("#/incident/")) { show("detail"); loadDetail(decodeURIComponent(hash.slice(11))); }
     else if (hash === "#/cameras") { show("cameras"); loadCameras().catch((e) => console.error(e)); }
