@@ -35,6 +35,7 @@ from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import Box, ContractError, DeadLetter, FrameMessage, Incident, topic_specs, utc_from_ts
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
+from xueliang.detector.roi import Region, merge_crops, roi_regions
 from xueliang.detector.rules import CameraRules, FrameView, RawDetection, RuleEvent, TrackedObject, local_time
 from xueliang.detector.snapshots import LocalSnapshotStore, SnapshotStore, annotate, encode_jpeg
 from xueliang.detector.tracking import ByteTracker
@@ -213,10 +214,34 @@ class DetectorWorker:
         self._advance_quiet(st, item)
         return False
 
+    def _views(self, item: _Pending) -> list[Region] | None:
+        """Crops to infer for this frame (ROI mode), or None for the whole frame."""
+        if not self.config.roi_crops or item.image is None:
+            return None
+        st = self.state(item.msg.camera_id)
+        boxes = [(b.x1, b.y1, b.x2, b.y2) for b in item.msg.motion] + [tuple(t.xyxy) for t in st.tracker.tracks]
+        h, w = item.image.shape[:2]
+        return roi_regions(w, h, boxes, self.backend.imgsz)
+
     def _infer_batch(self, items: list[_Pending], producer: Producer) -> None:
         if not items:
             return
-        dets = self.backend.infer([it.image for it in items])  # type: ignore[misc]
+        views = [self._views(it) for it in items]
+        inputs: list[np.ndarray] = []
+        for it, regions in zip(items, views):
+            if regions is None:
+                inputs.append(it.image)  # type: ignore[arg-type]
+            else:
+                inputs += [it.image[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]  # type: ignore[index]
+        raw = self.backend.infer(inputs)
+        dets, k = [], 0
+        for regions in views:
+            if regions is None:
+                dets.append(raw[k])
+                k += 1
+            else:
+                dets.append(merge_crops(list(zip(regions, raw[k:k + len(regions)])), self.config.iou))
+                k += len(regions)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
         for item, d in zip(items, dets):

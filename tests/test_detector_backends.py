@@ -1,0 +1,118 @@
+"""The shared letterbox/NMS, and the backends agreeing on the same frames (shipped model)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xueliang.config.detector import DEFAULT_MODEL, DetectorConfig
+from xueliang.detector.backends import OnnxRuntimeDetector, OpenVinoDetector, make_backend
+from xueliang.detector.preprocess import LetterboxInfo, letterbox, nms, postprocess
+from xueliang.detector.tracking import iou_matrix
+
+PT_MODEL = DEFAULT_MODEL.with_suffix(".pt")
+
+
+# ------------------------------------------------------------------ letterbox / NMS
+@pytest.mark.parametrize("h, w, imgsz", [(576, 768, 320), (432, 768, 640), (100, 50, 320), (320, 320, 320)])
+def test_letterbox_places_and_inverts(h, w, imgsz):
+    img = np.zeros((h, w, 3), np.uint8)
+    img[h // 4: h // 2, w // 4: w // 2] = 255
+    canvas, info = letterbox(img, imgsz)
+    assert canvas.shape == (imgsz, imgsz, 3)
+    assert canvas[0, 0].tolist() in ([114] * 3, [0] * 3)
+    ys, xs = np.nonzero(canvas[..., 0] > 200)
+    x1 = (xs.min() - info.pad_x) / info.scale
+    y1 = (ys.min() - info.pad_y) / info.scale
+    assert abs(x1 - w // 4) <= 2 / info.scale + 1 and abs(y1 - h // 4) <= 2 / info.scale + 1
+
+
+def test_nms_keeps_best_of_overlaps_and_separates_classes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7], np.float32)
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    # postprocess: the same two boxes with different classes both survive (class-aware)
+    out = np.zeros((1, 4 + 2, 2), np.float32)
+    out[0, :4, 0] = [5, 5, 10, 10]
+    out[0, :4, 1] = [5.5, 5.5, 10, 10]
+    out[0, 4, 0], out[0, 5, 1] = 0.9, 0.8
+    det = postprocess(out, [LetterboxInfo(1.0, 0, 0, 100, 100)], conf=0.25, iou=0.5)[0]
+    assert sorted(det.class_id.tolist()) == [0, 1]
+    np.testing.assert_allclose(det.xyxy[det.class_id == 0][0], [0, 0, 10, 10])
+
+
+def test_postprocess_end_to_end_layout():
+    out = np.zeros((1, 300, 6), np.float32)
+    out[0, 0] = [10, 20, 30, 40, 0.9, 3]
+    out[0, 1] = [10, 20, 30, 40, 0.1, 3]
+    det = postprocess(out, [LetterboxInfo(0.5, 0, 10, 200, 200)], conf=0.25, iou=0.5)[0]
+    assert len(det) == 1 and det.class_id[0] == 3
+    np.testing.assert_allclose(det.xyxy[0], [20, 20, 60, 60])
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    from xueliang.detector.backends import BackendError
+
+    with pytest.raises(BackendError, match="does not exist"):
+        OnnxRuntimeDetector(tmp_path / "nope.onnx", 320, 0.25, 0.45)
+
+
+# ------------------------------------------------------------------ agreement
+def scene_frames(n: int = 6) -> list[np.ndarray]:
+    from xueliang.scenes.render import SceneRenderer
+    from xueliang.scenes.scenario import load_scenario
+
+    repo = Path(__file__).resolve().parents[1]
+    out = []
+    for name in ("crowding_crossroads", "fire_smoke_dusk", "stalled_vehicle_night"):
+        r = SceneRenderer(load_scenario(repo / "scenes" / "scenarios" / f"{name}.yaml"), seed=1)
+        out += [r.render_frame(i * 40).image for i in range(2, 2 + n // 3)]
+    return out
+
+
+def assert_same_boxes(a, b, min_iou=0.9, margin=0.05, conf=0.25):
+    """Every confident detection of one backend has a same-class twin (IoU ≥ min_iou) in the other;
+    detections within ``margin`` of the threshold may fall either side of it."""
+    for x, y in ((a, b), (b, a)):
+        firm = x.confidence >= conf + margin
+        if not firm.any():
+            continue
+        ious = iou_matrix(x.xyxy[firm], y.xyxy)
+        same = x.class_id[firm][:, None] == y.class_id[None, :]
+        best = (ious * same).max(axis=1) if len(y) else np.zeros(firm.sum())
+        assert (best >= min_iou).all(), (x.xyxy[firm][best < min_iou], y.xyxy)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model missing")
+def test_onnxruntime_and_openvino_agree():
+    frames = scene_frames()
+    ort = OnnxRuntimeDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2)
+    ov = OpenVinoDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2, "f32")
+    assert ort.names == ov.names
+    # the raw network outputs agree (same letterboxed tensor in) ...
+    from xueliang.detector.preprocess import to_tensor
+
+    tensor = to_tensor([letterbox(f, 320)[0] for f in frames[:1]])
+    np.testing.assert_allclose(ort._forward(tensor), ov._forward(tensor), rtol=1e-3, atol=1e-2)
+    # ... and so do the boxes after the shared NMS
+    total = 0
+    for a, b in zip(ort.infer(frames), ov.infer(frames)):
+        assert_same_boxes(a, b)
+        total += len(a)
+    print(f"{total} detections on {len(frames)} frames")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PT_MODEL.is_file(), reason="shipped .pt model missing")
+def test_ultralytics_backend_agrees_with_onnxruntime():
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    frames = scene_frames()
+    ort = make_backend(DetectorConfig())
+    ul = make_backend(DetectorConfig(backend={"type": "ultralytics", "model": str(PT_MODEL), "threads": 2}))
+    assert ul.names == ort.names
+    for a, b in zip(ort.infer(frames), ul.infer(frames)):
+        assert_same_boxes(a, b, min_iou=0.85)
