@@ -265,21 +265,22 @@ class MaxCoverage:
         value = solver.value(sel)
         t = time.perf_counter()
         bound = solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
-                                        deadline=time.perf_counter() + 0.25 * time_limit)
+                                        deadline=time.perf_counter() + 0.25 * time_limit, tol=mip_gap)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
+        if mip and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+            t = time.perf_counter()
+            lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
+            timings["lp_bound"] = time.perf_counter() - t
+            bound = min(bound, lpb)
         if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1:
             t = time.perf_counter()
-            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + search_share * time_limit))
+            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + search_share * time_limit),
+                                          stop_at=bound * (1 - mip_gap))
             timings["iterated_search"] = time.perf_counter() - t
             v3 = solver.value(sel3)
             if v3 > value + _EPS:
                 sel, value, method = sel3, v3, "greedy+ils"
-        if mip and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
-            t = time.perf_counter()
-            lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, deadline - time.perf_counter()))
-            timings["lp_bound"] = time.perf_counter() - t
-            bound = min(bound, lpb)
         if value >= bound * (1 - mip_gap) - _EPS:
             status = "optimal"
         elif mip and time.perf_counter() < deadline - 0.05:
@@ -507,14 +508,14 @@ class _Core:
         return np.array(S, dtype=np.int64)
 
     # -- iterated local search: perturb (drop a few cameras), greedy refill, 1-swap descent
-    def iterated_search(self, sel: np.ndarray, k: int, budget: float | None, *, deadline: float, seed: int = 0
-                        ) -> np.ndarray:
+    def iterated_search(self, sel: np.ndarray, k: int, budget: float | None, *, deadline: float, seed: int = 0,
+                        stop_at: float = math.inf) -> np.ndarray:
         rng = np.random.default_rng(seed)
         best = np.asarray(sel, dtype=np.int64)
         best_v = self.value(best)
         cur, cur_v = best, best_v
         At = self.C.T.tocsr()
-        while time.perf_counter() < deadline and len(cur) > 1:
+        while time.perf_counter() < deadline and len(cur) > 1 and best_v < stop_at - _EPS:
             # remove the chosen cameras in the 2-hop neighbourhood of one chosen camera (shared demand)
             s0 = int(cur[rng.integers(len(cur))])
             rows1 = self.col_rows(s0)
@@ -551,10 +552,18 @@ class _Core:
                 x[j] = take
                 left -= take * self.cost[j]
             return float(v @ x), x
+        if self.sites_trivial:
+            if k >= self.m:
+                pick = np.flatnonzero(v > 0)
+            else:
+                pick = np.argpartition(-v, k - 1)[:k]
+                pick = pick[v[pick] > 0]
+            x[pick] = 1.0
+            return float(v[pick].sum()), x
         order = np.argsort(-v, kind="stable")
         order = order[v[order] > 0]
-        if self.sites_trivial or len(order) == 0:
-            pick = order[:k]
+        if len(order) == 0:
+            pick = order
         else:
             # partition matroid: best cap_s candidates per site, then the best k of those
             srt_site = self.site[order]
@@ -569,13 +578,16 @@ class _Core:
         return float(v[pick].sum()), x
 
     def lagrangian_bound(self, k: int, budget: float | None, lower: float, *, iters: int = 300,
-                         deadline: float = math.inf) -> float:
+                         deadline: float = math.inf, tol: float = 1e-6) -> float:
         if self.n == 0:
             return 0.0
         w = self.w
+        # L(0) = all the weight; L(w) = the k best single-camera gains
+        best = min(float(w.sum()), self._inner(np.asarray(self.C.T @ w).reshape(-1), k, budget)[0])
+        if best - lower <= tol * max(1.0, best):
+            return best
         deg = np.diff(self.A.indptr).astype(np.float64)
         lam = w / np.maximum(deg, 1.0)
-        best = math.inf
         theta = 1.0
         stall = 0
         for _ in range(iters):
@@ -593,7 +605,7 @@ class _Core:
                 if stall >= 15:
                     theta *= 0.5
                     stall = 0
-            if best - lower <= 1e-6 * max(1.0, best) or theta < 1e-5:
+            if best - lower <= tol * max(1.0, best) or theta < 1e-5:
                 break
             g = (self.A @ x) - (yv > 0)
             g[(lam <= 0) & (g > 0)] = 0.0

@@ -1,0 +1,227 @@
+"""Benchmark: spopt's MCLP (PuLP + CBC) against xueliang.coverage on the same instances, in one run.
+
+Instances (seeded): demand and candidate points, ``random`` (uniform in a square) or ``clustered``
+(villages: Gaussian clusters), a service radius giving a few candidates per demand point, integer
+weights 1..11 like spopt's examples; plus ``terrain``: DEM cells of matplotlib's real Jacksboro
+DEM as demand and 10 m masts on random cells as candidates, covered when within range *and* in
+line of sight over the terrain.
+
+spopt gets the dense cost matrix (distance, or +inf where terrain blocks the view) and builds its
+model with ``MCLP.from_cost_matrix``; its time is model build + CBC solve (the cost matrix itself
+is not charged to it). Ours starts from the coordinates (KD-tree) or from the sparse terrain
+coverage and its time is build + presolve + solve. Every row records both covered weights, our
+upper bound and gap, and CBC's status.
+
+    .venv/bin/python bench/coverage/bench_mclp.py --quick            # CI-sized, a few minutes
+    .venv/bin/python bench/coverage/bench_mclp.py --out bench/coverage/results_full.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+import highspy  # noqa: F401 - imported up front, like pulp for spopt: import time is not solve time
+
+from xueliang.coverage.model import MaxCoverage, coverage_from_points
+
+
+def points_instance(kind: str, n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    side = 100.0
+    if kind == "random":
+        d = rng.uniform(0, side, (n, 2))
+        c = rng.uniform(0, side, (m, 2))
+    else:
+        nc = max(5, n // 200)
+        centres = rng.uniform(0, side, (nc, 2))
+        size = rng.uniform(1.0, 3.0, nc)
+        ci = rng.integers(0, nc, n)
+        d = centres[ci] + rng.normal(0, 1, (n, 2)) * size[ci, None]
+        cj = rng.integers(0, nc, m)
+        c = centres[cj] + rng.normal(0, 1, (m, 2)) * 1.5 * size[cj, None]
+    w = rng.integers(1, 12, n).astype(np.float64)
+    radius = side * math.sqrt(5.0 / (math.pi * m))  # about 5 candidates per demand point if uniform
+    return d, c, w, radius
+
+
+def terrain_instance(n_side: int, m: int, seed: int, range_m: float = 2000.0):
+    """Demand: a regular subsample of the DEM cells; candidates: masts 10 m high on random cells."""
+    import matplotlib.cbook as cbook
+
+    from xueliang.coverage.terrain import DEM
+    from xueliang.coverage.visibility import Scene, candidate_coverage
+
+    rng = np.random.default_rng(seed)
+    dem = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False)).to_crs("EPSG:32617", 90.0)
+    xs, ys = dem.cell_centres()
+    rs = np.linspace(5, len(ys) - 6, n_side).astype(int)
+    cs = np.linspace(5, len(xs) - 6, n_side).astype(int)
+    R, C = np.meshgrid(rs, cs, indexing="ij")
+    ok = ~np.isnan(dem.z[R, C])
+    d = np.c_[xs[C[ok]], ys[R[ok]]]
+    valid = np.argwhere(~np.isnan(dem.z[5:-5, 5:-5])) + 5
+    pick = valid[rng.choice(len(valid), m, replace=False)]
+    c = np.c_[xs[pick[:, 1]], ys[pick[:, 0]]]
+    w = rng.integers(1, 12, len(d)).astype(np.float64)
+    t = time.perf_counter()
+    scene = Scene(dem=dem, target_height=2.0, curvature=0.0)
+    A, _, _ = candidate_coverage(scene, d, c, np.full(m, 10.0), np.array([0.0]), np.full(m, 360.0), np.full(m, range_m))
+    build = time.perf_counter() - t
+    return d, c, w, A.tocsr(), build, range_m
+
+
+def run_spopt(cost: np.ndarray, w: np.ndarray, radius: float, k: int, limit: float) -> dict[str, object]:
+    import pulp
+    from spopt.locate import MCLP
+
+    out: dict[str, object] = {}
+    t = time.perf_counter()
+    try:
+        model = MCLP.from_cost_matrix(cost, w, service_radius=radius, p_facilities=k)
+        out["build_s"] = time.perf_counter() - t
+        t2 = time.perf_counter()
+        try:
+            model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limit))
+            out["solve_s"] = time.perf_counter() - t2
+            prob = model.problem
+            sel = [j for j, v in enumerate(model.fac_vars) if v.value() is not None and v.value() > 0.5]
+            out["selected"] = sel
+            out["sol_status"] = {1: "optimal", 2: "feasible", 0: "none", -1: "infeasible", -2: "unbounded"}.get(
+                prob.sol_status, str(prob.sol_status))
+            out["objective"] = pulp.value(prob.objective)
+        except Exception as exc:  # noqa: BLE001 - spopt raises when CBC returns no solution; record it
+            out["solve_s"] = time.perf_counter() - t2
+            out["sol_status"] = "none"
+            out["error"] = f"{type(exc).__name__}: {exc}"[:200]
+    except MemoryError as exc:
+        out["build_s"] = time.perf_counter() - t
+        out["sol_status"] = "none"
+        out["error"] = f"MemoryError: {exc}"
+    out["total_s"] = time.perf_counter() - t
+    return out
+
+
+def covered_weight(A: sp.csr_matrix, w: np.ndarray, sel: list[int]) -> float:
+    if not sel:
+        return 0.0
+    return float(w[np.asarray(A[:, sel].sum(axis=1)).ravel() > 0].sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="CI-sized: 1,000x200 and a small terrain instance, 60 s CBC limit")
+    ap.add_argument("--sizes", default=None, help="comma list of NxM, e.g. 1000x200,10000x1000,50000x5000")
+    ap.add_argument("--ks", default="20,100,300")
+    ap.add_argument("--kinds", default="random,clustered,terrain")
+    ap.add_argument("--cbc-limit", type=float, default=300.0, help="CBC time limit (s)")
+    ap.add_argument("--spopt-max-n", type=int, default=10_000, help="skip spopt above this many demand points")
+    ap.add_argument("--ours-limit", type=float, default=None,
+                    help="our time limit (s); default: spopt's measured time / 25, capped to [1, 20] s")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="bench/coverage/results.json")
+    args = ap.parse_args(argv)
+
+    sizes = args.sizes or ("1000x200" if args.quick else "1000x200,10000x1000,50000x5000")
+    if args.quick:
+        args.cbc_limit = min(args.cbc_limit, 60.0)
+    ks = [int(k) for k in args.ks.split(",")]
+    kinds = args.kinds.split(",")
+    jobs: list[tuple[str, int, int]] = []
+    for kind in kinds:
+        if kind == "terrain":
+            jobs.append(("terrain", 40 if args.quick else 100, 150 if args.quick else 1000))
+        else:
+            for s in sizes.split(","):
+                n, m = (int(x) for x in s.split("x"))
+                jobs.append((kind, n, m))
+    rows = []
+    for kind, n, m in jobs:
+        if kind == "terrain":
+            d, c, w, A, geo_build, radius = terrain_instance(n, m, args.seed)
+            # spopt's cost matrix: distance where visible, +inf where terrain blocks
+            cost = None
+            label = f"terrain {A.shape[0]}x{A.shape[1]}"
+        else:
+            d, c, w, radius = points_instance(kind, n, m, args.seed)
+            A = None
+            geo_build = 0.0
+            label = f"{kind} {n}x{m}"
+        for k in ks:
+            if k >= (A.shape[1] if A is not None else m):
+                print(f"{label} k={k}: skipped (k >= candidates)", file=sys.stderr)
+                continue
+            row: dict[str, object] = {"instance": label, "k": k}
+            run_sp = (A.shape[0] if A is not None else n) <= args.spopt_max_n
+            sp_res: dict[str, object] = {"sol_status": "not run"}
+            if run_sp:
+                if kind == "terrain":
+                    dist = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+                    vis = A.toarray() > 0
+                    cost = np.where(vis, dist, np.inf)
+                    del vis, dist
+                else:
+                    cost = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+                gc.collect()
+                sp_res = run_spopt(cost, w, radius, k, args.cbc_limit)
+                del cost
+                gc.collect()
+            limit = args.ours_limit
+            if limit is None:
+                limit = min(20.0, max(1.0, float(sp_res.get("total_s", 250.0)) / 25.0))  # type: ignore[arg-type]
+            t = time.perf_counter()
+            if kind == "terrain":
+                model = MaxCoverage(A, w)
+            else:
+                model = MaxCoverage(coverage_from_points(d, c, radius), w)
+            sol = model.solve(k, time_limit=limit)
+            ours_total = time.perf_counter() - t
+            Afull = model.A
+            sp_val = covered_weight(Afull, w, sp_res["selected"]) if "selected" in sp_res else None  # type: ignore[arg-type]
+            row.update({
+                "spopt_status": sp_res["sol_status"], "spopt_weight": sp_val,
+                "spopt_build_s": sp_res.get("build_s"), "spopt_solve_s": sp_res.get("solve_s"),
+                "spopt_total_s": sp_res.get("total_s"), "spopt_error": sp_res.get("error"),
+                "ours_weight": sol.covered_weight, "ours_bound": sol.upper_bound, "ours_gap": sol.gap,
+                "ours_status": sol.status, "ours_method": sol.method, "ours_limit_s": limit,
+                "ours_total_s": ours_total, "ours_timings": sol.timings,
+                "terrain_visibility_build_s": geo_build if kind == "terrain" else None,
+                "total_weight": float(w.sum()), "nnz": int(Afull.nnz),
+            })
+            if sp_val is not None:
+                row["ours_minus_spopt"] = sol.covered_weight - sp_val
+                row["speedup"] = float(sp_res["total_s"]) / ours_total  # type: ignore[arg-type]
+            rows.append(row)
+            print(json.dumps({k2: v for k2, v in row.items() if k2 != "ours_timings"}), file=sys.stderr, flush=True)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"machine": platform.platform(), "args": vars(args), "rows": rows}, indent=1))
+    print(markdown_table(rows))
+    return 0
+
+
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    def f(v: object, fmt: str) -> str:
+        return "—" if v is None else format(v, fmt)
+
+    out = ["| instance | k | spopt weight | spopt status | spopt time (build+solve) s | ours weight | upper bound | gap | ours time s | speed-up |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        spt = (f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f}+{r['spopt_solve_s']:.1f})"
+               if r.get("spopt_solve_s") is not None else "—")
+        out.append(f"| {r['instance']} | {r['k']} | {f(r['spopt_weight'], '.0f')} | {r['spopt_status']} | {spt} | "
+                   f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} | "
+                   f"{f(r.get('speedup'), '.0f')}{'×' if r.get('speedup') else ''} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
