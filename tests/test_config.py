@@ -130,3 +130,11 @@ def test_validate_config_command(tmp_path, capsys) -> None:  # type: ignore[no-u
     assert main(["validate-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml:24" in err and "nope" in err and "s3cret" not in err
+
+
+def test_configuration_reference_is_current(repo_root) -> None:  # type: ignore[no-untyped-def]
+    """docs/configuration.md is generated from the models; regenerate it when a field changes."""
+    from xueliang.config.reference import render
+
+    assert (repo_root / "docs" / "configuration.md").read_text() == render() + "\n", \
+        "run: .venv/bin/python -m xueliang.config.reference > docs/configuration.md"

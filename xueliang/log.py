@@ -28,3 +28,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("kafka", "uvicorn.access", "ultralytics", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # kafka-python warns whenever its I/O loop is starved for >100 ms, which a busy 2-core host does often
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)

@@ -40,14 +40,16 @@ class MetricsConfig(StrictModel):
 
 
 class Settings(StrictModel):
-    centres: Centre
-    cameras: list[CameraConfig] = Field(default_factory=list)
-    detector: DetectorConfig = DetectorConfig()
-    dispatch: DispatchConfig = DispatchConfig()
-    bus: BusConfig = Field(default_factory=MemoryBusConfig)
-    store: StoreConfig = StoreConfig()
-    api: ApiConfig = ApiConfig()
-    metrics: MetricsConfig = MetricsConfig()
+    """The whole configuration file."""
+
+    centres: Centre = Field(description="the root of the command-centre tree (city or county)")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="every camera, its source, zones and rules")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="inference backend and batching")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="routing by severity, SLA clocks")
+    bus: BusConfig = Field(default_factory=MemoryBusConfig, description="`memory` (embedded, one process) or `kafka`")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="SQLite (default) or PostgreSQL")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="operator API and console")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus endpoint of workers")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
