@@ -142,7 +142,7 @@ class DispatchService:
         """May ``actor`` see incidents owned by ``centre_id``? (its home centre's subtree; admins see all)."""
         return actor.role is Role.admin or self.tree.in_subtree(centre_id, of=actor.centre_id)
 
-    def check_may(self, actor: Actor, action: Action, row: IncidentRow) -> None:
+    def check_may(self, actor: Actor, action: Action, row: IncidentRow | IncidentView) -> None:
         """Raise :class:`Forbidden` unless ``actor`` may take ``action`` on the incident."""
         if actor is SYSTEM:
             return

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from xueliang.bus.base import Bus, Consumer, Producer, Record
+from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record
 from xueliang.config import Settings
 from xueliang.contracts import CameraHealth, ContractError, DeadLetter, Incident, topic_specs
 from xueliang.dispatch.clock import Clock, system_clock
@@ -68,34 +68,42 @@ class Dispatcher:
         """Consume until ``stop`` is set. The SLA tick runs in its own thread from the start, so
         timers fire on schedule even while the consumer waits for a group rebalance or the bus."""
         self.prepare()
-        ticker = threading.Thread(target=self._tick_loop, args=(stop,), name="dispatch-sla-tick", daemon=True)
+        halt = threading.Event()
+        ticker = threading.Thread(target=self._tick_loop, args=(stop, halt), name="dispatch-sla-tick", daemon=True)
         ticker.start()
         try:
             self._consume(stop)
         finally:
-            stop.set()
+            halt.set()
             ticker.join(30)
 
-    def _tick_loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def _tick_loop(self, stop: threading.Event, halt: threading.Event) -> None:
+        while not (stop.is_set() or halt.is_set()):
             try:
                 self.maybe_tick(force=True)
             except (OperationalError, DBAPIError) as exc:
                 log.error("SLA tick: database error (retrying next tick): %s", exc)
-            stop.wait(self.settings.dispatch.tick_s)
+            halt.wait(self.settings.dispatch.tick_s)
 
     def _consume(self, stop: threading.Event) -> None:
         backoff = 1.0
         while not stop.is_set():
-            consumer = self.bus.consumer(self.group_id, [self.topics.incidents, self.topics.camera_health],
-                                         offset_reset="earliest", client_id="dispatcher")
+            try:
+                consumer = self.bus.consumer(self.group_id, [self.topics.incidents, self.topics.camera_health],
+                                             offset_reset="earliest", client_id="dispatcher")
+            except BusError as exc:
+                log.error("dispatcher: cannot join group %s, retrying in %.0fs: %s", self.group_id, backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
             producer = self.bus.producer("dispatcher")
             try:
                 self._loop(stop, consumer, producer)
                 backoff = 1.0
-            except (OperationalError, DBAPIError) as exc:
-                # the database is down or refused: do not commit, re-read from the committed offsets
-                log.error("dispatcher: database error, retrying in %.0fs: %s", backoff, exc)
+            except (OperationalError, DBAPIError, BusError) as exc:
+                # the database or the bus is down: do not commit, re-read from the committed offsets
+                what = "bus" if isinstance(exc, BusError) else "database"
+                log.error("dispatcher: %s error, retrying in %.0fs: %s", what, backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
             finally:
