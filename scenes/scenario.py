@@ -194,7 +194,8 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"scenario {p}: {exc}") from exc
+        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        raise ScenarioError(f"scenario {p}: {problems}") from exc
 
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"

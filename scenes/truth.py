@@ -174,7 +174,7 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
                                                direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a"))
                 if s:
                     side = s
-    order = {k: i for i, k in enumerate(("disappear", "zone_exit", "zone_count", "appear", "zone_enter", "fire_start",
+    order = {k: i for i, k in enumerate(("disappear", "zone_exit", "appear", "zone_enter", "zone_count", "fire_start",
                                            "smoke_start", "hazard_end", "stop", "move", "line_cross"))}
     ev.sort(key=lambda e: (e.t, order[e.kind], e.track_id or 0, e.zone or "", e.class_name or ""))
     return ev

@@ -132,7 +132,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     model.train(data=str(data), epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, workers=a.workers, device="cpu",
                 seed=a.seed, deterministic=True, project=str(RUNS), name=a.name, exist_ok=True, pretrained=False,
                 amp=False, plots=False, close_mosaic=a.close_mosaic, patience=0, cache=a.cache, verbose=False,
-                fliplr=0.5, mosaic=1.0, scale=0.3, translate=0.1, hsv_h=0.01, hsv_s=0.5, hsv_v=0.3, val=True,
+                optimizer="AdamW", lr0=a.lr0, warmup_epochs=a.warmup_epochs, fliplr=0.5, mosaic=1.0, scale=0.3, translate=0.1, hsv_h=0.01, hsv_s=0.5, hsv_v=0.3, val=True,
                 fraction=a.fraction, **({"time": a.time} if a.time else {}))
     print(f"training took {time.time() - t0:.0f} s")
     best = RUNS / a.name / "weights" / "best.pt"
@@ -186,18 +186,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-val", type=int, default=160)
     p.add_argument("--n-test", type=int, default=400)
     p.add_argument("--render-size", type=int, default=320, help="long side of the stored images")
-    p.add_argument("--model-yaml", default="yolov8n.yaml")
+    p.add_argument("--model-yaml", default=str(MODELS / "xueliang-yolo-pico.yaml"))
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr0", type=float, default=0.002)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--close-mosaic", type=int, default=8)
+    p.add_argument("--close-mosaic", type=int, default=3)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--fraction", type=float, default=1.0)
     p.add_argument("--time", type=float, default=None,
                    help="hours of training; ultralytics fits the epoch count to it (overrides --epochs)")
-    p.add_argument("--cache", default="ram")
+    p.add_argument("--cache", default="disk", help="'disk' keeps training deterministic; 'ram' may not")
     p.add_argument("--name", default="xueliang-yolo-n")
     p.add_argument("--ship", action="store_true", help="copy best.pt and its ONNX export to detector/models/")
     p.add_argument("--weights", default=str(MODELS / "xueliang-yolo-n.pt"))
