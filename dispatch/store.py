@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -26,6 +26,7 @@ from xueliang.config.cameras import mask_url
 from xueliang.dispatch.models import Base, EventRow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x78_6C_64_73  # "xlds": pg_advisory_xact_lock key of Store.migrate
 
 
 class Store:
@@ -64,7 +65,11 @@ class Store:
         """Upgrade the schema to ``revision`` with the Alembic scripts shipped in the package."""
         from alembic import command
 
-        with self.engine.begin() as conn:
+        # Serialise concurrent migrations (the API and the dispatcher start together): SQLite's
+        # write lock (BEGIN IMMEDIATE) or a PostgreSQL transaction-scoped advisory lock.
+        with self.engine.execution_options(xl_write=True).begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             command.upgrade(alembic_config(conn), revision)
 
     def current_revision(self) -> str | None:

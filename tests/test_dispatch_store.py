@@ -386,3 +386,45 @@ def test_concurrent_accepts_one_wins(svc: DispatchService, clock: ManualClock) -
     with svc.store.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "accept")) == 1
         assert s.scalar(select(func.count()).select_from(NotificationRow)) == 3
+
+
+def test_gb28181_camera_incident_lands_in_the_village_of_its_division_code(svc: DispatchService,
+                                                                            clock: ManualClock) -> None:
+    # configured without `village`: the id's division code 33060312 names 大和山村 (village-a2)
+    assert svc.get_camera("33060312001320000017").grid_id == "village-a2"
+    inc = make_incident(11, clock(), camera_id="33060312001320000017", severity=Severity.serious)
+    assert svc.ingest_incident(inc).owner_centre_id == "village-a2"
+    got = svc.get_incident(inc.id)
+    assert (got.grid_centre_id, got.owner_centre_id) == ("village-a2", "village-a2")
+    assert {(n.centre_id, n.kind) for n in got.notifications} == {("village-a2", "owner"), ("town-a", "notify")}
+    assert "33060312" in got.audit[0].note
+    # a GB/T 28181 camera the registry has never seen routes by its id alone
+    unseen = make_incident(12, clock(), camera_id="33060321001320000042", severity=Severity.general)
+    assert svc.ingest_incident(unseen).owner_centre_id == "village-b1"
+    # and one whose division no centre carries goes to the root, saying why
+    stray = make_incident(13, clock(), camera_id="cam-unregistered", severity=Severity.general)
+    assert svc.ingest_incident(stray).owner_centre_id == "city"
+    assert "no village and no GB/T 28181 id" in svc.get_incident(stray.id).route_reason
+
+
+def test_concurrent_migrations_of_a_fresh_database_serialise(db_url: str) -> None:
+    stores = [Store.from_url(db_url) for _ in range(3)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(stores))
+
+    def migrate(st: Store) -> None:
+        barrier.wait()
+        try:
+            st.migrate()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(st,)) for st in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {st.current_revision() for st in stores} == {"0001"}
+    for st in stores:
+        st.dispose()
