@@ -74,7 +74,7 @@ cmd_fetch() {
     say "fetching Kafka jars from Maven Central into $LIB"
     local tmp="$LIB.tmp.$$"
     rm -rf "$tmp"
-    if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+    if ! mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
             -DincludeScope=runtime -DoutputDirectory="$tmp"; then
         rm -rf "$tmp"
         die "mvn dependency:copy-dependencies failed (see above)"
@@ -105,8 +105,8 @@ format_storage() {
         id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     done
     say "formatting KRaft storage in $LOG_DIR (cluster $id)"
-    # shellcheck disable=SC2046
-    if ! "$JAVA" $(java_opts) -cp "$LIB/*" kafka.tools.StorageTool format --standalone \
+    if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dxl.kafka.logdir="$DATA" \
+            -cp "$LIB/*" kafka.tools.StorageTool format --standalone \
             -t "$id" -c "$PROPS" >"$DATA/format.log" 2>&1; then
         cat "$DATA/format.log" >&2
         die "formatting storage failed"
@@ -132,6 +132,9 @@ wait_ready() {
 
 cmd_start() {
     local pid
+    if [[ -f "$DATA/ports" && "$(cat "$DATA/ports")" != "$PORT $CONTROLLER_PORT" ]]; then
+        die "$DATA was formatted for ports $(cat "$DATA/ports") (client, controller), not $PORT $CONTROLLER_PORT: use those ports, another XL_KAFKA_DATA, or '$0 reset'"
+    fi
     pid="$(broker_pid)"
     if [[ -n "$pid" ]]; then
         wait_ready "$pid"
@@ -147,15 +150,12 @@ cmd_start() {
         die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set XL_KAFKA_CONTROLLER_PORT)"
     fi
     mkdir -p "$DATA"
-    if [[ -f "$DATA/ports" && "$(cat "$DATA/ports")" != "$PORT $CONTROLLER_PORT" ]]; then
-        die "$DATA was formatted for ports $(cat "$DATA/ports") (client, controller), not $PORT $CONTROLLER_PORT: use those ports, another XL_KAFKA_DATA, or '$0 reset'"
-    fi
     render_properties
     [[ -f "$LOG_DIR/meta.properties" ]] || format_storage
     local started=$SECONDS
     # shellcheck disable=SC2046
     setsid "$JAVA" $(java_opts) -cp "$LIB/*" kafka.Kafka "$PROPS" \
-        </dev/null >"$DATA/stdout.log" 2>&1 &
+        </dev/null >"$DATA/stdout.log" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$PID_FILE"
     wait_ready "$pid"
@@ -199,12 +199,19 @@ cmd_status() {
     return 3
 }
 
+locked() {  # run "$@" holding the data dir's lock, so concurrent starts/stops do not race
+    mkdir -p "$DATA"
+    exec 9>"$DATA/.kafka.sh.lock"
+    flock -w 300 9 || die "another kafka.sh holds $DATA/.kafka.sh.lock"
+    "$@"
+}
+
 case "${1:-}" in
     fetch) cmd_fetch ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
+    start) locked cmd_start ;;
+    stop) locked cmd_stop ;;
     status) cmd_status ;;
     logs) tail -n "${2:-100}" "$DATA/server.log" ;;
-    reset) cmd_stop; rm -rf "$DATA"; say "deleted $DATA" ;;
+    reset) locked cmd_stop; rm -rf "$DATA"; say "deleted $DATA" ;;
     *) echo "usage: $0 {fetch|start|stop|status|logs|reset}" >&2; exit 2 ;;
 esac

@@ -152,12 +152,25 @@ class KafkaBus(Bus):
             return self._admin
 
     def _admin_call(self, what: str, fn: Callable[[KafkaAdminClient], _T]) -> _T:
-        admin = self._admin_client()
-        try:
-            with self._admin_lock:
-                return fn(admin)
-        except kerr.KafkaError as exc:
-            raise BusError(f"Kafka {what} failed: {exc!r}") from exc
+        """Run ``fn`` on the admin client; retriable failures (a broker restarting) are retried
+        with a fresh admin client for up to ``client_timeout_s``."""
+        deadline = time.monotonic() + self.config.client_timeout_s
+        while True:
+            admin = self._admin_client()
+            try:
+                with self._admin_lock:
+                    return fn(admin)
+            except kerr.RetriableError as exc:
+                if time.monotonic() >= deadline:
+                    raise BusError(f"Kafka {what} failed for {self.config.client_timeout_s:g}s: {exc!r}") from exc
+                log.warning("Kafka %s failed (%r); retrying with a new admin client", what, exc)
+                with self._admin_lock:
+                    if self._admin is admin:
+                        self._admin = None
+                admin.close()
+                time.sleep(0.5)
+            except kerr.KafkaError as exc:
+                raise BusError(f"Kafka {what} failed: {exc!r}") from exc
 
     # ----------------------------------------------------------------- topics
     def _partitions(self, topic: str) -> list[int] | None:
@@ -174,6 +187,10 @@ class KafkaBus(Bus):
                 raise BusError(f"describing topic {topic!r}: {kerr.for_code(code).__name__}")
             return sorted(p["partition_index"] for p in t.get("partitions") or [])
         return None
+
+    def list_topics(self) -> list[str]:
+        """Names of the cluster's topics (internal ones excluded)."""
+        return sorted(t for t in self._admin_call("list topics", lambda a: a.list_topics()) if not t.startswith("__"))
 
     def topic_exists(self, topic: str) -> bool:
         return self._partitions(topic) is not None
@@ -228,6 +245,19 @@ class KafkaBus(Bus):
                             "partitions); keeping %d", spec.name, len(parts), spec.partitions, len(parts))
         names = [spec.name for spec in specs]
         self._admin_call("wait for topic metadata", lambda a: a.wait_for_topics(names, timeout_ms=REQUEST_TIMEOUT_MS))
+
+    def delete_topics(self, names: Sequence[str]) -> None:
+        """Delete topics (tests and operators; the stages never delete). Missing ones are ignored."""
+        if not names:
+            return
+
+        def delete(admin: KafkaAdminClient) -> Any:
+            return admin.delete_topics(list(names), timeout_ms=REQUEST_TIMEOUT_MS, raise_errors=False)
+        result = self._admin_call("delete topics", delete)
+        for topic in result["topics"]:
+            code = topic.get("error_code", 0)
+            if code not in (0, kerr.UnknownTopicOrPartitionError.errno):
+                raise BusError(f"cannot delete topic {topic.get('name')!r}: {kerr.for_code(code).__name__}")
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         parts = self._partitions(topic)
