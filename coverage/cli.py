@@ -62,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     from xueliang.coverage.output import write_outputs
     from xueliang.coverage.planner import PlanOptions, run_plan
 
+    bar: ProgressBar | None = None
+
+    def fail(msg: str, code: int) -> int:
+        print(("\n" if bar is not None else "") + msg, file=sys.stderr)
+        return code
+
     try:
         opts: dict[str, object] = {
             "k": args.k, "budget": args.budget, "target_share": args.target_share, "headings": args.headings,
@@ -80,14 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                            dem=args.dem, progress=bar)
         files = write_outputs(outcome, args.out, png=not args.no_png)
     except ValidationError as exc:
-        print(f"error: invalid options: {exc.errors()[0]['msg']} ({'.'.join(map(str, exc.errors()[0]['loc']))})", file=sys.stderr)
-        return 2
+        e = exc.errors()[0]
+        return fail(f"error: invalid options: {e['msg']} ({'.'.join(map(str, e['loc']))})", 2)
     except CoverageInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"error: {exc}", 2)
     except InfeasibleError as exc:
-        print(f"infeasible: {exc}", file=sys.stderr)
-        return 3
+        return fail(f"infeasible: {exc}", 3)
     r = outcome.report
     print(f"coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with {len(r['plan']['cameras'])} new cameras; "
           f"upper bound {r['plan']['upper_bound_total']:.1f}, gap {r['plan']['gap']:.3%}; "

@@ -132,10 +132,14 @@ class LocalFrame:
             raise CoverageInputError("no features", source=source)
         crs = layer_crs(fc, source)
         c = shapely.get_coordinates(np.asarray(geoms, dtype=object))
+        if crs.is_geographic and (np.any(np.abs(c[:, 0]) > 180) or np.any(np.abs(c[:, 1]) > 90)):
+            raise CoverageInputError(f"coordinates do not fit CRS {crs.to_string()} (projected data without a crs member?)",
+                                     source=source)
         x, y = float(np.mean(c[:, 0])), float(np.mean(c[:, 1]))
         lon, lat = Transformer.from_crs(crs, WGS84, always_xy=True).transform(x, y)
         if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-            raise CoverageInputError(f"coordinates do not fit CRS {crs.to_string()}", source=source)
+            hint = " (projected data without a crs member?)" if crs.is_geographic else ""
+            raise CoverageInputError(f"coordinates do not fit CRS {crs.to_string()}{hint}", source=source)
         return cls(lon, lat)
 
 

@@ -172,7 +172,7 @@ class DEM:
         Arrays broadcast to one length (one ray each). ``tz`` is lowered by the curvature drop
         at its distance like the terrain. Terrain outside the raster never blocks.
         """
-        ox, oy, oz, tx, ty, tz = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (ox, oy, oz, tx, ty, tz)))
+        ox, oy, oz, tx, ty, tz = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (ox, oy, oz, tx, ty, tz)))
         n = ox.shape[0]
         step = step or 0.5 * min(self.dx, self.dy)
         length = np.hypot(tx - ox, ty - oy)
