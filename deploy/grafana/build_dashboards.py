@@ -135,8 +135,8 @@ def pipeline() -> dict[str, Any]:
             ("sum(rate(xl_detector_frames_inferred_total[1m]))", "inferred"),
         ], unit="fps"),
         series("Drops and skips by reason", [
-            ("sum by (reason) (rate(xl_ingest_frames_dropped_total[1m]))", "ingest {{reason}}"),
-            ("sum by (reason) (rate(xl_detector_frames_skipped_total[1m]))", "detector {{reason}}"),
+            ("sum by (reason) (rate(xl_ingest_frames_dropped_total[1m])) or vector(0)", "ingest {{reason}}"),
+            ("sum by (reason) (rate(xl_detector_frames_skipped_total[1m])) or vector(0)", "detector {{reason}}"),
         ], unit="fps", description="no_motion / keepalive gating is planned; buffer_full, overflow, stale are not"),
         series("Kafka consumer lag", [("sum by (group, topic) (xl_kafka_consumer_lag)", "{{group}} ← {{topic}}")],
                unit="short"),

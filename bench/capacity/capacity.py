@@ -1,0 +1,224 @@
+"""Capacity bench: N RTSP cameras through ingest + Kafka + detector + dispatch on this machine.
+
+    XL_KAFKA_BOOTSTRAP=127.0.0.1:9092 .venv/bin/python bench/capacity/capacity.py --cameras 10,20,30,40
+
+For each N: a loopback RTSP server (deploy/rtsp/rtsp_server.py, GStreamer) streams a 576p
+H.264 25 fps clip made from opencv-doc's vtest.avi (real CCTV of pedestrians) to N cameras;
+each stage runs as its own process (`xueliang ingest|detect|dispatch`, Kafka between them,
+detection sampled at 2 fps, an intrusion zone over the walkway so incidents happen). After a
+warm-up, the bench reads the stages' /metrics twice and from the difference computes
+
+* capture→incident p95 (xl_detector_capture_to_incident_seconds),
+* unplanned drops: ingest drops other than motion gating (buffer_full, bus_error, too_large)
+  plus detector skips for stale frames or queue overflow,
+* frames captured / published / inferred per second.
+
+N passes when p95 ≤ 2 s and there are no unplanned drops; the sweep stops at the first
+failure and reports the largest passing N. Results go to bench/capacity/results/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[2]
+WORK = REPO / "var" / "bench-capacity"
+RESULTS = Path(__file__).resolve().parent / "results"
+PLANNED_DROPS = {"no_motion"}
+UNPLANNED_SKIPS = {"stale", "overflow"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_vtest() -> Path:
+    for cand in [Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"),
+                 *Path("/usr/share").glob("**/vtest.avi")]:
+        if cand.exists():
+            return cand
+    raise SystemExit("vtest.avi not found: apt-get install opencv-doc")
+
+
+def make_clip(seconds: int = 600) -> Path:
+    """576p (768x576) H.264 at 25 fps, looped to ``seconds`` (the RTSP server does not loop)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    clip = WORK / f"vtest-576p25-{seconds}s.mp4"
+    if not clip.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(find_vtest()),
+                        "-t", str(seconds), "-r", "25", "-vf", "scale=768:576", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    return clip
+
+
+def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int) -> dict:
+    cams = [{
+        "id": f"bench-{i:03d}", "village": "v1",
+        "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp"},
+        "sample_fps": 2,
+        "zones": [{"name": "walkway", "polygon": [[0, 200], [768, 200], [768, 576], [0, 576]]}],
+        "rules": [{"type": "intrusion", "name": "walkway-intrusion", "zone": "walkway", "cooldown_s": 5,
+                   "inertia": 2}],
+    } for i in range(n)]
+    topics = {k: f"{prefix}.{k.replace('_', '-')}" for k in
+              ("frames", "incidents", "camera_health", "dead_letters", "camera_registry")}
+    return {
+        "centres": {"id": "county", "name": "县", "tier": "county", "children": [
+            {"id": "t1", "name": "镇", "tier": "township", "children": [{"id": "v1", "name": "村", "tier": "village"}]}]},
+        "cameras": cams,
+        "detector": {"backend": {"type": "onnxruntime",
+                                 "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": 1},
+                     "imgsz": 320, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots")},
+        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "frame_partitions": partitions},
+        "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
+    }
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def delta(a: dict, b: dict, name: str, **match: str) -> dict[tuple, float]:
+    out = {}
+    for key, v in b.items():
+        if key[0] == name and all(dict(key[1]).get(k) == val for k, val in match.items()):
+            out[key[1]] = v - a.get(key, 0.0)
+    return out
+
+
+def p95_from_buckets(buckets: dict[tuple, float]) -> float | None:
+    pts = sorted(((math.inf if dict(k)["le"] == "+Inf" else float(dict(k)["le"])), v) for k, v in buckets.items())
+    total = pts[-1][1] if pts else 0
+    if total <= 0:
+        return None
+    rank, prev_le, prev_c = 0.95 * total, 0.0, 0.0
+    for le, c in pts:
+        if c >= rank:
+            if math.isinf(le):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-9)
+        prev_le, prev_c = le, c
+    return None
+
+
+def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
+    workdir = WORK / f"n{n}-{uuid.uuid4().hex[:6]}"
+    workdir.mkdir(parents=True)
+    rtsp_port = free_port()
+    procs: list[subprocess.Popen] = []
+    try:
+        server = subprocess.Popen(["/usr/bin/python3", str(REPO / "deploy/rtsp/rtsp_server.py"), "--port",
+                                   str(rtsp_port), "--mount", f"cam={clip}"], stdout=subprocess.PIPE, text=True)
+        procs.append(server)
+        line = server.stdout.readline() if server.stdout else ""
+        if "READY" not in line:
+            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
+        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args.partitions)
+        env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
+        for stage, port in ports.items():
+            path = workdir / f"{stage}.yaml"
+            path.write_text(yaml.safe_dump({**cfg, "metrics": {"port": port}}, allow_unicode=True))
+            log = (workdir / f"{stage}.log").open("w")
+            procs.append(subprocess.Popen([sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
+                                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO))
+            if stage == "ingest":
+                time.sleep(2)  # topics exist before the others subscribe
+        time.sleep(args.warmup)
+        a = {s: scrape(p) for s, p in ports.items()}
+        t0 = time.monotonic()
+        time.sleep(args.duration)
+        b = {s: scrape(p) for s, p in ports.items()}
+        span = time.monotonic() - t0
+        dead = [p.args for p in procs if p.poll() is not None]
+        captured = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_captured_total").values())
+        published = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_published_total").values())
+        inferred = sum(delta(a["detect"], b["detect"], "xl_detector_frames_inferred_total").values())
+        drops = {dict(k)["reason"]: v for k, v in delta(a["ingest"], b["ingest"], "xl_ingest_frames_dropped_total").items()}
+        drops_by_reason: dict[str, float] = {}
+        for k, v in delta(a["ingest"], b["ingest"], "xl_ingest_frames_dropped_total").items():
+            drops_by_reason[dict(k)["reason"]] = drops_by_reason.get(dict(k)["reason"], 0) + v
+        skips = {dict(k)["reason"]: v for k, v in delta(a["detect"], b["detect"], "xl_detector_frames_skipped_total").items()}
+        unplanned = sum(v for r, v in drops_by_reason.items() if r not in PLANNED_DROPS) + \
+            sum(v for r, v in skips.items() if r in UNPLANNED_SKIPS)
+        lat = delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_bucket")
+        incidents = sum(delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_count").values())
+        p95 = p95_from_buckets(lat)
+        online = sum(1 for (name, _), v in b["ingest"].items() if name == "xl_ingest_camera_status" and v == 2)
+        result = {
+            "cameras": n, "seconds": round(span, 1), "cameras_online": online,
+            "captured_fps": round(captured / span, 1), "published_fps": round(published / span, 1),
+            "inferred_fps": round(inferred / span, 1), "incidents": int(incidents),
+            "capture_to_incident_p95_s": None if p95 is None else round(p95, 3),
+            "ingest_drops": drops_by_reason, "detector_skips": skips, "unplanned_drops": int(unplanned),
+            "dead_processes": [str(d) for d in dead], "cpu_count": os.cpu_count(),
+        }
+        result["pass"] = bool(p95 is not None and p95 <= 2.0 and unplanned == 0 and not dead and online == n)
+        del drops
+        return result
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cameras", default="10,20,30,40", help="comma-separated N to try, ascending")
+    ap.add_argument("--warmup", type=float, default=30.0)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
+    ap.add_argument("--keep", action="store_true", help="keep each run's config and logs under var/bench-capacity")
+    args = ap.parse_args(argv)
+    if not args.bootstrap:
+        raise SystemExit("give --bootstrap host:port or XL_KAFKA_BOOTSTRAP (deploy/kafka/kafka.sh start)")
+    clip = make_clip(int(args.warmup + args.duration + 60))
+    RESULTS.mkdir(exist_ok=True)
+    best, runs = 0, []
+    for n in [int(x) for x in args.cameras.split(",")]:
+        r = run_one(n, args, clip)
+        runs.append(r)
+        print(json.dumps(r, ensure_ascii=False), flush=True)
+        if not r["pass"]:
+            break
+        best = n
+    summary = {"largest_passing_cameras": best, "runs": runs, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (RESULTS / f"capacity-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_text(json.dumps(summary, indent=2))
+    print(f"largest N with capture→incident p95 ≤ 2 s and no unplanned drops: {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
