@@ -8,6 +8,7 @@ Two kinds:
   severity), ``xl_dispatch_closed_total{severity,on_time}``, ``xl_dispatch_overdue_total{clock,severity}``,
   ``xl_dispatch_escalations_total{reason,to_tier}``, ``xl_dispatch_rejections_total{reason}``,
   ``xl_dispatch_incidents_ingested_total{outcome}``, ``xl_dispatch_messages_total{topic,outcome}``,
+  ``xl_dispatch_dead_letters_total{reason}`` (``schema``: undecodable; ``invalid``: decodable but unstorable),
   ``xl_dispatch_tick_duration_seconds``.
 * State metrics read from the database at scrape time by :class:`StoreCollector`, so
   they agree across processes: ``xl_dispatch_incidents{centre,tier,severity,state}``,
@@ -46,6 +47,8 @@ class DispatchMetrics:
         self.ingested = Counter("xl_dispatch_incidents_ingested_total", "Incident reports stored",
                                 ["outcome"], **kw)
         self.messages = Counter("xl_dispatch_messages_total", "Bus records consumed", ["topic", "outcome"], **kw)
+        self.dead_letters = Counter("xl_dispatch_dead_letters_total", "Records sent to the dead-letter topic",
+                                    ["reason"], **kw)
         self.tick_duration = Histogram("xl_dispatch_tick_duration_seconds", "SLA tick duration", **kw)
 
 

@@ -148,6 +148,7 @@ class Dispatcher:
                               DeadLetter.of(STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
                                             rec.headers).to_bytes(), key=rec.key)
                 self.metrics.messages.labels(rec.topic, "dead_letter").inc()
+                self.metrics.dead_letters.labels("schema" if isinstance(exc, ContractError) else "invalid").inc()
                 dead += 1
                 continue
             self.metrics.messages.labels(rec.topic, "ok").inc()
