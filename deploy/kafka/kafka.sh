@@ -74,8 +74,9 @@ cmd_fetch() {
     say "fetching Kafka jars from Maven Central into $LIB"
     local tmp="$LIB.tmp.$$"
     rm -rf "$tmp"
+    # (Debian's Maven 3.8 prints stray colour codes even in batch mode: strip them)
     if ! mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-            -DincludeScope=runtime -DoutputDirectory="$tmp"; then
+            -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g'; then
         rm -rf "$tmp"
         die "mvn dependency:copy-dependencies failed (see above)"
     fi
