@@ -80,7 +80,9 @@ class ByteTracker:
     def _match(self, tracks: list[Track], boxes: np.ndarray, ts: float, min_iou: float) -> list[tuple[int, int]]:
         if not tracks or not len(boxes):
             return []
-        ious = iou_matrix(np.stack([t.predicted(ts) for t in tracks]), boxes)
+        # the better of the motion-predicted and the last box: robust to sudden stops and turns
+        ious = np.maximum(iou_matrix(np.stack([t.predicted(ts) for t in tracks]), boxes),
+                          iou_matrix(np.stack([t.xyxy for t in tracks]), boxes))
         rows, cols = linear_sum_assignment(-ious)
         return [(r, c) for r, c in zip(rows, cols) if ious[r, c] >= min_iou]
 

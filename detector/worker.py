@@ -84,12 +84,14 @@ class WorkerStats:
 class DetectorWorker:
     def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
                  backend: InferenceBackend | None = None, snapshots: SnapshotStore | None = None,
+                 group_id: str = GROUP,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.config = settings.detector
         self.bus = bus
         self.topics = settings.bus.topics
         self.worker_id = worker_id or f"detector-{uuid.uuid4().hex[:8]}"
+        self.group_id = group_id
         self.backend = backend or make_backend(self.config)
         self.snapshots = snapshots or LocalSnapshotStore(self.config.snapshot_dir, self.config.snapshot_url_prefix)
         self.clock = clock
@@ -133,7 +135,7 @@ class DetectorWorker:
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
         self.bus.ensure_topics(topic_specs(self.topics, self.settings.bus.frame_partitions))
-        consumer = self.bus.consumer(GROUP, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id)
+        consumer = self.bus.consumer(self.group_id, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id)
         producer = self.bus.producer(client_id=self.worker_id)
         timeout = max(self.config.batch_timeout_ms / 1000.0, 0.01)
         try:
@@ -348,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--worker-id", default=None)
+    parser.add_argument("--group", default=GROUP, help="consumer group (default: detector)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_config(args.config)
@@ -356,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     bus = make_bus(settings.bus)
     try:
-        DetectorWorker(settings, bus, worker_id=args.worker_id).run(stop)
+        DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group).run(stop)
     finally:
         bus.close()
 

@@ -75,7 +75,7 @@ def uninterrupted(kafka_bootstrap, tmp_path_factory):
     bus = KafkaBus(settings.bus)
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
     t0, n = publish_all(bus, settings, scenarios, cams)
-    worker = DetectorWorker(settings, bus, worker_id="w-single")
+    worker = DetectorWorker(settings, bus, worker_id="w-single", group_id=f"detector-{uuid.uuid4().hex[:8]}")
     stop = threading.Event()
     th = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     started = time.monotonic()
@@ -126,8 +126,9 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
     prod.close()
     t0, _ = publish_all(bus, settings, scenarios, cams)
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    group = f"detector-{uuid.uuid4().hex[:8]}"  # the broker is shared: a group of our own
     procs = [subprocess.Popen([sys.executable, "-m", "xueliang.detector.worker", "--config", str(cfg),
-                               "--worker-id", f"w{i}"], cwd=tmp_path, env=env,
+                               "--worker-id", f"w{i}", "--group", group], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 2)]
     logs: list[bytes] = []
     try:
@@ -144,7 +145,7 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
         last, still = None, time.monotonic()
         while time.monotonic() < deadline + 180:
             state = (sum(bus.end_offsets(topics.incidents).values()),
-                     sum(bus.committed_offsets("detector", topics.frames).values()))
+                     sum(bus.committed_offsets(group, topics.frames).values()))
             if state != last:
                 last, still = state, time.monotonic()
             elif time.monotonic() - still > 12:
