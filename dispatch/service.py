@@ -32,6 +32,7 @@ import json
 import logging
 import statistics
 import threading
+from functools import partial
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -290,11 +291,13 @@ class DispatchService:
                                         f"{expected_version}): reload it")
                 self.check_may(actor, action, row)
                 now = self.clock()
+                after = self._after(s)
                 events = self._apply(s, row, action, actor, note, now, target=target, reason=reason)
                 s.flush()
                 view = self._view(row)
         except StaleDataError:
             raise StaleRevision(f"incident {incident_id} was changed concurrently: reload it") from None
+        self._run_after(after)
         self._emit(events)
         return view
 
@@ -313,7 +316,7 @@ class DispatchService:
                 raise InvalidRequest(f"incident {row.id}: unknown reject reason {reason!r} "
                                      "(false_alarm or duplicate)") from None
             note = note or row.reject_reason
-            self.metrics.rejections.labels(row.reject_reason).inc()
+            self._later(s, self.metrics.rejections.labels(row.reject_reason).inc)
         if action is Action.dispatch:
             if not target:
                 raise InvalidRequest(f"incident {row.id}: dispatch needs a target (a centre id or a unit's name)")
@@ -336,14 +339,16 @@ class DispatchService:
             row.next_timer_at = self._next_timer(row)
             return events
         if action is Action.accept and row.accepted_at is None:
-            self.metrics.time_to_accept.labels(sev).observe((now - row.reported_at).total_seconds())
+            self._later(s, partial(self.metrics.time_to_accept.labels(sev).observe,
+                                   (now - row.reported_at).total_seconds()))
         if action is Action.accept:
             row.accepted_at = now
         if action is Action.close:
             row.closed_at = now
             on_time = row.close_target_at is None or now <= row.close_target_at
-            self.metrics.time_to_close.labels(sev).observe((now - row.reported_at).total_seconds())
-            self.metrics.closed.labels(sev, str(on_time).lower()).inc()
+            self._later(s, partial(self.metrics.time_to_close.labels(sev).observe,
+                                   (now - row.reported_at).total_seconds()))
+            self._later(s, self.metrics.closed.labels(sev, str(on_time).lower()).inc)
         if new is State.rejected:
             row.closed_at = now
         row.state = new.value
@@ -386,10 +391,12 @@ class DispatchService:
                             row = s.get(IncidentRow, incident_id, with_for_update=True)
                             if row is None:
                                 continue
+                            after = self._after(s)
                             flags, escalations, events = self._run_timers(s, row, now)
                     except StaleDataError:
                         log.info("incident %s changed during the tick; next tick re-evaluates it", incident_id)
                         continue
+                    self._run_after(after)
                     result = TickResult(incidents=result.incidents + 1, flags=result.flags + flags,
                                         escalations=result.escalations + escalations)
                     self._emit(events)
@@ -450,7 +457,8 @@ class DispatchService:
         limit = "accept" if clock_name == "accept" else "close"
         self._notify(s, row, row.owner_centre_id, kind, now,
                      f"{'nearly due' if level == 'yellow' else 'overdue'} to {limit} (due {due.isoformat()})")
-        (self.metrics.warnings if level == "yellow" else self.metrics.overdue).labels(clock_name, row.severity).inc()
+        counter = self.metrics.warnings if level == "yellow" else self.metrics.overdue
+        self._later(s, counter.labels(clock_name, row.severity).inc)
         return [self._event(s, "incident.flag", row, now, payload={"clock": clock_name, "level": level,
                                                                    "due_at": due.isoformat()})]
 
@@ -474,7 +482,7 @@ class DispatchService:
         s.add(EscalationRow(incident_id=row.id, from_centre_id=old_owner, to_centre_id=parent,
                             level=row.escalation_level, reason=reason, due_at=due_at, at=now, actor=actor.name))
         self._notify(s, row, parent, "escalation", now, text)
-        self.metrics.escalations.labels(reason, self.tree.node(parent).tier.value).inc()
+        self._later(s, self.metrics.escalations.labels(reason, self.tree.node(parent).tier.value).inc)
         return [self._event(s, "incident.escalated", row, now,
                             payload={"from_centre_id": old_owner, "reason": reason})]
 
@@ -775,6 +783,19 @@ class DispatchService:
                        role="system" if actor is SYSTEM else actor.role.value,
                        centre_id=actor.centre_id or None, action=action,
                        from_state=from_state.value if from_state else None, to_state=to_state.value, note=note))
+
+    @staticmethod
+    def _after(s: Session) -> list[Callable[[], object]]:
+        """Actions to run once the session's transaction has committed (metrics: never count a rollback)."""
+        return s.info.setdefault("xl_after_commit", [])  # type: ignore[no-any-return]
+
+    def _later(self, s: Session, fn: Callable[[], object]) -> None:
+        self._after(s).append(fn)
+
+    @staticmethod
+    def _run_after(fns: list[Callable[[], object]]) -> None:
+        for fn in fns:
+            fn()
 
     def _notify(self, s: Session, row: IncidentRow, centre_id: str, kind: str, now: datetime, note: str) -> None:
         s.add(NotificationRow(incident_id=row.id, centre_id=centre_id, kind=kind, at=now, note=note))
