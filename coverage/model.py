@@ -39,6 +39,7 @@ Every :class:`CoverageSolution` carries its covered weight, an upper bound and t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class CoverageSolution:
     method: str
     cost: float
     timings: dict[str, float] = field(default_factory=dict)
+    cost_lower_bound: float | None = None  # set cover: a lower bound on the cheapest plan's cost
 
     @property
     def gap(self) -> float:
@@ -117,6 +119,7 @@ class CoverageSolution:
             "status": self.status,
             "method": self.method,
             "cost": float(self.cost),
+            "cost_lower_bound": self.cost_lower_bound,
             "timings_s": {k: round(v, 6) for k, v in self.timings.items()},
         }
 
@@ -231,11 +234,13 @@ class MaxCoverage:
         lagrangian_iters: int = 300,
         mip_gap: float = 1e-4,
         search_share: float = 0.3,
+        small_nnz: int = 20_000,
     ) -> CoverageSolution:
         """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
 
         ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
-        local search before HiGHS gets the rest. Raises :class:`InfeasibleError` when neither ``k``
+        local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the LP relaxation
+        (HiGHS) is cheap and replaces the Lagrangian subgradient as the bound. Raises :class:`InfeasibleError` when neither ``k``
         nor ``budget`` allow a camera.
         """
         if k is None and budget is None:
@@ -264,7 +269,9 @@ class MaxCoverage:
             sel = sel2
         value = solver.value(sel)
         t = time.perf_counter()
-        bound = solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
+        small = pre.A.nnz <= small_nnz and mip
+        # quick bounds: everything seeable; the k best single cameras
+        bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters,
                                         deadline=time.perf_counter() + 0.25 * time_limit, tol=mip_gap)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
@@ -273,7 +280,12 @@ class MaxCoverage:
             lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
             timings["lp_bound"] = time.perf_counter() - t
             bound = min(bound, lpb)
-        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1:
+            if small and not math.isfinite(lpb):  # the LP did not finish: fall back to the subgradient
+                t = time.perf_counter()
+                bound = min(bound, solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
+                                                           deadline=t + 0.25 * time_limit, tol=mip_gap))
+                timings["lagrangian"] += time.perf_counter() - t
+        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small:
             t = time.perf_counter()
             sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + search_share * time_limit),
                                           stop_at=bound * (1 - mip_gap))
@@ -321,11 +333,13 @@ class MaxCoverage:
         sel, curve = solver.greedy(self.m, None, target=need, by_ratio=True)
         timings["greedy"] = time.perf_counter() - t0
         method, status = "greedy", "feasible"
-        lower = 0.0
+        lower = float(self.cost.min())
         if mip:
             res = solver.mip_cover(need, sel, time_limit=time_limit)
             if res is not None:
-                msel, proved, lower = res
+                msel, proved, mlower = res
+                if math.isfinite(mlower):
+                    lower = max(lower, mlower)
                 if self.cost[msel].sum() < self.cost[sel].sum() - _EPS:
                     sel, method = msel, "highs"
                 if proved:
@@ -333,8 +347,7 @@ class MaxCoverage:
         timings["total"] = time.perf_counter() - t0
         value = solver.value(sel)
         r = self._result(pre, sel, value, value, curve, status, method, timings)  # type: ignore[arg-type]
-        object.__setattr__(r, "timings", {**timings, "cost_lower_bound": lower})
-        return r
+        return dataclasses.replace(r, cost_lower_bound=float(lower) if status != "optimal" else r.cost)
 
     def _result(self, pre: Presolved, sel: np.ndarray, value: float, bound: float, curve: np.ndarray,
                 status: Literal["optimal", "feasible"], method: str, timings: dict[str, float]) -> CoverageSolution:
@@ -509,13 +522,16 @@ class _Core:
 
     # -- iterated local search: perturb (drop a few cameras), greedy refill, 1-swap descent
     def iterated_search(self, sel: np.ndarray, k: int, budget: float | None, *, deadline: float, seed: int = 0,
-                        stop_at: float = math.inf) -> np.ndarray:
+                        stop_at: float = math.inf, max_stale: int = 200) -> np.ndarray:
         rng = np.random.default_rng(seed)
         best = np.asarray(sel, dtype=np.int64)
         best_v = self.value(best)
         cur, cur_v = best, best_v
         At = self.C.T.tocsr()
-        while time.perf_counter() < deadline and len(cur) > 1 and best_v < stop_at - _EPS:
+        stale = 0
+        while (time.perf_counter() < deadline and len(cur) > 1 and best_v < stop_at - _EPS
+               and stale < max_stale):
+            stale += 1
             # remove the chosen cameras in the 2-hop neighbourhood of one chosen camera (shared demand)
             s0 = int(cur[rng.integers(len(cur))])
             rows1 = self.col_rows(s0)
@@ -536,6 +552,7 @@ class _Core:
                 cur, cur_v = cand, v
                 if v > best_v + 1e-12:
                     best, best_v = cand, v
+                    stale = 0
         return best
 
     # -- Lagrangian upper bound

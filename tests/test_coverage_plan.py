@@ -74,6 +74,8 @@ def test_budget_and_target_share(county: County) -> None:
     t = run_plan(county.demand, county.candidates, PlanOptions(target_share=0.5, time_limit_s=2), cameras=county.cameras,
                  buildings=county.buildings)
     assert t.report["after"]["share"] >= 0.5
+    obj = t.report["plan"]["objective"]
+    assert obj["cost_lower_bound"] is not None and obj["cost_lower_bound"] <= obj["cost"]
     with pytest.raises(InfeasibleError):
         run_plan(county.demand, county.candidates, PlanOptions(target_share=1.0, time_limit_s=2), cameras=county.cameras,
                  buildings=county.buildings)
@@ -165,6 +167,7 @@ def test_bad_camera_property_names_the_camera(tmp_path: Path) -> None:
         run_plan(d, _fc(_pt(120.0005, 30.0005, id="p1")), PlanOptions(k=1), cameras=cams)
 
 
+@pytest.mark.slow
 def test_real_street_network_geodanet() -> None:
     """libpysal's geodanet (real streets and schools, Arizona State Plane feet, shipped in the wheel)."""
     libpysal = pytest.importorskip("libpysal")

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 gc.collect()
             limit = args.ours_limit
             if limit is None:
-                limit = min(20.0, max(1.0, float(sp_res.get("total_s", 250.0)) / 25.0))  # type: ignore[arg-type]
+                limit = min(20.0, max(1.0, float(sp_res.get("total_s", 500.0)) / 25.0))  # type: ignore[arg-type]
             t = time.perf_counter()
             if kind == "terrain":
                 model = MaxCoverage(A, w)
