@@ -338,10 +338,9 @@ class DispatchService:
                                      note=note)
             row.next_timer_at = self._next_timer(row)
             return events
-        if action is Action.accept and row.accepted_at is None:
+        if action is Action.accept and row.accepted_at is None:  # the first acceptance counts for the KPI
             self._later(s, partial(self.metrics.time_to_accept.labels(sev).observe,
                                    (now - row.reported_at).total_seconds()))
-        if action is Action.accept:
             row.accepted_at = now
         if action is Action.close:
             row.closed_at = now
@@ -379,7 +378,7 @@ class DispatchService:
         result = TickResult()
         self.tree
         with self.metrics.tick_duration.time():
-            while True:
+            for _ in range(1000):  # bounded: each pass moves every incident it saw past `now`
                 with self.store.read() as s:
                     ids = list(s.scalars(select(IncidentRow.id).where(IncidentRow.next_timer_at <= now)
                                          .order_by(IncidentRow.next_timer_at).limit(batch)))
@@ -417,8 +416,7 @@ class DispatchService:
                 ("accept_warn", row.accept_warn_at), ("close_warn", row.close_warn_at),
                 ("accept_due", row.accept_due_at), ("close_due", row.close_due_at))) if t is not None]
             due, _, kind = min(pending)
-            clock_name, level = kind.split("_")
-            clock_name = "accept" if clock_name == "accept" else "close"
+            clock_name, level = kind.split("_")  # accept|close, warn|due
             flag_level = "yellow" if level == "warn" else "red"
             if level == "warn":
                 if clock_name == "accept":
