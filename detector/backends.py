@@ -75,9 +75,17 @@ class InferenceBackend(abc.ABC):
         """(B, 3, S, S) float32 → raw model output (B, 4 + nc, A) or (B, K, 6)."""
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
+        """Detections per image (frame pixels); times the call into the metrics."""
         if not images:
             return []
         started = time.perf_counter()
+        dets = self.predict(images)
+        metrics.INFERENCE_SECONDS.labels(backend=self.kind).observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.labels(backend=self.kind).observe(len(images))
+        return dets
+
+    def predict(self, images: list[np.ndarray]) -> list[Detections]:
+        """Shared letterbox → network → shared NMS."""
         placed = [letterbox(img, self.imgsz) for img in images]
         tensor = to_tensor([c for c, _ in placed])
         if self.fixed_batch is not None and self.fixed_batch != len(images):
@@ -85,10 +93,7 @@ class InferenceBackend(abc.ABC):
             raw = np.concatenate(outs, axis=0)
         else:
             raw = self._forward(tensor)
-        dets = postprocess(raw, [i for _, i in placed], self.conf, self.iou)
-        metrics.INFERENCE_SECONDS.labels(backend=self.kind).observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.labels(backend=self.kind).observe(len(images))
-        return dets
+        return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         return None

@@ -35,10 +35,10 @@ class BlobBackend(InferenceBackend):
                                          5: "fire", 6: "smoke"})
         self.min_area = min_area
 
-    def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - infer() is overridden
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - predict() is overridden
         raise NotImplementedError
 
-    def infer(self, images: list[np.ndarray]) -> list[Detections]:
+    def predict(self, images: list[np.ndarray]) -> list[Detections]:
         out = []
         for img in images:
             boxes, scores, classes = [], [], []

@@ -73,7 +73,15 @@ def read(bus: MemoryBus, topic: str, cls):
     return out
 
 
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_incident_with_snapshot_then_commit(tmp_path):
+    before = {k: sample(k) for k in ("xl_detector_frames_inferred_total", "xl_detector_capture_to_incident_seconds_count")}
+    new_before = sample("xl_detector_incidents_total", rule_type="intrusion", severity="serious", kind="new")
     bus = MemoryBus()
     settings, worker = make(tmp_path, bus)
     topics = settings.bus.topics
@@ -90,6 +98,14 @@ def test_incident_with_snapshot_then_commit(tmp_path):
     # the person enters the yard (x ≥ 150) at about t = 1 + 8 * 130 / 280 ≈ 4.7 s
     assert abs(first.started_at.timestamp() - (T0 + 4.7)) < 0.6
     assert max(incidents, key=lambda i: i.revision).details.get("ended") == 1
+    # metrics moved with the work
+    assert sample("xl_detector_frames_inferred_total") - before["xl_detector_frames_inferred_total"] \
+        == worker.stats.frames_inferred > 0
+    assert sample("xl_detector_incidents_total", rule_type="intrusion", severity="serious", kind="new") \
+        - new_before == 1
+    assert sample("xl_detector_capture_to_incident_seconds_count") \
+        - before["xl_detector_capture_to_incident_seconds_count"] == 1
+    assert sample("xl_detector_inference_seconds_count", backend="blob") > 0
     # every frame handled, incidents flushed, offsets committed to the end
     assert bus.committed_offsets("detector", topics.frames) == {p: e for p, e in bus.end_offsets(topics.frames).items() if e}
 
