@@ -235,12 +235,14 @@ class MaxCoverage:
         mip_gap: float = 1e-4,
         search_share: float = 0.3,
         small_nnz: int = 20_000,
+        lp_nnz: int = 150_000,
     ) -> CoverageSolution:
         """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
 
         ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
         local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the LP relaxation
-        (HiGHS) is cheap and replaces the Lagrangian subgradient as the bound. Raises :class:`InfeasibleError` when neither ``k``
+        (HiGHS) is cheap and replaces the Lagrangian subgradient as the bound; above ``lp_nnz`` the LP
+        is not tried (it rarely finishes in seconds there) and the bound is the Lagrangian one. Raises :class:`InfeasibleError` when neither ``k``
         nor ``budget`` allow a camera.
         """
         if k is None and budget is None:
@@ -275,7 +277,7 @@ class MaxCoverage:
                                         deadline=time.perf_counter() + 0.25 * time_limit, tol=mip_gap)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
-        if mip and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+        if mip and pre.A.nnz <= lp_nnz and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
             timings["lp_bound"] = time.perf_counter() - t
@@ -644,6 +646,15 @@ class _Core:
         h.setOptionValue("time_limit", float(max(0.05, time_limit)))
         h.setOptionValue("mip_rel_gap", float(mip_gap))
         h.setOptionValue("threads", 1)
+        # HiGHS checks time_limit only in some phases: also interrupt from its callbacks at the deadline
+        stop_at = time.perf_counter() + max(0.05, time_limit)
+
+        def interrupt(e) -> None:  # type: ignore[no-untyped-def]
+            if time.perf_counter() > stop_at:
+                e.interrupt()
+
+        for cb in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
+            cb += interrupt
         return h, highspy
 
     def _base_lp(self, highspy, obj_x: np.ndarray, obj_y: np.ndarray, sense_max: bool):  # type: ignore[no-untyped-def]
