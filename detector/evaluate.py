@@ -126,37 +126,50 @@ def score(expected: dict[str, list], incidents: Sequence[Incident], t0: dict[str
     return Evaluation(dict(rules), unmatched)
 
 
-def oracle_incidents(scenario: Scenario, name: str, sample_fps: float, t0: float, seed: int = 0,
+def render(scenario: Scenario, seed: int, sample_fps: float, quality: int = 90) -> list[tuple[float, bytes, list]]:
+    """Frames of a scenario at ``sample_fps`` as (scene t, JPEG bytes, ground-truth boxes)."""
+    import cv2
+
+    from xueliang.scenes.render import SceneRenderer
+
+    out = []
+    for f in SceneRenderer(scenario, seed).frames(fps=min(sample_fps, scenario.fps)):
+        ok, buf = cv2.imencode(".jpg", f.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError(f"JPEG encoding of frame {f.index} failed")
+        out.append((f.t, buf.tobytes(), f.boxes))
+    return out
+
+
+def oracle_incidents(scenario: Scenario, name: str, frames: Iterable[tuple[float, list]], t0: float,
                      min_visible: float = 0.3) -> list[Incident]:
-    """Tracker + rules fed with the renderer's ground-truth boxes instead of a network: checks the
-    rule semantics against the truth timeline independently of the model's quality."""
+    """Tracker + rules fed with the renderer's ground-truth boxes (``frames``: scene t, boxes) instead of
+    a network: checks the rule semantics against the truth timeline independently of the model."""
+    from zoneinfo import ZoneInfo
+
     import numpy as np
 
     from xueliang.config.detector import DetectorConfig
+    from xueliang.contracts import utc_from_ts
     from xueliang.detector.rules import CameraRules, FrameView, RawDetection, TrackedObject, local_time
     from xueliang.detector.tracking import ByteTracker
     from xueliang.detector.types import Detections
-    from xueliang.scenes.render import SceneRenderer
-    from xueliang.contracts import utc_from_ts
-    from zoneinfo import ZoneInfo
+    from xueliang.scenes.classes import CLASS_NAMES
 
     cfg = DetectorConfig()
     tz = ZoneInfo(cfg.timezone)
     cam = scenario_camera(scenario, name)
     tracker, rules = ByteTracker(cfg.tracker), CameraRules(cam, cfg.episode_grace_s)
     out: list[Incident] = []
-    for f in SceneRenderer(scenario, seed).frames(fps=min(sample_fps, scenario.fps)):
-        boxes = [b for b in f.boxes if b.visible_fraction >= min_visible]
+    for t, gt in frames:
+        boxes = [b for b in gt if b.visible_fraction >= min_visible]
         dets = Detections(np.asarray([b.xyxy for b in boxes], np.float32).reshape(-1, 4),
                           np.full(len(boxes), 0.9, np.float32), np.asarray([b.class_id for b in boxes], np.int32))
-        ts = t0 + f.t
-        tracked = tracker.update(dets, ts)
-        names = {b.class_id: b.class_name for b in boxes}
-        cls_name = {t.track_id: names.get(t.class_id, "") for t in tracker.tracks}
-        objects = tuple(TrackedObject(t.track_id, cls_name[t.track_id] or "person", tuple(map(float, t.xyxy)),
-                                      t.median_score, t.confirmed, t.seen_now) for t in tracker.tracks)
+        ts = t0 + t
+        tracker.update(dets, ts)
+        objects = tuple(TrackedObject(tr.track_id, CLASS_NAMES[tr.class_id], tuple(map(float, tr.xyxy)),
+                                      tr.median_score, tr.confirmed, tr.seen_now) for tr in tracker.tracks)
         raw = tuple(RawDetection(b.class_name, b.xyxy, 0.9) for b in boxes)
-        del tracked
         for ev in rules.step(FrameView(ts, local_time(ts, tz), objects, raw)):
             out.append(Incident(id=ev.incident_id, camera_id=cam.id, rule=ev.rule_name, rule_type=ev.rule_type,
                                 severity="general", started_at=utc_from_ts(ev.started_ts),

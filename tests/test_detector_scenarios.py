@@ -1,4 +1,8 @@
-"""Scenario tests through the real Kafka broker, with the shipped model (ONNX Runtime):
+"""Scenario tests from the scene generator:
+
+* the rules fed with ground-truth boxes raise exactly the expected incidents (model-independent);
+
+and through the real Kafka broker, with the shipped model (ONNX Runtime):
 
 * every public scenario → event recall ≥ 0.95, precision ≥ 0.95, each incident raised within 2 s of
   scene time of its ground-truth event (per-rule table printed);
@@ -24,7 +28,10 @@ import yaml
 
 from xueliang.config.detector import DEFAULT_MODEL
 from xueliang.contracts import DeadLetter, FrameMessage, Topics, topic_specs
-from xueliang.detector.evaluate import DEFAULT_SAMPLE_FPS, read_incidents, scenario_camera, scenario_frames, score
+import cv2
+import numpy as np
+
+from xueliang.detector.evaluate import DEFAULT_SAMPLE_FPS, oracle_incidents, read_incidents, render, scenario_camera, score
 from xueliang.detector.testing import minimal_settings, publish, publish_frames
 from xueliang.scenes.scenario import load_scenario, public_scenarios
 from xueliang.scenes.truth import expected_incidents
@@ -34,8 +41,26 @@ REPO = Path(__file__).resolve().parents[1]
 FPS = float(os.environ.get("XL_SCENARIO_FPS", DEFAULT_SAMPLE_FPS))
 KILL_SET = ("intrusion_day", "crowding_crossroads", "line_crossing_riverbank")
 
-if not DEFAULT_MODEL.is_file():  # pragma: no cover - the model ships with the repository
-    pytest.skip(f"shipped model {DEFAULT_MODEL} missing", allow_module_level=True)
+needs_model = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"shipped model {DEFAULT_MODEL} missing")
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    """Every public scenario rendered once at the sample rate: name → [(scene t, JPEG, truth boxes)]."""
+    return {p.stem: render(load_scenario(p), 0, FPS) for p in public_scenarios()}
+
+
+def test_rules_on_ground_truth_boxes_raise_exactly_the_expected_incidents(rendered):
+    scenarios = {n: load_scenario(REPO / "scenes" / "scenarios" / f"{n}.yaml") for n in rendered}
+    incidents, t0, cams = [], {}, {}
+    for i, (name, sc) in enumerate(scenarios.items()):
+        t0[name] = 1_800_000_000.0 + 10_000 * i
+        cams[name] = scenario_camera(sc, name).id
+        incidents += oracle_incidents(sc, name, ((t, boxes) for t, _, boxes in rendered[name]), t0[name])
+    ev = score({n: expected_incidents(sc) for n, sc in scenarios.items()}, incidents, t0, cams)
+    print("\nrules on ground-truth boxes\n" + ev.table())
+    assert ev.recall == 1.0 and ev.precision == 1.0, ev.unmatched
+    assert all(abs(o) <= 2.0 for o in ev.totals().offsets)
 
 
 def kafka_config(bootstrap: str, prefix: str) -> dict:
@@ -52,19 +77,20 @@ def build(bootstrap: str, names: list[str], snapshots: Path):
     return scenarios, cams, settings
 
 
-def publish_all(bus, settings, scenarios, cams) -> tuple[dict[str, float], int]:
+def publish_all(bus, settings, scenarios, cams, rendered) -> tuple[dict[str, float], int]:
     prod = bus.producer("test-feeder")
     t0, n = {}, 0
     base = time.time()
-    for i, (name, sc) in enumerate(scenarios.items()):
+    for i, name in enumerate(scenarios):
         t0[name] = base + 0.001 * i
-        n += publish_frames(prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, 0, FPS), t0[name])
+        frames = ((t, cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)) for t, jpeg, _ in rendered[name])
+        n += publish_frames(prod, settings.bus.topics.frames, cams[name], frames, t0[name])
     prod.close()
     return t0, n
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(kafka_bootstrap, tmp_path_factory):
+def uninterrupted(kafka_bootstrap, tmp_path_factory, rendered):
     """All public scenarios through Kafka with one in-process worker."""
     from xueliang.bus.kafka import KafkaBus
     from xueliang.detector.worker import DetectorWorker
@@ -74,7 +100,7 @@ def uninterrupted(kafka_bootstrap, tmp_path_factory):
     scenarios, cams, settings = build(kafka_bootstrap, names, snaps)
     bus = KafkaBus(settings.bus)
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
-    t0, n = publish_all(bus, settings, scenarios, cams)
+    t0, n = publish_all(bus, settings, scenarios, cams, rendered)
     worker = DetectorWorker(settings, bus, worker_id="w-single", group_id=f"detector-{uuid.uuid4().hex[:8]}")
     stop = threading.Event()
     th = threading.Thread(target=worker.run, args=(stop,), daemon=True)
@@ -96,6 +122,7 @@ def uninterrupted(kafka_bootstrap, tmp_path_factory):
     return {"incidents": incidents, "eval": ev, "snaps": snaps, "cams": cams, "t0": t0, "expected": expected}
 
 
+@needs_model
 def test_public_scenarios_recall_precision_timing(uninterrupted):
     ev = uninterrupted["eval"]
     assert ev.recall >= 0.95, ev.table()
@@ -103,6 +130,7 @@ def test_public_scenarios_recall_precision_timing(uninterrupted):
     assert all(abs(o) <= 2.0 for o in ev.totals().offsets)
 
 
+@needs_model
 def test_every_incident_has_its_snapshot(uninterrupted):
     incidents = uninterrupted["incidents"]
     assert incidents
@@ -111,7 +139,8 @@ def test_every_incident_has_its_snapshot(uninterrupted):
         assert (uninterrupted["snaps"] / f"{inc.id}.jpg").stat().st_size > 1000
 
 
-def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap, tmp_path, uninterrupted):
+@needs_model
+def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap, tmp_path, uninterrupted, rendered):
     from xueliang.bus.kafka import KafkaBus
 
     scenarios, cams, settings = build(kafka_bootstrap, list(KILL_SET), tmp_path / "snaps")
@@ -124,7 +153,7 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
     prod = bus.producer("poison")
     publish(prod, topics.frames, FrameMessage(cams[KILL_SET[0]].id, 0, time.time(), 8, 8, b"\xff\xd8 not a jpeg"))
     prod.close()
-    t0, _ = publish_all(bus, settings, scenarios, cams)
+    t0, _ = publish_all(bus, settings, scenarios, cams, rendered)
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     group = f"detector-{uuid.uuid4().hex[:8]}"  # the broker is shared: a group of our own
     procs = [subprocess.Popen([sys.executable, "-m", "xueliang.detector.worker", "--config", str(cfg),
