@@ -23,10 +23,6 @@ from xueliang.bus import Bus, BusError, Consumer, Record, TopicPartition, lag
 from xueliang.bus.memory import MemoryBus, partition_for
 from xueliang.contracts import MAX_MESSAGE_BYTES, TopicSpec
 
-# kafka-python 3.0 loads its protocol schemas through deprecated importlib.resources calls
-pytestmark = [pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")]
-
 HOUR_MS = 3600 * 1000
 WAIT_S = 30.0  # upper bound for any wait on the broker; normally a second or two
 
@@ -220,6 +216,13 @@ def test_ensure_topics_is_idempotent(bus: Bus) -> None:
     bus.ensure_topics([spec])
     assert bus.end_offsets(name) == {0: 0, 1: 0, 2: 0, 3: 0} | {partition_for("cam", 4, 0): 1}
     assert bus.end_offsets(compacted.name) == {0: 0}
+
+    # partitions can be added, never removed; records stay where they are
+    bus.ensure_topics([TopicSpec(name, 6, retention_ms=HOUR_MS, max_message_bytes=MAX_MESSAGE_BYTES)])
+    grown = bus.end_offsets(name)
+    assert sorted(grown) == list(range(6)) and sum(grown.values()) == 1
+    bus.ensure_topics([TopicSpec(name, 2, retention_ms=HOUR_MS, max_message_bytes=MAX_MESSAGE_BYTES)])
+    assert bus.end_offsets(name) == grown
 
 
 # ------------------------------------------------------------------ consuming

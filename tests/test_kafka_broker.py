@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,13 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from xueliang.bus import BusError, TopicPartition
+from xueliang.bus import BusError, Producer, TopicPartition
 from xueliang.bus.kafka import KafkaBus
 from xueliang.config.bus import KafkaBusConfig
 from xueliang.contracts import TopicSpec
-
-pytestmark = [pytest.mark.filterwarnings("ignore:read_text is deprecated:DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")]
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -37,11 +35,18 @@ def free_port() -> int:
 def test_client_creation_gives_up_with_a_clear_error() -> None:
     port = free_port()  # nothing listens there
     bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[f"127.0.0.1:{port}"], client_timeout_s=1.5))
+    threads_before = {t.ident for t in threading.enumerate()}
     started = time.monotonic()
     with pytest.raises(BusError, match=rf"no Kafka broker answered at 127\.0\.0\.1:{port} within 1\.5s"):
         bus.producer(client_id="ingest-test")
     assert time.monotonic() - started < 15
+    with pytest.raises(BusError, match="no Kafka broker answered"):
+        bus.consumer("detectors", ["xl.frames"])
     bus.close()
+    time.sleep(0.5)
+    # the failed clients' network threads were shut down, not left reconnecting
+    leftover = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
+    assert leftover == []
 
 
 class Broker:
@@ -73,6 +78,7 @@ def private_broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Broker]:
     broker.run("stop")
 
 
+@pytest.mark.slow
 def test_kafka_sh_fails_clearly_when_the_jvm_cannot_start(private_broker: Broker) -> None:
     result = private_broker.run("start", XL_KAFKA_HEAP="1k")
     assert result.returncode == 1
@@ -120,23 +126,41 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
         assert producer.pending() > 0
         assert consumer.poll(0.5) == []
 
+        # a client created while the broker is away waits for it (up to client_timeout_s)
+        late: dict[str, object] = {}
+
+        def create_late_producer() -> None:
+            try:
+                late["producer"] = bus.producer(client_id="late-producer")
+            except BusError as exc:
+                late["error"] = exc
+        creator = threading.Thread(target=create_late_producer)
+        creator.start()
+
         restarted = time.monotonic()
         result = broker.run("start")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "formatting" not in result.stdout  # the same cluster, not a new one
         warm_start_s = time.monotonic() - restarted
 
+        creator.join(timeout=90)
+        assert "producer" in late, late
+        late_producer = late["producer"]
+        assert isinstance(late_producer, Producer)
+        late_producer.send(topic, b"late", key="cam-0")
+        late_producer.flush(timeout=30)
+        late_producer.close()
         producer.flush(timeout=90)  # delivered after the reconnect
         flushed_s = time.monotonic() - restarted
         assert producer.pending() == 0
         after: list[bytes] = []
         deadline = time.monotonic() + 60
-        while len(after) < 5 and time.monotonic() < deadline:
+        while len(after) < 6 and time.monotonic() < deadline:
             after += [r.value for r in consumer.poll(0.5)]
         # exactly the new records: the committed offsets survived the restart
-        assert sorted(after) == sorted(f"during-{i}".encode() for i in range(5))
+        assert sorted(after) == sorted([b"late"] + [f"during-{i}".encode() for i in range(5)])
         consumer.commit()
-        assert sum(bus.end_offsets(topic).values()) == 11
+        assert sum(bus.end_offsets(topic).values()) == 12
         assert bus.committed_offsets(group, topic) == bus.end_offsets(topic)
         assert consumer.committed(TopicPartition(topic, 0)) == bus.end_offsets(topic)[0]
         print(f"private broker: first start {cold_start_s:.1f}s, restart {warm_start_s:.1f}s, "

@@ -29,16 +29,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-import kafka.errors as kerr
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetSpec
-from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.record.default_records import DefaultRecordBatchBuilder
-from kafka.structs import OffsetAndMetadata
-from kafka.structs import TopicPartition as KTopicPartition
+with warnings.catch_warnings():
+    # kafka-python 3.0 loads its protocol schemas with deprecated importlib.resources calls
+    # (about 200 DeprecationWarnings on import)
+    warnings.filterwarnings("ignore", message="(read|open)_text is deprecated", category=DeprecationWarning)
+    import kafka.errors as kerr
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetSpec
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    from kafka.structs import OffsetAndMetadata
+    from kafka.structs import TopicPartition as KTopicPartition
 
 from xueliang.bus.base import Bus, BusError, Compression, Consumer, OffsetReset, Producer, Record, TopicPartition
 from xueliang.config.bus import KafkaBusConfig
@@ -89,6 +94,24 @@ def _patch_kafka_python_join_race() -> None:
 
 
 _patch_kafka_python_join_race()
+
+
+def _construct(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
+    """``cls(*args, **kwargs)``, closing the half-built client when its constructor fails:
+    KafkaConsumer and KafkaAdminClient start their network thread before they bootstrap, and
+    a failed bootstrap would otherwise leave that thread reconnecting forever."""
+    obj = cls.__new__(cls)
+    try:
+        obj.__init__(*args, **kwargs)  # type: ignore[misc]
+    except BaseException:
+        client = getattr(obj, "_client", None)
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:  # keep the constructor's error, but say what else failed
+                log.warning("closing a %s whose creation failed: %r", cls.__name__, exc)
+        raise
+    return obj
 
 
 def _tp(tp: TopicPartition) -> KTopicPartition:
@@ -146,7 +169,8 @@ class KafkaBus(Bus):
             if self._closed:
                 raise BusError("bus is closed")
             if self._admin is None:
-                self._admin = self._connect("admin client", lambda t: KafkaAdminClient(
+                self._admin = self._connect("admin client", lambda t: _construct(
+                    KafkaAdminClient,
                     bootstrap_servers=self._servers, client_id="xueliang-admin",
                     request_timeout_ms=REQUEST_TIMEOUT_MS, bootstrap_timeout_ms=t))
             return self._admin
@@ -326,7 +350,8 @@ class _KafkaProducer(Producer):
 
     def _create(self) -> KafkaProducer:
         bus = self._bus
-        return bus._connect(f"producer {self._client_id!r}", lambda t: KafkaProducer(
+        return bus._connect(f"producer {self._client_id!r}", lambda t: _construct(
+            KafkaProducer,
             bootstrap_servers=bus._servers,
             client_id=self._client_id,
             acks="all",
@@ -425,7 +450,8 @@ class _KafkaConsumer(Consumer):
         # topics given to the constructor (not subscribe()) so their metadata is requested at once
         # and the first join already sees their partitions
         self._consumer: KafkaConsumer = bus._connect(f"consumer {client_id!r} of group {group_id!r}",
-                                                     lambda t: KafkaConsumer(
+                                                     lambda t: _construct(
+            KafkaConsumer,
             *topics,
             bootstrap_servers=bus._servers,
             client_id=client_id,

@@ -79,8 +79,15 @@ class MemoryBus(Bus):
     def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
         with self._lock:
             for spec in specs:
-                if spec.name not in self._topics:
+                topic = self._topics.get(spec.name)
+                if topic is None:
                     self._topics[spec.name] = _Topic(spec, [[] for _ in range(spec.partitions)])
+                elif spec.partitions > len(topic.logs):
+                    # like Kafka: partitions can be added (never removed); members rebalance onto them
+                    topic.logs.extend([] for _ in range(spec.partitions - len(topic.logs)))
+                    for group in self._groups.values():
+                        group.generation += 1
+                    self._lock.notify_all()
 
     def _topic(self, name: str) -> _Topic:
         try:
