@@ -68,7 +68,7 @@ def make_clip(seconds: int = 600) -> Path:
     return clip
 
 
-def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int) -> dict:
+def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int, threads: int) -> dict:
     cams = [{
         "id": f"bench-{i:03d}", "village": "v1",
         "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp"},
@@ -84,11 +84,17 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partit
             {"id": "t1", "name": "镇", "tier": "township", "children": [{"id": "v1", "name": "村", "tier": "village"}]}]},
         "cameras": cams,
         "detector": {"backend": {"type": "onnxruntime",
-                                 "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": 1},
+                                 "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": threads},
                      "imgsz": 320, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots")},
         "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "frame_partitions": partitions},
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -138,22 +144,29 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
             raise RuntimeError(f"RTSP server did not start: {line!r}")
         prefix = f"bench{uuid.uuid4().hex[:6]}"
         ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
-        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args.partitions)
+        stage_pids: dict[str, int] = {"rtsp_server": server.pid}
+        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args.partitions,
+                     args.detector_threads)
         env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
         for stage, port in ports.items():
             path = workdir / f"{stage}.yaml"
             path.write_text(yaml.safe_dump({**cfg, "metrics": {"port": port}}, allow_unicode=True))
             log = (workdir / f"{stage}.log").open("w")
-            procs.append(subprocess.Popen([sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
-                                          stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO))
+            proc = subprocess.Popen([sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+            procs.append(proc)
+            stage_pids[stage] = proc.pid
             if stage == "ingest":
                 time.sleep(2)  # topics exist before the others subscribe
         time.sleep(args.warmup)
         a = {s: scrape(p) for s, p in ports.items()}
+        cpu_a = {s: cpu_seconds(pid) for s, pid in stage_pids.items()}
         t0 = time.monotonic()
         time.sleep(args.duration)
         b = {s: scrape(p) for s, p in ports.items()}
         span = time.monotonic() - t0
+        cores = {s: round((cpu_seconds(pid) - cpu_a[s]) / span, 3) for s, pid in stage_pids.items()}
+        load1 = os.getloadavg()[0]
         dead = [p.args for p in procs if p.poll() is not None]
         captured = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_captured_total").values())
         published = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_published_total").values())
@@ -175,6 +188,12 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
             "capture_to_incident_p95_s": None if p95 is None else round(p95, 3),
             "ingest_drops": drops_by_reason, "detector_skips": skips, "unplanned_drops": int(unplanned),
             "dead_processes": [str(d) for d in dead], "cpu_count": os.cpu_count(),
+            "cores_used": cores, "load_average_1m": round(load1, 1),
+            "bus_bytes_per_s": round(sum(delta(a["ingest"], b["ingest"], "xl_ingest_bytes_published_total").values())
+                                     / span),
+            "inference_ms_per_frame": round(1000 * sum(delta(a["detect"], b["detect"],
+                                                             "xl_detector_inference_seconds_sum").values())
+                                            / max(inferred, 1), 1),
         }
         # throughput holds: every camera online, every published frame inferred, nothing dropped unplanned
         result["throughput_ok"] = bool(unplanned == 0 and not dead and online == n and inferred >= 0.9 * published)
@@ -203,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=30.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--detector-threads", type=int, default=2, help="ONNX Runtime threads of the detector")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
+    ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")
     ap.add_argument("--allow-no-incidents", action="store_true",
                     help="when the model raises no incident, judge N on throughput alone (reported as such)")
     ap.add_argument("--keep", action="store_true", help="keep each run's config and logs under var/bench-capacity")
@@ -217,9 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         r = run_one(n, args, clip)
         runs.append(r)
         print(json.dumps(r, ensure_ascii=False), flush=True)
-        if not r["pass"]:
+        if r["pass"]:
+            best = max(best, n)
+        elif not args.all:
             break
-        best = n
     summary = {"largest_passing_cameras": best, "runs": runs, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (RESULTS / f"capacity-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_text(json.dumps(summary, indent=2))
     print(f"largest N with capture→incident p95 ≤ 2 s and no unplanned drops: {best}")
