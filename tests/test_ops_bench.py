@@ -1,0 +1,49 @@
+"""The capacity bench's arithmetic and the configuration it generates (the bench itself runs by hand)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xueliang.config import parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("capacity", REPO / "bench/capacity/capacity.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def buckets(pairs: list[tuple[str, float]]) -> dict[tuple[tuple[str, str], ...], float]:
+    return {(("le", le),): v for le, v in pairs}
+
+
+def test_p95_interpolates_like_prometheus(bench) -> None:  # type: ignore[no-untyped-def]
+    # 10 observations: 1 ≤ 1 s, 2 ≤ 2 s, all ≤ 4 s → rank 9.5 falls in (2, 4]: 2 + 2 × 7.5 / 8
+    assert bench.p95_from_buckets(buckets([("1", 1), ("2", 2), ("4", 10), ("+Inf", 10)])) == pytest.approx(3.875)
+    assert bench.p95_from_buckets(buckets([("1", 0), ("+Inf", 0)])) is None
+    # everything above the last finite bucket: the bound is the best known
+    assert bench.p95_from_buckets(buckets([("1", 0), ("2", 0), ("+Inf", 5)])) == 2.0
+
+
+def test_delta_between_scrapes(bench) -> None:  # type: ignore[no-untyped-def]
+    a = {("x_total", (("reason", "stale"),)): 3.0}
+    b = {("x_total", (("reason", "stale"),)): 5.0, ("x_total", (("reason", "overflow"),)): 1.0}
+    assert bench.delta(a, b, "x_total") == {(("reason", "stale"),): 2.0, (("reason", "overflow"),): 1.0}
+    assert bench.delta(a, b, "x_total", reason="overflow") == {(("reason", "overflow"),): 1.0}
+
+
+def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, 6, 1)
+    settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
+    assert [c.id for c in settings.cameras] == ["bench-000", "bench-001", "bench-002"]
+    assert settings.bus.topics.frames == "benchx.frames" and settings.cameras[0].sample_fps == 2
+    assert settings.cameras[0].rules[0].type == "intrusion"
