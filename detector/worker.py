@@ -117,6 +117,17 @@ class DetectorWorker:
             self.states[camera_id] = st
         return st
 
+    def _reset_partition(self, tp: TopicPartition, queues: dict[str, deque[_Pending]]) -> None:
+        log.info("%s: %s[%d] replays from an earlier offset; its cameras' state is rebuilt",
+                 self.worker_id, tp.topic, tp.partition)
+        for cam, ctp in list(self.camera_tp.items()):
+            if ctp == tp:
+                self.states.pop(cam, None)
+                self.camera_tp.pop(cam, None)
+                queues.pop(cam, None)
+        self.done.pop(tp, None)
+        self.committed.pop(tp, None)
+
     def _on_assignment(self, consumer: Consumer) -> None:
         now = consumer.assignment()
         if now == self._assignment:
@@ -160,6 +171,10 @@ class DetectorWorker:
         queues: dict[str, deque[_Pending]] = defaultdict(deque)
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
+            if rec.offset < self.done.get(tp, 0):
+                # the consumer went back (a rebalance restarts every partition at its committed offset,
+                # even one this member keeps): rebuild that partition's cameras from the replay
+                self._reset_partition(tp, queues)
             self.stats.frames_seen += 1
             try:
                 msg = FrameMessage.from_record(rec.value, rec.headers)

@@ -194,3 +194,35 @@ def test_successor_after_crash_publishes_the_same_incident_ids(tmp_path):
     got = read(bus, topics.incidents, Incident)
     assert {i.id for i in got} == expected
     assert second.stats.frames_seen > len(frames) - first.stats.frames_seen  # it replayed the held-back frames
+
+
+def test_rebalance_replay_rebuilds_state_and_keeps_ids(tmp_path):
+    """A member joining and leaving makes the worker restart its partitions at the committed offsets:
+    it must rebuild those cameras from the replay and publish the same incident ids."""
+    frames = walker_frames([(1, 9), (20, 28)], 36)
+    ref_bus = MemoryBus()
+    settings, ref = make(tmp_path / "ref", ref_bus)
+    n = publish_frames(ref_bus.producer(), settings.bus.topics.frames, settings.cameras[0], frames, T0)
+    drain(ref, ref_bus, n)
+    expected = {i.id for i in read(ref_bus, settings.bus.topics.incidents, Incident)}
+
+    bus = MemoryBus()
+    settings, worker = make(tmp_path / "rb", bus, queue_frames=4)
+    topics = settings.bus.topics
+    publish_frames(bus.producer(), topics.frames, settings.cameras[0], frames, T0)
+    stop = threading.Event()
+    th = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    th.start()
+    while sum(worker.done.values()) < 30:
+        time.sleep(0.01)
+    intruder = bus.consumer("detector", [topics.frames], client_id="intruder")  # rebalance ...
+    intruder.poll(timeout=0.01, max_records=1)
+    intruder.close()  # ... and back
+    deadline = time.monotonic() + 20
+    while sum(worker.done.values()) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    th.join(10)
+    assert sum(worker.done.values()) >= n
+    got = read(bus, topics.incidents, Incident)
+    assert {i.id for i in got} == expected
