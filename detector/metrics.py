@@ -13,8 +13,7 @@ BATCH_SIZE = Histogram(
 FRAMES_INFERRED = Counter("xl_detector_frames_inferred_total", "Frames that went through the network")
 FRAMES_SKIPPED = Counter(
     "xl_detector_frames_skipped_total",
-    "Frames not inferred, by reason: stale (older than max_age_s), no_motion, overflow (queue full), "
-    "unknown_camera", ["reason"])
+    "Frames not inferred, by reason: stale (older than max_age_s), no_motion, unknown_camera", ["reason"])
 INCIDENTS = Counter("xl_detector_incidents_total", "Incident reports published (new and updates)",
                     ["rule_type", "severity", "kind"])
 CAPTURE_TO_INCIDENT_SECONDS = Histogram(

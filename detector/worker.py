@@ -82,6 +82,11 @@ class WorkerStats:
 
 
 class DetectorWorker:
+    """One detector worker (member of consumer group ``detector``); see the module docstring.
+
+    ``backend``, ``snapshots`` and ``clock`` default to what the settings name (tests inject fakes).
+    """
+
     def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
                  backend: InferenceBackend | None = None, snapshots: SnapshotStore | None = None,
                  group_id: str = GROUP,
