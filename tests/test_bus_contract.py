@@ -174,6 +174,18 @@ def test_headers_and_binary_values_round_trip(bus: Bus) -> None:
         assert before_ms - 5000 <= r.timestamp_ms <= int(time.time() * 1000) + 5000
 
 
+def test_compressed_producer_round_trips(bus: Bus) -> None:
+    topic = make_topic(bus, partitions=1)
+    p = bus.producer(client_id="incidents", compression="gzip")
+    try:
+        p.send(topic, b'{"camera_id": "cam-1"}' * 50, key="cam-1", headers={"schema": b"xl.incident/1"})
+        p.flush(timeout=WAIT_S)
+    finally:
+        p.close()
+    [record] = read_all(bus, topic, 1)
+    assert record.value == b'{"camera_id": "cam-1"}' * 50 and record.headers == {"schema": b"xl.incident/1"}
+
+
 def test_oversize_record_raises_and_producer_keeps_working(bus: Bus) -> None:
     small = make_topic(bus, partitions=1, max_message_bytes=100_000)
     frames = make_topic(bus, partitions=1, max_message_bytes=MAX_MESSAGE_BYTES)

@@ -163,6 +163,8 @@ class KafkaBus(Bus):
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             except kerr.KafkaError as exc:
                 raise BusError(f"cannot create {what} for Kafka at {','.join(self._servers)}: {exc!r}") from exc
+            except (ValueError, RuntimeError) as exc:  # bad settings, e.g. a codec whose library is missing
+                raise BusError(f"cannot create {what}: {exc}") from exc
 
     def _admin_client(self) -> KafkaAdminClient:
         with self._admin_lock:
