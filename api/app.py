@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from xueliang.about import __version__
@@ -128,9 +129,16 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | Non
 
     @app.exception_handler(WorkflowError)
     async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
+        if exc.http_status == 422:  # one 422 shape for every client: FastAPI's validation errors
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": type(exc).__name__}]},
+                                status_code=422)
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
 
     for module in (auth, users, incidents, feed, cameras, map, coverage, centres, snapshots, health):
+        for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
+            if isinstance(route, APIRoute) and route.body_field is not None and 400 not in route.responses:
+                route.responses[400] = {"description": "malformed request body (not JSON / not a form)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
     return app

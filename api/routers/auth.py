@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from xueliang.api import users as users_mod
+from xueliang.api.errors import problem
 from xueliang.api.deps import UNAUTHORIZED, ClockDep, CurrentUser, SettingsDep, StoreDep, now_from
 from xueliang.api.metrics import LOGINS
 from xueliang.api.security import create_token
@@ -31,7 +32,7 @@ class FeedTicket(BaseModel):
     expires_in: int
 
 
-@router.post("/token", response_model=Token, responses={401: {"description": "wrong user name or password"}})
+@router.post("/token", response_model=Token, responses={401: problem("wrong user name or password")})
 def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], store: StoreDep,
           settings: SettingsDep, clock: ClockDep) -> Token:
     """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT."""

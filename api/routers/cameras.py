@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from xueliang.api.access import check_centre, sees_centre
+from xueliang.api.errors import problem
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, now_from
 from xueliang.api.schemas import CameraGeometry, CameraPublic, RulePublic
 from xueliang.api.users import UserPublic
@@ -19,10 +20,10 @@ from xueliang.dispatch.workflow import NotFound, Role
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 CameraId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"},
-                                           404: {"description": "no such camera in your centre's subtree"}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
+                                           404: problem("no such camera in your centre's subtree")}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS, 403: {"description": "only engineers and admins manage cameras, within their subtree"},
+    **ERRORS, 403: problem("only engineers and admins manage cameras, within their subtree"),
     422: {"description": "invalid camera (unknown village, duplicate id, ...)"}}
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from xueliang.api.access import check_centre
+from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.dispatch.views import Kpis, NotificationView
 from xueliang.dispatch.workflow import Role
@@ -16,9 +17,9 @@ from xueliang.dispatch.workflow import Role
 router = APIRouter(prefix="/api/v1/centres", tags=["centres"])
 
 CentreId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"},
-                                           403: {"description": "centre outside your area"},
-                                           404: {"description": "no such centre"}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
+                                           403: problem("centre outside your area"),
+                                           404: problem("no such centre")}
 
 
 class CentreNodePublic(BaseModel):

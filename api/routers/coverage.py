@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
+from xueliang.api.errors import problem, unprocessable
 from xueliang.api.deps import CameraManager, ClockDep, ServiceDep, SettingsDep, StoreDep, now_from
 from xueliang.api.routers.map import LayerInfo, save_layer
 from xueliang.config import Settings
@@ -63,9 +64,9 @@ def _check_size(name: str, fc: dict[str, Any] | None) -> None:
         return
     feats = fc.get("features")
     if fc.get("type") != "FeatureCollection" or not isinstance(feats, list):
-        raise HTTPException(422, f"{name}: expected a GeoJSON FeatureCollection")
+        raise unprocessable(f"{name}: expected a GeoJSON FeatureCollection", "body", name)
     if len(feats) > MAX_FEATURES:
-        raise HTTPException(422, f"{name}: {len(feats)} features, more than {MAX_FEATURES}")
+        raise unprocessable(f"{name}: {len(feats)} features, more than {MAX_FEATURES}", "body", name)
 
 
 def layer_features(recommended: dict[str, Any], blind: dict[str, Any]) -> dict[str, Any]:
@@ -81,10 +82,11 @@ def layer_features(recommended: dict[str, Any], blind: dict[str, Any]) -> dict[s
 
 
 @router.post("/plan", response_model=CoveragePlanResult,
-             responses={401: {"description": "missing or invalid token"},
-                        403: {"description": "engineers and admins only, for a centre in their subtree"},
+             responses={401: problem("missing or invalid token"),
+                        403: problem("engineers and admins only, for a centre in their subtree"),
+                        404: problem("unknown centre"),
                         422: {"description": "invalid input or an unreachable goal (the planner's message)"},
-                        503: {"description": "the coverage extra (scipy, shapely, pyproj) is not installed"}})
+                        503: problem("the coverage extra (scipy, shapely, pyproj) is not installed")})
 def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, settings: SettingsDep, store: StoreDep,
          clock: ClockDep) -> CoveragePlanResult:
     """Plan new cameras (maximal covering / budget / set cover) and report the blind spots."""
@@ -101,7 +103,7 @@ def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, setti
     try:
         options = PlanOptions.model_validate(body.options)
     except ValueError as exc:
-        raise HTTPException(422, f"options: {exc}") from None
+        raise unprocessable(f"options: {exc}", "body", "options") from None
     options = options.model_copy(update={"time_limit_s": min(options.time_limit_s, MAX_TIME_LIMIT_S)})
     cameras = body.cameras if body.cameras is not None else configured_cameras(
         settings, service, None if user.role is Role.admin and body.centre_id is None else centre)
@@ -110,7 +112,7 @@ def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, setti
     try:
         result = plan_coverage(request)
     except (CoverageInputError, InfeasibleError) as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "body", kind=type(exc).__name__) from None
     info = None
     if body.layer:
         now: datetime = now_from(clock)

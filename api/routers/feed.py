@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from xueliang.api import users as users_mod
+from xueliang.api.errors import problem
 from xueliang.api.deps import UNAUTHORIZED, _user_from_token, now_from, oauth2_scheme
 from xueliang.api.feed import CLOSED, FeedHub
 from xueliang.api.security import TokenError, decode_token
@@ -48,7 +49,7 @@ def feed_user(request: Request, token: Annotated[str | None, Depends(oauth2_sche
 
 
 @router.get("/feed", response_class=EventSourceResponse,
-            responses={401: {"description": "missing or invalid token / ticket"}})
+            responses={401: problem("missing or invalid token / ticket")})
 async def live_feed(
     request: Request,
     user: Annotated[UserPublic, Depends(feed_user)],

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from xueliang.api.access import actor_of, check_centre, permitted_actions
+from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.schemas import (ACTION_BODIES, ACTION_SUMMARIES, ActionBody, IncidentDetailPublic, IncidentPagePublic,
                                   IncidentPublic)
@@ -26,14 +27,14 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 IncidentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"},
-    404: {"description": "no such incident, or not in your centre's subtree"},
+    401: problem("missing or invalid token"),
+    404: problem("no such incident, or not in your centre's subtree"),
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"},
-    403: {"description": "your role or centre may not take this action on this incident"},
-    404: {"description": "no such incident"},
-    409: {"description": "illegal in the incident's current state, or it changed since `expected_version`"},
+    401: problem("missing or invalid token"),
+    403: problem("your role or centre may not take this action on this incident"),
+    404: problem("no such incident"),
+    409: problem("illegal in the incident's current state, or it changed since `expected_version`"),
     422: {"description": "invalid body (e.g. reject without a reason)"},
 }
 
@@ -57,7 +58,7 @@ def visible_incident(service: Any, user: UserPublic, incident_id: str) -> Any:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} not found") from None
 
 
-@router.get("", response_model=IncidentPagePublic, responses={**ERRORS, 403: {"description": "centre outside your area"}})
+@router.get("", response_model=IncidentPagePublic, responses={**ERRORS, 403: problem("centre outside your area")})
 def list_incidents(
     user: CurrentUser,
     service: ServiceDep,

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from xueliang.api.access import check_centre, sees_centre
+from xueliang.api.errors import problem, unprocessable
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, StoreDep, now_from
 from xueliang.api.schemas import Feature, FeatureCollection, Geometry
 from xueliang.api.users import MapLayerRow
@@ -58,7 +59,7 @@ class LayerInfo(BaseModel):
     updated_at: datetime
 
 
-@router.get("", response_model=FeatureCollection, responses={401: {"description": "missing or invalid token"}})
+@router.get("", response_model=FeatureCollection, responses={401: problem("missing or invalid token")})
 def map_features(user: CurrentUser, service: ServiceDep, settings: SettingsDep, store: StoreDep) -> FeatureCollection:
     """Cameras in your subtree with their view sectors, plus the coverage layers of your subtree."""
     features: list[Feature] = []
@@ -87,7 +88,7 @@ def map_features(user: CurrentUser, service: ServiceDep, settings: SettingsDep, 
     return FeatureCollection(features=features)
 
 
-@router.get("/layers", response_model=list[LayerInfo], responses={401: {"description": "missing or invalid token"}})
+@router.get("/layers", response_model=list[LayerInfo], responses={401: problem("missing or invalid token")})
 def list_layers(user: CurrentUser, service: ServiceDep, store: StoreDep) -> list[LayerInfo]:
     with store.read() as s:
         rows = list(s.scalars(select(MapLayerRow).order_by(MapLayerRow.name)))
@@ -97,8 +98,9 @@ def list_layers(user: CurrentUser, service: ServiceDep, store: StoreDep) -> list
 
 
 @router.put("/layers/{name}", response_model=LayerInfo,
-            responses={401: {"description": "missing or invalid token"},
-                       403: {"description": "engineers and admins only, for a centre in their subtree"},
+            responses={401: problem("missing or invalid token"),
+                       403: problem("engineers and admins only, for a centre in their subtree"),
+                       404: problem("unknown centre"),
                        422: {"description": "not a FeatureCollection of coverage | blind | candidate features"}})
 def put_layer(name: LayerName, body: FeatureCollection, user: CameraManager, service: ServiceDep, store: StoreDep,
               clock: ClockDep, centre_id: str | None = None) -> LayerInfo:
@@ -108,7 +110,8 @@ def put_layer(name: LayerName, body: FeatureCollection, user: CameraManager, ser
     for i, f in enumerate(body.features):
         kind = f.properties.get("kind")
         if kind not in LAYER_KINDS:
-            raise HTTPException(422, f"feature {i}: properties.kind must be one of {sorted(LAYER_KINDS)}, got {kind!r}")
+            raise unprocessable(f"feature {i}: properties.kind must be one of {sorted(LAYER_KINDS)}, got {kind!r}",
+                                "body", "features", i, "properties", "kind")
     return save_layer(store, service, user, name, centre, body.model_dump(mode="json"), now_from(clock))
 
 
@@ -128,8 +131,8 @@ def save_layer(store: Any, service: Any, user: Any, name: str, centre: str, data
 
 
 @router.delete("/layers/{name}", status_code=204, response_class=Response,
-               responses={401: {"description": "missing or invalid token"}, 403: {"description": "not allowed"},
-                          404: {"description": "no such layer"}})
+               responses={401: problem("missing or invalid token"), 403: problem("not allowed"),
+                          404: problem("no such layer")})
 def delete_layer(name: LayerName, user: CameraManager, service: ServiceDep, store: StoreDep) -> Response:
     with store.session() as s:
         row = s.get(MapLayerRow, name)

@@ -11,6 +11,7 @@ import re
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 
+from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep, SettingsDep
 from xueliang.api.routers.incidents import visible_incident
 
@@ -20,7 +21,7 @@ _NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})\.(?P<ext>jpg|jpeg
 
 @router.get("/snapshots/{filename}", response_class=FileResponse,
             responses={200: {"content": {"image/jpeg": {}}, "description": "the snapshot"},
-                       404: {"description": "no such snapshot, or not visible to this user"}})
+                       404: problem("no such snapshot, or not visible to this user")})
 def snapshot(filename: str, user: CurrentUser, service: ServiceDep, settings: SettingsDep) -> FileResponse:
     m = _NAME.match(filename)
     if m is None:

@@ -8,15 +8,16 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from xueliang.api import users as users_mod
 from xueliang.api.access import check_centre, sees_centre
+from xueliang.api.errors import problem
 from xueliang.api.deps import AdminUser, ServiceDep, StoreDep
 from xueliang.api.users import UserCreate, UserError, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 Username = Annotated[str, Path(min_length=3, max_length=64, pattern=users_mod.USERNAME_RE.pattern)]
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "missing or invalid token"},
-                                           403: {"description": "admins only, within their subtree"},
-                                           404: {"description": "no such user"}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
+                                           403: problem("admins only, within their subtree"),
+                                           404: problem("no such user")}
 
 
 @router.get("", response_model=list[UserPublic], responses=ERRORS)
@@ -25,7 +26,7 @@ def list_users(admin: AdminUser, store: StoreDep, service: ServiceDep) -> list[U
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             responses={**ERRORS, 409: {"description": "user exists"}})
+             responses={**ERRORS, 409: problem("user exists")})
 def create_user(body: UserCreate, admin: AdminUser, store: StoreDep, service: ServiceDep) -> UserPublic:
     check_centre(service, admin, body.centre_id)
     try:
@@ -60,7 +61,7 @@ def update_user(username: Username, body: UserUpdate, admin: AdminUser, store: S
 
 
 @router.delete("/{username}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-               responses={**ERRORS, 409: {"description": "cannot delete yourself"}})
+               responses={**ERRORS, 409: problem("cannot delete yourself")})
 def delete_user(username: Username, admin: AdminUser, store: StoreDep, service: ServiceDep) -> Response:
     _visible_user(store, service, admin, username)
     if username == admin.username:
