@@ -39,19 +39,28 @@ _MAX_DECODE_ERRORS = 10  # consecutive failed conversions before the stream is r
 
 
 class Sampler:
-    """Keeps frames at ``fps`` on their capture times (e.g. 2 of every 25), without drift."""
+    """Keeps frames at ``fps`` on their capture times (e.g. 2 of every 25), without drift.
+
+    Due times are ``anchor + k * period`` (no accumulated float error on epoch-sized
+    stamps); a frame within 0.1 % of a period before its due time counts as on time."""
 
     def __init__(self, fps: float) -> None:
         self.period = 1.0 / fps
-        self._due: float | None = None
+        self._eps = 1e-3 * self.period
+        self._anchor: float | None = None
+        self._k = 0
 
     def keep(self, ts: float) -> bool:
-        if self._due is None or ts >= self._due - 1e-6:
-            # after a gap (reconnect) restart the grid instead of catching up in a burst
-            self._due = ts + self.period if self._due is None or ts - self._due > self.period else \
-                self._due + self.period
-            return True
-        return False
+        if self._anchor is not None:
+            due = self._anchor + self._k * self.period
+            if ts - due <= self.period:
+                if ts >= due - self._eps:
+                    self._k += 1
+                    return True
+                return False
+        # first frame, or after a gap (reconnect): restart the grid instead of catching up in a burst
+        self._anchor, self._k = ts, 1
+        return True
 
 
 def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Random):  # type: ignore[no-untyped-def]
@@ -184,7 +193,9 @@ class CameraRunner:
         s = 1.0
         if w > cam.max_width:
             s = cam.max_width / w
-            image = cv2.resize(image, (cam.max_width, round(h * s)), interpolation=cv2.INTER_AREA)
+            exact = w % cam.max_width == 0  # integer factor: INTER_AREA's fast path; otherwise bilinear
+            image = cv2.resize(image, (cam.max_width, round(h * s)),
+                               interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR)
             h, w = image.shape[:2]
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
         metrics.ENCODE_SECONDS.labels(cam.id).observe(time.perf_counter() - t0)

@@ -4,9 +4,9 @@ The detector spends nothing on empty scenes: a frame goes out when it has motion
 (its motion boxes travel with it, in full-frame pixels), otherwise only one frame
 every ``keepalive_s`` (flagged ``keepalive``) so downstream still sees the camera.
 
-Method: grey, downscale to ``downscale_width``, Gaussian blur; difference against a
+Method: grey, downscale by the integer factor that brings it nearest above ``downscale_width``, Gaussian blur; difference against a
 running-average background (``accumulateWeighted``), threshold, zero the ignore
-polygons (trees, clocks, a busy road), dilate, and take the bounding boxes of the
+polygons (trees, clocks, a busy road), open (drops shake slivers), dilate, and take the bounding boxes of the
 changed blobs whose total area reaches ``min_area_ratio`` of the frame.
 """
 
@@ -29,6 +29,9 @@ class GateDecision:
     changed_ratio: float
 
 
+_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+
+
 class MotionGate:
     """Per-camera motion state (one background image); owned by one camera thread."""
 
@@ -39,18 +42,22 @@ class MotionGate:
         self._shape: tuple[int, int] | None = None
         self._mask: np.ndarray | None = None
         self._scale = 1.0
+        self._factor = 1
         self._last_publish_ts: float | None = None
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         if self._shape != (h, w):
             self._shape = (h, w)
-            self._scale = min(1.0, self.config.downscale_width / w)
+            # an integer factor keeps OpenCV's fast INTER_AREA path (2.4x is ten times slower than 2x)
+            self._factor = max(1, w // self.config.downscale_width)
+            self._scale = 1.0 / self._factor
             self._background = None
-            self._mask = self._ignore_mask(int(round(w * self._scale)), int(round(h * self._scale)))
+            self._mask = self._ignore_mask(w // self._factor, h // self._factor)
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-        if self._scale < 1.0:
-            grey = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
+        k = self._factor
+        if k > 1:
+            grey = cv2.resize(grey[: h - h % k, : w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(grey, (5, 5), 0)
 
     def _ignore_mask(self, w: int, h: int) -> np.ndarray | None:
@@ -73,6 +80,8 @@ class MotionGate:
         _, binary = cv2.threshold(diff, self.config.threshold, 255, cv2.THRESH_BINARY)
         if self._mask is not None:
             binary = cv2.bitwise_and(binary, self._mask)
+        # opening removes the thin slivers that camera shake and noise leave along edges
+        binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, _KERNEL)
         changed = cv2.countNonZero(binary)
         ratio = changed / binary.size
         if ratio < self.config.min_area_ratio or changed == 0:

@@ -56,20 +56,24 @@ def vtest_avi() -> Path:
 
 
 def encode_h264(src: Path, *, fps: int = 25, gop: int = 50, height: int | None = None, loops: int = 1,
-                crf: int = 23, preset: str = "veryfast", name: str | None = None) -> Path:
-    """Re-encode ``src`` to H.264 mp4 at ``fps`` (frames duplicated or dropped) with a fixed GOP; cached."""
-    key = hashlib.sha1(f"{src}|{fps}|{gop}|{height}|{loops}|{crf}|{preset}".encode()).hexdigest()[:12]
+                crf: int = 23, preset: str = "veryfast", name: str | None = None, width: int | None = None,
+                seconds: float | None = None) -> Path:
+    """Re-encode ``src`` to H.264 mp4 at ``fps`` (frames duplicated or dropped) with a fixed GOP; cached.
+
+    ``height`` alone keeps the aspect ratio; ``width`` and ``height`` together force the size."""
+    key = hashlib.sha1(f"{src}|{fps}|{gop}|{height}|{loops}|{crf}|{preset}|{width}|{seconds}".encode()).hexdigest()[:12]
     CACHE.mkdir(parents=True, exist_ok=True)
     out = CACHE / f"{name or src.stem}-{key}.mp4"
     if out.is_file():
         return out
     vf = [f"fps={fps}"]
     if height:
-        vf.append(f"scale=-2:{height}:flags=bicubic")
+        vf.append(f"scale={width or -2}:{height}:flags=bicubic")
     tmp = out.with_suffix(".part.mp4")
     cmd = ["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(src), "-vf", ",".join(vf),
            "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-g", str(gop), "-keyint_min", str(gop),
-           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-an", str(tmp)]
+           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-an",
+           *(["-t", str(seconds)] if seconds else []), str(tmp)]
     subprocess.run(cmd, check=True, timeout=600)
     tmp.rename(out)
     return out
@@ -144,3 +148,66 @@ def settings_for(cameras: list[dict[str, Any]], bus: dict[str, Any] | None = Non
     """Validated settings with a one-village centre tree; cameras default to village ``v1``."""
     cams = [{"village": "v1", **c} for c in cameras]
     return Settings.model_validate({"centres": CENTRES, "cameras": cams, **({"bus": bus} if bus else {})})
+
+
+class MjpegServer:
+    """A tiny HTTP MJPEG camera (``multipart/x-mixed-replace``) on loopback, like a cheap IP camera's
+    ``/video.mjpg``: it streams ``frames`` (BGR arrays) round-robin at ``fps``."""
+
+    def __init__(self, frames: list, fps: float = 10.0, quality: int = 85) -> None:  # type: ignore[type-arg]
+        import cv2
+
+        self.jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for f in frames]
+        self.fps = fps
+        self.port = free_port()
+        self._server = None
+        self._thread = None
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def start(self) -> MjpegServer:
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                return None
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                t0 = time.monotonic()
+                try:
+                    while True:
+                        jpg = outer.jpegs[i % len(outer.jpegs)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
+                        i += 1
+                        delay = t0 + i / outer.fps - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client went away
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> MjpegServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

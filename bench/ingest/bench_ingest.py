@@ -1,0 +1,163 @@
+"""Ingest cost per core against raw OpenCV decode of the same H.264 file, measured in the same run.
+
+For 576p (vtest.avi's native 768×576) and 1080p (vtest.avi upscaled to 1920×1080), both
+re-encoded to H.264 at 25 fps with a 1 s GOP, it measures CPU time (all threads of this
+process, ``time.process_time``) of:
+
+* ``decode``: ``VideoCapture.read()`` of every frame (decode + BGR conversion), the baseline,
+  with the same decoder threads as the ingest source (``sources.DECODE_THREADS`` = 1);
+* ``grab``: ``VideoCapture.grab()`` of every frame (decode only, no conversion);
+* ``ingest``: the real camera loop (:class:`xueliang.ingest.camera.CameraRunner` on a
+  non-realtime file source): grab every frame, keep ``--sample-fps`` of them, convert,
+  diagnose every 5 s, motion-gate, downscale to ``max_width`` 960, JPEG-encode and publish
+  to the bus (embedded by default, Kafka with ``--kafka HOST:PORT``);
+* ``ingest_keyframes``: the same loop with ``keyframes_only`` (PyAV decodes key frames only;
+  1 fps sample from a 1 s GOP).
+
+"frames/s per core" is stream frames consumed per CPU second. The ratio is
+ingest CPU / decode CPU (goal ≤ 1.25). Each case runs ``--repeat`` times, alternating, and
+the median is reported. Motion gating is on (the footage has walkers in every frame, so
+nearly every sampled frame is published: the worst case for encode + publish).
+
+    .venv/bin/python bench/ingest/bench_ingest.py [--seconds 20] [--repeat 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Topics, topic_specs
+from xueliang.ingest.camera import CameraRunner
+from xueliang.ingest.health import HealthTracker
+from xueliang.ingest.publisher import Publisher
+from xueliang.ingest.quality import measure
+from xueliang.ingest.sources import DECODE_THREADS
+from xueliang.ingest.testing import encode_h264, vtest_avi
+
+
+def cpu_of(fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    t0 = time.process_time()
+    n = fn()
+    return time.process_time() - t0, n
+
+
+def raw_decode(path: Path, convert: bool) -> int:
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
+    n = 0
+    while True:
+        ok = cap.read()[0] if convert else cap.grab()
+        if not ok:
+            break
+        n += 1
+    cap.release()
+    return n
+
+
+def ingest(path: Path, sample_fps: float, keyframes: bool, bus, topics: Topics) -> int:  # type: ignore[no-untyped-def]
+    cam = CameraConfig.model_validate({
+        "id": "bench", "source": {"type": "file", "path": str(path), "loop": False, "realtime": False,
+                                  "keyframes_only": keyframes},
+        "sample_fps": sample_fps, "max_width": 960})
+    publisher = Publisher(bus, topics.frames, max_buffered_frames=10_000, max_in_flight=64)
+    publisher.start()
+    runner = CameraRunner(cam, publisher, 0, HealthTracker(cam))
+    runner._run()  # in this thread, to the end of the file
+    publisher.close(timeout=30)
+    return runner.published
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of the test clips")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sample-fps", type=float, default=5.0)
+    ap.add_argument("--kafka", default=None, help="publish to this Kafka bootstrap server instead of the embedded bus")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--opencv-threads", type=int, default=1, help="cv2.setNumThreads (1: per-core figures)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    cv2.setNumThreads(args.opencv_threads)
+    src = vtest_avi()
+    # one-time costs paid by any long-running worker at start, not per frame: OpenCV builds its
+    # Lab tables on the first conversion (~0.5 s)
+    warm = cv2.VideoCapture(str(src)).read()[1]
+    measure(warm)
+    clips = {
+        "576p": encode_h264(src, fps=25, gop=25, seconds=args.seconds, name="bench576"),
+        "1080p": encode_h264(src, fps=25, gop=25, width=1920, height=1080, seconds=args.seconds, name="bench1080"),
+    }
+    if args.kafka:
+        from xueliang.bus.kafka import KafkaBus
+        from xueliang.config.bus import KafkaBusConfig
+
+        prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        topics = Topics(frames=f"{prefix}.frames", incidents=f"{prefix}.incidents",
+                        camera_health=f"{prefix}.health", dead_letters=f"{prefix}.dlq",
+                        camera_registry=f"{prefix}.registry")
+        bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[args.kafka], topics=topics))
+    else:
+        topics = Topics()
+        bus = MemoryBus()
+    bus.ensure_topics(topic_specs(topics, 1))
+
+    results: dict[str, dict[str, float]] = {}
+    for name, clip in clips.items():
+        frames = raw_decode(clip, convert=False)
+        cases = {
+            "decode": lambda c=clip: raw_decode(c, True),
+            "grab": lambda c=clip: raw_decode(c, False),
+            "ingest": lambda c=clip: ingest(c, args.sample_fps, False, bus, topics),
+            "ingest_keyframes": lambda c=clip: ingest(c, 1.0, True, bus, topics),
+        }
+        cpu: dict[str, list[float]] = {k: [] for k in cases}
+        published: dict[str, int] = {}
+        for _ in range(args.repeat):
+            for case, fn in cases.items():
+                t, n = cpu_of(fn)
+                cpu[case].append(t)
+                if case.startswith("ingest"):
+                    published[case] = n
+        med = {k: statistics.median(v) for k, v in cpu.items()}
+        results[name] = {
+            "stream_frames": frames,
+            **{f"{k}_cpu_s": round(v, 3) for k, v in med.items()},
+            **{f"{k}_fps_per_core": round(frames / v, 1) for k, v in med.items()},
+            "ingest_to_decode": round(med["ingest"] / med["decode"], 3),
+            "ingest_to_grab": round(med["ingest"] / med["grab"], 3),
+            "keyframes_to_decode": round(med["ingest_keyframes"] / med["decode"], 3),
+            "published_ingest": published["ingest"],
+            "published_keyframes": published["ingest_keyframes"],
+        }
+    bus.close()
+
+    print(f"\ningest bench: {args.seconds:.0f} s clips of vtest.avi, H.264 25 fps GOP 25, sample {args.sample_fps:g} fps "
+          f"(key frames: 1 fps), median of {args.repeat}, bus: {'kafka ' + args.kafka if args.kafka else 'embedded'}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"{'':6s} {'decode':>10s} {'grab':>10s} {'ingest':>10s} {'keyframes':>10s}   "
+          f"{'ingest/decode':>13s} {'ingest/grab':>11s} {'kf/decode':>9s}   (frames/s per core)")
+    for name, r in results.items():
+        print(f"{name:6s} {r['decode_fps_per_core']:10.0f} {r['grab_fps_per_core']:10.0f} "
+              f"{r['ingest_fps_per_core']:10.0f} {r['ingest_keyframes_fps_per_core']:10.0f}   "
+              f"{r['ingest_to_decode']:13.2f} {r['ingest_to_grab']:11.2f} {r['keyframes_to_decode']:9.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Sources: the scene generator (exact capture times), HTTP MJPEG (a real multipart server on
+loopback), key-frame-only decoding with PyAV, looping files, and clear errors."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import FrameMessage
+from xueliang.ingest.sources import OpenCvSource, PyAvKeyframeSource, SourceError, make_source
+from xueliang.ingest.testing import REPO, FootageMissing, MjpegServer, encode_h264, settings_for, vtest_avi
+from xueliang.ingest.worker import IngestWorker
+
+SCENARIO = REPO / "scenes" / "scenarios" / "intrusion_day.yaml"
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float32) - b.astype(np.float32)) ** 2).mean())
+    return 10 * math.log10(255**2 / max(mse, 1e-6))
+
+
+def _cam(source: dict, **kw: object) -> CameraConfig:  # type: ignore[type-arg]
+    return CameraConfig.model_validate({"id": "cam-s", "source": source, **kw})
+
+
+@pytest.fixture(scope="module")
+def vtest() -> Path:
+    try:
+        return vtest_avi()
+    except FootageMissing as exc:
+        pytest.skip(str(exc))
+
+
+# ------------------------------------------------------------------ scene
+def test_scene_source_capture_time_is_start_plus_scene_time() -> None:
+    if not SCENARIO.exists():
+        pytest.skip("scenes/scenarios not present")
+    from xueliang.scenes.render import SceneRenderer
+    from xueliang.scenes.scenario import load_scenario
+
+    src = make_source(_cam({"type": "scene", "scenario": str(SCENARIO), "seed": 3, "loop": False,
+                            "realtime": False}))
+    src.open()
+    expected = SceneRenderer(load_scenario(SCENARIO), 3).frames()
+    start = None
+    for k in range(25):
+        ts = src.grab()
+        ref = next(expected)
+        assert ts is not None
+        start = ts - ref.t if start is None else start
+        assert ts == pytest.approx(start + ref.t, abs=1e-9)
+        if k % 8 == 0:
+            assert np.array_equal(src.retrieve(), ref.image)
+    src.close()
+
+
+@pytest.mark.slow
+def test_scene_camera_through_worker_gates_motion_and_keeps_exact_times() -> None:
+    if not SCENARIO.exists():
+        pytest.skip("scenes/scenarios not present")
+    settings = settings_for([{"id": "scene-cam", "sample_fps": 5, "quality": {"enabled": False},
+                              "motion": {"keepalive_s": 5},
+                              "source": {"type": "scene", "scenario": str(SCENARIO), "loop": False,
+                                         "realtime": False}}])
+    bus = MemoryBus()
+    stop = threading.Event()
+    worker = IngestWorker(settings, bus, worker_id="w-scene")
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (worker.runners and worker.runners["scene-cam"].ended):
+        time.sleep(0.2)
+    stop.set()
+    thread.join(30)
+    consumer = bus.consumer("check", [settings.bus.topics.frames])
+    msgs = [FrameMessage.from_record(r.value, r.headers) for r in consumer.poll(timeout=1, max_records=10_000)]
+    assert msgs, "no frame from the scene camera"
+    t0 = msgs[0].capture_ts
+    offsets = [round(m.capture_ts - t0, 6) for m in msgs]
+    # sampled on the 5 fps grid of scene time, exactly (no wall-clock jitter)
+    off_grid = [o for o in offsets if abs(o * 5 - round(o * 5)) > 1e-4]
+    assert not off_grid, off_grid[:20]
+    moving = [m for m in msgs if m.motion]
+    assert len(moving) >= 0.5 * len(msgs)  # people and a car move through most of the 30 s
+    assert all(not m.keepalive for m in moving)
+    for m in moving:
+        for b in m.motion:
+            assert 0 <= b.x1 < b.x2 <= m.width and 0 <= b.y1 < b.y2 <= m.height
+    print(f"\nscene camera: {len(msgs)} frames published of {30 * 5} sampled, {len(moving)} with motion boxes")
+
+
+# ------------------------------------------------------------------ MJPEG
+@pytest.mark.slow
+def test_http_mjpeg_camera(vtest: Path) -> None:
+    cap = cv2.VideoCapture(str(vtest))
+    originals = [cap.read()[1] for _ in range(40)][::8]  # five distinct pictures
+    cap.release()
+    with MjpegServer(originals, fps=10) as server:
+        src = make_source(_cam({"type": "http", "url": "http://unused.invalid/", "detect_url": server.url()}))
+        assert isinstance(src, OpenCvSource) and src.target == server.url()  # the detect substream
+        src.open()
+        t_first = None
+        got = []
+        for _ in range(30):
+            ts = src.grab()
+            assert ts is not None
+            t_first = t_first or ts
+            got.append((ts, src.retrieve()))
+        src.close()
+    span = got[-1][0] - got[0][0]
+    assert 29 / span == pytest.approx(10, rel=0.2)
+    for _, img in got:
+        assert img.shape == (576, 768, 3)
+        assert max(_psnr(img, o) for o in originals) > 30
+
+
+# ------------------------------------------------------------------ key frames
+def test_keyframe_only_source_decodes_one_frame_per_gop(vtest: Path) -> None:
+    clip = encode_h264(vtest, fps=25, gop=25, seconds=6, name="kf576")
+    src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False,
+                            "keyframes_only": True}))
+    assert isinstance(src, PyAvKeyframeSource)
+    src.open()
+    stamps, images = [], []
+    while (ts := src.grab()) is not None:
+        stamps.append(ts)
+        images.append(src.retrieve())
+    src.close()
+    assert len(stamps) == 6  # 150 frames, a key frame every 25
+    assert np.allclose(np.diff(stamps), 1.0, atol=1e-6)
+    cap = cv2.VideoCapture(str(clip))
+    for k, img in enumerate(images):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 25 * k)
+        ok, ref = cap.read()
+        assert ok and _psnr(img, ref) > 40, k
+    cap.release()
+
+
+def test_looping_file_keeps_time_running(tmp_path: Path) -> None:
+    clip = tmp_path / "three.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for v in (0, 100, 200):
+        writer.write(np.full((48, 64, 3), v, np.uint8))
+    writer.release()
+    src = make_source(_cam({"type": "file", "path": str(clip), "loop": True, "realtime": False}))
+    src.open()
+    stamps, levels = [], []
+    for _ in range(8):
+        stamps.append(src.grab())
+        levels.append(int(round(src.retrieve().mean() / 10)) * 10)  # MJPEG: ±1 grey level
+    src.close()
+    assert levels == [0, 100, 200, 0, 100, 200, 0, 100]
+    assert np.allclose(np.diff(stamps), 0.1)
+
+
+def test_missing_file_error_names_camera_and_path(tmp_path: Path) -> None:
+    src = make_source(_cam({"type": "file", "path": str(tmp_path / "nope.mp4")}))
+    with pytest.raises(SourceError, match=r"camera cam-s: file .*nope\.mp4 does not exist"):
+        src.open()
+
+
+def test_motion_gate_on_an_empty_generated_scene_sends_keepalives_only() -> None:
+    """Camera shake and sensor noise of the scene generator are not motion."""
+    quiet = REPO / "scenes" / "scenarios" / "quiet_day.yaml"
+    if not quiet.exists():
+        pytest.skip("scenes/scenarios not present")
+    import yaml
+
+    from xueliang.config.cameras import MotionConfig
+    from xueliang.ingest.motion import MotionGate
+    from xueliang.scenes.render import SceneRenderer
+    from xueliang.scenes.scenario import Scenario
+
+    data = yaml.safe_load(quiet.read_text())
+    data["actors"] = []
+    data.pop("expect", None)
+    scenario = Scenario.model_validate(data)
+    assert scenario.effects.shake_px > 0 and scenario.effects.noise_sigma > 0
+    renderer = SceneRenderer(scenario, 0)
+    gate = MotionGate(MotionConfig(keepalive_s=5))
+    published = []
+    for i in range(0, 200, 2):  # 20 s at a 5 fps sample rate
+        frame = renderer.render_frame(i, scenario.fps)
+        d = gate.decide(frame.image, frame.t)
+        if d.publish:
+            assert d.keepalive and not d.boxes
+            published.append(round(frame.t, 1))
+    assert published == [0.0, 5.0, 10.0, 15.0]
