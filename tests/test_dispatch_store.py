@@ -428,3 +428,41 @@ def test_concurrent_migrations_of_a_fresh_database_serialise(db_url: str) -> Non
     assert {st.current_revision() for st in stores} == {"0001"}
     for st in stores:
         st.dispose()
+
+
+def test_a_tailer_of_the_event_feed_never_misses_a_concurrent_commit(svc: DispatchService,
+                                                                     clock: ManualClock) -> None:
+    incidents = [make_incident(200 + n, clock(), severity=Severity.general,
+                               camera_id=["cam-a1-gate", "cam-b1-school"][n % 2]) for n in range(24)]
+    start = svc.store.last_event_id()
+    seen: list[int] = []
+    done = threading.Event()
+
+    def tail() -> None:
+        last = start
+        while True:
+            finished = done.is_set()
+            for row in svc.store.events_after(last):
+                seen.append(row.id)
+                last = row.id
+            if finished:
+                return
+
+    def work(chunk: list) -> None:  # type: ignore[type-arg]
+        for inc in chunk:
+            svc.ingest_incident(inc)
+            owner = "village-a1" if inc.camera_id == "cam-a1-gate" else "village-b1"
+            svc.transition(inc.id, Action.accept, Actor("op", Role.operator, owner))
+
+    tailer = threading.Thread(target=tail)
+    tailer.start()
+    workers = [threading.Thread(target=work, args=(incidents[i::4],)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    done.set()
+    tailer.join()
+    everything = [r.id for r in svc.store.events_after(start, limit=1000)]
+    assert len(everything) == 2 * len(incidents)
+    assert seen == everything  # nothing skipped, nothing out of order
