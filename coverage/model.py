@@ -272,9 +272,11 @@ class MaxCoverage:
         value = solver.value(sel)
         t = time.perf_counter()
         small = pre.A.nnz <= small_nnz and mip
+        large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
         # quick bounds: everything seeable; the k best single cameras
-        bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters,
-                                        deadline=time.perf_counter() + 0.25 * time_limit, tol=mip_gap)
+        bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters * (4 if large else 1),
+                                        deadline=time.perf_counter() + (0.4 if large else 0.25) * time_limit,
+                                        tol=mip_gap)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
         if mip and pre.A.nnz <= lp_nnz and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
@@ -289,7 +291,8 @@ class MaxCoverage:
                 timings["lagrangian"] += time.perf_counter() - t
         if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small:
             t = time.perf_counter()
-            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + search_share * time_limit),
+            share = 1.0 if large else search_share
+            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + share * time_limit),
                                           stop_at=bound * (1 - mip_gap))
             timings["iterated_search"] = time.perf_counter() - t
             v3 = solver.value(sel3)
@@ -297,7 +300,7 @@ class MaxCoverage:
                 sel, value, method = sel3, v3, "greedy+ils"
         if value >= bound * (1 - mip_gap) - _EPS:
             status = "optimal"
-        elif mip and time.perf_counter() < deadline - 0.05:
+        elif mip and not large and time.perf_counter() < deadline - 0.05:
             t = time.perf_counter()
             res = solver.mip_max(kk, budget, sel, time_limit=max(0.1, deadline - time.perf_counter()), mip_gap=mip_gap)
             timings["mip"] = time.perf_counter() - t
@@ -626,7 +629,10 @@ class _Core:
                     stall = 0
             if best - lower <= tol * max(1.0, best) or theta < 1e-5:
                 break
-            g = (self.A @ x) - (yv > 0)
+            picked = np.flatnonzero(x)
+            rows, _ = _gather(self.C.indptr, self.C.indices, picked)
+            cover = np.bincount(rows, weights=np.repeat(x[picked], np.diff(self.C.indptr)[picked]), minlength=self.n)
+            g = cover - (yv > 0)
             g[(lam <= 0) & (g > 0)] = 0.0
             g[(lam >= w) & (g < 0)] = 0.0
             nrm = float(g @ g)
