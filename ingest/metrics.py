@@ -41,8 +41,12 @@ STATUS_VALUE = {"online": 2, "degraded": 1, "offline": 0}
 
 
 def forget_camera(camera_id: str) -> None:
-    """Drop a camera's status gauge when it moves to another worker (counters stay monotonic)."""
-    try:
-        STATUS.remove(camera_id)
-    except KeyError:
-        pass  # never set on this worker: nothing to remove
+    """Drop a camera's gauges when it moves to another worker (counters stay: they are monotonic
+    per process), so dashboards taking the max over workers do not see a stale status or score."""
+    from xueliang.ingest.quality import CHECKS
+
+    for gauge, labels in [(STATUS, (camera_id,)), *((QUALITY, (camera_id, c)) for c in CHECKS)]:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            continue  # never set on this worker
