@@ -108,11 +108,16 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
         for i in range(6):
             producer.send(topic, f"before-{i}".encode(), key=f"cam-{i % 3}")
         producer.flush(timeout=30)
+        # a producer whose records may wait only 2 s
+        impatient_bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[broker.bootstrap], delivery_timeout_s=2.0))
+        impatient = impatient_bus.producer(client_id="impatient")
+        impatient.send(topic, b"delivered", key="cam-9")
+        impatient.flush(timeout=30)
         seen: list[bytes] = []
         deadline = time.monotonic() + 30
-        while len(seen) < 6 and time.monotonic() < deadline:
+        while len(seen) < 7 and time.monotonic() < deadline:
             seen += [r.value for r in consumer.poll(0.5)]
-        assert sorted(seen) == sorted(f"before-{i}".encode() for i in range(6))
+        assert sorted(seen) == sorted([b"delivered"] + [f"before-{i}".encode() for i in range(6)])
         consumer.commit()
 
         stopped = broker.run("stop")
@@ -125,6 +130,14 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
             producer.send(topic, f"during-{i}".encode(), key=f"cam-{i % 3}")
         assert producer.pending() > 0
         assert consumer.poll(0.5) == []
+        for i in range(3):
+            impatient.send(topic, b"lost", key="cam-9")
+        time.sleep(2.5)
+        with pytest.raises(BusError, match=r"3 record\(s\) were not delivered"):
+            impatient.flush(timeout=10)
+        impatient.flush(timeout=10)  # the failures were reported once
+        impatient.close()
+        impatient_bus.close()
 
         # a client created while the broker is away waits for it (up to client_timeout_s)
         late: dict[str, object] = {}
@@ -160,7 +173,7 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
         # exactly the new records: the committed offsets survived the restart
         assert sorted(after) == sorted([b"late"] + [f"during-{i}".encode() for i in range(5)])
         consumer.commit()
-        assert sum(bus.end_offsets(topic).values()) == 12
+        assert sum(bus.end_offsets(topic).values()) == 13  # 6 + "delivered" + 5 + "late"; no "lost"
         assert bus.committed_offsets(group, topic) == bus.end_offsets(topic)
         assert consumer.committed(TopicPartition(topic, 0)) == bus.end_offsets(topic)[0]
         print(f"private broker: first start {cold_start_s:.1f}s, restart {warm_start_s:.1f}s, "

@@ -20,8 +20,8 @@ Client settings and why (docs/kafka.md has the long form):
   :class:`BusError`.
 * A broker that goes away for a while is not an error for ``send`` or ``poll``:
   kafka-python reconnects, records wait in the producer (bounded by the caller through
-  :meth:`Producer.pending`) and fail only after ``delivery_timeout_ms``, which
-  :meth:`Producer.flush` then reports.
+  :meth:`Producer.pending`) and fail only after ``KafkaBusConfig.delivery_timeout_s``,
+  which :meth:`Producer.flush` then reports.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 #: Largest request a producer sends / partition fetch a consumer asks for: one
 #: MAX_MESSAGE_BYTES record plus its key, headers and record-batch overhead.
 MAX_REQUEST_BYTES = MAX_MESSAGE_BYTES + 64 * 1024
-#: How long a record may wait for the broker (reconnects included) before it fails.
-DELIVERY_TIMEOUT_MS = 120_000
+#: Producer batching delay.
+LINGER_MS = 5
 #: Bound on blocking calls against the broker (commit, offsets, admin).
 REQUEST_TIMEOUT_MS = 30_000
 
@@ -345,6 +345,9 @@ class _KafkaProducer(Producer):
         self._compression = compression
         self._lock = threading.Lock()
         self._pending = 0
+        # delivery failures since the last flush: a count and the first few reasons (bounded, as a
+        # caller that never flushes, like the frame publisher, must not grow this without limit)
+        self._failed = 0
         self._errors: list[str] = []
         self._limits: dict[str, int] = {}  # topic -> max.message.bytes, for the topics sent to so far
         self._closed = False
@@ -352,6 +355,9 @@ class _KafkaProducer(Producer):
 
     def _create(self) -> KafkaProducer:
         bus = self._bus
+        delivery_ms = int(bus.config.delivery_timeout_s * 1000)
+        # kafka-python requires delivery_timeout_ms >= linger_ms + request_timeout_ms
+        request_ms = max(500, min(REQUEST_TIMEOUT_MS, delivery_ms - LINGER_MS - 1))
         return bus._connect(f"producer {self._client_id!r}", lambda t: _construct(
             KafkaProducer,
             bootstrap_servers=bus._servers,
@@ -360,11 +366,11 @@ class _KafkaProducer(Producer):
             enable_idempotence=True,
             compression_type=self._compression,
             max_request_size=MAX_REQUEST_BYTES,
-            linger_ms=5,
+            linger_ms=LINGER_MS,
             # below every topic's max.message.bytes, so only a single oversize record can overflow
             batch_size=256 * 1024,
-            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
+            delivery_timeout_ms=max(delivery_ms, LINGER_MS + request_ms),
+            request_timeout_ms=request_ms,
             max_block_ms=REQUEST_TIMEOUT_MS,
             allow_auto_create_topics=False,
             reconnect_backoff_max_ms=2000,
@@ -393,8 +399,15 @@ class _KafkaProducer(Producer):
     def _done(self, topic: str, failure: Exception | None) -> None:
         with self._lock:
             self._pending -= 1
-            if failure is not None:
+            if failure is None:
+                return
+            self._failed += 1
+            failed = self._failed
+            if len(self._errors) < 5:
                 self._errors.append(f"{topic}: {failure!r}")
+        if failed & (failed - 1) == 0:  # 1st, 2nd, 4th, 8th... failure: visible without flooding the log
+            log.warning("producer %s: %d record(s) not delivered since the last flush, latest to %s: %r",
+                        self._client_id, failed, topic, failure)
 
     def send(self, topic: str, value: bytes, key: str | None = None, headers: dict[str, bytes] | None = None,
              partition: int | None = None) -> None:
@@ -430,10 +443,10 @@ class _KafkaProducer(Producer):
         except kerr.KafkaTimeoutError as exc:
             raise BusError(f"flush timed out after {timeout}s with {self.pending()} records unacknowledged") from exc
         with self._lock:
-            errors, self._errors = self._errors, []
-        if errors:
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise BusError(f"{len(errors)} record(s) were not delivered: {errors[0]}{more}")
+            failed, errors = self._failed, self._errors
+            self._failed, self._errors = 0, []
+        if failed:
+            raise BusError(f"{failed} record(s) were not delivered since the last flush; first: {errors[0]}")
 
     def close(self) -> None:
         if self._closed:

@@ -26,6 +26,10 @@ class KafkaBusConfig(StrictModel):
     topics: Topics = Topics()
     frame_partitions: int = Field(6, ge=1, le=256, description="partitions of the frames topic (parallel detectors)")
     client_timeout_s: float = Field(30.0, gt=0, description="how long client creation retries an unreachable broker")
+    delivery_timeout_s: float = Field(
+        120.0, ge=1, le=3600,
+        description="how long a produced record may wait (broker away, retries) before it counts as failed "
+                    "and Producer.flush raises")
     session_timeout_s: float = Field(
         10.0, ge=1, le=300,
         description="consumer group session timeout: a member silent this long loses its partitions")
