@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, delete, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -105,6 +106,12 @@ class Store:
     def last_event_id(self) -> int:
         with self.read() as s:
             return s.scalar(select(EventRow.id).order_by(EventRow.id.desc()).limit(1)) or 0
+
+    def prune_events(self, before: datetime) -> int:
+        """Delete change-feed rows older than ``before`` (the feed is for live clients, not history:
+        the audit trail, escalations and flags keep that). Returns the number deleted."""
+        with self.session() as s:
+            return s.execute(delete(EventRow).where(EventRow.at < before)).rowcount or 0
 
     def dispose(self) -> None:
         self.engine.dispose()

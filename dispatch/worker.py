@@ -19,6 +19,7 @@ import logging
 import signal
 import threading
 import time
+from datetime import timedelta
 from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -35,6 +36,7 @@ from xueliang.dispatch.workflow import InvalidRequest
 log = logging.getLogger(__name__)
 
 GROUP = "dispatch"
+PRUNE_EVERY_S = 3600.0
 STAGE = "dispatch"
 
 
@@ -43,7 +45,7 @@ class Dispatcher:
 
     def __init__(self, settings: Settings, bus: Bus, store: Store, *, clock: Clock | None = None,
                  service: DispatchService | None = None, poll_timeout_s: float | None = None,
-                 max_records: int = 200, group_id: str = GROUP) -> None:
+                 max_records: int = 200, group_id: str = GROUP, events_retention_s: float = 7 * 86400) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
@@ -53,6 +55,8 @@ class Dispatcher:
         self.poll_timeout_s = poll_timeout_s if poll_timeout_s is not None else min(1.0, settings.dispatch.tick_s)
         self.max_records = max_records
         self.group_id = group_id
+        self.events_retention_s = events_retention_s
+        """Change-feed rows older than this are pruned hourly (the audit trail and history stay)."""
         self.metrics = self.service.metrics
         self.after_db_commit: Callable[[list[Record]], None] | None = None
         """Test hook: called after a batch is in the database, before offsets are committed."""
@@ -78,9 +82,15 @@ class Dispatcher:
             ticker.join(30)
 
     def _tick_loop(self, stop: threading.Event, halt: threading.Event) -> None:
+        last_prune = float("-inf")
         while not (stop.is_set() or halt.is_set()):
             try:
                 self.maybe_tick(force=True)
+                if time.monotonic() - last_prune >= PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    cutoff = self.clock() - timedelta(seconds=self.events_retention_s)
+                    if n := self.store.prune_events(before=cutoff):
+                        log.info("pruned %d change-feed events older than %s", n, cutoff.isoformat())
             except (OperationalError, DBAPIError) as exc:
                 log.error("SLA tick: database error (retrying next tick): %s", exc)
             halt.wait(self.settings.dispatch.tick_s)

@@ -361,6 +361,10 @@ def test_event_feed_is_ordered_and_hooks_fire_after_commit(svc: DispatchService,
     assert [r.id for r in rows] == sorted(r.id for r in rows)
     assert [e["kind"] for e in seen] == ["incident.created", "incident.transition"]
     assert seen[1]["payload"]["state"] == "accepted" and seen[1]["centre_id"] == "village-a1"
+    clock.advance(3600)
+    svc.transition(inc.id, Action.receive, OP_A1)
+    assert svc.store.prune_events(before=clock() - timedelta(seconds=60)) >= 3
+    assert [r.kind for r in svc.store.events_after(start)] == ["incident.transition"]
 
 
 def test_concurrent_accepts_one_wins(svc: DispatchService, clock: ManualClock) -> None:
