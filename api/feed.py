@@ -3,7 +3,7 @@
 One background task per app reads ``events`` rows with ``id > last`` (the dispatch
 store's change feed, so changes made by another process — the dispatcher — arrive
 too). It wakes on the in-process service's notifications at once and otherwise
-polls every ``poll_s``. For each incident event it loads the incident once and
+polls every ``poll_s`` (0.1 s). For each incident event it loads the incident once and
 sends it to every subscriber whose centre subtree owns it; a subscriber who could
 see the incident's previous owner (it was escalated away) gets a removal instead.
 A slow subscriber's queue is bounded: when it is full the hub ends that stream
@@ -60,7 +60,7 @@ class Subscription:
 
 
 class FeedHub:
-    def __init__(self, service: Any, *, poll_s: float = 0.25, batch: int = 500) -> None:
+    def __init__(self, service: Any, *, poll_s: float = 0.1, batch: int = 500) -> None:
         self.service = service
         self.store = service.store
         self.poll_s = poll_s
