@@ -38,22 +38,35 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; "
-                                "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
-                                "base-uri 'none'; form-action 'self'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; "
+        "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
 }
 # the interactive docs (/docs) load their own inline bootstrap script
-DOCS_CSP = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; frame-ancestors 'none'"
+)
 
 TAGS = [
     {"name": "auth", "description": "OAuth2 password flow → bearer JWT; live-feed tickets"},
-    {"name": "incidents", "description": "事件: list, detail with audit trail, workflow actions (受理/分拨/处置/办结/督办)"},
+    {
+        "name": "incidents",
+        "description": "事件: list, detail with audit trail, workflow actions (受理/分拨/处置/办结/督办)",
+    },
     {"name": "feed", "description": "live feed per centre (Server-Sent Events)"},
-    {"name": "cameras", "description": "摄像机: CRUD, status, video-quality diagnosis, online rate (在线率), zones, rules"},
+    {
+        "name": "cameras",
+        "description": "摄像机: CRUD, status, video-quality diagnosis, online rate (在线率), zones, rules",
+    },
     {"name": "centres", "description": "综治中心 tree: city → county → township → village; KPIs"},
-    {"name": "coverage", "description": "补点扩面: coverage planning job; its blind spots and proposals become map layers"},
+    {
+        "name": "coverage",
+        "description": "补点扩面: coverage planning job; its blind spots and proposals become map layers",
+    },
     {"name": "users", "description": "accounts (admin)"},
     {"name": "ops", "description": "liveness, readiness, metrics"},
 ]
@@ -68,8 +81,9 @@ def _route_template(request: Request) -> str:
     return "static" if path in ("", "/") and getattr(route, "name", "") == "console" else path
 
 
-def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | None = None,
-               service: Any = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: Any, *, clock: Callable[[], Any] | None = None, service: Any = None
+) -> FastAPI:
     """Build the API and console on ``store`` (a :class:`xueliang.dispatch.store.Store`).
 
     ``clock`` (a callable returning an aware UTC datetime) is injected into the dispatch
@@ -97,9 +111,11 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | Non
     app = FastAPI(
         title="Xueliang 雪亮 operator API",
         version=__version__,
-        description=("Operator API of the three-tier command centres (综治中心: county/township/village). "
-                     "Authenticate with `POST /api/v1/auth/token` (OAuth2 password flow) and send "
-                     "`Authorization: Bearer <token>`. A user sees and acts on its home centre's subtree only."),
+        description=(
+            "Operator API of the three-tier command centres (综治中心: county/township/village). "
+            "Authenticate with `POST /api/v1/auth/token` (OAuth2 password flow) and send "
+            "`Authorization: Bearer <token>`. A user sees and acts on its home centre's subtree only."
+        ),
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
@@ -130,15 +146,18 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], Any] | Non
     @app.exception_handler(WorkflowError)
     async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
         if exc.http_status == 422:  # one 422 shape for every client: FastAPI's validation errors
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": type(exc).__name__}]},
-                                status_code=422)
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc), "type": type(exc).__name__}]}, status_code=422
+            )
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
 
     for module in (auth, users, incidents, feed, cameras, map, coverage, centres, snapshots, health):
         for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
             if isinstance(route, APIRoute) and route.body_field is not None and 400 not in route.responses:
-                route.responses[400] = {"description": "malformed request body (not JSON / not a form)", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                route.responses[400] = {
+                    "description": "malformed request body (not JSON / not a form)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
     return app

@@ -84,8 +84,10 @@ def require_roles(*roles: Role) -> Callable[[UserPublic], UserPublic]:
 
     def dependency(user: CurrentUser) -> UserPublic:
         if user.role not in allowed:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {user.role.value!r} may not do this (needs one of {sorted(r.value for r in allowed)})")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {user.role.value!r} may not do this (needs one of {sorted(r.value for r in allowed)})",
+            )
         return user
 
     return dependency

@@ -34,7 +34,7 @@ CLOSED = object()
 class FeedMessage:
     id: int
     event: str  # SSE event name: incident | camera
-    data: str   # JSON
+    data: str  # JSON
 
 
 @dataclass(frozen=True)
@@ -158,11 +158,19 @@ class FeedHub:
         out = []
         for row in rows:
             payload = dict(row.payload or {})
-            out.append(_Prepared(
-                id=row.id, kind=row.kind, at=row.at.isoformat(), centre_id=row.centre_id,
-                previous_centre_id=payload.get("from_centre_id"),
-                incident=views.get(row.incident_id) if row.incident_id else None,
-                incident_id=row.incident_id, camera_id=row.camera_id, payload=payload))
+            out.append(
+                _Prepared(
+                    id=row.id,
+                    kind=row.kind,
+                    at=row.at.isoformat(),
+                    centre_id=row.centre_id,
+                    previous_centre_id=payload.get("from_centre_id"),
+                    incident=views.get(row.incident_id) if row.incident_id else None,
+                    incident_id=row.incident_id,
+                    camera_id=row.camera_id,
+                    payload=payload,
+                )
+            )
         return out
 
     def _message_for(self, user: UserPublic, p: _Prepared) -> FeedMessage | None:
@@ -170,8 +178,14 @@ class FeedHub:
             inc = p.incident
             owner = inc.owner_centre_id if inc is not None else p.centre_id
             if sees_centre(self.service, user, owner):
-                body: dict[str, Any] = {"kind": p.kind, "at": p.at, "incident_id": p.incident_id, "visible": True,
-                                        "change": p.payload, "incident": None}
+                body: dict[str, Any] = {
+                    "kind": p.kind,
+                    "at": p.at,
+                    "incident_id": p.incident_id,
+                    "visible": True,
+                    "change": p.payload,
+                    "incident": None,
+                }
                 if inc is not None:
                     view = inc.model_dump(mode="json", exclude={"audit", "notifications", "escalations", "sla_flags"})
                     view["permitted_actions"] = [a.value for a in permitted_actions(self.service, user, inc)]
@@ -179,8 +193,14 @@ class FeedHub:
                 return FeedMessage(p.id, "incident", json.dumps(body, ensure_ascii=False))
             if p.previous_centre_id is not None and sees_centre(self.service, user, p.previous_centre_id):
                 # escalated out of this user's area: tell the wall to drop it
-                body = {"kind": p.kind, "at": p.at, "incident_id": p.incident_id, "visible": False, "incident": None,
-                        "change": {"from_centre_id": p.previous_centre_id, "owner_centre_id": owner}}
+                body = {
+                    "kind": p.kind,
+                    "at": p.at,
+                    "incident_id": p.incident_id,
+                    "visible": False,
+                    "incident": None,
+                    "change": {"from_centre_id": p.previous_centre_id, "owner_centre_id": owner},
+                }
                 return FeedMessage(p.id, "incident", json.dumps(body, ensure_ascii=False))
             return None
         if p.camera_id is not None and sees_centre(self.service, user, p.centre_id):

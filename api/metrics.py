@@ -6,7 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter("xl_api_requests_total", "HTTP requests handled", ["method", "route", "status"])
 LATENCY = Histogram(
-    "xl_api_request_duration_seconds", "HTTP request latency (until the response starts)", ["method", "route"],
+    "xl_api_request_duration_seconds",
+    "HTTP request latency (until the response starts)",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 FEED_CLIENTS = Gauge("xl_api_feed_clients", "connected live-feed (SSE) clients")

@@ -13,7 +13,9 @@ from xueliang.dispatch.workflow import Action, RejectReason
 
 class IncidentPublic(IncidentView):
     permitted_actions: list[Action] = Field(
-        default_factory=list, description="actions this user may take now (legal in the state, allowed to the role and centre)")
+        default_factory=list,
+        description="actions this user may take now (legal in the state, allowed to the role and centre)",
+    )
 
 
 class IncidentDetailPublic(IncidentDetail):
@@ -34,7 +36,8 @@ class ActionBody(BaseModel):
 
     note: str = Note
     expected_version: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="the incident `version` you saw; a different one gets 409 (reload)")
+        None, ge=1, le=2**31 - 1, description="the incident `version` you saw; a different one gets 409 (reload)"
+    )
 
 
 class RejectBody(ActionBody):
@@ -42,8 +45,12 @@ class RejectBody(ActionBody):
 
 
 class DispatchBody(ActionBody):
-    target: str = Field(min_length=1, max_length=200, pattern=r"\S",
-                        description="a centre id below the owner, or the name of a unit (派出所, 网格员...)")
+    target: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description="a centre id below the owner, or the name of a unit (派出所, 网格员...)",
+    )
 
 
 class ReturnBody(ActionBody):
@@ -51,14 +58,21 @@ class ReturnBody(ActionBody):
 
 
 ACTION_BODIES: dict[Action, type[ActionBody]] = {
-    Action.reject: RejectBody, Action.dispatch: DispatchBody, Action.return_: ReturnBody,
+    Action.reject: RejectBody,
+    Action.dispatch: DispatchBody,
+    Action.return_: ReturnBody,
 }
 ACTION_SUMMARIES: dict[Action, str] = {
-    Action.accept: "Accept (受理)", Action.reject: "Reject as false alarm or duplicate (退回)",
-    Action.dispatch: "Dispatch to a unit or centre (分拨); starts the close SLA", Action.receive: "Receive (签收)",
-    Action.return_: "Return to the dispatcher (退单)", Action.handle: "Start handling (处置)",
-    Action.feedback: "Report the result (反馈)", Action.verify: "Verify the result (核查)",
-    Action.close: "Close (办结)", Action.escalate: "Escalate to the parent centre (上报/督办)",
+    Action.accept: "Accept (受理)",
+    Action.reject: "Reject as false alarm or duplicate (退回)",
+    Action.dispatch: "Dispatch to a unit or centre (分拨); starts the close SLA",
+    Action.receive: "Receive (签收)",
+    Action.return_: "Return to the dispatcher (退单)",
+    Action.handle: "Start handling (处置)",
+    Action.feedback: "Report the result (反馈)",
+    Action.verify: "Verify the result (核查)",
+    Action.close: "Close (办结)",
+    Action.escalate: "Escalate to the parent centre (上报/督办)",
 }
 
 

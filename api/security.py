@@ -28,8 +28,10 @@ class SecretError(ValueError):
 
 def check_secret(secret: str) -> str:
     if not secret or secret.startswith("${"):
-        raise SecretError("api.jwt_secret is not set: export XL_JWT_SECRET (at least 32 bytes, e.g. "
-                          "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        raise SecretError(
+            "api.jwt_secret is not set: export XL_JWT_SECRET (at least 32 bytes, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise SecretError(f"api.jwt_secret is too short ({len(secret.encode())} bytes; need {MIN_SECRET_BYTES})")
     return secret
@@ -71,11 +73,15 @@ class TokenError(ValueError):
     """The token is missing, malformed, expired or signed with another key."""
 
 
-def create_token(secret: str, username: str, role: str, centre_id: str, *, now: datetime, ttl_s: int,
-                 typ: str = "access") -> str:
+def create_token(
+    secret: str, username: str, role: str, centre_id: str, *, now: datetime, ttl_s: int, typ: str = "access"
+) -> str:
     claims = {
-        "sub": username, "role": role, "centre": centre_id,
-        "iat": int(now.timestamp()), "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
+        "sub": username,
+        "role": role,
+        "centre": centre_id,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
         "typ": typ,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -84,7 +90,9 @@ def create_token(secret: str, username: str, role: str, centre_id: str, *, now: 
 def decode_token(secret: str, token: str, *, now: datetime, typ: str = "access") -> TokenClaims:
     try:
         # expiry is checked against the injected clock below, not the wall clock
-        data = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False, "require": ["sub", "exp"]})
+        data = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"verify_exp": False, "require": ["sub", "exp"]}
+        )
     except jwt.PyJWTError as exc:
         raise TokenError(f"invalid token: {exc}") from exc
     if data.get("typ") != typ:
@@ -93,7 +101,8 @@ def decode_token(secret: str, token: str, *, now: datetime, typ: str = "access")
     if now.timestamp() >= exp:
         raise TokenError("token expired")
     try:
-        return TokenClaims(str(data["sub"]), str(data["role"]), str(data["centre"]),
-                           datetime.fromtimestamp(exp, tz=now.tzinfo))
+        return TokenClaims(
+            str(data["sub"]), str(data["role"]), str(data["centre"]), datetime.fromtimestamp(exp, tz=now.tzinfo)
+        )
     except KeyError as exc:
         raise TokenError(f"invalid token: claim {exc.args[0]!r} missing") from exc

@@ -93,15 +93,33 @@ def sample_settings(snapshot_dir: Path, *, extra: str = "") -> Settings:
     return parse_config(SAMPLE_CONFIG % (JWT_SECRET, snapshot_dir) + extra, "api-testing")
 
 
-def make_incident(camera_id: str = "cam-dajiaqiao-entrance", *, episode: str = "1", rule: str = "gate-intrusion",
-                  rule_type: str = "intrusion", severity: Severity = Severity.general,
-                  at: datetime | None = None, revision: int = 0, with_snapshot: bool = True) -> Incident:
+def make_incident(
+    camera_id: str = "cam-dajiaqiao-entrance",
+    *,
+    episode: str = "1",
+    rule: str = "gate-intrusion",
+    rule_type: str = "intrusion",
+    severity: Severity = Severity.general,
+    at: datetime | None = None,
+    revision: int = 0,
+    with_snapshot: bool = True,
+) -> Incident:
     at = at or datetime.now(UTC)
     iid = Incident.make_id(camera_id, rule, episode)
-    return Incident(id=iid, camera_id=camera_id, rule=rule, rule_type=rule_type, severity=severity, zone="gate",
-                    class_names=["person"], started_at=at - timedelta(seconds=3), updated_at=at, revision=revision,
-                    snapshot_url=f"/snapshots/{iid}.jpg" if with_snapshot else None,
-                    details={"dwell_s": 3.0, "count": 1})
+    return Incident(
+        id=iid,
+        camera_id=camera_id,
+        rule=rule,
+        rule_type=rule_type,
+        severity=severity,
+        zone="gate",
+        class_names=["person"],
+        started_at=at - timedelta(seconds=3),
+        updated_at=at,
+        revision=revision,
+        snapshot_url=f"/snapshots/{iid}.jpg" if with_snapshot else None,
+        details={"dwell_s": 3.0, "count": 1},
+    )
 
 
 @functools.cache
@@ -122,6 +140,7 @@ def _template_db() -> Path:
 @functools.cache
 def _password_hash() -> str:
     from xueliang.api.security import hash_password
+
     return hash_password(PASSWORD)
 
 
@@ -140,8 +159,15 @@ class ApiEnv:
     clock: Callable[[], datetime] | None
 
     @classmethod
-    def create(cls, workdir: Path, *, clock: Callable[[], datetime] | None = None, db_url: str | None = None,
-               settings: Settings | None = None, users: dict[str, tuple[str, str]] | None = None) -> ApiEnv:
+    def create(
+        cls,
+        workdir: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        db_url: str | None = None,
+        settings: Settings | None = None,
+        users: dict[str, tuple[str, str]] | None = None,
+    ) -> ApiEnv:
         from xueliang.api.app import create_app
         from xueliang.api.users import create_user
         from xueliang.dispatch.store import Store
@@ -167,8 +193,9 @@ class ApiEnv:
 
         user = get_user(self.store, username)
         assert user is not None, username
-        return create_token(JWT_SECRET, user.username, user.role.value, user.centre_id,
-                            now=now_from(self.clock), ttl_s=3600)
+        return create_token(
+            JWT_SECRET, user.username, user.role.value, user.centre_id, now=now_from(self.clock), ttl_s=3600
+        )
 
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username)}"}
@@ -194,8 +221,11 @@ class ApiEnv:
         import uvicorn
 
         port = port or free_port()
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="on", timeout_graceful_shutdown=2))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+            )
+        )
         thread = threading.Thread(target=server.run, name="api-test-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 20

@@ -105,10 +105,19 @@ def ensure_schema(store: Any) -> None:
     metadata.create_all(_engine(store))
 
 
-def create_user(store: Any, username: str, password: str, role: Role | str, centre_id: str, *,
-                display_name: str = "", centres: set[str] | None = None,
-                now: datetime | None = None, exist_ok: bool = False,
-                password_hash: str | None = None) -> UserPublic:
+def create_user(
+    store: Any,
+    username: str,
+    password: str,
+    role: Role | str,
+    centre_id: str,
+    *,
+    display_name: str = "",
+    centres: set[str] | None = None,
+    now: datetime | None = None,
+    exist_ok: bool = False,
+    password_hash: str | None = None,
+) -> UserPublic:
     """Add a user; ``centres`` (ids of the configured tree), when given, must contain ``centre_id``.
 
     With ``exist_ok`` an existing user of that name is returned unchanged (the demo's seeding).
@@ -124,8 +133,15 @@ def create_user(store: Any, username: str, password: str, role: Role | str, cent
     if centres is not None and centre_id not in centres:
         raise UserError(f"user {username!r}: centre {centre_id!r} is not in the centre tree")
     ensure_schema(store)
-    row = UserRow(username=username, password_hash=password_hash or hash_password(password), role=role.value, centre_id=centre_id,
-                  display_name=display_name, active=True, created_at=now or datetime.now(UTC))
+    row = UserRow(
+        username=username,
+        password_hash=password_hash or hash_password(password),
+        role=role.value,
+        centre_id=centre_id,
+        display_name=display_name,
+        active=True,
+        created_at=now or datetime.now(UTC),
+    )
     try:
         with store.session() as session:
             session.add(row)

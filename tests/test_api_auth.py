@@ -7,8 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from xueliang.api.security import (SecretError, TokenError, check_secret, create_token, decode_token, hash_password,
-                                   verify_password)
+from xueliang.api.security import (
+    SecretError,
+    TokenError,
+    check_secret,
+    create_token,
+    decode_token,
+    hash_password,
+    verify_password,
+)
 from xueliang.api.testing import JWT_SECRET, PASSWORD, ApiEnv
 from xueliang.api.users import UserError, authenticate, create_user
 from xueliang.dispatch.clock import ManualClock
@@ -89,8 +96,19 @@ def test_wrong_password_is_401(client):
     assert r.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/api/v1/incidents", "/api/v1/cameras", "/api/v1/centres", "/api/v1/auth/me",
-                                  "/api/v1/map", "/api/v1/users", "/api/v1/feed", "/snapshots/inc-x.jpg"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/incidents",
+        "/api/v1/cameras",
+        "/api/v1/centres",
+        "/api/v1/auth/me",
+        "/api/v1/map",
+        "/api/v1/users",
+        "/api/v1/feed",
+        "/snapshots/inc-x.jpg",
+    ],
+)
 def test_missing_or_bad_token_is_401(client, env, clock, path):
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
@@ -110,13 +128,28 @@ def test_disabled_user_loses_access(client, env):
 
 def test_user_management_is_admin_only_and_scoped(client, env):
     h = env.headers("admin")
-    r = client.post("/api/v1/users", headers=h, json={"username": "op-dongjia", "password": PASSWORD,
-                                                      "role": "operator", "centre_id": "dongjia"})
+    r = client.post(
+        "/api/v1/users",
+        headers=h,
+        json={"username": "op-dongjia", "password": PASSWORD, "role": "operator", "centre_id": "dongjia"},
+    )
     assert r.status_code == 201, r.text
-    assert client.post("/api/v1/users", headers=h, json={"username": "op-dongjia", "password": PASSWORD,
-                                                         "role": "operator", "centre_id": "dongjia"}).status_code == 409
-    assert client.post("/api/v1/users", headers=h, json={"username": "op-x", "password": PASSWORD, "role": "operator",
-                                                         "centre_id": "atlantis"}).status_code == 404
+    assert (
+        client.post(
+            "/api/v1/users",
+            headers=h,
+            json={"username": "op-dongjia", "password": PASSWORD, "role": "operator", "centre_id": "dongjia"},
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            "/api/v1/users",
+            headers=h,
+            json={"username": "op-x", "password": PASSWORD, "role": "operator", "centre_id": "atlantis"},
+        ).status_code
+        == 404
+    )
     assert client.get("/api/v1/users", headers=env.headers("sup-keqiao")).status_code == 403
     assert client.post("/api/v1/auth/token", data={"username": "op-dongjia", "password": PASSWORD}).status_code == 200
     assert client.delete("/api/v1/users/op-dongjia", headers=h).status_code == 204
@@ -158,6 +191,7 @@ def test_ops_endpoints(client):
 def test_readyz_reports_an_unreachable_database(tmp_path, client, env, monkeypatch):
     def broken():
         raise OSError("disk gone")
+
     monkeypatch.setattr(env.store.engine, "connect", broken)
     r = client.get("/readyz")
     assert r.status_code == 503 and "disk gone" in r.json()["detail"]

@@ -33,15 +33,18 @@ def ids(client, env, user, **params):
 
 
 # who sees the village incident in lists, detail and snapshot
-@pytest.mark.parametrize("user, sees", [
-    ("op-dajiaqiao", True),    # owner village
-    ("sup-anchang", True),     # its township
-    ("sup-keqiao", True),      # its county
-    ("admin", True),
-    ("op-xishi", False),       # another village of the same township
-    ("sup-qianqing", False),   # another township
-    ("eng-xishi", False),
-])
+@pytest.mark.parametrize(
+    "user, sees",
+    [
+        ("op-dajiaqiao", True),  # owner village
+        ("sup-anchang", True),  # its township
+        ("sup-keqiao", True),  # its county
+        ("admin", True),
+        ("op-xishi", False),  # another village of the same township
+        ("sup-qianqing", False),  # another township
+        ("eng-xishi", False),
+    ],
+)
 def test_read_matrix(world, user, sees):
     env, client, iid = world
     assert (iid in ids(client, env, user)) is sees
@@ -63,11 +66,14 @@ def test_other_village_cannot_filter_on_our_centre(world):
     assert r.status_code == 403
 
 
-@pytest.mark.parametrize("user, expected", [
-    ("op-xishi", 403),      # another village: may not act
-    ("sup-qianqing", 403),  # another township
-    ("eng-keqiao", 403),    # engineers never act on incidents, even in their subtree
-])
+@pytest.mark.parametrize(
+    "user, expected",
+    [
+        ("op-xishi", 403),  # another village: may not act
+        ("sup-qianqing", 403),  # another township
+        ("eng-keqiao", 403),  # engineers never act on incidents, even in their subtree
+    ],
+)
 def test_act_forbidden(world, user, expected):
     env, client, iid = world
     for action, body in (("accept", {}), ("reject", {"reason": "false_alarm"}), ("escalate", {"note": "x"})):
@@ -95,8 +101,12 @@ def test_township_supervisor_can_act(tmp_path):
         r = client.post(f"/api/v1/incidents/{inc.id}/accept", headers=env.headers("sup-anchang"), json={"note": "收到"})
         assert r.status_code == 200 and r.json()["state"] == "accepted"
         audit = client.get(f"/api/v1/incidents/{inc.id}", headers=env.headers(VILLAGE_OP)).json()["audit"]
-        assert (audit[-1]["actor"], audit[-1]["role"], audit[-1]["centre_id"], audit[-1]["note"]) == \
-            ("sup-anchang", "supervisor", "anchang", "收到")
+        assert (audit[-1]["actor"], audit[-1]["role"], audit[-1]["centre_id"], audit[-1]["note"]) == (
+            "sup-anchang",
+            "supervisor",
+            "anchang",
+            "收到",
+        )
 
 
 def test_major_incident_is_township_owned_not_village_visible(tmp_path):
@@ -106,18 +116,23 @@ def test_major_incident_is_township_owned_not_village_visible(tmp_path):
     with TestClient(env.app) as client:
         assert inc.id not in ids(client, env, VILLAGE_OP)
         assert inc.id in ids(client, env, "sup-anchang")
-        assert client.post(f"/api/v1/incidents/{inc.id}/accept", headers=env.headers(VILLAGE_OP),
-                           json={}).status_code == 403
+        assert (
+            client.post(f"/api/v1/incidents/{inc.id}/accept", headers=env.headers(VILLAGE_OP), json={}).status_code
+            == 403
+        )
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", "/api/v1/incidents", None),
-    ("GET", "/api/v1/incidents/inc-x", None),
-    ("POST", "/api/v1/incidents/inc-x/accept", {}),
-    ("GET", "/api/v1/cameras", None),
-    ("POST", "/api/v1/cameras", {"id": "cam-new", "village": "xishi"}),
-    ("GET", "/api/v1/centres", None),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/api/v1/incidents", None),
+        ("GET", "/api/v1/incidents/inc-x", None),
+        ("POST", "/api/v1/incidents/inc-x/accept", {}),
+        ("GET", "/api/v1/cameras", None),
+        ("POST", "/api/v1/cameras", {"id": "cam-new", "village": "xishi"}),
+        ("GET", "/api/v1/centres", None),
+    ],
+)
 def test_missing_or_bad_token(world, method, path, body):
     _, client, _ = world
     for headers in ({}, {"Authorization": "Bearer garbage"}, {"Authorization": "Basic YWRtaW46YWRtaW4="}):
@@ -130,11 +145,17 @@ def test_cameras_scoped_and_managed_by_engineers(tmp_path):
     with TestClient(env.app) as client:
         mine = {c["id"] for c in client.get("/api/v1/cameras", headers=env.headers(OTHER_VILLAGE_OP)).json()}
         assert mine == {"cam-xishi-square"}
-        assert client.get("/api/v1/cameras/cam-dajiaqiao-pond", headers=env.headers(OTHER_VILLAGE_OP)).status_code == 404
+        assert (
+            client.get("/api/v1/cameras/cam-dajiaqiao-pond", headers=env.headers(OTHER_VILLAGE_OP)).status_code == 404
+        )
         body = {"id": "cam-xishi-well", "name": "西市村水井", "village": "xishi", "url": "rtsp://admin:pw@10.0.0.9/1"}
         assert client.post("/api/v1/cameras", headers=env.headers(OTHER_VILLAGE_OP), json=body).status_code == 403
-        assert client.post("/api/v1/cameras", headers=env.headers("eng-xishi"),
-                           json={**body, "village": "dajiaqiao"}).status_code == 403  # outside the engineer's area
+        assert (
+            client.post(
+                "/api/v1/cameras", headers=env.headers("eng-xishi"), json={**body, "village": "dajiaqiao"}
+            ).status_code
+            == 403
+        )  # outside the engineer's area
         r = client.post("/api/v1/cameras", headers=env.headers("eng-xishi"), json=body)
         assert r.status_code == 201, r.text
         assert r.json()["masked_url"] == "rtsp://***@10.0.0.9/1" and "pw" not in r.text

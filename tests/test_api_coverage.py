@@ -20,8 +20,12 @@ def county(tmp_path_factory):
 
     c = generate_county(tmp_path_factory.mktemp("county"), with_dem=False)
     load = lambda p: json.loads(Path(p).read_text())  # noqa: E731
-    return {"demand": load(c.demand), "candidates": load(c.candidates), "cameras": load(c.cameras),
-            "buildings": load(c.buildings)}
+    return {
+        "demand": load(c.demand),
+        "candidates": load(c.candidates),
+        "cameras": load(c.cameras),
+        "buildings": load(c.buildings),
+    }
 
 
 def test_plan_stores_a_map_layer(tmp_path, county):
@@ -49,7 +53,9 @@ def test_plan_input_errors_are_422(tmp_path, county):
     with TestClient(env.app) as client:
         r = client.post("/api/v1/coverage/plan", headers=h, json={**county, "options": {"k": 2, "budget": 3}})
         assert r.status_code == 422 and "exactly one" in r.text
-        r = client.post("/api/v1/coverage/plan", headers=h, json={**county, "demand": {"type": "Feature"}, "options": {"k": 1}})
+        r = client.post(
+            "/api/v1/coverage/plan", headers=h, json={**county, "demand": {"type": "Feature"}, "options": {"k": 1}}
+        )
         assert r.status_code == 422 and "demand" in r.text
         body = {**county, "options": {"k": 1}, "dem_path": "/etc/passwd"}
         assert client.post("/api/v1/coverage/plan", headers=h, json=body).status_code == 422  # no server paths

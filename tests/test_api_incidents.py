@@ -38,7 +38,9 @@ def seed(env, clock, n=7):
     for i in range(n):
         cam = "cam-dajiaqiao-entrance" if i % 2 == 0 else "cam-dajiaqiao-pond"
         sev = Severity.general if i % 2 == 0 else Severity.serious
-        inc = make_incident(cam, episode=f"e{i}", severity=sev, at=clock(), rule="gate-intrusion" if i % 2 == 0 else "pond")
+        inc = make_incident(
+            cam, episode=f"e{i}", severity=sev, at=clock(), rule="gate-intrusion" if i % 2 == 0 else "pond"
+        )
         env.service.ingest_incident(inc)
         out.append(inc)
         clock.advance(60)
@@ -75,13 +77,15 @@ def test_full_workflow_with_audit(env, client, clock):
     inc = seed(env, clock, 1)[0]
     url = f"/api/v1/incidents/{inc.id}"
     op, sup = env.headers("op-dajiaqiao"), env.headers("sup-anchang")
-    steps = [("accept", op, {"note": "收到"}, "accepted"),
-             ("dispatch", op, {"target": "网格员张三", "note": "请核实"}, "dispatched"),
-             ("receive", op, {}, "received"),
-             ("handle", op, {}, "handling"),
-             ("feedback", op, {"note": "已劝离"}, "feedback"),
-             ("verify", sup, {"note": "属实"}, "verified"),
-             ("close", sup, {"note": "办结"}, "closed")]
+    steps = [
+        ("accept", op, {"note": "收到"}, "accepted"),
+        ("dispatch", op, {"target": "网格员张三", "note": "请核实"}, "dispatched"),
+        ("receive", op, {}, "received"),
+        ("handle", op, {}, "handling"),
+        ("feedback", op, {"note": "已劝离"}, "feedback"),
+        ("verify", sup, {"note": "属实"}, "verified"),
+        ("close", sup, {"note": "办结"}, "closed"),
+    ]
     for action, headers, body, state in steps:
         clock.advance(30)
         version = client.get(url, headers=headers).json()["version"]
@@ -126,11 +130,18 @@ def test_kpis_centres_and_camera_health(env, client, clock):
     start = clock()
     env.service.ingest_health(CameraHealth(camera_id="cam-xishi-square", status=CameraStatus.online, at=start))
     clock.advance(1800)
-    env.service.ingest_health(CameraHealth(camera_id="cam-xishi-square", status=CameraStatus.offline, at=clock(),
-                                           reason="no frames", faults=["signal_loss"], scores={"signal_loss": 1.0}))
+    env.service.ingest_health(
+        CameraHealth(
+            camera_id="cam-xishi-square",
+            status=CameraStatus.offline,
+            at=clock(),
+            reason="no frames",
+            faults=["signal_loss"],
+            scores={"signal_loss": 1.0},
+        )
+    )
     clock.advance(600)
-    rate = client.get("/api/v1/cameras/online-rate", headers=env.headers("op-xishi"),
-                      params={"window_s": 2400}).json()
+    rate = client.get("/api/v1/cameras/online-rate", headers=env.headers("op-xishi"), params={"window_s": 2400}).json()
     assert rate["online_rate"] == pytest.approx(0.75)
     cam = client.get("/api/v1/cameras/cam-xishi-square", headers=env.headers("op-xishi")).json()
     assert cam["status"] == "offline" and cam["faults"] == ["signal_loss"] and cam["placement"]["azimuth_deg"] == 200
@@ -144,8 +155,11 @@ def test_map_sectors_and_coverage_layer(env, client):
     fc = client.get("/api/v1/map", headers=env.headers("sup-anchang")).json()
     cams = {f["properties"]["id"] for f in fc["features"] if f["properties"]["kind"] == "camera"}
     assert cams == {"cam-dajiaqiao-entrance", "cam-dajiaqiao-pond", "cam-xishi-square"}
-    sector = next(f for f in fc["features"] if f["properties"]["kind"] == "sector"
-                  and f["properties"]["id"] == "cam-dajiaqiao-entrance")
+    sector = next(
+        f
+        for f in fc["features"]
+        if f["properties"]["kind"] == "sector" and f["properties"]["id"] == "cam-dajiaqiao-entrance"
+    )
     ring = sector["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1] == [120.4561, 30.0912]
     # azimuth 90° (east) ± 35°: every arc point lies east of the camera, at 60 m
@@ -153,17 +167,35 @@ def test_map_sectors_and_coverage_layer(env, client):
         dx = (lon - 120.4561) * 111320 * 0.86548
         dy = (lat - 30.0912) * 111320
         assert dx > 0 and abs((dx * dx + dy * dy) ** 0.5 - 60) < 0.5
-    layer = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"kind": "blind", "area_m2": 1200},
-         "geometry": {"type": "Polygon", "coordinates": [[[120.457, 30.091], [120.458, 30.091], [120.458, 30.092], [120.457, 30.091]]]}},
-        {"type": "Feature", "properties": {"kind": "candidate"}, "geometry": {"type": "Point", "coordinates": [120.4575, 30.0915]}}]}
+    layer = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"kind": "blind", "area_m2": 1200},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[120.457, 30.091], [120.458, 30.091], [120.458, 30.092], [120.457, 30.091]]],
+                },
+            },
+            {
+                "type": "Feature",
+                "properties": {"kind": "candidate"},
+                "geometry": {"type": "Point", "coordinates": [120.4575, 30.0915]},
+            },
+        ],
+    }
     assert client.put("/api/v1/map/layers/plan-1", headers=env.headers("op-dajiaqiao"), json=layer).status_code == 403
     bad = {"type": "FeatureCollection", "features": [{**layer["features"][0], "properties": {"kind": "lake"}}]}
     assert client.put("/api/v1/map/layers/plan-1", headers=env.headers("eng-keqiao"), json=bad).status_code == 422
-    r = client.put("/api/v1/map/layers/plan-1", headers=env.headers("eng-keqiao"), json=layer,
-                   params={"centre_id": "anchang"})
+    r = client.put(
+        "/api/v1/map/layers/plan-1", headers=env.headers("eng-keqiao"), json=layer, params={"centre_id": "anchang"}
+    )
     assert r.status_code == 200 and r.json()["features"] == 2
-    kinds = [f["properties"]["kind"] for f in client.get("/api/v1/map", headers=env.headers("sup-anchang")).json()["features"]]
+    kinds = [
+        f["properties"]["kind"]
+        for f in client.get("/api/v1/map", headers=env.headers("sup-anchang")).json()["features"]
+    ]
     assert kinds.count("blind") == 1 and kinds.count("candidate") == 1
     other = client.get("/api/v1/map", headers=env.headers("sup-qianqing")).json()["features"]
     assert not [f for f in other if f["properties"]["kind"] in ("blind", "candidate")]
@@ -173,6 +205,7 @@ def test_map_sectors_and_coverage_layer(env, client):
 def test_live_feed_filters_by_subtree_and_replays(tmp_path):
     env = ApiEnv.create(tmp_path)
     with env.serve() as base:
+
         def reader(user, **params):
             q = "&".join(f"{k}={v}" for k, v in params.items())
             return SseReader(f"{base}/api/v1/feed?{q}", env.headers(user))
@@ -195,8 +228,11 @@ def test_live_feed_filters_by_subtree_and_replays(tmp_path):
         up = json.loads(township.next(lambda e: json.loads(e.data)["kind"] == "incident.escalated").data)
         assert up["incident"]["owner_centre_id"] == "anchang"
         # camera status for the other village reaches only its subtree
-        env.service.ingest_health(CameraHealth(camera_id="cam-xishi-square", status=CameraStatus.offline,
-                                               at=datetime.now(UTC), faults=["signal_loss"]))
+        env.service.ingest_health(
+            CameraHealth(
+                camera_id="cam-xishi-square", status=CameraStatus.offline, at=datetime.now(UTC), faults=["signal_loss"]
+            )
+        )
         cam = json.loads(other.next(lambda e: e.event == "camera").data)
         assert cam["camera_id"] == "cam-xishi-square"
         with pytest.raises(TimeoutError):
@@ -213,4 +249,5 @@ def test_live_feed_filters_by_subtree_and_replays(tmp_path):
 
 def _actor(name, role, centre):
     from xueliang.dispatch.workflow import Actor, Role
+
     return Actor(name, Role(role), centre)

@@ -34,8 +34,18 @@ def test_schema_is_complete(api_env):
 
     spec = TestClient(api_env.app).get("/openapi.json").json()
     paths = spec["paths"]
-    for action in ("accept", "reject", "dispatch", "receive", "return", "handle", "feedback", "verify", "close",
-                   "escalate"):
+    for action in (
+        "accept",
+        "reject",
+        "dispatch",
+        "receive",
+        "return",
+        "handle",
+        "feedback",
+        "verify",
+        "close",
+        "escalate",
+    ):
         op = paths[f"/api/v1/incidents/{{incident_id}}/{action}"]["post"]
         assert {"200", "401", "403", "404", "409", "422"} <= set(op["responses"]), action
     assert paths["/api/v1/feed"]["get"]["responses"]["200"]["content"].keys() == {"text/event-stream"}
@@ -49,14 +59,40 @@ def test_api_conforms_to_its_schema(api_env, tmp_path):
     as an admin; runs the CLI (its pytest plugin does not support this pytest) against a live server."""
     with api_env.serve() as base:
         proc = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/openapi.json",
-             "-H", f"Authorization: Bearer {api_env.token('admin')}",
-             "--phases", "examples,fuzzing", "--max-examples", "4", "--seed", "7", "--workers", "1",
-             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                         "response_schema_conformance,response_headers_conformance",
-             "--exclude-path", "/api/v1/feed", "--no-shrink", "--suppress-health-check", "all",
-             "--request-timeout", "30", "--report", "junit", "--report-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"})
-    summary = proc.stdout[proc.stdout.rfind("SUMMARY"):]
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{base}/openapi.json",
+                "-H",
+                f"Authorization: Bearer {api_env.token('admin')}",
+                "--phases",
+                "examples,fuzzing",
+                "--max-examples",
+                "4",
+                "--seed",
+                "7",
+                "--workers",
+                "1",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,"
+                "response_schema_conformance,response_headers_conformance",
+                "--exclude-path",
+                "/api/v1/feed",
+                "--no-shrink",
+                "--suppress-health-check",
+                "all",
+                "--request-timeout",
+                "30",
+                "--report",
+                "junit",
+                "--report-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+    summary = proc.stdout[proc.stdout.rfind("SUMMARY") :]
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
     assert "Failures:" not in summary and " passed" in summary, summary

@@ -33,8 +33,13 @@ class FeedTicket(BaseModel):
 
 
 @router.post("/token", response_model=Token, responses={401: problem("wrong user name or password")})
-def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], store: StoreDep,
-          settings: SettingsDep, clock: ClockDep) -> Token:
+def login(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    store: StoreDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Token:
     """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT."""
     user = users_mod.authenticate(store, form.username, form.password)
     if user is None:
@@ -42,8 +47,9 @@ def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers=UNAUTHORIZED)
     LOGINS.labels("ok").inc()
     ttl = settings.api.token_ttl_s
-    token = create_token(request.app.state.jwt_secret, user.username, user.role.value, user.centre_id,
-                         now=now_from(clock), ttl_s=ttl)
+    token = create_token(
+        request.app.state.jwt_secret, user.username, user.role.value, user.centre_id, now=now_from(clock), ttl_s=ttl
+    )
     return Token(access_token=token, expires_in=ttl, user=user)
 
 
@@ -56,6 +62,13 @@ def me(user: CurrentUser) -> UserPublic:
 def feed_ticket(request: Request, user: CurrentUser, clock: ClockDep) -> FeedTicket:
     """A token valid for 60 s to open the live feed from a browser ``EventSource``, which cannot send
     an ``Authorization`` header (``GET /api/v1/feed?ticket=...``); keeps long-lived tokens out of URLs."""
-    token = create_token(request.app.state.jwt_secret, user.username, user.role.value, user.centre_id,
-                         now=now_from(clock), ttl_s=FEED_TICKET_TTL_S, typ="feed")
+    token = create_token(
+        request.app.state.jwt_secret,
+        user.username,
+        user.role.value,
+        user.centre_id,
+        now=now_from(clock),
+        ttl_s=FEED_TICKET_TTL_S,
+        typ="feed",
+    )
     return FeedTicket(ticket=token, expires_in=FEED_TICKET_TTL_S)

@@ -20,11 +20,15 @@ from xueliang.dispatch.workflow import NotFound, Role
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 CameraId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
-                                           404: problem("no such camera in your centre's subtree")}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem("missing or invalid token"),
+    404: problem("no such camera in your centre's subtree"),
+}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS, 403: problem("only engineers and admins manage cameras, within their subtree"),
-    422: {"description": "invalid camera (unknown village, duplicate id, ...)"}}
+    **ERRORS,
+    403: problem("only engineers and admins manage cameras, within their subtree"),
+    422: {"description": "invalid camera (unknown village, duplicate id, ...)"},
+}
 
 
 def _public(settings: Settings, view: CameraView) -> CameraPublic:
@@ -53,18 +57,26 @@ def _scope(service: Any, user: UserPublic, centre_id: str | None) -> str | None:
 
 
 @router.get("", response_model=list[CameraPublic], responses=ERRORS)
-def list_cameras(user: CurrentUser, service: ServiceDep, settings: SettingsDep,
-                 centre_id: Annotated[str | None, Query(max_length=64, description="grid subtree (default: yours)")] = None,
-                 status_: Annotated[Literal["online", "degraded", "offline"] | None, Query(alias="status")] = None,
-                 limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[CameraPublic]:
+def list_cameras(
+    user: CurrentUser,
+    service: ServiceDep,
+    settings: SettingsDep,
+    centre_id: Annotated[str | None, Query(max_length=64, description="grid subtree (default: yours)")] = None,
+    status_: Annotated[Literal["online", "degraded", "offline"] | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[CameraPublic]:
     views = service.list_cameras(centre_id=_scope(service, user, centre_id), status=status_)
     return [_public(settings, v) for v in views[:limit]]
 
 
 @router.get("/online-rate", response_model=OnlineRate, responses=ERRORS)
-def online_rate(user: CurrentUser, service: ServiceDep, clock: ClockDep,
-                window_s: Annotated[int, Query(ge=60, le=366 * 86400, description="window ending now, seconds")] = 86400,
-                centre_id: Annotated[str | None, Query(max_length=64)] = None) -> OnlineRate:
+def online_rate(
+    user: CurrentUser,
+    service: ServiceDep,
+    clock: ClockDep,
+    window_s: Annotated[int, Query(ge=60, le=366 * 86400, description="window ending now, seconds")] = 86400,
+    centre_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> OnlineRate:
     """在线率 (online or degraded) and 完好率 (online, usable picture) over the window, per camera and overall."""
     now = now_from(clock)
     return service.online_rate(now - timedelta(seconds=window_s), now, centre_id=_scope(service, user, centre_id))
@@ -87,15 +99,27 @@ def camera_zones(camera_id: CameraId, user: CurrentUser, service: ServiceDep, se
 
 
 @router.get("/{camera_id}/rules", response_model=list[RulePublic], responses=ERRORS)
-def camera_rules(camera_id: CameraId, user: CurrentUser, service: ServiceDep, settings: SettingsDep) -> list[RulePublic]:
+def camera_rules(
+    camera_id: CameraId, user: CurrentUser, service: ServiceDep, settings: SettingsDep
+) -> list[RulePublic]:
     _visible_camera(service, user, camera_id)
     try:
         cfg = settings.camera(camera_id)
     except KeyError:
         return []
-    return [RulePublic(name=r.name, type=r.type, enabled=r.enabled, severity=r.effective_severity.value,
-                       zone=getattr(r, "zone", None), line=getattr(r, "line", None), classes=list(r.classes),
-                       settings=r.model_dump(mode="json", exclude={"default_severity"})) for r in cfg.rules]
+    return [
+        RulePublic(
+            name=r.name,
+            type=r.type,
+            enabled=r.enabled,
+            severity=r.effective_severity.value,
+            zone=getattr(r, "zone", None),
+            line=getattr(r, "line", None),
+            classes=list(r.classes),
+            settings=r.model_dump(mode="json", exclude={"default_severity"}),
+        )
+        for r in cfg.rules
+    ]
 
 
 def _check_village(service: Any, user: UserPublic, village: str | None) -> None:
@@ -110,6 +134,7 @@ def create_camera(body: CameraCreate, user: CameraManager, service: ServiceDep, 
     if body.village is None and user.role is not Role.admin:
         # a GB/T 28181 id routes by its division code: make sure it lands inside the user's area
         from xueliang.dispatch.routing import resolve_grid
+
         grid, _ = resolve_grid(service.tree, body.id, None)
         if grid is not None and not sees_centre(service, user, grid):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"camera {body.id} belongs to {grid}, outside your area")
@@ -117,8 +142,9 @@ def create_camera(body: CameraCreate, user: CameraManager, service: ServiceDep, 
 
 
 @router.patch("/{camera_id}", response_model=CameraPublic, responses=WRITE_ERRORS)
-def update_camera(camera_id: CameraId, body: CameraUpdate, user: CameraManager, service: ServiceDep,
-                  settings: SettingsDep) -> CameraPublic:
+def update_camera(
+    camera_id: CameraId, body: CameraUpdate, user: CameraManager, service: ServiceDep, settings: SettingsDep
+) -> CameraPublic:
     _visible_camera(service, user, camera_id)
     if "village" in body.model_fields_set:
         _check_village(service, user, body.village)

@@ -17,9 +17,11 @@ from xueliang.dispatch.workflow import Role
 router = APIRouter(prefix="/api/v1/centres", tags=["centres"])
 
 CentreId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
-                                           403: problem("centre outside your area"),
-                                           404: problem("no such centre")}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem("missing or invalid token"),
+    403: problem("centre outside your area"),
+    404: problem("no such centre"),
+}
 
 
 class CentreNodePublic(BaseModel):
@@ -50,9 +52,13 @@ def get_centre(centre_id: CentreId, user: CurrentUser, service: ServiceDep) -> C
 
 
 @router.get("/{centre_id}/kpis", response_model=Kpis, responses=ERRORS)
-def centre_kpis(centre_id: CentreId, user: CurrentUser, service: ServiceDep,
-                since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
-                until: Annotated[datetime | None, Query(description="reported before")] = None) -> Kpis:
+def centre_kpis(
+    centre_id: CentreId,
+    user: CurrentUser,
+    service: ServiceDep,
+    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
+    until: Annotated[datetime | None, Query(description="reported before")] = None,
+) -> Kpis:
     """Incidents by state/severity/centre/tier, time to accept and close, on-time closure, overdue and
     false-alarm rates, escalations — for incidents owned in the centre's subtree."""
     check_centre(service, user, centre_id)
@@ -60,9 +66,13 @@ def centre_kpis(centre_id: CentreId, user: CurrentUser, service: ServiceDep,
 
 
 @router.get("/{centre_id}/notifications", response_model=list[NotificationView], responses=ERRORS)
-def centre_notifications(centre_id: CentreId, user: CurrentUser, service: ServiceDep,
-                         unread_only: bool = False,
-                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[NotificationView]:
+def centre_notifications(
+    centre_id: CentreId,
+    user: CurrentUser,
+    service: ServiceDep,
+    unread_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationView]:
     """Notifications addressed to this centre: owner, notify, dispatch, escalation, yellow/red SLA flags."""
     check_centre(service, user, centre_id)
     return service.notifications(centre_id, unread_only=unread_only, limit=limit)

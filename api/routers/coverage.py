@@ -31,14 +31,22 @@ FeatureCollectionIn = Annotated[dict[str, Any], Field(description="GeoJSON Featu
 class CoveragePlanBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    demand: FeatureCollectionIn = Field(description="places to see: points/lines/polygons with `category` (and `village`)")
+    demand: FeatureCollectionIn = Field(
+        description="places to see: points/lines/polygons with `category` (and `village`)"
+    )
     candidates: FeatureCollectionIn = Field(description="candidate poles: `cost`, `capacity`, `height`")
     cameras: FeatureCollectionIn | None = Field(
-        None, description="existing cameras (`azimuth`, `hfov`, `range`, `height`); default: your configured cameras")
+        None, description="existing cameras (`azimuth`, `hfov`, `range`, `height`); default: your configured cameras"
+    )
     buildings: FeatureCollectionIn | None = Field(None, description="footprints with `height` (m)")
     options: dict[str, Any] = Field(description="planner options: exactly one of `k`, `budget`, `target_share`, ...")
-    layer: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-                              description="also store blind spots and proposed cameras as this map layer")
+    layer: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="also store blind spots and proposed cameras as this map layer",
+    )
     centre_id: str | None = Field(None, max_length=64, description="the layer's centre (default: yours)")
 
 
@@ -52,10 +60,21 @@ class CoveragePlanResult(BaseModel):
 def configured_cameras(settings: Settings, service: Any, centre_id: str | None) -> dict[str, Any]:
     """The configured cameras with a map placement, in the planner's GeoJSON format."""
     visible = {c.id for c in service.list_cameras(centre_id=centre_id)}
-    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.placement.lon, c.placement.lat]},
-              "properties": {"id": c.id, "height": c.placement.height_m, "azimuth": c.placement.azimuth_deg,
-                             "hfov": c.placement.hfov_deg, "range": c.placement.range_m}}
-             for c in settings.cameras if c.placement is not None and c.id in visible]
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [c.placement.lon, c.placement.lat]},
+            "properties": {
+                "id": c.id,
+                "height": c.placement.height_m,
+                "azimuth": c.placement.azimuth_deg,
+                "hfov": c.placement.hfov_deg,
+                "range": c.placement.range_m,
+            },
+        }
+        for c in settings.cameras
+        if c.placement is not None and c.id in visible
+    ]
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -81,14 +100,25 @@ def layer_features(recommended: dict[str, Any], blind: dict[str, Any]) -> dict[s
     return {"type": "FeatureCollection", "features": feats}
 
 
-@router.post("/plan", response_model=CoveragePlanResult,
-             responses={401: problem("missing or invalid token"),
-                        403: problem("engineers and admins only, for a centre in their subtree"),
-                        404: problem("unknown centre"),
-                        422: {"description": "invalid input or an unreachable goal (the planner's message)"},
-                        503: problem("the coverage extra (scipy, shapely, pyproj) is not installed")})
-def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, settings: SettingsDep, store: StoreDep,
-         clock: ClockDep) -> CoveragePlanResult:
+@router.post(
+    "/plan",
+    response_model=CoveragePlanResult,
+    responses={
+        401: problem("missing or invalid token"),
+        403: problem("engineers and admins only, for a centre in their subtree"),
+        404: problem("unknown centre"),
+        422: {"description": "invalid input or an unreachable goal (the planner's message)"},
+        503: problem("the coverage extra (scipy, shapely, pyproj) is not installed"),
+    },
+)
+def plan(
+    body: CoveragePlanBody,
+    user: CameraManager,
+    service: ServiceDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    clock: ClockDep,
+) -> CoveragePlanResult:
     """Plan new cameras (maximal covering / budget / set cover) and report the blind spots."""
     try:
         from xueliang.coverage.api import PlanRequest, plan_coverage
@@ -105,10 +135,20 @@ def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, setti
     except ValueError as exc:
         raise unprocessable(f"options: {exc}", "body", "options") from None
     options = options.model_copy(update={"time_limit_s": min(options.time_limit_s, MAX_TIME_LIMIT_S)})
-    cameras = body.cameras if body.cameras is not None else configured_cameras(
-        settings, service, None if user.role is Role.admin and body.centre_id is None else centre)
-    request = PlanRequest(demand=body.demand, candidates=body.candidates, cameras=cameras or None,
-                          buildings=body.buildings, options=options)
+    cameras = (
+        body.cameras
+        if body.cameras is not None
+        else configured_cameras(
+            settings, service, None if user.role is Role.admin and body.centre_id is None else centre
+        )
+    )
+    request = PlanRequest(
+        demand=body.demand,
+        candidates=body.candidates,
+        cameras=cameras or None,
+        buildings=body.buildings,
+        options=options,
+    )
     try:
         result = plan_coverage(request)
     except (CoverageInputError, InfeasibleError) as exc:
@@ -116,7 +156,9 @@ def plan(body: CoveragePlanBody, user: CameraManager, service: ServiceDep, setti
     info = None
     if body.layer:
         now: datetime = now_from(clock)
-        info = save_layer(store, service, user, body.layer, centre,
-                          layer_features(result.recommended, result.blind_spots), now)
-    return CoveragePlanResult(report=result.report, recommended=result.recommended, blind_spots=result.blind_spots,
-                              layer=info)
+        info = save_layer(
+            store, service, user, body.layer, centre, layer_features(result.recommended, result.blind_spots), now
+        )
+    return CoveragePlanResult(
+        report=result.report, recommended=result.recommended, blind_spots=result.blind_spots, layer=info
+    )

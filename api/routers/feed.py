@@ -31,9 +31,11 @@ from xueliang.api.users import UserPublic
 router = APIRouter(prefix="/api/v1", tags=["feed"])
 
 
-def feed_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
-              ticket: Annotated[str | None, Query(max_length=2048, description="from POST /api/v1/auth/feed-ticket")] = None,
-              ) -> UserPublic:
+def feed_user(
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    ticket: Annotated[str | None, Query(max_length=2048, description="from POST /api/v1/auth/feed-ticket")] = None,
+) -> UserPublic:
     if token:
         return _user_from_token(request, token)
     if not ticket:
@@ -48,8 +50,7 @@ def feed_user(request: Request, token: Annotated[str | None, Depends(oauth2_sche
     return user
 
 
-@router.get("/feed", response_class=EventSourceResponse,
-            responses={401: problem("missing or invalid token / ticket")})
+@router.get("/feed", response_class=EventSourceResponse, responses={401: problem("missing or invalid token / ticket")})
 async def live_feed(
     request: Request,
     user: Annotated[UserPublic, Depends(feed_user)],
@@ -68,9 +69,11 @@ async def live_feed(
         else:
             sub.after = hub.last_id
             backlog = []
-        yield ServerSentEvent(event="hello", retry=2000,
-                              raw_data=json.dumps({"last_event_id": sub.after, "user": user.username,
-                                                   "centre_id": user.centre_id}))
+        yield ServerSentEvent(
+            event="hello",
+            retry=2000,
+            raw_data=json.dumps({"last_event_id": sub.after, "user": user.username, "centre_id": user.centre_id}),
+        )
         last_sent = sub.after
         for msg in backlog:
             yield ServerSentEvent(event=msg.event, id=str(msg.id), raw_data=msg.data)

@@ -16,8 +16,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from xueliang.api.access import actor_of, check_centre, permitted_actions
 from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep
-from xueliang.api.schemas import (ACTION_BODIES, ACTION_SUMMARIES, ActionBody, IncidentDetailPublic, IncidentPagePublic,
-                                  IncidentPublic)
+from xueliang.api.schemas import (
+    ACTION_BODIES,
+    ACTION_SUMMARIES,
+    ActionBody,
+    IncidentDetailPublic,
+    IncidentPagePublic,
+    IncidentPublic,
+)
 from xueliang.api.users import UserPublic
 from xueliang.contracts import Severity
 from xueliang.dispatch.views import IncidentFilter
@@ -62,7 +68,9 @@ def visible_incident(service: Any, user: UserPublic, incident_id: str) -> Any:
 def list_incidents(
     user: CurrentUser,
     service: ServiceDep,
-    centre_id: Annotated[str | None, Query(max_length=64, description="owner centre's subtree (default: yours)")] = None,
+    centre_id: Annotated[
+        str | None, Query(max_length=64, description="owner centre's subtree (default: yours)")
+    ] = None,
     state: Annotated[list[State] | None, Query(description="any of these states")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     rule: Annotated[list[str] | None, Query(description="rule names")] = None,
@@ -78,9 +86,18 @@ def list_incidents(
     """Newest first. Only incidents owned in your centre's subtree (admins: all)."""
     if centre_id is not None:
         check_centre(service, user, centre_id)
-    filters = IncidentFilter(centre_id=centre_id, states=state, severities=severity, rules=rule, rule_types=rule_type,
-                             camera_ids=camera_id, sla_flags=sla_flag, open_only=open_only,
-                             since=_utc(since), until=_utc(until))
+    filters = IncidentFilter(
+        centre_id=centre_id,
+        states=state,
+        severities=severity,
+        rules=rule,
+        rule_types=rule_type,
+        camera_ids=camera_id,
+        sla_flags=sla_flag,
+        open_only=open_only,
+        since=_utc(since),
+        until=_utc(until),
+    )
     page = service.list_incidents(filters, limit=limit, cursor=cursor, viewer=actor_of(user))
     return IncidentPagePublic(items=[public(service, user, v) for v in page.items], next_cursor=page.next_cursor)
 
@@ -93,23 +110,39 @@ def get_incident(incident_id: IncidentId, user: CurrentUser, service: ServiceDep
 
 
 def _make_action_endpoint(action: Action, body_model: type[ActionBody]) -> Any:
-    def endpoint(incident_id: IncidentId, body: body_model, user: CurrentUser,  # type: ignore[valid-type]
-                 service: ServiceDep) -> IncidentPublic:
+    def endpoint(
+        incident_id: IncidentId,
+        body: body_model,
+        user: CurrentUser,  # type: ignore[valid-type]
+        service: ServiceDep,
+    ) -> IncidentPublic:
         view = service.transition(
-            incident_id, action, actor_of(user), body.note,  # type: ignore[attr-defined]
-            target=getattr(body, "target", None), reason=getattr(body, "reason", None),
-            expected_version=body.expected_version)  # type: ignore[attr-defined]
+            incident_id,
+            action,
+            actor_of(user),
+            body.note,  # type: ignore[attr-defined]
+            target=getattr(body, "target", None),
+            reason=getattr(body, "reason", None),
+            expected_version=body.expected_version,
+        )  # type: ignore[attr-defined]
         return public(service, user, view)
 
     endpoint.__annotations__["body"] = body_model  # a class, not the string this module's annotations would be
     endpoint.__name__ = f"incident_{action.name}"
-    endpoint.__doc__ = (f"{ACTION_SUMMARIES[action]}. Audited with your name, role, centre and the note. "
-                        "Allowed only when legal in the current state and your role and centre may.")
+    endpoint.__doc__ = (
+        f"{ACTION_SUMMARIES[action]}. Audited with your name, role, centre and the note. "
+        "Allowed only when legal in the current state and your role and centre may."
+    )
     return endpoint
 
 
 for _action in Action:
     router.add_api_route(
-        f"/{{incident_id}}/{_action.value}", _make_action_endpoint(_action, ACTION_BODIES.get(_action, ActionBody)),
-        methods=["POST"], response_model=IncidentPublic, responses=ACTION_ERRORS,
-        summary=ACTION_SUMMARIES[_action], name=f"incident_{_action.name}")
+        f"/{{incident_id}}/{_action.value}",
+        _make_action_endpoint(_action, ACTION_BODIES.get(_action, ActionBody)),
+        methods=["POST"],
+        response_model=IncidentPublic,
+        responses=ACTION_ERRORS,
+        summary=ACTION_SUMMARIES[_action],
+        name=f"incident_{_action.name}",
+    )

@@ -40,8 +40,10 @@ def sector(p: GeoPlacement, steps: int = 24) -> list[list[float]]:
 
     def at(bearing_deg: float, dist: float) -> list[float]:
         b = math.radians(bearing_deg)
-        return [round(p.lon + dist * math.sin(b) / (M_PER_DEG * cos_lat), 7),
-                round(p.lat + dist * math.cos(b) / M_PER_DEG, 7)]
+        return [
+            round(p.lon + dist * math.sin(b) / (M_PER_DEG * cos_lat), 7),
+            round(p.lat + dist * math.cos(b) / M_PER_DEG, 7),
+        ]
 
     if p.hfov_deg >= 360:
         ring = [at(360 * i / (2 * steps), p.range_m) for i in range(2 * steps)]
@@ -71,20 +73,37 @@ def map_features(user: CurrentUser, service: ServiceDep, settings: SettingsDep, 
             placement = None
         if placement is None:
             continue
-        props = {"id": cam.id, "name": cam.name or cam.id, "status": cam.status, "village": cam.village_id,
-                 "azimuth_deg": placement.azimuth_deg, "hfov_deg": placement.hfov_deg, "range_m": placement.range_m,
-                 "faults": cam.faults}
-        features.append(Feature(geometry=Geometry(type="Polygon", coordinates=[sector(placement)]),
-                                properties={**props, "kind": "sector"}))
-        features.append(Feature(geometry=Geometry(type="Point", coordinates=[placement.lon, placement.lat]),
-                                properties={**props, "kind": "camera"}))
+        props = {
+            "id": cam.id,
+            "name": cam.name or cam.id,
+            "status": cam.status,
+            "village": cam.village_id,
+            "azimuth_deg": placement.azimuth_deg,
+            "hfov_deg": placement.hfov_deg,
+            "range_m": placement.range_m,
+            "faults": cam.faults,
+        }
+        features.append(
+            Feature(
+                geometry=Geometry(type="Polygon", coordinates=[sector(placement)]),
+                properties={**props, "kind": "sector"},
+            )
+        )
+        features.append(
+            Feature(
+                geometry=Geometry(type="Point", coordinates=[placement.lon, placement.lat]),
+                properties={**props, "kind": "camera"},
+            )
+        )
     with store.read() as s:
         layers = list(s.scalars(select(MapLayerRow).order_by(MapLayerRow.name)))
     for layer in layers:
         if not sees_centre(service, user, layer.centre_id):
             continue
         for f in layer.geojson.get("features", []):
-            features.append(Feature.model_validate({**f, "properties": {**f.get("properties", {}), "layer": layer.name}}))
+            features.append(
+                Feature.model_validate({**f, "properties": {**f.get("properties", {}), "layer": layer.name}})
+            )
     return FeatureCollection(features=features)
 
 
@@ -92,31 +111,58 @@ def map_features(user: CurrentUser, service: ServiceDep, settings: SettingsDep, 
 def list_layers(user: CurrentUser, service: ServiceDep, store: StoreDep) -> list[LayerInfo]:
     with store.read() as s:
         rows = list(s.scalars(select(MapLayerRow).order_by(MapLayerRow.name)))
-    return [LayerInfo(name=r.name, centre_id=r.centre_id, features=len(r.geojson.get("features", [])),
-                      updated_by=r.updated_by, updated_at=r.updated_at.replace(tzinfo=r.updated_at.tzinfo or UTC))
-            for r in rows if sees_centre(service, user, r.centre_id)]
+    return [
+        LayerInfo(
+            name=r.name,
+            centre_id=r.centre_id,
+            features=len(r.geojson.get("features", [])),
+            updated_by=r.updated_by,
+            updated_at=r.updated_at.replace(tzinfo=r.updated_at.tzinfo or UTC),
+        )
+        for r in rows
+        if sees_centre(service, user, r.centre_id)
+    ]
 
 
-@router.put("/layers/{name}", response_model=LayerInfo,
-            responses={401: problem("missing or invalid token"),
-                       403: problem("engineers and admins only, for a centre in their subtree"),
-                       404: problem("unknown centre"),
-                       422: {"description": "not a FeatureCollection of coverage | blind | candidate features"}})
-def put_layer(name: LayerName, body: FeatureCollection, user: CameraManager, service: ServiceDep, store: StoreDep,
-              clock: ClockDep, centre_id: str | None = None) -> LayerInfo:
+@router.put(
+    "/layers/{name}",
+    response_model=LayerInfo,
+    responses={
+        401: problem("missing or invalid token"),
+        403: problem("engineers and admins only, for a centre in their subtree"),
+        404: problem("unknown centre"),
+        422: {"description": "not a FeatureCollection of coverage | blind | candidate features"},
+    },
+)
+def put_layer(
+    name: LayerName,
+    body: FeatureCollection,
+    user: CameraManager,
+    service: ServiceDep,
+    store: StoreDep,
+    clock: ClockDep,
+    centre_id: str | None = None,
+) -> LayerInfo:
     """Store a coverage layer (e.g. the coverage planner's GeoJSON) for ``centre_id`` (default: yours)."""
     centre = centre_id or user.centre_id
     check_centre(service, user, centre)
     for i, f in enumerate(body.features):
         kind = f.properties.get("kind")
         if kind not in LAYER_KINDS:
-            raise unprocessable(f"feature {i}: properties.kind must be one of {sorted(LAYER_KINDS)}, got {kind!r}",
-                                "body", "features", i, "properties", "kind")
+            raise unprocessable(
+                f"feature {i}: properties.kind must be one of {sorted(LAYER_KINDS)}, got {kind!r}",
+                "body",
+                "features",
+                i,
+                "properties",
+                "kind",
+            )
     return save_layer(store, service, user, name, centre, body.model_dump(mode="json"), now_from(clock))
 
 
-def save_layer(store: Any, service: Any, user: Any, name: str, centre: str, data: dict[str, Any],
-               now: datetime) -> LayerInfo:
+def save_layer(
+    store: Any, service: Any, user: Any, name: str, centre: str, data: dict[str, Any], now: datetime
+) -> LayerInfo:
     """Insert or replace a layer (403 if it exists and belongs to a centre outside the user's area)."""
     with store.session() as s:
         row = s.get(MapLayerRow, name)
@@ -124,15 +170,21 @@ def save_layer(store: Any, service: Any, user: Any, name: str, centre: str, data
             row = MapLayerRow(name=name)
             s.add(row)
         elif not sees_centre(service, user, row.centre_id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"layer {name} belongs to {row.centre_id}, outside your area")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"layer {name} belongs to {row.centre_id}, outside your area"
+            )
         row.centre_id, row.geojson, row.updated_by, row.updated_at = centre, data, user.username, now
-    return LayerInfo(name=name, centre_id=centre, features=len(data.get("features", [])), updated_by=user.username,
-                     updated_at=now)
+    return LayerInfo(
+        name=name, centre_id=centre, features=len(data.get("features", [])), updated_by=user.username, updated_at=now
+    )
 
 
-@router.delete("/layers/{name}", status_code=204, response_class=Response,
-               responses={401: problem("missing or invalid token"), 403: problem("not allowed"),
-                          404: problem("no such layer")})
+@router.delete(
+    "/layers/{name}",
+    status_code=204,
+    response_class=Response,
+    responses={401: problem("missing or invalid token"), 403: problem("not allowed"), 404: problem("no such layer")},
+)
 def delete_layer(name: LayerName, user: CameraManager, service: ServiceDep, store: StoreDep) -> Response:
     with store.session() as s:
         row = s.get(MapLayerRow, name)

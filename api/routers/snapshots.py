@@ -19,9 +19,14 @@ router = APIRouter(tags=["incidents"])
 _NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})\.(?P<ext>jpg|jpeg|png)$")
 
 
-@router.get("/snapshots/{filename}", response_class=FileResponse,
-            responses={200: {"content": {"image/jpeg": {}}, "description": "the snapshot"},
-                       404: problem("no such snapshot, or not visible to this user")})
+@router.get(
+    "/snapshots/{filename}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the snapshot"},
+        404: problem("no such snapshot, or not visible to this user"),
+    },
+)
 def snapshot(filename: str, user: CurrentUser, service: ServiceDep, settings: SettingsDep) -> FileResponse:
     m = _NAME.match(filename)
     if m is None:

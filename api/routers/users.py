@@ -15,9 +15,11 @@ from xueliang.api.users import UserCreate, UserError, UserPublic, UserUpdate
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 Username = Annotated[str, Path(min_length=3, max_length=64, pattern=users_mod.USERNAME_RE.pattern)]
-ERRORS: dict[int | str, dict[str, Any]] = {401: problem("missing or invalid token"),
-                                           403: problem("admins only, within their subtree"),
-                                           404: problem("no such user")}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem("missing or invalid token"),
+    403: problem("admins only, within their subtree"),
+    404: problem("no such user"),
+}
 
 
 @router.get("", response_model=list[UserPublic], responses=ERRORS)
@@ -25,13 +27,18 @@ def list_users(admin: AdminUser, store: StoreDep, service: ServiceDep) -> list[U
     return [u for u in users_mod.list_users(store) if sees_centre(service, admin, u.centre_id)]
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             responses={**ERRORS, 409: problem("user exists")})
+@router.post(
+    "",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={**ERRORS, 409: problem("user exists")},
+)
 def create_user(body: UserCreate, admin: AdminUser, store: StoreDep, service: ServiceDep) -> UserPublic:
     check_centre(service, admin, body.centre_id)
     try:
-        return users_mod.create_user(store, body.username, body.password, body.role, body.centre_id,
-                                     display_name=body.display_name)
+        return users_mod.create_user(
+            store, body.username, body.password, body.role, body.centre_id, display_name=body.display_name
+        )
     except UserError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT if "exists" in str(exc) else 422, str(exc)) from None
 
@@ -49,8 +56,9 @@ def get_user(username: Username, admin: AdminUser, store: StoreDep, service: Ser
 
 
 @router.patch("/{username}", response_model=UserPublic, responses=ERRORS)
-def update_user(username: Username, body: UserUpdate, admin: AdminUser, store: StoreDep,
-                service: ServiceDep) -> UserPublic:
+def update_user(
+    username: Username, body: UserUpdate, admin: AdminUser, store: StoreDep, service: ServiceDep
+) -> UserPublic:
     _visible_user(store, service, admin, username)
     if body.centre_id is not None:
         check_centre(service, admin, body.centre_id)
@@ -60,8 +68,12 @@ def update_user(username: Username, body: UserUpdate, admin: AdminUser, store: S
     return updated
 
 
-@router.delete("/{username}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
-               responses={**ERRORS, 409: problem("cannot delete yourself")})
+@router.delete(
+    "/{username}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={**ERRORS, 409: problem("cannot delete yourself")},
+)
 def delete_user(username: Username, admin: AdminUser, store: StoreDep, service: ServiceDep) -> Response:
     _visible_user(store, service, admin, username)
     if username == admin.username:

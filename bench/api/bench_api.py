@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -64,13 +63,27 @@ def seed(workdir: Path, n: int) -> None:
     sev = list(Severity)
     for i in range(n):
         cam = CAMERAS[i % len(CAMERAS)]
-        env.service.ingest_incident(make_incident(cam, episode=f"seed{i}", severity=sev[(i // 4) % 2],
-                                                  at=t0 + timedelta(seconds=300 * i), with_snapshot=False))
+        env.service.ingest_incident(
+            make_incident(
+                cam,
+                episode=f"seed{i}",
+                severity=sev[(i // 4) % 2],
+                at=t0 + timedelta(seconds=300 * i),
+                with_snapshot=False,
+            )
+        )
     env.store.dispose()
 
 
-async def feed_client(base: str, token: str, stop: asyncio.Event, received: dict[str, list[float]],
-                      connected: asyncio.Event, counter: list[int], total: int) -> None:
+async def feed_client(
+    base: str,
+    token: str,
+    stop: asyncio.Event,
+    received: dict[str, list[float]],
+    connected: asyncio.Event,
+    counter: list[int],
+    total: int,
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
         async with client.stream("GET", f"{base}/api/v1/feed", headers=headers) as r:
@@ -92,8 +105,9 @@ async def feed_client(base: str, token: str, stop: asyncio.Event, received: dict
                     return
 
 
-async def query_worker(base: str, tokens: list[str], stop: asyncio.Event, lat: list[float], errors: list[int],
-                       seed: int) -> None:
+async def query_worker(
+    base: str, tokens: list[str], stop: asyncio.Event, lat: list[float], errors: list[int], seed: int
+) -> None:
     import random
 
     rnd = random.Random(seed)
@@ -113,8 +127,11 @@ async def query_worker(base: str, tokens: list[str], stop: asyncio.Event, lat: l
             t = time.perf_counter()
             r = await client.get("/api/v1/incidents", params=params, headers={"Authorization": f"Bearer {token}"})
             if r.status_code == 200 and r.json()["next_cursor"] and rnd.random() < 0.3:
-                r = await client.get("/api/v1/incidents", params={**params, "cursor": r.json()["next_cursor"]},
-                                     headers={"Authorization": f"Bearer {token}"})
+                r = await client.get(
+                    "/api/v1/incidents",
+                    params={**params, "cursor": r.json()["next_cursor"]},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
             lat.append(time.perf_counter() - t)
             if r.status_code != 200:
                 errors.append(r.status_code)
@@ -146,9 +163,17 @@ async def publisher(workdir: Path, stop: asyncio.Event, rate: float, published: 
 
 def expected_watchers(camera: str, clients: int) -> int:
     """How many of the clients see a general incident of this camera's village (owner: the village)."""
-    village = {"cam-dajiaqiao-entrance": "dajiaqiao", "cam-dajiaqiao-pond": "dajiaqiao", "cam-xishi-square": "xishi"}[camera]
-    sees = {"op-dajiaqiao": village == "dajiaqiao", "op-xishi": village == "xishi", "sup-anchang": True,
-            "sup-qianqing": False, "sup-keqiao": True, "admin": True}
+    village = {"cam-dajiaqiao-entrance": "dajiaqiao", "cam-dajiaqiao-pond": "dajiaqiao", "cam-xishi-square": "xishi"}[
+        camera
+    ]
+    sees = {
+        "op-dajiaqiao": village == "dajiaqiao",
+        "op-xishi": village == "xishi",
+        "sup-anchang": True,
+        "sup-qianqing": False,
+        "sup-keqiao": True,
+        "admin": True,
+    }
     return sum(1 for i in range(clients) if sees[WATCHERS[i % len(WATCHERS)]])
 
 
@@ -162,15 +187,23 @@ async def run(args: argparse.Namespace, workdir: Path, base: str) -> dict[str, o
     connected = asyncio.Event()
     received: dict[str, list[float]] = {}
     counter = [0]
-    feeds = [asyncio.create_task(feed_client(base, tokens[WATCHERS[i % len(WATCHERS)]], feeds_stop, received, connected,
-                                             counter, args.clients)) for i in range(args.clients)]
+    feeds = [
+        asyncio.create_task(
+            feed_client(
+                base, tokens[WATCHERS[i % len(WATCHERS)]], feeds_stop, received, connected, counter, args.clients
+            )
+        )
+        for i in range(args.clients)
+    ]
     await asyncio.wait_for(connected.wait(), 60)
     lat: list[float] = []
     errors: list[int] = []
     published: dict[str, float] = {}
     t0 = time.perf_counter()
-    queries = [asyncio.create_task(query_worker(base, list(tokens.values()), stop, lat, errors, s))
-               for s in range(args.query_workers)]
+    queries = [
+        asyncio.create_task(query_worker(base, list(tokens.values()), stop, lat, errors, s))
+        for s in range(args.query_workers)
+    ]
     pub = asyncio.create_task(publisher(workdir, stop, args.publish_rate, published))
     await asyncio.sleep(args.duration)
     stop.set()
@@ -184,14 +217,22 @@ async def run(args: argparse.Namespace, workdir: Path, base: str) -> dict[str, o
     delays = [t - published[iid] for iid, ts in received.items() if iid in published for t in ts]
     expected = sum(expected_watchers(_camera_of(i, env), args.clients) for i in range(len(published)))
     return {
-        "clients": args.clients, "query_workers": args.query_workers, "duration_s": round(elapsed, 2),
-        "queries": len(lat), "query_errors": len(errors),
+        "clients": args.clients,
+        "query_workers": args.query_workers,
+        "duration_s": round(elapsed, 2),
+        "queries": len(lat),
+        "query_errors": len(errors),
         "query_rate_per_s": round(len(lat) / elapsed, 1),
-        "query_p50_ms": round(1000 * (pct(lat, 0.5) or 0), 1), "query_p99_ms": round(1000 * (pct(lat, 0.99) or 0), 1),
-        "incidents_published": len(published), "feed_events_expected": expected, "feed_events_received": len(delays),
+        "query_p50_ms": round(1000 * (pct(lat, 0.5) or 0), 1),
+        "query_p99_ms": round(1000 * (pct(lat, 0.99) or 0), 1),
+        "incidents_published": len(published),
+        "feed_events_expected": expected,
+        "feed_events_received": len(delays),
         "feed_delay_p50_ms": round(1000 * (pct(delays, 0.5) or 0), 1),
         "feed_delay_p99_ms": round(1000 * (pct(delays, 0.99) or 0), 1),
-        "cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 

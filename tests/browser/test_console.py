@@ -22,8 +22,15 @@ from xueliang.contracts import CameraHealth, CameraStatus, Severity, topic_specs
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "docs" / "screenshots"
 
@@ -39,22 +46,49 @@ def _require_browser():
 
 def village_plan_input():
     """A small village around the sample cameras: roads, a crossroads, a school, an entrance; candidate poles."""
+
     def f(geom_type, coords, **props):
         return {"type": "Feature", "geometry": {"type": geom_type, "coordinates": coords}, "properties": props}
+
     demand = [
-        f("LineString", [[120.4545, 30.0912], [120.4565, 30.0913], [120.4585, 30.0916], [120.4605, 30.0919]],
-          id="main-road", category="main_road", village="dajiaqiao"),
-        f("LineString", [[120.4575, 30.0895], [120.4576, 30.0913], [120.4578, 30.0932]],
-          id="village-road", category="road", village="dajiaqiao"),
+        f(
+            "LineString",
+            [[120.4545, 30.0912], [120.4565, 30.0913], [120.4585, 30.0916], [120.4605, 30.0919]],
+            id="main-road",
+            category="main_road",
+            village="dajiaqiao",
+        ),
+        f(
+            "LineString",
+            [[120.4575, 30.0895], [120.4576, 30.0913], [120.4578, 30.0932]],
+            id="village-road",
+            category="road",
+            village="dajiaqiao",
+        ),
         f("Point", [120.4576, 30.0913], id="crossroads", category="crossroads", village="dajiaqiao"),
         f("Point", [120.4547, 30.0912], id="entrance-west", category="village_entrance", village="dajiaqiao"),
-        f("Polygon", [[[120.4580, 30.0924], [120.4588, 30.0924], [120.4588, 30.0930], [120.4580, 30.0930],
-                       [120.4580, 30.0924]]], id="school", category="school", village="dajiaqiao"),
+        f(
+            "Polygon",
+            [[[120.4580, 30.0924], [120.4588, 30.0924], [120.4588, 30.0930], [120.4580, 30.0930], [120.4580, 30.0924]]],
+            id="school",
+            category="school",
+            village="dajiaqiao",
+        ),
         f("Point", [120.4594, 30.0901], id="pond-bank", category="riverbank", village="dajiaqiao"),
     ]
-    poles = [f("Point", c, id=f"pole-{i}", cost=1.0, capacity=2, height=6.0) for i, c in enumerate(
-        [[120.4550, 30.0915], [120.4576, 30.0916], [120.4584, 30.0921], [120.4592, 30.0905], [120.4600, 30.0917],
-         [120.4566, 30.0900]])]
+    poles = [
+        f("Point", c, id=f"pole-{i}", cost=1.0, capacity=2, height=6.0)
+        for i, c in enumerate(
+            [
+                [120.4550, 30.0915],
+                [120.4576, 30.0916],
+                [120.4584, 30.0921],
+                [120.4592, 30.0905],
+                [120.4600, 30.0917],
+                [120.4566, 30.0900],
+            ]
+        )
+    ]
     return {"type": "FeatureCollection", "features": demand}, {"type": "FeatureCollection", "features": poles}
 
 
@@ -76,22 +110,42 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
     now = datetime.now(UTC)
     # camera health from the ingest tier: one camera lost its signal, one is blurred
     for cam, status, faults, scores in (
-            ("cam-dajiaqiao-entrance", CameraStatus.online, [], {"blur": 0.12, "noise": 0.08}),
-            ("cam-dajiaqiao-pond", CameraStatus.degraded, ["blur"], {"blur": 0.81, "noise": 0.2})):
-        producer.send(topics.camera_health, CameraHealth(camera_id=cam, status=status, at=now - timedelta(hours=2),
-                                                         faults=faults, scores=scores, fps=2.0).to_bytes(), key=cam)
+        ("cam-dajiaqiao-entrance", CameraStatus.online, [], {"blur": 0.12, "noise": 0.08}),
+        ("cam-dajiaqiao-pond", CameraStatus.degraded, ["blur"], {"blur": 0.81, "noise": 0.2}),
+    ):
+        producer.send(
+            topics.camera_health,
+            CameraHealth(
+                camera_id=cam, status=status, at=now - timedelta(hours=2), faults=faults, scores=scores, fps=2.0
+            ).to_bytes(),
+            key=cam,
+        )
     # an older incident already on the wall
-    older = make_incident("cam-dajiaqiao-pond", episode="older", rule="pond", rule_type="loitering",
-                          severity=Severity.serious, at=now - timedelta(minutes=4))
+    older = make_incident(
+        "cam-dajiaqiao-pond",
+        episode="older",
+        rule="pond",
+        rule_type="loitering",
+        severity=Severity.serious,
+        at=now - timedelta(minutes=4),
+    )
     env.write_snapshot(older)
     producer.send(topics.incidents, older.to_bytes(), key=older.camera_id)
     try:
         with env.serve() as base, sync_api.sync_playwright() as pw:
             api = httpx.Client(base_url=base, timeout=10)
             demand, poles = village_plan_input()
-            r = api.post("/api/v1/coverage/plan", headers=env.headers("eng-keqiao"),
-                         json={"demand": demand, "candidates": poles, "options": {"k": 2, "spacing_m": 10},
-                               "layer": "dajiaqiao-plan", "centre_id": "dajiaqiao"})
+            r = api.post(
+                "/api/v1/coverage/plan",
+                headers=env.headers("eng-keqiao"),
+                json={
+                    "demand": demand,
+                    "candidates": poles,
+                    "options": {"k": 2, "spacing_m": 10},
+                    "layer": "dajiaqiao-plan",
+                    "centre_id": "dajiaqiao",
+                },
+            )
             assert r.status_code == 200, r.text
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1360, "height": 820}, locale="zh-CN")
@@ -113,7 +167,10 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             assert latency < 2.0
             page.wait_for_function(
                 "id => { const i = document.querySelector(`article[data-id='${id}'] img.thumb`);"
-                " return i && i.complete && i.naturalWidth > 0; }", arg=inc.id, timeout=5_000)
+                " return i && i.complete && i.naturalWidth > 0; }",
+                arg=inc.id,
+                timeout=5_000,
+            )
             assert page.is_visible("#banner")  # the visual cue
             page.screenshot(path=str(SHOTS / "alert-wall.png"))
 
@@ -140,8 +197,11 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
 
             page.click(f'article.incident[data-id="{inc.id}"] a.detail-link')
             page.wait_for_selector("#detail-state[data-state='dispatched']", timeout=5_000)
-            page.wait_for_function("() => { const i = document.querySelector('#detail-snapshot');"
-                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=5_000)
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#detail-snapshot');"
+                " return i && i.complete && i.naturalWidth > 0; }",
+                timeout=5_000,
+            )
             assert page.locator("#audit tbody tr").count() == 3  # reported, accepted, dispatched
             page.screenshot(path=str(SHOTS / "incident-detail.png"), full_page=True)
 
