@@ -68,7 +68,8 @@ class DEM:
 
     @classmethod
     def from_npz(cls, path: str | Path, *, crs: object = "EPSG:4326") -> "DEM":
-        """matplotlib's sample layout (``elevation``, ``xmin``, ``ymin``/``ymax``, ``dx``, ``dy``),
+        """matplotlib's sample layouts (``jacksboro_fault_dem.npz``: ``elevation``, ``xmin``,
+        ``ymin``/``ymax``, ``dx``, ``dy``; ``topobathy.npz``: ``topo``, ``longitude``, ``latitude``),
         or a generic one (``z``, ``x0``, ``y0``, ``dx``, ``dy``, optional ``crs`` string)."""
         from pyproj import CRS
 
@@ -82,6 +83,16 @@ class DEM:
             top = max(float(d["ymin"]), float(d["ymax"]))
             # cell-centre extents in the sample file: convert to the top-left corner
             return cls(z, float(d["xmin"]) - dx / 2, top + dy / 2, dx, dy, CRS.from_user_input(crs), str(path))
+        if "topo" in d.files and "longitude" in d.files:  # matplotlib's topobathy.npz: centre coordinates
+            lon = d["longitude"].astype(np.float64)
+            lat = d["latitude"].astype(np.float64)
+            lon = np.where(lon > 180, lon - 360, lon)
+            z = d["topo"].astype(np.float64)
+            if lat[0] < lat[-1]:
+                z, lat = z[::-1], lat[::-1]
+            dx = float(np.mean(np.diff(lon)))
+            dy = float(np.mean(-np.diff(lat)))
+            return cls(z, float(lon[0]) - dx / 2, float(lat[0]) + dy / 2, dx, dy, CRS.from_user_input(crs), str(path))
         if "z" in d.files:
             c = str(d["crs"]) if "crs" in d.files else crs
             return cls(d["z"].astype(np.float64), float(d["x0"]), float(d["y0"]), float(d["dx"]), float(d["dy"]),

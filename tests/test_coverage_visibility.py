@@ -138,3 +138,21 @@ def test_viewshed_agrees_with_gdal_on_real_terrain(tmp_path: Path) -> None:
         assert in_range.sum() > 20_000
         assert 0.005 < gdal[in_range].mean() < 0.5  # a non-trivial viewshed
         assert agree >= 0.98, (r, c, agree)
+
+
+def test_matplotlib_real_dems_load_with_their_georeference() -> None:
+    import matplotlib.cbook as cbook
+
+    jb = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
+    tb = DEM.from_npz(cbook.get_sample_data("topobathy.npz", asfileobj=False))
+    assert jb.z.shape == (344, 403) and 230 < np.nanmin(jb.z) and np.nanmax(jb.z) < 1100
+    x0, y0, x1, y1 = jb.bounds
+    assert -84.42 < x0 < x1 < -84.07 and 36.44 < y0 < y1 < 36.74
+    x0, y0, x1, y1 = tb.bounds
+    assert -126.1 < x0 < x1 < -121.9 and 47.9 < y0 < y1 < 50.1  # 234..238 E written as -126..-122
+    assert np.nanmin(tb.z) < -1000 and np.nanmax(tb.z) > 2000
+    # oriented: open Pacific in the south-west corner, Coast Mountains in the north-east, Vancouver near sea level
+    sw, ne, van = tb.elevation(np.array([-125.9, -122.2, -123.1]), np.array([48.05, 49.9, 49.25]))
+    assert sw < -500 and ne > 1000 and -50 < van < 100
+    local = tb.to_crs("+proj=aeqd +lat_0=49 +lon_0=-124 +datum=WGS84 +units=m", 2000.0)
+    assert np.isfinite(local.elevation(np.array([0.0]), np.array([0.0])))[0]
