@@ -183,3 +183,18 @@ def test_configmap_carries_the_county_config() -> None:
     settings = parse_config(head, "20-configmap.yaml",
                             env={"XL_CAMERA_PASSWORD": "pw", "XL_POSTGRES_PASSWORD": "pw", "XL_JWT_SECRET": "s"})
     assert "admin:pw@" in settings.cameras[0].source.url
+
+
+def test_grafana_provisioning_matches_the_compose_mounts() -> None:
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/xueliang.yml").read_text())
+    datasource = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert provider["apiVersion"] == 1 and datasource["apiVersion"] == 1
+    path = provider["providers"][0]["options"]["path"]
+    grafana = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())["services"]["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert mounts[path] == "../grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning"] == "../grafana/provisioning"
+    assert datasource["datasources"][0]["url"] == "${XL_PROMETHEUS_URL}"
+    assert grafana["environment"]["XL_PROMETHEUS_URL"] == "http://prometheus:9090"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path) and (REPO / "deploy/grafana/dashboards" / Path(home).name).exists()
