@@ -136,3 +136,33 @@ def test_lag_errors_from_a_failing_bus_are_reported() -> None:
     ConsumerLagCollector(Broken(), [LagWatch("g", "t")], min_interval_s=0).register(reg)
     assert samples(reg, "xl_kafka_lag_collect_errors_total") == {(("group", "g"), ("topic", "t")): 1.0}
     assert samples(reg, "xl_kafka_consumer_lag") == {}
+
+
+def test_metrics_server_serves_ops_collectors() -> None:
+    import urllib.request
+
+    from xueliang.config import parse_config
+    from xueliang.contracts import topic_specs
+    from xueliang.ops.exporter import start_metrics_server
+    from xueliang.ops.prometheus import free_port
+
+    settings = parse_config("""
+centres: {id: c, name: c, tier: county, children: [{id: t, name: t, tier: township, children: [
+  {id: v, name: v, tier: village}]}]}
+cameras: [{id: cam1, village: v, source: {type: file, path: /dev/null}}]
+""")
+    bus = MemoryBus()
+    bus.ensure_topics(topic_specs(settings.bus.topics))
+    reg = CollectorRegistry()
+    port = free_port()
+    installed, server = start_metrics_server(settings, bus, port=port, addr="127.0.0.1", registry=reg)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        installed.uninstall()
+    assert 'xl_fleet_camera_info{camera="cam1",county="c",source="file",township="t",village="v"} 1.0' in text
+    assert 'xl_kafka_consumer_lag{group="detector",partition="0",topic="xl.frames"} 0.0' in text
+    with pytest.raises(ValueError, match="metrics port"):
+        start_metrics_server(settings, bus, registry=CollectorRegistry())

@@ -38,3 +38,24 @@ def install_collectors(settings: Settings, bus: Bus | None, registry: CollectorR
     c = (ConsumerLagCollector(bus, pipeline_watches(settings.bus.topics), min_interval_s=lag_interval_s)
          .register(registry) if lag and bus is not None else None)
     return Installed(f, c)
+
+
+def start_metrics_server(settings: Settings, bus: Bus | None = None, store: object | None = None, *,
+                         port: int | None = None, addr: str = "0.0.0.0",
+                         registry: CollectorRegistry = REGISTRY) -> tuple[Installed, object]:
+    """What a stage's entry point calls: register the ops collectors (and, given the dispatch
+    ``store``, its database state collector), then serve ``registry`` on ``port``
+    (default ``settings.metrics.port``). Returns the collectors and the HTTP server
+    (``server.shutdown()`` stops it)."""
+    from prometheus_client import start_http_server
+
+    port = settings.metrics.port if port is None else port
+    if not port:
+        raise ValueError("no metrics port: set metrics.port in the configuration")
+    installed = install_collectors(settings, bus, registry)
+    if store is not None:
+        from xueliang.dispatch.metrics import register_store_collector
+
+        register_store_collector(store, registry)
+    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    return installed, server
