@@ -399,6 +399,24 @@ def test_latest_reset_and_seek_to_end_skip_old_records(bus: Bus) -> None:
         seeker.consumer.close()
 
 
+def test_a_consumer_owns_nothing_until_it_polls(bus: Bus) -> None:
+    # Kafka assigns partitions while a member polls: seek_to_end or commit right after creating
+    # a consumer act on nothing. The embedded bus behaves the same, so it cannot hide that.
+    topic = make_topic(bus, partitions=2)
+    produce(bus, topic, [("cam-1", b"old")])
+    r = Reader(bus.consumer(unique("group"), [topic]))
+    try:
+        assert r.consumer.assignment() == set()
+        r.consumer.seek_to_end()  # no effect: nothing assigned yet
+        with pytest.raises(BusError, match="not assigned"):
+            r.consumer.commit({TopicPartition(topic, 0): 1})
+        poll_until([r], lambda: len(r.records) >= 1, "the old record")
+        assert r.consumer.assignment() == all_partitions(topic, 2)
+        assert [x.value for x in r.records] == [b"old"]
+    finally:
+        r.consumer.close()
+
+
 def test_commit_of_a_partition_not_owned_raises(bus: Bus) -> None:
     topic, other = make_topic(bus, partitions=1), make_topic(bus, partitions=1)
     r = Reader(bus.consumer(unique("group"), [topic]))

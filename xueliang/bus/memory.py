@@ -133,12 +133,17 @@ class MemoryBus(Bus):
                 self._topic(t)
             self._member_seq += 1
             member = f"{client_id}-{self._member_seq}"
-            self._subscriptions[member] = (group_id, tuple(topics))
-            group = self._groups.setdefault(group_id, _Group())
+            self._groups.setdefault(group_id, _Group())
+        return _MemoryConsumer(self, group_id, member, tuple(topics), offset_reset)
+
+    def _join(self, group_id: str, member: str, topics: tuple[str, ...]) -> None:
+        """Like a Kafka member, a consumer joins its group (and gets partitions) at its first poll."""
+        with self._lock:
+            self._subscriptions[member] = (group_id, topics)
+            group = self._groups[group_id]
             group.members.append(member)
             group.generation += 1
             self._lock.notify_all()
-        return _MemoryConsumer(self, group_id, member, tuple(topics), offset_reset)
 
     def _assignment(self, group_id: str, member: str) -> set[TopicPartition]:
         """Round-robin assignment of every subscribed partition over the group's members."""
@@ -194,10 +199,13 @@ class _MemoryConsumer(Consumer):
         self._generation = -1
         self._owned: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}
+        self._joined = False
         self._closed = False
 
     def _sync(self) -> None:
         """Pick up a rebalance: positions of newly owned partitions restart at the committed offset."""
+        if not self._joined:
+            return  # owns nothing before its first poll, as on Kafka
         group = self._bus._groups[self._group_id]
         if group.generation == self._generation:
             return
@@ -216,6 +224,9 @@ class _MemoryConsumer(Consumer):
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         if self._closed:
             raise BusError("consumer is closed")
+        if not self._joined:
+            self._bus._join(self._group_id, self._member, self._topics)
+            self._joined = True
         deadline = time.monotonic() + timeout
         with self._bus._lock:
             while True:
