@@ -4,8 +4,12 @@ settings with short SLAs, and an incident factory."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from xueliang.config import Settings, parse_config
 from xueliang.contracts import Box, Incident, Severity
@@ -85,3 +89,22 @@ def make_incident(n: int | str, at: datetime, *, camera_id: str = "cam-a1-gate",
         revision=revision, boxes=[Box(xyxy=(10.0, 20.0, 50.0, 120.0 + revision), class_name="person",
                                       confidence=0.9, track_id=7)],
         track_ids=[7], snapshot_url=f"/snapshots/{n}-{revision}.jpg", details=details)
+
+
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A fresh, empty schema on the PostgreSQL at ``base_url`` for one test; yields a URL whose
+    connections use it (``search_path``) and drops it afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in base_url else "?"
+        yield f"{base_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

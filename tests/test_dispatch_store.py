@@ -7,20 +7,18 @@ test gets its own schema there (``search_path``), dropped afterwards.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from xueliang.contracts import CameraHealth, CameraStatus, Severity
 from xueliang.dispatch.clock import ManualClock
 from xueliang.dispatch.models import AuditRow, Base, IncidentRow, NotificationRow
 from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
-from xueliang.dispatch.testing import make_incident, sample_settings
+from xueliang.dispatch.testing import make_incident, postgres_schema, sample_settings
 from xueliang.dispatch.views import CameraCreate, CameraUpdate, IncidentFilter
 from xueliang.dispatch.workflow import (Action, Actor, Forbidden, IllegalTransition, InvalidRequest, NotFound, Role,
                                         StaleRevision, State)
@@ -31,16 +29,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/dispatch.db"
         return
-    base = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture

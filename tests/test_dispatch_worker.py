@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from xueliang.dispatch.clock import ManualClock
 from xueliang.dispatch.models import AuditRow, EscalationRow, IncidentRow, NotificationRow
 from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
-from xueliang.dispatch.testing import SAMPLE_YAML, make_incident, sample_settings
+from xueliang.dispatch.testing import SAMPLE_YAML, make_incident, postgres_schema, sample_settings
 from xueliang.dispatch.worker import Dispatcher
 from xueliang.dispatch.workflow import Action, Actor, Role, State
 
@@ -201,9 +202,6 @@ def _start_dispatcher(config: Path, store_url: str, group: str, log: Path) -> su
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
-    from xueliang.bus.kafka import KafkaBus
-    from xueliang.config import KafkaBusConfig
-
     tag = uuid.uuid4().hex[:8]
     topics = Topics(frames=f"t{tag}.frames", incidents=f"t{tag}.incidents", camera_health=f"t{tag}.health",
                     dead_letters=f"t{tag}.dlq", camera_registry=f"t{tag}.registry")
@@ -215,8 +213,19 @@ def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_
     config = tmp_path / "xueliang.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True))
     settings = sample_settings(bus=raw["bus"], dispatch=raw["dispatch"])
-    store_url = f"sqlite:///{tmp_path}/dispatch.db"
-    bus = KafkaBus(KafkaBusConfig.model_validate(raw["bus"]))
+    # production's pair when the test command started PostgreSQL; else the embedded SQLite
+    with ExitStack() as stack:
+        pg = os.environ.get("XL_POSTGRES_URL")
+        store_url = stack.enter_context(postgres_schema(pg)) if pg else f"sqlite:///{tmp_path}/dispatch.db"
+        _sigkill_scenario(config, store_url, settings, topics, bus_config=raw["bus"], group=group, tmp_path=tmp_path)
+
+
+def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *, bus_config: dict,  # type: ignore[no-untyped-def]
+                      group: str, tmp_path: Path) -> None:
+    from xueliang.bus.kafka import KafkaBus
+    from xueliang.config import KafkaBusConfig
+
+    bus = KafkaBus(KafkaBusConfig.model_validate(bus_config))
     bus.ensure_topics(topic_specs(topics, 1))
     producer = bus.producer("test")
     log = tmp_path / "dispatcher.log"
@@ -298,7 +307,7 @@ def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_
     lateness = (v.escalations[0].at - v.escalations[0].due_at).total_seconds()
     assert kill_time < v.escalations[0].due_at, "the kill should land inside the probe's SLA window"
     assert 0 <= lateness < 3, f"escalation {lateness:.2f}s after its deadline"
-    print(f"SIGKILL after {killed_at}/{len(sent) + 1} incidents stored; escalation {lateness:.2f}s after its deadline")
+    print(f"[{store.dialect}] SIGKILL after {killed_at}/{len(sent) + 1} incidents stored; escalation {lateness:.2f}s after its deadline")
     with store.read() as s:
         assert s.scalar(select(func.count()).select_from(EscalationRow)) == 1
     store.dispose()
