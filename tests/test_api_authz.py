@@ -164,3 +164,39 @@ def test_cameras_scoped_and_managed_by_engineers(tmp_path):
         assert client.delete("/api/v1/cameras/cam-dajiaqiao-pond", headers=env.headers("eng-xishi")).status_code == 404
         assert client.delete("/api/v1/cameras/cam-xishi-well", headers=env.headers("eng-xishi")).status_code == 204
         assert client.get("/api/v1/cameras/cam-xishi-well", headers=env.headers("admin")).status_code == 404
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_env(request, tmp_path):
+    if request.param == "sqlite":
+        yield ApiEnv.create(tmp_path)
+        return
+    from xueliang.dispatch.testing import postgres_schema
+
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        env = ApiEnv.create(tmp_path, db_url=url)
+        try:
+            yield env
+        finally:
+            env.store.dispose()
+
+
+def test_matrix_and_workflow_on_each_database(any_db_env):
+    """The same code path on SQLite and on a real PostgreSQL: users, scoping, actions, audit."""
+    env = any_db_env
+    inc = make_incident("cam-dajiaqiao-entrance", episode="db")
+    env.service.ingest_incident(inc)
+    with TestClient(env.app) as client:
+        r = client.post("/api/v1/auth/token", data={"username": VILLAGE_OP, "password": "correct-horse-battery"})
+        assert r.status_code == 200
+        mine = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert inc.id in {i["id"] for i in client.get("/api/v1/incidents", headers=mine).json()["items"]}
+        other = env.headers(OTHER_VILLAGE_OP)
+        assert client.get(f"/api/v1/incidents/{inc.id}", headers=other).status_code == 404
+        assert client.post(f"/api/v1/incidents/{inc.id}/accept", headers=other, json={}).status_code == 403
+        assert client.post(f"/api/v1/incidents/{inc.id}/accept", headers=mine, json={"note": "ok"}).status_code == 200
+        r = client.post(f"/api/v1/incidents/{inc.id}/accept", headers=mine, json={})
+        assert r.status_code == 409 and r.json()["error"] == "IllegalTransition"
+        audit = client.get(f"/api/v1/incidents/{inc.id}", headers=env.headers("sup-anchang")).json()["audit"]
+        assert [a["to_state"] for a in audit] == ["reported", "accepted"]
+        assert client.get("/readyz").status_code == 200
