@@ -264,6 +264,34 @@ def run_plan(
 ) -> PlanOutcome:
     """Plan new cameras. Raises :class:`CoverageInputError` on bad input, :class:`InfeasibleError`
     when the goal cannot be met."""
+    from xueliang.coverage.errors import InfeasibleError
+    from xueliang.coverage.metrics import PLAN_SECONDS, PLANS
+
+    try:
+        outcome = _run_plan(demand, candidates, options, cameras=cameras, buildings=buildings, dem=dem,
+                            progress=progress)
+    except CoverageInputError:
+        PLANS.labels("bad_input").inc()
+        raise
+    except InfeasibleError:
+        PLANS.labels("infeasible").inc()
+        raise
+    PLANS.labels("ok").inc()
+    for stage in ("inputs", "visibility", "optimise", "total"):
+        PLAN_SECONDS.labels(stage).observe(outcome.timings.get(stage, 0.0))
+    return outcome
+
+
+def _run_plan(
+    demand: str | Path | dict[str, Any],
+    candidates: str | Path | dict[str, Any],
+    options: PlanOptions,
+    *,
+    cameras: str | Path | dict[str, Any] | None,
+    buildings: str | Path | dict[str, Any] | None,
+    dem: str | Path | DEM | None,
+    progress: Progress | None,
+) -> PlanOutcome:
     step = progress or (lambda stage, frac: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -198,3 +198,17 @@ def test_real_street_network_geodanet() -> None:
     assert r["plan"]["gap"] <= 0.01
     # schools weigh 10 each: the best 15 cameras watch most of them
     assert r["by_category"]["school"]["share_after"] >= 0.5
+
+
+def test_metrics_count_outcomes(county: County) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("xl_coverage_plans_total", {"outcome": outcome}) or 0.0
+
+    ok0, bad0 = count("ok"), count("bad_input")
+    run_plan(county.demand, county.candidates, PlanOptions(k=1, time_limit_s=1), cameras=county.cameras)
+    with pytest.raises(CoverageInputError):
+        run_plan(_fc(), county.candidates, PlanOptions(k=1))
+    assert count("ok") == ok0 + 1 and count("bad_input") == bad0 + 1
+    assert (REGISTRY.get_sample_value("xl_coverage_plan_seconds_count", {"stage": "total"}) or 0) >= 1
