@@ -143,7 +143,7 @@ cmd_start() {
         return 0
     fi
     check_java
-    [[ -f "$LIB/.pom.sha256" ]] || cmd_fetch
+    cmd_fetch >/dev/null  # a no-op when the jars match pom.xml
     if port_open "$PORT"; then
         die "127.0.0.1:$PORT is in use by another process (not this broker; set XL_KAFKA_PORT to use another port)"
     fi
