@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from xueliang.coverage.planner import PlanOptions, run_plan
 
 

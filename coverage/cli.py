@@ -15,7 +15,6 @@ import time
 from typing import TextIO
 
 from pydantic import ValidationError
-
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
 
 
@@ -24,7 +23,7 @@ class ProgressBar:
         self.stream, self.width, self.t0 = stream, width, time.perf_counter()
 
     def __call__(self, stage: str, frac: float) -> None:
-        n = int(round(frac * self.width))
+        n = round(frac * self.width)
         self.stream.write(f"\r[{'#' * n}{'.' * (self.width - n)}] {frac:4.0%} {stage:<24} {time.perf_counter() - self.t0:6.1f}s")
         if frac >= 1.0:
             self.stream.write("\n")

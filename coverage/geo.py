@@ -18,7 +18,6 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
-
 from xueliang.coverage.errors import CoverageInputError
 
 WGS84 = CRS.from_epsg(4326)
@@ -126,7 +125,7 @@ class LocalFrame:
         return np.c_[lon, lat]
 
     @classmethod
-    def around(cls, fc: dict[str, Any], source: str) -> "LocalFrame":
+    def around(cls, fc: dict[str, Any], source: str) -> LocalFrame:
         geoms, _, _ = raw_geometries(fc, source, ALL_TYPES)
         if not geoms:
             raise CoverageInputError("no features", source=source)

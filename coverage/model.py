@@ -48,7 +48,6 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
-
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
 
 _EPS = 1e-9
@@ -110,7 +109,7 @@ class CoverageSolution:
 
     def summary(self) -> dict[str, object]:
         return {
-            "cameras": int(len(self.selected)),
+            "cameras": len(self.selected),
             "covered_weight": float(self.covered_weight),
             "upper_bound": float(self.upper_bound),
             "gap": float(self.gap),
@@ -170,19 +169,19 @@ class MaxCoverage:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_sparse(cls, A: sp.spmatrix, weights: np.ndarray, **kw: object) -> "MaxCoverage":
+    def from_sparse(cls, A: sp.spmatrix, weights: np.ndarray, **kw: object) -> MaxCoverage:
         return cls(A, weights, **kw)  # type: ignore[arg-type]
 
     @classmethod
     def from_points(
         cls, demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float, weights: np.ndarray, **kw: object
-    ) -> "MaxCoverage":
+    ) -> MaxCoverage:
         """Coverage ``a_ij = 1`` when ``|d_i - c_j| <= radius``, from a KD-tree range query (never dense)."""
         A = coverage_from_points(demand_xy, candidate_xy, radius)
         return cls(A, weights, **kw)  # type: ignore[arg-type]
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object) -> "MaxCoverage":
+    def from_cost_matrix(cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object) -> MaxCoverage:
         """spopt-compatible input: ``a_ij = 1`` where ``cost_ij <= service_radius``."""
         rows, cols = np.nonzero(np.asarray(cost_matrix) <= service_radius)
         A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=np.shape(cost_matrix))
@@ -673,7 +672,6 @@ class _Core:
         lp.col_upper_ = np.ones(m + n)
         # coverage rows (row-wise): [y_i, -x_j...]
         A = self.A
-        deg = np.diff(A.indptr)
         starts = A.indptr[:-1] + np.arange(n)
         idx = np.empty(A.nnz + n, dtype=np.int32)
         val = np.empty(A.nnz + n)

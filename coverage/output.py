@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import shapely
-
 from xueliang.coverage.planner import PlanOutcome
 from xueliang.coverage.visibility import sector_polygon
 

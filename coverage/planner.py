@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,12 +24,24 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-
 from xueliang.coverage.errors import CoverageInputError
-from xueliang.coverage.geo import ALL_TYPES, Layer, LocalFrame, load_geojson, read_layer, sample_geometry
+from xueliang.coverage.geo import (
+    ALL_TYPES,
+    Layer,
+    LocalFrame,
+    load_geojson,
+    read_layer,
+    sample_geometry,
+)
 from xueliang.coverage.model import CoverageSolution, MaxCoverage
 from xueliang.coverage.terrain import DEM, STANDARD_REFRACTION_CC
-from xueliang.coverage.visibility import Buildings, Scene, camera_coverage, candidate_coverage, sector_polygon
+from xueliang.coverage.visibility import (
+    Buildings,
+    Scene,
+    camera_coverage,
+    candidate_coverage,
+    sector_polygon,
+)
 
 DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = {
     "village_entrance": 10.0,
@@ -69,7 +82,7 @@ class PlanOptions(BaseModel):
     curve_max_k: int = Field(30, ge=1, le=1000, description="marginal-gain curve up to this k")
 
     @model_validator(mode="after")
-    def _one_goal(self) -> "PlanOptions":
+    def _one_goal(self) -> PlanOptions:
         if sum(v is not None for v in (self.k, self.budget, self.target_share)) != 1:
             raise ValueError("give exactly one of k, budget, target_share")
         if any(w < 0 or not math.isfinite(w) for w in self.category_weights.values()):
@@ -355,7 +368,7 @@ def _run_plan(
 def _install_order(A: sp.csr_matrix, w: np.ndarray, before: np.ndarray, sel: np.ndarray) -> tuple[list[int], list[float]]:
     """Greedy order of the chosen cameras and each one's marginal gain (install the best first)."""
     covered = before.copy()
-    left = list(int(j) for j in sel)
+    left = [int(j) for j in sel]
     order, gains = [], []
     C = A.tocsc()
     while left:
@@ -388,7 +401,7 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
         feats = sorted({D.feature_ids[int(f)] for f in D.feature[idx]})
         cen = frame.xy_to_lonlat(D.xy[idx].mean(axis=0, keepdims=True))[0]
         spots.append({
-            "weight": cw, "share_of_total": _share(cw, total), "samples": int(len(idx)),
+            "weight": cw, "share_of_total": _share(cw, total), "samples": len(idx),
             "categories": dict(sorted(cats.items(), key=lambda kv: -kv[1])),
             "villages": sorted(set(D.village[idx].tolist())), "features": feats,
             "centroid": [round(float(cen[0]), 7), round(float(cen[1]), 7)],
@@ -442,7 +455,7 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
                        "share_after": _share(float(w[s & after].sum()), fw)})
     report = {
         "frame": {"crs": "local azimuthal equidistant (m)", "lon_0": frame.lon, "lat_0": frame.lat},
-        "demand": {"features": len(D.feature_ids), "samples": int(len(w)), "total_weight": total},
+        "demand": {"features": len(D.feature_ids), "samples": len(w), "total_weight": total},
         "existing_cameras": len(E.ids),
         "candidates": {"sites": len(S.ids), "site_headings": int(model.m), "coverage_nnz": int(A.nnz)},
         "before": {"covered_weight": base_cov, "share": _share(base_cov, total)},

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-
 from xueliang.coverage.geo import LocalFrame
 
 CENTRE_LON, CENTRE_LAT = -84.168, 36.617  # a valley floor inside the Jacksboro DEM
@@ -150,8 +149,7 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
 
 def _write_dem(path: Path) -> Path:
     """The Jacksboro DEM (real terrain), cropped to the county, as a WGS84 GeoTIFF."""
-    import matplotlib.cbook as cbook
-
+    from matplotlib import cbook
     from xueliang.coverage.terrain import DEM
 
     dem = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from xueliang.coverage.errors import CoverageInputError
 
 EARTH_RADIUS_M = 6_378_137.0
@@ -45,7 +44,7 @@ class DEM:
 
     # ------------------------------------------------------------------ io
     @classmethod
-    def from_geotiff(cls, path: str | Path) -> "DEM":
+    def from_geotiff(cls, path: str | Path) -> DEM:
         import rasterio
         from pyproj import CRS
 
@@ -67,7 +66,7 @@ class DEM:
         return cls(z, t.c, y0, t.a, dy, crs, str(path))
 
     @classmethod
-    def from_npz(cls, path: str | Path, *, crs: object = "EPSG:4326") -> "DEM":
+    def from_npz(cls, path: str | Path, *, crs: object = "EPSG:4326") -> DEM:
         """matplotlib's sample layouts (``jacksboro_fault_dem.npz``: ``elevation``, ``xmin``,
         ``ymin``/``ymax``, ``dx``, ``dy``; ``topobathy.npz``: ``topo``, ``longitude``, ``latitude``),
         or a generic one (``z``, ``x0``, ``y0``, ``dx``, ``dy``, optional ``crs`` string)."""
@@ -112,7 +111,7 @@ class DEM:
             ds.write(np.where(np.isnan(self.z), -32768.0, self.z).astype(np.float32), 1)
         return path
 
-    def to_crs(self, crs: object, resolution: float) -> "DEM":
+    def to_crs(self, crs: object, resolution: float) -> DEM:
         """Warp (bilinear) onto a north-up grid of ``resolution`` metres in ``crs``."""
         import rasterio.warp
         from pyproj import CRS
@@ -126,8 +125,8 @@ class DEM:
             RCRS.from_wkt(self.crs.to_wkt()), RCRS.from_wkt(dst_crs.to_wkt()),  # type: ignore[attr-defined]
             [left, right, right, left], [top, top, bottom, bottom],
         )
-        ncols = int(math.ceil((max(xs) - min(xs)) / resolution))
-        nrows = int(math.ceil((max(ys) - min(ys)) / resolution))
+        ncols = math.ceil((max(xs) - min(xs)) / resolution)
+        nrows = math.ceil((max(ys) - min(ys)) / resolution)
         dst = np.full((nrows, ncols), np.nan, dtype=np.float64)
         rasterio.warp.reproject(
             source=np.where(np.isnan(self.z), -32768.0, self.z), destination=dst,

@@ -23,7 +23,6 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
-
 from xueliang.coverage.terrain import DEM
 
 
@@ -39,7 +38,7 @@ class Buildings:
         object.__setattr__(self, "tree", shapely.STRtree(self.polygons))
 
     @classmethod
-    def build(cls, polygons: list[object], heights: np.ndarray, dem: DEM | None = None) -> "Buildings":
+    def build(cls, polygons: list[object], heights: np.ndarray, dem: DEM | None = None) -> Buildings:
         polys = np.asarray(polygons, dtype=object)
         if dem is not None and len(polys):
             c = shapely.get_coordinates(shapely.centroid(polys))
@@ -168,7 +167,7 @@ def candidate_coverage(scene: Scene, demand_xy: np.ndarray, site_xy: np.ndarray,
     if n == 0 or s == 0:
         return sp.csr_matrix((n, m)), site_of, head_of
     rows, cols = scene.pairs_in_range(demand_xy, site_xy, rng, tree)
-    ok, oz, tz = scene.line_of_sight(demand_xy, site_xy, height, rows, cols)
+    ok, _, _ = scene.line_of_sight(demand_xy, site_xy, height, rows, cols)
     rows, cols = rows[ok], cols[ok]
     d = demand_xy[rows] - site_xy[cols]
     bearing = np.degrees(np.arctan2(d[:, 0], d[:, 1])) % 360.0

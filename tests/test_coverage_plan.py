@@ -3,12 +3,12 @@ the API function, and bad input turned into clear errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from xueliang.coverage.api import PlanRequest, PlanResult, plan_coverage
 from xueliang.coverage.cli import main
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
@@ -55,9 +55,9 @@ def test_blind_spots_include_the_places_left_unseen_and_the_plan_covers_them(cou
     assert r["by_village"]["D"]["share_before"] < r["by_village"]["D"]["share_after"]
     # the marginal-gain curve is non-decreasing with diminishing gains
     cw = [c["covered_weight"] for c in r["marginal_gain_curve"]]
-    assert all(b >= a for a, b in zip(cw, cw[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(cw))
     gains = np.diff([r["before"]["covered_weight"], *cw])
-    assert all(b <= a + 1e-9 for a, b in zip(gains, gains[1:]))
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(gains))
 
 
 def test_the_building_is_what_hides_b_crossroads(county: County, planned) -> None:  # type: ignore[no-untyped-def]

@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-
 from xueliang.coverage.errors import CoverageInputError
 from xueliang.coverage.terrain import DEM, STANDARD_REFRACTION_CC
-from xueliang.coverage.visibility import Buildings, Scene, camera_coverage, candidate_coverage, in_sector
+from xueliang.coverage.visibility import (
+    Buildings,
+    Scene,
+    camera_coverage,
+    candidate_coverage,
+    in_sector,
+)
 
 
 def _flat(n: int = 101, cell: float = 1.0, z: np.ndarray | None = None) -> DEM:
@@ -107,8 +112,8 @@ def test_dem_needs_two_by_two_cells() -> None:
 def test_viewshed_agrees_with_gdal_on_real_terrain(tmp_path: Path) -> None:
     """matplotlib's Jacksboro DEM (real, 3 arc-second), warped to UTM 17N at 90 m, written to GeoTIFF;
     gdal_viewshed and our line of sight must agree on >= 98% of the cells within range."""
-    import matplotlib.cbook as cbook
     import rasterio
+    from matplotlib import cbook
 
     src = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
     dem = src.to_crs("EPSG:32617", 90.0)
@@ -128,8 +133,8 @@ def test_viewshed_agrees_with_gdal_on_real_terrain(tmp_path: Path) -> None:
                        check=True, timeout=120)
         with rasterio.open(out) as ds:  # GDAL crops its output to the max-distance window
             g_win = ds.read(1) == 255
-            c0 = int(round((ds.transform.c - dem.x0) / dem.dx))
-            r0 = int(round((dem.y0 - ds.transform.f) / dem.dy))
+            c0 = round((ds.transform.c - dem.x0) / dem.dx)
+            r0 = round((dem.y0 - ds.transform.f) / dem.dy)
         gdal = np.zeros(dem.z.shape, dtype=bool)
         gdal[r0:r0 + g_win.shape[0], c0:c0 + g_win.shape[1]] = g_win
         ours = dem.viewshed(ox, oy, observer_height=oz, target_height=tz, max_distance=md, curvature=cc)
@@ -141,7 +146,7 @@ def test_viewshed_agrees_with_gdal_on_real_terrain(tmp_path: Path) -> None:
 
 
 def test_matplotlib_real_dems_load_with_their_georeference() -> None:
-    import matplotlib.cbook as cbook
+    from matplotlib import cbook
 
     jb = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
     tb = DEM.from_npz(cbook.get_sample_data("topobathy.npz", asfileobj=False))

@@ -27,11 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+import highspy  # noqa: F401 - imported up front, like pulp for spopt: import time is not solve time
 import numpy as np
 import scipy.sparse as sp
-
-import highspy  # noqa: F401 - imported up front, like pulp for spopt: import time is not solve time
-
 from xueliang.coverage.model import MaxCoverage, coverage_from_points
 
 
@@ -56,8 +54,7 @@ def points_instance(kind: str, n: int, m: int, seed: int) -> tuple[np.ndarray, n
 
 def terrain_instance(n_side: int, m: int, seed: int, range_m: float = 2000.0):
     """Demand: a regular subsample of the DEM cells; candidates: masts 10 m high on random cells."""
-    import matplotlib.cbook as cbook
-
+    from matplotlib import cbook
     from xueliang.coverage.terrain import DEM
     from xueliang.coverage.visibility import Scene, candidate_coverage
 
