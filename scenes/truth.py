@@ -284,3 +284,10 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
         # abandoned_object: the generator has no 'bag' class, so no scenario can script one
     out.sort(key=lambda x: (x.start_s, x.rule, x.track_ids))
     return out
+
+
+def frame_truth(scenario: Scenario, seed: int, index: int, fps: float | None = None) -> list:  # list[GroundTruthBox]
+    """Per-frame ground truth: the boxes of frame ``index`` (rendered, since visibility depends on the drawing)."""
+    from xueliang.scenes.render import SceneRenderer
+
+    return SceneRenderer(scenario, seed).render_frame(index, fps).boxes

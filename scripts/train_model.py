@@ -171,16 +171,137 @@ def cmd_test(a: argparse.Namespace) -> None:
         results[split] = {"map50": round(float(m.box.map50), 4), "map50_95": round(float(m.box.map), 4),
                           "precision": round(float(m.box.mp), 4), "recall": round(float(m.box.mr), 4),
                           "per_class": per_class, "speed_ms": {k: round(v, 2) for k, v in m.speed.items()}}
+    onnx = Path(a.weights).with_suffix(".onnx")
+    if onnx.exists():
+        import numpy as np
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = a.threads
+        sess = ort.InferenceSession(str(onnx), opts, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((1, 3, a.imgsz, a.imgsz), dtype=np.float32)
+        name = sess.get_inputs()[0].name
+        times = []
+        for _ in range(60):
+            t0 = time.perf_counter()
+            sess.run(None, {name: x})
+            times.append((time.perf_counter() - t0) * 1000)
+        bench = {"median_ms": round(float(np.median(times[10:])), 2), "min_ms": round(float(np.min(times[10:])), 2),
+                 "threads": a.threads}
+        (RUNS / "onnx-bench.json").write_text(json.dumps(bench))
+        results["onnx_bench"] = bench
     out = RUNS / "heldout-metrics.json"
     out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+
+
+def cmd_card(a: argparse.Namespace) -> None:
+    """Write detector/models/MODEL_CARD.md from the run's files (dataset.json, results.csv, heldout-metrics.json)."""
+    import csv
+
+    from xueliang.scenes.classes import CLASS_NAMES
+
+    ds = json.loads((Path(a.out) / "dataset.json").read_text())
+    metrics = json.loads((RUNS / "heldout-metrics.json").read_text())
+    rows = list(csv.DictReader((RUNS / a.name / "results.csv").open()))
+    last = {k.strip(): v for k, v in rows[-1].items()}
+    bench = json.loads((RUNS / "onnx-bench.json").read_text()) if (RUNS / "onnx-bench.json").exists() else {}
+    pt, onnx = MODELS / "xueliang-yolo-n.pt", MODELS / "xueliang-yolo-n.onnx"
+    per = "\n".join(
+        f"| {c} | " + " | ".join(
+            f"{metrics[s]['per_class'].get(c, {}).get('map50', float('nan')):.3f} / "
+            f"{metrics[s]['per_class'].get(c, {}).get('map50_95', float('nan')):.3f}" for s in ("test", "test_day", "test_night"))
+        + " |" for c in CLASS_NAMES)
+    head = " | ".join(f"**{metrics[s]['map50']:.3f} / {metrics[s]['map50_95']:.3f}**" for s in ("test", "test_day", "test_night"))
+    text = CARD_TEMPLATE.format(
+        classes=", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES)), per_class=per, headline=head,
+        n_train=ds["train"]["images"], b_train=ds["train"]["boxes"], n_val=ds["val"]["images"],
+        n_day=ds["test_day"]["images"], b_day=ds["test_day"]["boxes"], n_night=ds["test_night"]["images"],
+        b_night=ds["test_night"]["boxes"], epochs=len(rows), train_s=float(last.get("time", "nan")),
+        pt_mb=pt.stat().st_size / 1e6, onnx_mb=onnx.stat().st_size / 1e6,
+        p=metrics["test"]["precision"], r=metrics["test"]["recall"],
+        speed=json.dumps(metrics["test"]["speed_ms"]), bench=json.dumps(bench) if bench else "not measured",
+        args=a.card_args)
+    (MODELS / "MODEL_CARD.md").write_text(text)
+    print(text)
+
+
+CARD_TEMPLATE = """# Model card: xueliang-yolo-n
+
+Files: `xueliang-yolo-n.pt` ({pt_mb:.1f} MB, ultralytics) and `xueliang-yolo-n.onnx` ({onnx_mb:.1f} MB, opset 12,
+input 1x3x320x320 RGB 0-1 letterboxed with grey 114, output 1x11x2100 = cx, cy, w, h + 7 class scores, no NMS).
+Architecture: `xueliang-yolo-pico.yaml`, the YOLOv8 layers at depth 0.33 and width 0.125 (smaller than n:
+0.9 M parameters, 0.7 GFLOPs at 320 px), trained from random weights; nothing pretrained, nothing downloaded.
+
+## Classes
+
+{classes} (`xueliang.scenes.classes.CLASS_NAMES`; the ONNX metadata `names` carries the same list).
+
+## Data
+
+Synthetic only: one frame per `xueliang.scenes.random_scene.random_scenario(seed)` (all four scene kinds,
+day/dusk/night, 5-16 actors, fire/smoke, sensor noise, shake, JPEG), stored at 320x180.
+Labels: boxes of actors at least 30 % visible and at least 3 px on a side.
+
+| split | seeds | images | boxes |
+|---|---|---|---|
+| train | 0 - {n_train} | {n_train} | {b_train} |
+| val (during training) | 1,000,000 + | {n_val} | |
+| held-out test, day | 2,000,000 + | {n_day} | {b_day} |
+| held-out test, night | 2,000,000 + {n_day} + | {n_night} | {b_night} |
+
+The test seeds are never used in training or validation; day and night are forced per split.
+
+## Metrics (held-out, `ultralytics val`, imgsz 320, conf 0.001, iou 0.7)
+
+| | test (day + night) | day | night |
+|---|---|---|---|
+| mAP50 / mAP50-95 | {headline} |
+
+Precision {p:.3f}, recall {r:.3f} on the combined set.
+
+| class | test mAP50 / mAP50-95 | day | night |
+|---|---|---|---|
+{per_class}
+
+Command (what `scripts/train_model.py test` runs for each of test / test_day / test_night):
+
+```
+.venv/bin/python -c "from ultralytics import YOLO; m = YOLO('detector/models/xueliang-yolo-n.pt').val(data='datasets/xueliang-synth/test.yaml', imgsz=320, batch=16, device='cpu', workers=0); print(m.box.map50, m.box.map)"
+```
+(with `YOLO_OFFLINE=1 YOLO_CONFIG_DIR=runs/yolo-config`, which the script sets).
+
+## Reproduce
+
+```
+.venv/bin/python scripts/train_model.py dataset            # 2,000 / 150 / 200 + 200 images
+.venv/bin/python scripts/train_model.py train {args} --ship
+.venv/bin/python scripts/train_model.py test               # runs/heldout-metrics.json
+.venv/bin/python scripts/train_model.py card {args}        # this file
+```
+Training: {epochs} epochs, {train_s:.0f} s wall on the shared 2-core development machine (CPU, torch 2 threads,
+batch 16, AdamW lr0 0.002, mosaic with the last 3 epochs without, seed 0, deterministic).
+`--time H` lets ultralytics fit the epoch count to H hours; to repeat the shipped run exactly on another
+machine pass `--epochs {epochs}` instead.
+
+## Speed
+
+ultralytics val on the combined test set (ms per image, CPU, 2 threads, shared machine): {speed}.
+ONNX Runtime (2 threads, 320x320, inference only, median): {bench}.
+
+## Limits
+
+Trained on the generator's drawings only: it knows these shapes, not real cameras. Production configs name
+real weights (e.g. `yolo11n.pt`) and map COCO names to these classes in the detector config (`class_map`).
+No `bag` class (no abandoned-object detection). Bicycles and motorbikes are drawn without riders.
+"""
 
 
 def main(argv: list[str] | None = None) -> None:
     offline_env()
     sys.path.insert(0, str(ROOT))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["dataset", "train", "ship", "test", "all"])
+    p.add_argument("step", choices=["dataset", "train", "ship", "test", "card", "all"])
     p.add_argument("--out", default=str(DATASETS / "xueliang-synth"))
     p.add_argument("--n-train", type=int, default=1600)
     p.add_argument("--n-val", type=int, default=160)
@@ -203,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="xueliang-yolo-n")
     p.add_argument("--ship", action="store_true", help="copy best.pt and its ONNX export to detector/models/")
     p.add_argument("--weights", default=str(MODELS / "xueliang-yolo-n.pt"))
+    p.add_argument("--card-args", default="--time 1.25", help="the training arguments to print in the model card")
     a = p.parse_args(argv)
     if a.step in ("dataset", "all"):
         cmd_dataset(a)
@@ -214,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd_ship(a)
     if a.step in ("test", "all"):
         cmd_test(a)
+    if a.step in ("card", "all"):
+        cmd_card(a)
 
 
 if __name__ == "__main__":

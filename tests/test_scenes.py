@@ -17,7 +17,7 @@ from xueliang.scenes.random_scene import RANDOM_SNAPSHOT_S, random_scenario
 from xueliang.scenes.render import SceneRenderer
 from xueliang.scenes.scenario import Effects, Scenario, ScenarioError, load_scenario, public_scenarios
 from xueliang.scenes.training import MIN_VISIBLE, yolo_labels
-from xueliang.scenes.truth import expected_incidents, ground_truth_events, point_in_polygon
+from xueliang.scenes.truth import expected_incidents, frame_truth, ground_truth_events, point_in_polygon
 
 SCENARIOS = public_scenarios()
 DEMO = next(p for p in SCENARIOS if p.name == "demo.yaml")
@@ -98,6 +98,7 @@ def test_same_seed_same_frames_different_seed_different_frames() -> None:
         assert _digest(fa.image) != _digest(fc.image)
     # frames are random-access: rendering out of order changes nothing
     assert _digest(SceneRenderer(sc, 7).render_frame(123).image) == _digest(a.render_frame(123).image)
+    assert frame_truth(sc, 7, 123) == a.render_frame(123).boxes
 
 
 def test_frames_iterator_and_loop() -> None:
