@@ -122,6 +122,36 @@ def make_incident(
     )
 
 
+def _scene_frame(name: str, at_s: float | None, rule: str) -> Any:
+    """A rendered frame of a shipped scenario with its zones and ground-truth boxes drawn."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    from xueliang.scenes.render import SceneRenderer
+    from xueliang.scenes.scenario import load_scenario
+
+    spec = importlib.util.find_spec("xueliang.scenes")
+    assert spec is not None and spec.submodule_search_locations
+    scenario = load_scenario(Path(next(iter(spec.submodule_search_locations))) / "scenarios" / f"{name}.yaml")
+    if at_s is None:
+        first = next((e.first_start_s for e in scenario.expect if e.first_start_s is not None), None)
+        at_s = first + 1.0 if first is not None else scenario.duration_s / 2
+    renderer = SceneRenderer(scenario, seed=3)
+    frame = renderer.render_frame(int(at_s * scenario.fps))
+    img = frame.image.copy()
+    for zone in scenario.camera.zones:
+        cv2.polylines(img, [np.array(zone.polygon, np.int32)], True, (0, 215, 255), 2)
+    for box in frame.boxes:
+        x1, y1, x2, y2 = (int(v) for v in box.xyxy)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 2)
+        cv2.putText(img, f"{box.class_name} #{box.track_id}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 0, 255), 1, cv2.LINE_AA)
+    cv2.putText(img, rule, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    return img
+
+
 @functools.cache
 def _template_db() -> Path:
     import tempfile
@@ -200,17 +230,22 @@ class ApiEnv:
     def headers(self, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username)}"}
 
-    def write_snapshot(self, incident: Incident) -> Path:
-        """A real JPEG for the incident (a small gradient with its box drawn), where the detector puts it."""
+    def write_snapshot(self, incident: Incident, scenario: str | None = None, at_s: float | None = None) -> Path:
+        """A JPEG for the incident where the detector puts it: with ``scenario`` (a file of
+        ``xueliang.scenes``), that scene's frame at ``at_s`` (default: its first expected event + 1 s)
+        annotated like the detector does (zones, boxes, rule); otherwise a small synthetic image."""
         import cv2
         import numpy as np
 
-        img = np.zeros((180, 320, 3), np.uint8)
-        img[:] = np.linspace(40, 120, 320, dtype=np.uint8)[None, :, None]
-        cv2.rectangle(img, (120, 40), (180, 160), (0, 0, 255), 2)
-        cv2.putText(img, incident.rule, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        if scenario is not None:
+            img = _scene_frame(scenario, at_s, incident.rule)
+        else:
+            img = np.zeros((180, 320, 3), np.uint8)
+            img[:] = np.linspace(40, 120, 320, dtype=np.uint8)[None, :, None]
+            cv2.rectangle(img, (120, 40), (180, 160), (0, 0, 255), 2)
+            cv2.putText(img, incident.rule, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
         path = Path(self.settings.detector.snapshot_dir) / f"{incident.id}.jpg"
-        ok, buf = cv2.imencode(".jpg", img)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
         assert ok
         path.write_bytes(buf.tobytes())
         return path

@@ -12,6 +12,7 @@
     incidents: new Map(),   // id -> incident (open ones shown on the wall)
     thumbs: new Map(),      // snapshot url + revision -> blob URL
     es: null, lastEventId: 0, retry: null, audio: null, view: null, dialogFor: null,
+    centres: new Map(),     // centre id -> name (your subtree)
   };
   window.XL = S; // for debugging and tests
 
@@ -43,6 +44,11 @@
     if (!iso) return "—";
     const d = new Date(iso);
     return d.toLocaleString(S.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+  }
+  function cname(id) { return id ? (S.centres.get(id) || id) : "—"; }
+  async function loadCentres() {
+    const walk = (n) => { S.centres.set(n.id, n.name); n.children.forEach(walk); };
+    try { walk(await api("centres")); } catch (e) { console.warn("centres", e); }
   }
   function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%"; }
 
@@ -138,6 +144,11 @@
     es.addEventListener("incident", (m) => {
       S.lastEventId = Number(m.lastEventId) || S.lastEventId;
       const d = JSON.parse(m.data);
+      if (d.visible === false) { // escalated out of this centre's area
+        S.incidents.delete(d.incident_id);
+        if (S.view === "wall") renderWall(null);
+        return;
+      }
       onIncident(d.incident, d.kind);
     });
     es.addEventListener("camera", (m) => {
@@ -195,7 +206,7 @@
           h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
           h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state)),
           inc.sla_flag !== "none" ? h("span", { class: "badge sla-" + inc.sla_flag }, tr("sla", inc.sla_flag)) : null),
-        h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", inc.owner_centre_id, inc.zone ? " · " + inc.zone : ""),
+        h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id), inc.zone ? " · " + inc.zone : ""),
         h("div", { class: "actions" },
           canAccept ? h("button", { class: "primary accept", type: "button", onclick: () => act(inc, "accept", {}) }, t("btn.accept")) : null,
           resolvable.length ? h("button", { class: "resolve", type: "button", onclick: () => openDialog(inc) }, t("btn.resolve")) : null,
@@ -257,11 +268,11 @@
     }, tr("act", a)));
     const timeline = h("ol", { class: "timeline" },
       h("li", {}, fmtTime(inc.started_at), " — ", t("f.started")),
-      inc.audit.map((a) => h("li", {}, fmtTime(a.at), " — ", tr("st", a.to_state), " (", a.actor, a.centre_id ? "@" + a.centre_id : "", ")", a.note ? ": " + a.note : "")));
+      inc.audit.map((a) => h("li", {}, fmtTime(a.at), " — ", tr("st", a.to_state), " (", a.actor, a.centre_id ? " @ " + cname(a.centre_id) : "", ")", a.note ? ": " + a.note : "")));
     const audit = h("table", { class: "grid-table", id: "audit" },
       h("thead", {}, h("tr", {}, ["audit.at", "audit.actor", "audit.centre", "audit.action", "audit.from", "audit.to", "audit.note"].map((k) => h("th", {}, t(k))))),
       h("tbody", {}, inc.audit.map((a) => h("tr", {}, h("td", {}, fmtTime(a.at)), h("td", {}, a.actor + " (" + a.role + ")"),
-        h("td", {}, a.centre_id || "—"), h("td", {}, tr("act", a.action)), h("td", {}, a.from_state ? tr("st", a.from_state) : "—"),
+        h("td", {}, cname(a.centre_id)), h("td", {}, tr("act", a.action)), h("td", {}, a.from_state ? tr("st", a.from_state) : "—"),
         h("td", {}, tr("st", a.to_state)), h("td", {}, a.note)))));
     $("#detail").replaceChildren(h("div", { class: "detail" },
       h("div", {}, h("h3", {}, t("detail.snapshot")), img),
@@ -271,7 +282,7 @@
         kv([["f.severity", h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))],
           ["f.state", h("span", { class: "badge", id: "detail-state", "data-state": inc.state }, tr("st", inc.state))],
           ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", inc.camera_id], ["f.zone", inc.zone],
-          ["f.owner", inc.owner_centre_id], ["f.grid", inc.grid_centre_id], ["f.started", fmtTime(inc.started_at)],
+          ["f.owner", cname(inc.owner_centre_id)], ["f.grid", cname(inc.grid_centre_id)], ["f.started", fmtTime(inc.started_at)],
           ["f.reported", fmtTime(inc.reported_at)], ["f.accept_due", fmtTime(inc.accept_due_at)],
           ["f.close_due", fmtTime(inc.close_due_at)], ["f.escalation", String(inc.escalation_level)],
           ["f.target", inc.dispatch_target], ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
@@ -292,7 +303,7 @@
       const r = byId.get(c.id) || {};
       const scores = Object.entries(c.quality_scores || {}).map(([k, v]) => tr("fault", k) + " " + Number(v).toFixed(2)).join(", ");
       return h("tr", { "data-camera": c.id },
-        h("td", {}, c.id), h("td", {}, c.name), h("td", {}, c.village_id || "—"),
+        h("td", {}, c.id), h("td", {}, c.name), h("td", {}, cname(c.village_id)),
         h("td", {}, h("span", { class: "badge cs-" + (c.status || "unknown") }, c.status ? tr("cs", c.status) : t("cam.unknown"))),
         h("td", {}, c.faults.length ? c.faults.map((f) => tr("fault", f)).join(", ") : t("cam.none")),
         h("td", { class: "muted" }, scores || "—"), h("td", {}, c.fps !== null ? Number(c.fps).toFixed(1) : "—"),
@@ -377,8 +388,9 @@
     else if (hash === "#/map") { show("map"); loadMap().catch((e) => console.error(e)); }
     else { show("wall"); renderWall(null); }
   }
-  function start() {
-    $("#whoami").textContent = S.user ? S.user.username + " · " + S.user.role + " @ " + S.user.centre_id : "";
+  async function start() {
+    await loadCentres();
+    $("#whoami").textContent = S.user ? S.user.username + " · " + S.user.role + " @ " + cname(S.user.centre_id) : "";
     if (!location.hash || location.hash === "#/login") location.hash = "#/wall";
     route();
     connectFeed();

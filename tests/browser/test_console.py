@@ -129,7 +129,7 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
         severity=Severity.serious,
         at=now - timedelta(minutes=4),
     )
-    env.write_snapshot(older)
+    env.write_snapshot(older, scenario="loitering_school_gate", at_s=21.0)
     producer.send(topics.incidents, older.to_bytes(), key=older.camera_id)
     try:
         with env.serve() as base, sync_api.sync_playwright() as pw:
@@ -159,7 +159,7 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             page.wait_for_selector(f'article.incident[data-id="{older.id}"]', timeout=10_000)
 
             inc = make_incident("cam-dajiaqiao-entrance", episode="browser", severity=Severity.serious)
-            env.write_snapshot(inc)  # the detector writes the snapshot before publishing
+            env.write_snapshot(inc, scenario="intrusion_day")  # the detector writes it before publishing
             t0 = time.monotonic()
             producer.send(topics.incidents, inc.to_bytes(), key=inc.camera_id)
             page.wait_for_selector(f'article.incident[data-id="{inc.id}"]', timeout=2_000)
