@@ -55,11 +55,13 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _metrics_server(settings: Settings) -> None:
+def _metrics_server(settings: Settings, bus=None, store=None) -> None:  # type: ignore[no-untyped-def]
+    """Workers without the API serve /metrics on ``metrics.port``: their own metrics plus the
+    ops collectors (fleet inventory, consumer lag) and, for dispatch, the database-state gauges."""
     if settings.metrics.port:
-        from prometheus_client import start_http_server
+        from xueliang.ops.exporter import start_metrics_server
 
-        start_http_server(settings.metrics.port, addr="0.0.0.0")
+        start_metrics_server(settings, bus, store)
         log.info("metrics on :%d/metrics", settings.metrics.port)
 
 
@@ -68,8 +70,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
-    _metrics_server(settings)
-    worker = IngestWorker(settings, _bus(settings), worker_id=args.worker_id, camera_ids=args.camera or None)
+    bus = _bus(settings)
+    _metrics_server(settings, bus)
+    worker = IngestWorker(settings, bus, worker_id=args.worker_id, camera_ids=args.camera or None)
     life = Lifecycle()
     life.add("ingest", worker.run)
     return life.run_forever()
@@ -80,8 +83,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
-    _metrics_server(settings)
-    worker = DetectorWorker(settings, _bus(settings), worker_id=args.worker_id)
+    bus = _bus(settings)
+    _metrics_server(settings, bus)
+    worker = DetectorWorker(settings, bus, worker_id=args.worker_id)
     life = Lifecycle()
     life.add("detect", worker.run)
     return life.run_forever()
@@ -92,8 +96,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
-    _metrics_server(settings)
-    dispatcher = Dispatcher(settings, _bus(settings), _store(settings))
+    bus, store = _bus(settings), _store(settings)
+    _metrics_server(settings, bus, store)
+    dispatcher = Dispatcher(settings, bus, store)
     life = Lifecycle()
     life.add("dispatch", dispatcher.run)
     return life.run_forever()
@@ -104,8 +109,15 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from xueliang.api.app import create_app
 
+    from xueliang.dispatch.metrics import register_store_collector
+    from xueliang.ops.exporter import install_collectors
+
     settings = _settings(args.config)
-    app = create_app(settings, _store(settings))
+    store = _store(settings)
+    app = create_app(settings, store)
+    # the API's /metrics also carries the fleet inventory and the database-state gauges
+    install_collectors(settings, None)
+    register_store_collector(store)
     uvicorn.run(app, host=args.host or settings.api.host, port=args.port or settings.api.port, log_level="info")
     return 0
 

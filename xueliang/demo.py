@@ -95,6 +95,12 @@ def run_demo(port: int = 8000, workdir: Path = Path("var/demo"), duration_s: flo
     _ensure_demo_users(store)
 
     app = create_app(settings, store)
+    # one /metrics for the whole demo: every stage's metrics, the ops collectors and the database gauges
+    from xueliang.dispatch.metrics import register_store_collector
+    from xueliang.ops.exporter import install_collectors
+
+    install_collectors(settings, bus)
+    register_store_collector(store)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     def serve_api(stop: threading.Event) -> None:
