@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from xueliang.scenes.scenario import Actor
@@ -30,7 +31,7 @@ def state_at(actor: Actor, t: float) -> ActorState | None:
     path = actor.path
     hx, hy = 1.0, 0.0
     # initial heading: direction of the first moving segment
-    for a, b in zip(path, path[1:]):
+    for a, b in itertools.pairwise(path):
         dx, dy = b.at[0] - a.at[0], b.at[1] - a.at[1]
         if dx or dy:
             hx, hy = dx, dy

@@ -7,9 +7,15 @@
 from __future__ import annotations
 
 import numpy as np
-
 from xueliang.scenes.layout import Perspective
-from xueliang.scenes.scenario import SCENE_KINDS, Actor, Appearance, Effects, Scenario, Waypoint
+from xueliang.scenes.scenario import (
+    SCENE_KINDS,
+    Actor,
+    Appearance,
+    Effects,
+    Scenario,
+    Waypoint,
+)
 
 RANDOM_SNAPSHOT_S = 5.0
 # class frequencies in random scenes (person most common, as on village cameras)

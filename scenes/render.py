@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from xueliang.scenes import sprites
 from xueliang.scenes.classes import class_id
 from xueliang.scenes.layout import Perspective, render_background
@@ -169,8 +168,8 @@ class SceneRenderer:
         placed.sort(key=lambda p: (p[3], p[0].class_name in ("fire", "smoke"), p[0].class_name == "smoke", p[0].id))
         for n, (actor, sp, x, y) in enumerate(placed, start=1):
             h, w = sp.alpha.shape
-            x0 = int(round(x - sp.foot[0]))
-            y0 = int(round(y - sp.foot[1]))
+            x0 = round(x - sp.foot[0])
+            y0 = round(y - sp.foot[1])
             total = int(np.count_nonzero(sp.alpha))
             fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
             if fx1 <= fx0 or fy1 <= fy0 or total == 0:
@@ -227,7 +226,7 @@ class SceneRenderer:
         """Frames in order at ``fps`` (default: the scenario's) for the scenario's duration; ``loop`` repeats forever
         (the index keeps counting, ``t`` restarts at 0 each pass)."""
         rate = fps or self.scenario.fps
-        n = int(round(self.scenario.duration_s * rate))
+        n = round(self.scenario.duration_s * rate)
         k = 0
         while True:
             for i in range(n):

@@ -30,11 +30,11 @@ from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
+from xueliang.scenes.classes import CLASS_NAMES
 
 from xueliang.config._base import Identifier, Point, StrictModel
 from xueliang.config.cameras import Line, Zone
 from xueliang.config.rules import Rule
-from xueliang.scenes.classes import CLASS_NAMES
 
 SceneKind = Literal["village_entrance", "crossroads", "riverbank", "school_gate"]
 SCENE_KINDS: tuple[str, ...] = ("village_entrance", "crossroads", "riverbank", "school_gate")
@@ -172,7 +172,7 @@ class Scenario(StrictModel):
 
     @property
     def n_frames(self) -> int:
-        return int(round(self.duration_s * self.fps))
+        return round(self.duration_s * self.fps)
 
 
 class ScenarioError(ValueError):

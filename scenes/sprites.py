@@ -64,7 +64,7 @@ def choose_look(rng: np.random.Generator, class_name: str, colour: tuple[int, in
 
 
 def _canvas(w: float, h: float, pad: int = 2) -> tuple[np.ndarray, np.ndarray, int, int]:
-    W, H = int(math.ceil(w)) + 2 * pad, int(math.ceil(h)) + 2 * pad
+    W, H = math.ceil(w) + 2 * pad, math.ceil(h) + 2 * pad
     return np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.uint8), W, H
 
 
@@ -80,17 +80,17 @@ def _fill(img: np.ndarray, alpha: np.ndarray, pts: list[tuple[float, float]], co
 
 def _circle(img: np.ndarray, alpha: np.ndarray, c: tuple[float, float], r: float, colour: tuple[int, int, int],
             thickness: int = -1) -> None:
-    ci = (int(round(c[0] * 4)), int(round(c[1] * 4)))
-    ri = max(1, int(round(r * 4)))
+    ci = (round(c[0] * 4), round(c[1] * 4))
+    ri = max(1, round(r * 4))
     cv2.circle(img, ci, ri, colour, thickness, shift=2)
     cv2.circle(alpha, ci, ri, 255, thickness, shift=2)
 
 
 def _line(img: np.ndarray, alpha: np.ndarray, a: tuple[float, float], b: tuple[float, float], colour: tuple[int, int, int],
           width: float) -> None:
-    t = max(1, int(round(width)))
-    pa = (int(round(a[0] * 4)), int(round(a[1] * 4)))
-    pb = (int(round(b[0] * 4)), int(round(b[1] * 4)))
+    t = max(1, round(width))
+    pa = (round(a[0] * 4), round(a[1] * 4))
+    pb = (round(b[0] * 4), round(b[1] * 4))
     cv2.line(img, pa, pb, colour, t, shift=2)
     cv2.line(alpha, pa, pb, 255, t, shift=2)
 
@@ -110,7 +110,7 @@ def _finish(img: np.ndarray, alpha: np.ndarray, flip: bool, **kw: bool) -> Sprit
 def person(ppm: float, look: Look, t: float, moving: bool, side: bool, flip: bool) -> Sprite:
     H = SIZES["person"][2] * look.scale * ppm
     W = H * 0.6
-    img, alpha, cw, ch = _canvas(W, H)
+    img, alpha, cw, _ch = _canvas(W, H)
     cx = cw / 2.0
     top = 2.0
     swing = math.sin(2 * math.pi * 1.8 * t + look.phase) if moving else 0.0
@@ -144,7 +144,7 @@ def person(ppm: float, look: Look, t: float, moving: bool, side: bool, flip: boo
 
 
 def _wheel(img: np.ndarray, alpha: np.ndarray, c: tuple[float, float], r: float, spokes: bool) -> None:
-    _circle(img, alpha, c, r, (25, 25, 25), thickness=max(1, int(round(r * (0.22 if spokes else 0.45)))))
+    _circle(img, alpha, c, r, (25, 25, 25), thickness=max(1, round(r * (0.22 if spokes else 0.45))))
     if spokes:
         _line(img, alpha, (c[0] - r, c[1]), (c[0] + r, c[1]), (120, 120, 120), 1)
         _line(img, alpha, (c[0], c[1] - r), (c[0], c[1] + r), (120, 120, 120), 1)
@@ -155,7 +155,7 @@ def _wheel(img: np.ndarray, alpha: np.ndarray, c: tuple[float, float], r: float,
 def two_wheeler(kind: str, ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
     L, Wf, H = (v * look.scale * ppm for v in SIZES[kind])
     if side:
-        img, alpha, cw, ch = _canvas(L, H)
+        img, alpha, _, _ = _canvas(L, H)
         pad = 2.0
         r = 0.34 * H if kind == "bicycle" else 0.3 * H
         ground = pad + H
@@ -181,7 +181,7 @@ def two_wheeler(kind: str, ppm: float, look: Look, side: bool, flip: bool) -> Sp
             _line(img, alpha, (front[0], front[1]), (front[0] - 0.12 * L, pad), (60, 60, 60), max(1.0, 0.06 * H))
             _circle(img, alpha, (front[0] - 0.08 * L, pad + 0.22 * H), max(1.0, 0.06 * H), (200, 230, 240))
     else:
-        img, alpha, cw, ch = _canvas(Wf, H)
+        img, alpha, _cw, _ch = _canvas(Wf, H)
         pad = 2.0
         cx = pad + Wf / 2
         tyre_w = max(1.0, (0.1 if kind == "bicycle" else 0.22) * Wf)
@@ -200,7 +200,7 @@ def car(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
     pad = 2.0
     dark = (45, 35, 30)
     if side:
-        img, alpha, cw, ch = _canvas(L, H)
+        img, alpha, _, _ = _canvas(L, H)
         ground = pad + H
         r = 0.2 * H
         _fill(img, alpha, [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6),
@@ -217,7 +217,7 @@ def car(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
         _fill(img, alpha, [(pad + L - 0.04 * L, pad + 0.5 * H), (pad + L, pad + 0.5 * H), (pad + L, pad + 0.6 * H),
                            (pad + L - 0.04 * L, pad + 0.6 * H)], (200, 230, 240))
     else:
-        img, alpha, cw, ch = _canvas(Wf, H)
+        img, alpha, _cw, _ch = _canvas(Wf, H)
         ground = pad + H
         _fill(img, alpha, [(pad + 0.08 * Wf, ground - 0.12 * H), (pad + 0.08 * Wf, ground), (pad + 0.25 * Wf, ground),
                            (pad + 0.25 * Wf, ground - 0.12 * H)], (20, 20, 20))
@@ -242,7 +242,7 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
     cab = look.second
     cargo = look.main
     if side:
-        img, alpha, cw, ch = _canvas(L, H)
+        img, alpha, _, _ = _canvas(L, H)
         ground = pad + H
         r = 0.13 * H
         _fill(img, alpha, [(pad, pad), (pad + 0.72 * L, pad), (pad + 0.72 * L, ground - r), (pad, ground - r)], cargo)
@@ -259,7 +259,7 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
             _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
             _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (140, 140, 140))
     else:
-        img, alpha, cw, ch = _canvas(Wf, H)
+        img, alpha, _cw, _ch = _canvas(Wf, H)
         ground = pad + H
         _fill(img, alpha, [(pad, pad), (pad + Wf, pad), (pad + Wf, pad + 0.3 * H), (pad, pad + 0.3 * H)], cargo)
         _fill(img, alpha, [(pad + 0.04 * Wf, pad + 0.3 * H), (pad + 0.96 * Wf, pad + 0.3 * H), (pad + 0.96 * Wf, ground - 0.08 * H),
@@ -278,9 +278,9 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
 def fire(ppm: float, look: Look, age_s: float, rng: np.random.Generator) -> Sprite:
     """Flickering flame: tongues whose heights change every frame; grows over its first 3 s."""
     grow = min(1.0, 0.35 + 0.65 * age_s / 3.0)
-    L, Wf, H = (v * look.scale * ppm * grow for v in SIZES["fire"])
+    _L, Wf, H = (v * look.scale * ppm * grow for v in SIZES["fire"])
     W = Wf
-    img, alpha, cw, ch = _canvas(W, H)
+    img, alpha, _cw, _ch = _canvas(W, H)
     pad = 2.0
     base_y = pad + H
     n = 5
@@ -303,11 +303,11 @@ def fire(ppm: float, look: Look, age_s: float, rng: np.random.Generator) -> Spri
 def smoke(ppm: float, look: Look, age_s: float, t: float) -> Sprite:
     """A grey translucent plume rising from its foot point and drifting sideways; grows over 8 s."""
     grow = min(1.0, 0.3 + 0.7 * age_s / 8.0)
-    L, Wf, H = (v * look.scale * ppm for v in SIZES["smoke"])
+    _L, Wf, H = (v * look.scale * ppm for v in SIZES["smoke"])
     H *= grow
     W = Wf * (0.5 + 0.5 * grow)
     drift = 0.35 * W * math.sin(0.3 * t + look.phase)
-    img, alpha, cw, ch = _canvas(W + abs(drift) * 2, H)
+    img, alpha, cw, _ch = _canvas(W + abs(drift) * 2, H)
     pad = 2.0
     cx = cw / 2.0
     base_y = pad + H
@@ -318,8 +318,8 @@ def smoke(ppm: float, look: Look, age_s: float, t: float) -> Sprite:
         r = (0.12 + 0.25 * f) * W
         y = base_y - r - f * (H - 2 * r)
         x = cx + drift * f * f + 0.08 * W * math.sin(3.0 * f + t)
-        cv2.circle(a, (int(round(x)), int(round(y))), max(1, int(round(r))), 0.55 * (1.0 - 0.5 * f), -1)
-    cv2.circle(a, (int(round(cx)), int(round(base_y - 0.12 * W))), max(1, int(round(0.12 * W))), 0.55, -1)
+        cv2.circle(a, (round(x), round(y)), max(1, round(r)), 0.55 * (1.0 - 0.5 * f), -1)
+    cv2.circle(a, (round(cx), round(base_y - 0.12 * W)), max(1, round(0.12 * W)), 0.55, -1)
     k = max(3, int(0.08 * W) | 1)
     a = cv2.GaussianBlur(a, (k, k), 0)
     alpha = np.where(a > 0.12, np.clip(a * 255 * 1.3, 0, 255), 0).astype(np.uint8)

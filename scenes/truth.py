@@ -23,11 +23,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from xueliang.config.rules import (CrowdingRule, FireSmokeRule, IntrusionRule, LineCrossingRule, LoiteringRule,
-                                   StalledVehicleRule)
 from xueliang.scenes.layout import Perspective
 from xueliang.scenes.motion import state_at
 from xueliang.scenes.scenario import Actor, Scenario
+
+from xueliang.config.rules import (
+    CrowdingRule,
+    FireSmokeRule,
+    IntrusionRule,
+    LineCrossingRule,
+    LoiteringRule,
+    StalledVehicleRule,
+)
 
 EventKind = Literal["appear", "disappear", "zone_enter", "zone_exit", "zone_count", "stop", "move", "line_cross",
                     "fire_start", "smoke_start", "hazard_end"]

@@ -59,7 +59,6 @@ def offline_env() -> None:
 def write_split(out: Path, split: str, seeds: range, imgsz: int, lighting: str | None = None) -> dict[str, int]:
     """Render one frame per random scenario into ``out/images/split`` and YOLO labels into ``out/labels/split``."""
     import cv2
-
     from xueliang.scenes.random_scene import RANDOM_SNAPSHOT_S, random_scenario
     from xueliang.scenes.render import SceneRenderer
     from xueliang.scenes.training import yolo_labels
@@ -70,7 +69,7 @@ def write_split(out: Path, split: str, seeds: range, imgsz: int, lighting: str |
     stats = {"images": 0, "boxes": 0}
     for seed in seeds:
         sc = random_scenario(seed, lighting=lighting)
-        frame = SceneRenderer(sc, seed).render_frame(int(round(RANDOM_SNAPSHOT_S * sc.fps)))
+        frame = SceneRenderer(sc, seed).render_frame(round(RANDOM_SNAPSHOT_S * sc.fps))
         scale = imgsz / max(sc.width, sc.height)
         img = cv2.resize(frame.image, (round(sc.width * scale), round(sc.height * scale)), interpolation=cv2.INTER_AREA)
         lines = yolo_labels(frame.boxes, sc.width, sc.height, scale)
@@ -157,7 +156,6 @@ def cmd_ship(a: argparse.Namespace) -> None:
 def cmd_test(a: argparse.Namespace) -> None:
     import torch
     from ultralytics import YOLO
-
     from xueliang.scenes.classes import CLASS_NAMES
 
     torch.set_num_threads(a.threads)

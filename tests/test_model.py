@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from xueliang.scenes.classes import CLASS_NAMES
 from xueliang.scenes.render import GroundTruthBox, SceneRenderer
 from xueliang.scenes.scenario import load_scenario, public_scenarios
@@ -40,7 +39,7 @@ def _detect(sess: ort.InferenceSession, img: np.ndarray, conf: float = 0.4) -> l
     nw, nh = round(w * r), round(h * r)
     px, py = (size - nw) / 2, (size - nh) / 2
     canvas = np.full((size, size, 3), 114, np.uint8)
-    top, left = int(round(py - 0.1)), int(round(px - 0.1))
+    top, left = round(py - 0.1), round(px - 0.1)
     canvas[top:top + nh, left:left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
     out = sess.run(None, {inp.name: x})[0][0]  # (4 + nc, N)

@@ -9,15 +9,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from xueliang.config.rules import RULE_TYPES
 from xueliang.scenes.classes import CLASS_NAMES
 from xueliang.scenes.motion import state_at
 from xueliang.scenes.random_scene import RANDOM_SNAPSHOT_S, random_scenario
 from xueliang.scenes.render import SceneRenderer
-from xueliang.scenes.scenario import Effects, Scenario, ScenarioError, load_scenario, public_scenarios
+from xueliang.scenes.scenario import (
+    Effects,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    public_scenarios,
+)
 from xueliang.scenes.training import MIN_VISIBLE, yolo_labels
-from xueliang.scenes.truth import expected_incidents, frame_truth, ground_truth_events, point_in_polygon
+from xueliang.scenes.truth import (
+    expected_incidents,
+    frame_truth,
+    ground_truth_events,
+    point_in_polygon,
+)
+
+from xueliang.config.rules import RULE_TYPES
 
 SCENARIOS = public_scenarios()
 DEMO = next(p for p in SCENARIOS if p.name == "demo.yaml")
@@ -124,11 +135,11 @@ def test_boxes_are_where_actors_are_drawn(name: str, times: tuple[float, ...]) -
     H, W = sc.height, sc.width
     n_boxes = 0
     for t in times:
-        f = r.render_frame(int(round(t * sc.fps)))
+        f = r.render_frame(round(t * sc.fps))
         changed = np.any(f.image != r.background, axis=2)
         union = np.zeros((H, W), bool)
         for b in f.boxes:
-            x0, y0, x1, y1 = (int(round(v)) for v in b.xyxy)
+            x0, y0, x1, y1 = (round(v) for v in b.xyxy)
             union[y0:y1, x0:x1] = True
             box = changed[y0:y1, x0:x1]
             n_boxes += 1
