@@ -32,7 +32,7 @@ from xueliang.ingest.quality import Diagnosis
 
 FAULT_RULE = "camera_fault"
 #: Conditions an operator must act on at once (tampering) are graded higher.
-_SEVERITY = {"covered": Severity.serious, "offline": Severity.general}
+_SEVERITY = {"covered": Severity.serious, "moved": Severity.serious, "offline": Severity.general}
 
 
 @dataclass

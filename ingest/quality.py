@@ -10,6 +10,9 @@ check          score
 signal_loss    uniform black or uniform blue picture ("no video" screens)
 covered        share of the picture that is featureless (lens covered, sprayed,
                turned to a wall): 8×8 blocks with almost no texture
+moved          camera turned or moved (tamper): normalised correlation of the view's edge
+               map with a learnt reference (0 at ≥ 0.65, 1 at ≤ 0.2); the reference
+               follows slow changes, and a new view kept ``moved_rebaseline_s`` replaces it
 frozen         identical picture across diagnoses for ``frozen_s`` seconds
 too_dark       mean luminance: 0 at ≥ 100 grey levels, 1 at ≤ 10
 too_bright     mean luminance: 0 at ≤ 155, 1 at ≥ 245
@@ -22,7 +25,7 @@ noise          sensor noise σ (Immerkær's estimator) 0 at 0, 1 at ≥ 12 grey 
 
 A failing check hides the checks it makes meaningless (no point calling a black
 picture blurred): signal_loss hides all others, covered hides blur, noise,
-too_dark and colour_cast; too_dark hides blur and noise. :func:`primary_fault`
+too_dark, colour_cast and moved; too_dark hides blur and noise. :func:`primary_fault`
 names the one fault an operator should see first.
 """
 
@@ -36,10 +39,10 @@ import numpy as np
 
 from xueliang.config.cameras import QualityConfig
 
-CHECKS = ("signal_loss", "covered", "frozen", "too_dark", "too_bright", "colour_cast", "blur", "noise")
+CHECKS = ("signal_loss", "covered", "moved", "frozen", "too_dark", "too_bright", "colour_cast", "blur", "noise")
 _HIDES = {
     "signal_loss": set(CHECKS) - {"signal_loss"},
-    "covered": {"blur", "noise", "too_dark", "colour_cast"},
+    "covered": {"blur", "noise", "too_dark", "colour_cast", "moved"},
     "too_dark": {"blur", "noise"},
     "too_bright": {"blur"},
 }
@@ -132,9 +135,24 @@ def measure(frame: np.ndarray) -> dict[str, float]:
     }
 
 
+def edge_map(frame: np.ndarray) -> np.ndarray:
+    """Blurred gradient magnitude of a 160-px grey copy: the view's structure, blind to gain and colour."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    h, w = grey.shape
+    small = cv2.resize(grey, (160, max(1, round(h * 160 / w))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    mag = cv2.magnitude(cv2.Sobel(small, cv2.CV_32F, 1, 0), cv2.Sobel(small, cv2.CV_32F, 0, 1))
+    return cv2.GaussianBlur(mag, (0, 0), 1.5)
+
+
+def ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    return float((a * b).sum() / math.sqrt(float((a * a).sum()) * float((b * b).sum()) + 1e-9))
+
+
 def _thresholds(cfg: QualityConfig) -> dict[str, float]:
     return {
-        "signal_loss": cfg.signal_loss, "covered": cfg.covered, "frozen": 0.999, "too_dark": cfg.too_dark,
+        "signal_loss": cfg.signal_loss, "covered": cfg.covered, "moved": cfg.moved, "frozen": 0.999, "too_dark": cfg.too_dark,
         "too_bright": cfg.too_bright, "colour_cast": cfg.colour_cast, "blur": cfg.blur, "noise": cfg.noise,
     }
 
@@ -174,10 +192,32 @@ class QualityDiagnoser:
             self._frozen_since = None
         self._prev, self._prev_ts = grey, ts
         frozen_for = 0.0 if self._frozen_since is None else ts - self._frozen_since
+        flat = scores["signal_loss"] > 0.5 or scores["covered"] > 0.5
         # a flat picture (black, covered) is "identical" by nature: that is not a frozen encoder
-        if scores["signal_loss"] > 0.5 or scores["covered"] > 0.5:
+        if flat:
             frozen_for = 0.0
         scores["frozen"] = round(_clip(frozen_for / self.config.frozen_s), 4)
+        scores["moved"] = round(self._moved(frame, ts, flat), 4)
         return Diagnosis(scores, faults_of(scores, self.config))
 
+    def _moved(self, frame: np.ndarray, ts: float, flat: bool) -> float:
+        """Score of the view having changed (turned/moved camera) against the learnt reference view."""
+        if flat:  # nothing to compare, and the reference must not learn a black or covered picture
+            return 0.0
+        edges = edge_map(frame)
+        if self._reference is None or self._reference.shape != edges.shape:
+            self._reference = edges
+            return 0.0
+        score = _clip((0.65 - ncc(edges, self._reference)) / 0.45)
+        if score <= self.config.moved:
+            self._moved_since = None
+            cv2.accumulateWeighted(edges, self._reference, 0.2)  # follow light and season slowly
+        elif self._moved_since is None:
+            self._moved_since = ts
+        elif ts - self._moved_since >= self.config.moved_rebaseline_s:
+            self._reference, self._moved_since = edges, None  # the new view is the normal one now
+        return score
+
     _prev_ts: float = 0.0
+    _reference: np.ndarray | None = None
+    _moved_since: float | None = None

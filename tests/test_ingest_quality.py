@@ -37,18 +37,27 @@ def _covered(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.blendLinear(skin, f, mask.astype(np.float32) / 255, 1 - mask.astype(np.float32) / 255)
 
 
+def _turned(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The camera turned away (pan ≈ 25 %, tilt 8°, zoom): applied to the second half of the clip."""
+    h, w = f.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 8.0, 1.2)
+    m[0, 2] += 0.25 * w
+    return cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
 TRANSFORMS = {
     "clean": lambda f, rng: f,
     "blurred": lambda f, rng: cv2.GaussianBlur(f, (0, 0), 4),
     "covered": _covered,
     "frozen": None,  # the first frame repeated
+    "turned": _turned,  # second half only
     "black": lambda f, rng: cv2.randn(np.empty_like(f), (3, 3, 3), (1.5, 1.5, 1.5)),
     "colour_cast": lambda f, rng: np.clip(f.astype(np.float32) * (0.7, 1.0, 1.45), 0, 255).astype(np.uint8),
     "dark": lambda f, rng: np.clip(f.astype(np.float32) * 0.15, 0, 255).astype(np.uint8),
     "bright": lambda f, rng: np.clip(f.astype(np.float32) * 0.3 + 200, 0, 255).astype(np.uint8),
     "noisy": lambda f, rng: cv2.add(f, cv2.randn(np.empty(f.shape, np.int16), (0, 0, 0), (20, 20, 20)), dtype=cv2.CV_8U),
 }
-EXPECTED = {"clean": None, "blurred": "blur", "covered": "covered", "frozen": "frozen", "black": "signal_loss",
+EXPECTED = {"clean": None, "blurred": "blur", "covered": "covered", "frozen": "frozen", "turned": "moved", "black": "signal_loss",
             "colour_cast": "colour_cast", "dark": "too_dark", "bright": "too_bright", "noisy": "noise"}
 
 
@@ -74,7 +83,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
             path = out_dir / f"{label}-{start}.avi"
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (768, 576))
             for k in range(CLIP_FRAMES):
-                f = frames[start] if fn is None else fn(frames[start + k], rng)
+                if fn is None:
+                    f = frames[start]
+                elif label == "turned" and k < CLIP_FRAMES // 2:
+                    f = frames[start + k]
+                else:
+                    f = fn(frames[start + k], rng)
                 writer.write(f)
             writer.release()
             clips.setdefault(label, []).append(path)
@@ -103,7 +117,7 @@ def test_quality_confusion_table(clips: dict[str, list[Path]]) -> None:
     table: dict[str, Counter[str]] = {}
     for label, paths in clips.items():
         table[label] = Counter(primary_fault(_diagnose_clip(p, quality)) or "ok" for p in paths)
-    cols = ["ok", "blur", "covered", "frozen", "signal_loss", "colour_cast", "too_dark", "too_bright", "noise"]
+    cols = ["ok", "blur", "covered", "moved", "frozen", "signal_loss", "colour_cast", "too_dark", "too_bright", "noise"]
     lines = ["", "quality diagnosis: labelled clip (rows) → primary fault (columns), clips of vtest.avi",
              f"{'':12s}" + "".join(f"{c:>12s}" for c in cols)]
     for label, counts in table.items():
@@ -168,3 +182,31 @@ def test_worker_publishes_diagnosis_change_and_fault_incident(clips: dict[str, l
         ("covered-cam", "camera_fault", "camera_fault", "covered")
     assert inc.id == Incident.make_id("covered-cam", "camera_fault", f"covered@{inc.started_at.isoformat()}")
     assert (inc.updated_at - inc.started_at).total_seconds() >= 2.0
+
+
+def test_moved_view_is_flagged_then_becomes_the_reference() -> None:
+    """Across the whole of vtest.avi (walkers everywhere) the view never counts as moved; a turned
+    camera is flagged, and after moved_rebaseline_s its new view is accepted as normal."""
+    try:
+        src = vtest_avi()
+    except FootageMissing as exc:
+        pytest.skip(str(exc))
+    cap = cv2.VideoCapture(str(src))
+    frames, i = [], 0
+    while cap.grab():
+        if i % 40 == 0:
+            frames.append(cap.retrieve()[1])
+        i += 1
+    cap.release()
+    diag = QualityDiagnoser(QualityConfig(interval_s=1.0, moved_rebaseline_s=5.0))
+    ts = 0.0
+    for f in frames:  # 20 pictures, 4 s of footage apart
+        d = diag.diagnose(f, ts)
+        assert "moved" not in d.faults and d.scores["moved"] < 0.3, (ts, d.scores)
+        ts += 1.0
+    rng = np.random.default_rng(0)
+    flagged = []
+    for f in frames[:8]:
+        flagged.append("moved" in diag.diagnose(_turned(f, rng), ts).faults)
+        ts += 1.0
+    assert flagged == [True] * 6 + [False] * 2  # flagged for 5 s, then the new view is the reference

@@ -98,6 +98,10 @@ class QualityConfig(StrictModel):
     interval_s: float = Field(5.0, gt=0, description="diagnose one sampled frame this often")
     blur: float = Field(0.7, ge=0, le=1)
     covered: float = Field(0.8, ge=0, le=1)
+    moved: float = Field(0.6, ge=0, le=1, description="camera turned or moved (tamper): the view's edges no longer "
+                         "match the learnt reference view")
+    moved_rebaseline_s: float = Field(600.0, gt=0, description="a new view kept this long becomes the reference "
+                                      "(the fault clears; its incident keeps the history)")
     frozen_s: float = Field(20.0, gt=0, description="identical picture this long = frozen")
     signal_loss: float = Field(0.9, ge=0, le=1)
     colour_cast: float = Field(0.6, ge=0, le=1)
