@@ -156,6 +156,15 @@ def _operator_actions(dispatcher, client) -> None:  # type: ignore[no-untyped-de
         assert client.get("/healthz").status_code == 200
 
 
+def _coverage_plan(tmp_path: Path) -> None:
+    """One small camera-placement plan (a generated county), as `xueliang coverage plan` runs it."""
+    from xueliang.coverage.planner import PlanOptions, run_plan
+    from xueliang.coverage.synth import generate_county
+
+    county = generate_county(tmp_path / "county")
+    run_plan(county.demand, county.candidates, PlanOptions(k=4, time_limit_s=1), cameras=county.cameras)
+
+
 def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from xueliang.ops.prometheus import PrometheusServer, render_config
 
@@ -172,6 +181,7 @@ def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, 
             detector_raised = False
             _stand_in_incidents(settings, bus)
         _operator_actions(dispatcher, client)
+        _coverage_plan(tmp_path)
         # the SLA tick flags and escalates the untouched incidents within seconds (accept_s = 3)
         _wait("an SLA breach and an escalation",
               lambda: prom.query("sum(xl_dispatch_overdue_total)") and prom.query("sum(xl_dispatch_escalations_total)"),

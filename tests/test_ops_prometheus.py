@@ -144,7 +144,7 @@ def exported_metric_names(registry_cls) -> set[str]:  # type: ignore[no-untyped-
     from prometheus_client import REGISTRY
 
     for mod in ("xueliang.ingest.metrics", "xueliang.detector.metrics", "xueliang.dispatch.metrics",
-                "xueliang.api.metrics"):
+                "xueliang.api.metrics", "xueliang.coverage.metrics"):
         try:
             importlib.import_module(mod)
         except ImportError as exc:  # a stage not written yet: its panels are reported as missing below

@@ -237,6 +237,11 @@ def coverage() -> dict[str, Any]:
         table("Cameras per township", "count by (county, township) (max by (camera, county, township) (xl_fleet_camera_info))"),
         series("Online rate by county", [(rate_by("county", online), "{{county}}")], unit="percentunit"),
         series("Cameras by status (dispatch registry)", [("sum by (status) (xl_dispatch_cameras)", "{{status}}")]),
+        series("Coverage plans run (补点扩面 planning, 24 h)", [
+            ("sum by (outcome) (increase(xl_coverage_plans_total[24h]))", "{{outcome}}")]),
+        series("Mean plan time by stage (24 h)", [
+            ("sum by (stage) (increase(xl_coverage_plan_seconds_sum[24h])) / "
+             "sum by (stage) (increase(xl_coverage_plan_seconds_count[24h]))", "{{stage}}")], unit="s"),
     ])
 
 

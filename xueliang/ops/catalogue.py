@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 STAGE_MODULES = ("xueliang.ingest.metrics", "xueliang.detector.metrics", "xueliang.dispatch.metrics",
-                 "xueliang.api.metrics")
+                 "xueliang.api.metrics", "xueliang.coverage.metrics")
 START, END = "<!-- metrics-catalogue:start -->", "<!-- metrics-catalogue:end -->"
 _SUFFIX = {"counter": "_total", "histogram": " (`_bucket`, `_sum`, `_count`)"}
 
