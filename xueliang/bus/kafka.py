@@ -422,14 +422,16 @@ class _KafkaProducer(Producer):
             raise BusError(f"record of {len(kvalue)} bytes ({size} with key, headers and batch overhead) "
                            f"exceeds {topic}'s limit of {min(limit, MAX_REQUEST_BYTES)} bytes")
         self._recover_if_fatal()
+        with self._lock:  # counted before sending: the acknowledgement may arrive before send() returns
+            self._pending += 1
         try:
             future = self._producer.send(topic, value=kvalue, key=kkey, headers=kheaders, partition=partition)
-        except (AssertionError, ValueError, TypeError) as exc:  # kafka-python asserts on a bad partition
+        except (AssertionError, ValueError, TypeError, kerr.KafkaError) as exc:
+            with self._lock:
+                self._pending -= 1
+            # kafka-python asserts on a partition out of range; KafkaTimeoutError when it cannot get
+            # the topic's metadata within max_block_ms (first send to a topic while the broker is away)
             raise BusError(f"cannot send to {topic} (partition={partition}): {exc!r}") from exc
-        except kerr.KafkaError as exc:
-            raise BusError(f"cannot send to {topic}: {exc!r}") from exc
-        with self._lock:
-            self._pending += 1
         future.add_callback(lambda _md: self._done(topic, None))
         future.add_errback(lambda exc: self._done(topic, exc))
 
