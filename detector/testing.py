@@ -10,6 +10,11 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
+import signal
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,16 +34,19 @@ class BlobBackend(InferenceBackend):
 
     kind = "blob"
 
-    def __init__(self, names: dict[int, str] | None = None, min_area: int = 30) -> None:
+    def __init__(self, names: dict[int, str] | None = None, min_area: int = 30, delay_s: float = 0.0) -> None:
         super().__init__(imgsz=0, conf=0.0, iou=0.0,
                          names=names or {0: "person", 1: "bicycle", 2: "motorbike", 3: "car", 4: "truck",
                                          5: "fire", 6: "smoke"})
         self.min_area = min_area
+        self.delay_s = delay_s  # per image: makes a worker slow enough to be killed mid-stream in tests
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - predict() is overridden
         raise NotImplementedError
 
     def predict(self, images: list[np.ndarray]) -> list[Detections]:
+        if self.delay_s:
+            time.sleep(self.delay_s * len(images))
         out = []
         for img in images:
             boxes, scores, classes = [], [], []
@@ -55,6 +63,22 @@ class BlobBackend(InferenceBackend):
             out.append(Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
                                   np.asarray(classes, np.int32)))
         return out
+
+
+def walker_frames(visits: Sequence[tuple[float, float]], duration_s: float, fps: float = 5.0, width: int = 320,
+                  height: int = 240, y: int = 200) -> list[tuple[float, np.ndarray]]:
+    """(scene t, image): a white 12x30 'person' (for :class:`BlobBackend`) walking left → right across the
+    frame during each (start, end) visit, on a dark background."""
+    frames = []
+    for i in range(int(duration_s * fps)):
+        t = i / fps
+        img = np.full((height, width, 3), 40, np.uint8)
+        for start, end in visits:
+            if start <= t <= end:
+                x = int(20 + (width - 40) * (t - start) / (end - start))
+                cv2.rectangle(img, (x - 6, y - 30), (x + 6, y), (255, 255, 255), -1)
+        frames.append((t, img))
+    return frames
 
 
 def minimal_settings(cameras: Sequence[CameraConfig | dict[str, Any]], **sections: Any) -> Settings:
@@ -102,3 +126,32 @@ def publish_frames(producer: Producer, topic: str, camera: CameraConfig, frames:
         n += 1
     producer.flush()
     return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m xueliang.detector.testing --config x.yaml``: a real worker process whose backend is the
+    BlobBackend (crash and rebalance tests on a real broker without a model)."""
+    from xueliang.bus import make_bus
+    from xueliang.config import load_config
+    from xueliang.detector.worker import GROUP, DetectorWorker
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--worker-id", default=None)
+    ap.add_argument("--group", default=GROUP)
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds of fake inference per image")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_config(args.config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    bus = make_bus(settings.bus)
+    try:
+        DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group,
+                       backend=BlobBackend(delay_s=args.delay)).run(stop)
+    finally:
+        bus.close()
+
+
+if __name__ == "__main__":
+    main()

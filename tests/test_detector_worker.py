@@ -14,7 +14,7 @@ import pytest
 
 from xueliang.bus.memory import MemoryBus
 from xueliang.contracts import DeadLetter, Incident, topic_specs
-from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, publish, publish_frames
+from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, publish_frames, walker_frames
 from xueliang.detector.worker import DetectorWorker
 
 T0 = 1_700_000_000.0
@@ -26,20 +26,6 @@ CAMERA = {
     "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
     "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
 }
-
-
-def walker_frames(visits: list[tuple[float, float]], duration_s: float, fps: float = 5.0):
-    """A white 12x30 'person' walking left→right across the yard during each (start, end) visit."""
-    frames = []
-    for i in range(int(duration_s * fps)):
-        t = i / fps
-        img = np.full((H, W, 3), 40, np.uint8)
-        for start, end in visits:
-            if start <= t <= end:
-                x = int(20 + (300 - 20) * (t - start) / (end - start))
-                cv2.rectangle(img, (x - 6, 170), (x + 6, 200), (255, 255, 255), -1)
-        frames.append((t, img))
-    return frames
 
 
 def make(tmp_path: Path, bus: MemoryBus, *, clock=None, **detector):
