@@ -26,7 +26,7 @@ from xueliang.api import users as users_mod
 from xueliang.api.feed import FeedHub
 from xueliang.api.metrics import LATENCY, REQUESTS
 from xueliang.api.routers import auth, cameras, centres, coverage, feed, health, incidents, map, snapshots, users
-from xueliang.api.security import check_secret
+from xueliang.api.security import LoginThrottle, check_secret
 from xueliang.config import Settings
 from xueliang.dispatch.clock import system_clock
 from xueliang.dispatch.workflow import WorkflowError
@@ -125,6 +125,7 @@ def create_app(
     app.state.clock = clock
     app.state.jwt_secret = secret
     app.state.feed = hub
+    app.state.login_throttle = LoginThrottle()
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

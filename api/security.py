@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,3 +107,37 @@ def decode_token(secret: str, token: str, *, now: datetime, typ: str = "access")
         )
     except KeyError as exc:
         raise TokenError(f"invalid token: claim {exc.args[0]!r} missing") from exc
+
+
+class LoginThrottle:
+    """Refuses logins for a user name after ``max_failures`` failed attempts within ``window_s``
+    (answered 429 with ``Retry-After``), so passwords cannot be guessed at line rate. In memory,
+    per process; a success clears the name's record."""
+
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0, max_names: int = 10_000) -> None:
+        self.max_failures, self.window_s, self.max_names = max_failures, window_s, max_names
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, username: str, now: float) -> float:
+        """Seconds until ``username`` may try again (0: now)."""
+        with self._lock:
+            recent = [t for t in self._failures.get(username, []) if now - t < self.window_s]
+            if len(recent) < self.max_failures:
+                return 0.0
+            return self.window_s - (now - recent[-self.max_failures])
+
+    def failed(self, username: str, now: float) -> None:
+        with self._lock:
+            if username not in self._failures and len(self._failures) >= self.max_names:
+                # bounded memory: forget the names whose failures have all expired, else the oldest
+                stale = [n for n, ts in self._failures.items() if not ts or now - ts[-1] >= self.window_s]
+                for n in stale or [next(iter(self._failures))]:
+                    del self._failures[n]
+            ts = [t for t in self._failures.get(username, []) if now - t < self.window_s]
+            ts.append(now)
+            self._failures[username] = ts[-self.max_failures :]
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(username, None)

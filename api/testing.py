@@ -146,8 +146,16 @@ def _scene_frame(name: str, at_s: float | None, rule: str) -> Any:
     for box in frame.boxes:
         x1, y1, x2, y2 = (int(v) for v in box.xyxy)
         cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 2)
-        cv2.putText(img, f"{box.class_name} #{box.track_id}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (0, 0, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{box.class_name} #{box.track_id}",
+            (x1, max(12, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 255),
+            1,
+            cv2.LINE_AA,
+        )
     cv2.putText(img, rule, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
     return img
 

@@ -96,6 +96,17 @@ def test_wrong_password_is_401(client):
     assert r.status_code == 401
 
 
+def test_repeated_failed_logins_are_throttled(client, clock):
+    bad = {"username": "op-xishi", "password": "guess-000"}
+    for _ in range(5):
+        assert client.post("/api/v1/auth/token", data=bad).status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "op-xishi", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 300  # even the right password waits
+    assert client.post("/api/v1/auth/token", data={"username": "op-dajiaqiao", "password": PASSWORD}).status_code == 200
+    clock.advance(301)
+    assert client.post("/api/v1/auth/token", data={"username": "op-xishi", "password": PASSWORD}).status_code == 200
+
+
 @pytest.mark.parametrize(
     "path",
     [

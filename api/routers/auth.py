@@ -12,7 +12,7 @@ from xueliang.api import users as users_mod
 from xueliang.api.errors import problem
 from xueliang.api.deps import UNAUTHORIZED, ClockDep, CurrentUser, SettingsDep, StoreDep, now_from
 from xueliang.api.metrics import LOGINS
-from xueliang.api.security import create_token
+from xueliang.api.security import LoginThrottle, create_token
 from xueliang.api.users import UserPublic
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -32,7 +32,14 @@ class FeedTicket(BaseModel):
     expires_in: int
 
 
-@router.post("/token", response_model=Token, responses={401: problem("wrong user name or password")})
+@router.post(
+    "/token",
+    response_model=Token,
+    responses={
+        401: problem("wrong user name or password"),
+        429: problem("too many failed attempts for this user name; retry after `Retry-After` seconds"),
+    },
+)
 def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -40,11 +47,24 @@ def login(
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Token:
-    """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT."""
+    """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT.
+    Five failed attempts for a user name within five minutes lock it out until the window passes (429)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    now = now_from(clock)
+    wait = throttle.retry_after(form.username, now.timestamp())
+    if wait > 0:
+        LOGINS.labels("throttled").inc()
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins for {form.username!r}; retry in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
     user = users_mod.authenticate(store, form.username, form.password)
     if user is None:
+        throttle.failed(form.username, now.timestamp())
         LOGINS.labels("rejected").inc()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers=UNAUTHORIZED)
+    throttle.succeeded(form.username)
     LOGINS.labels("ok").inc()
     ttl = settings.api.token_ttl_s
     token = create_token(
