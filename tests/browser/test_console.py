@@ -215,6 +215,17 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             assert page.locator("#layer-blind path").count() >= 1
             page.screenshot(path=str(SHOTS / "map.png"))
 
+            # escalated to the township by its supervisor: it leaves the village wall
+            page.click("#nav-wall")
+            page.wait_for_selector(f'article.incident[data-id="{older.id}"]', timeout=3_000)
+            r = api.post(
+                f"/api/v1/incidents/{older.id}/escalate",
+                headers=env.headers("sup-anchang"),
+                json={"note": "需街道处置"},
+            )
+            assert r.status_code == 200 and r.json()["owner_centre_id"] == "anchang"
+            page.wait_for_selector(f'article.incident[data-id="{older.id}"]', state="detached", timeout=2_000)
+
             page.click("#lang")  # English labels
             assert page.text_content("#nav-map") == "Map"
             assert errors == []
