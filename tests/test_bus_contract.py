@@ -83,7 +83,7 @@ def poll_until(readers: Sequence[Reader], done: Callable[[], bool], what: str, t
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
-            state = [(sorted((tp.partition for tp in r.consumer.assignment())), len(r.records)) for r in readers]
+            state = [(sorted(tp.partition for tp in r.consumer.assignment()), len(r.records)) for r in readers]
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; (assignment, records) = {state}")
         for r in readers:
             r.poll(0.1)

@@ -45,7 +45,16 @@ with warnings.catch_warnings():
     from kafka.structs import OffsetAndMetadata
     from kafka.structs import TopicPartition as KTopicPartition
 
-from xueliang.bus.base import Bus, BusError, Compression, Consumer, OffsetReset, Producer, Record, TopicPartition
+from xueliang.bus.base import (
+    Bus,
+    BusError,
+    Compression,
+    Consumer,
+    OffsetReset,
+    Producer,
+    Record,
+    TopicPartition,
+)
 from xueliang.config.bus import KafkaBusConfig
 from xueliang.contracts import MAX_MESSAGE_BYTES, TopicSpec
 
@@ -108,7 +117,7 @@ def _construct(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
         if client is not None:
             try:
                 client.close()
-            except Exception as exc:  # keep the constructor's error, but say what else failed
+            except (kerr.KafkaError, OSError) as exc:  # keep the constructor's error; say what else failed
                 log.warning("closing a %s whose creation failed: %r", cls.__name__, exc)
         raise
     return obj

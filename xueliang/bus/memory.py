@@ -13,7 +13,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from xueliang.bus.base import Bus, BusError, Compression, Consumer, OffsetReset, Producer, Record, TopicPartition
+from xueliang.bus.base import (
+    Bus,
+    BusError,
+    Compression,
+    Consumer,
+    OffsetReset,
+    Producer,
+    Record,
+    TopicPartition,
+)
 from xueliang.contracts import TopicSpec
 
 

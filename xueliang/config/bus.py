@@ -39,7 +39,7 @@ class KafkaBusConfig(StrictModel):
                     "a rebalance within about this long")
 
     @model_validator(mode="after")
-    def _heartbeat_below_session(self) -> "KafkaBusConfig":
+    def _heartbeat_below_session(self) -> KafkaBusConfig:
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
             raise ValueError(f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "
                              f"of session_timeout_s ({self.session_timeout_s})")
