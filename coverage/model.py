@@ -270,6 +270,7 @@ class MaxCoverage:
             sel = sel2
         value = solver.value(sel)
         t = time.perf_counter()
+        x_lp: np.ndarray | None = None
         small = pre.A.nnz <= small_nnz and mip
         large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
         # quick bounds: everything seeable; the k best single cameras
@@ -280,7 +281,7 @@ class MaxCoverage:
         status: Literal["optimal", "feasible"] = "feasible"
         if mip and pre.A.nnz <= lp_nnz and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
-            lpb = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
+            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
             timings["lp_bound"] = time.perf_counter() - t
             bound = min(bound, lpb)
             if small and not math.isfinite(lpb):  # the LP did not finish: fall back to the subgradient
@@ -288,6 +289,13 @@ class MaxCoverage:
                 bound = min(bound, solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
                                                            deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel))
                 timings["lagrangian"] += time.perf_counter() - t
+        if x_lp is not None and not small and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+            t = time.perf_counter()
+            rsel = solver.restricted_mip(np.flatnonzero(x_lp > 1e-6), kk, budget, sel, mip_gap=mip_gap,
+                                         time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
+            timings["restricted_mip"] = time.perf_counter() - t
+            if rsel is not None and solver.value(rsel) > value + _EPS:
+                sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
         if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small:
             t = time.perf_counter()
             share = 1.0 if large else search_share
@@ -749,8 +757,9 @@ class _Core:
         sol.value_valid = True
         h.setSolution(sol)
 
-    def lp_bound(self, k: int, budget: float | None, *, time_limit: float) -> float:
-        """The LP relaxation's optimum (a valid upper bound), or +inf when it does not finish in time."""
+    def lp_bound(self, k: int, budget: float | None, *, time_limit: float) -> tuple[float, np.ndarray | None]:
+        """The LP relaxation's optimum (a valid upper bound) and its ``x``, or ``(inf, None)`` when it
+        does not finish in time."""
         h, highspy = self._highs(time_limit, 1e-4)
         lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
         lp.integrality_ = []
@@ -762,8 +771,23 @@ class _Core:
             h.addRow(-highspy.kHighsInf, float(k), self.m, allx, np.ones(self.m))
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return math.inf
-        return float(h.getInfo().objective_function_value) * (1 + 1e-9) + 1e-9
+            return math.inf, None
+        x = np.asarray(h.getSolution().col_value[: self.m])
+        return float(h.getInfo().objective_function_value) * (1 + 1e-9) + 1e-9, x
+
+    def restricted_mip(self, keep: np.ndarray, k: int, budget: float | None, start: np.ndarray, *, time_limit: float,
+                       mip_gap: float) -> np.ndarray | None:
+        """The MIP over a subset of candidates (the LP's support plus the incumbent): a small model
+        HiGHS solves fast, whose solution is feasible for the full problem (a RINS-like heuristic)."""
+        keep = np.unique(np.concatenate([np.asarray(keep, dtype=np.int64), np.asarray(start, dtype=np.int64)]))
+        sub = self.A[:, keep].tocsr()
+        rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+        if len(rows) == 0:
+            return None
+        core = _Core(sp.csr_matrix(sub[rows]), self.w[rows], self.cost[keep], self.site[keep], self.cap)
+        res = core.mip_max(min(k, len(keep)), budget, np.searchsorted(keep, start), time_limit=time_limit,
+                           mip_gap=mip_gap)
+        return None if res is None else keep[res[0]]
 
     def mip_max(self, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
                 ) -> tuple[np.ndarray, float, float, bool] | None:
