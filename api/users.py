@@ -101,6 +101,19 @@ def _engine(store: Any) -> Any:
     return engine
 
 
+def _stored_centres(store: Any) -> set[str] | None:
+    """Ids of the centres the dispatch service stored (None before its first ``sync_config``)."""
+    from sqlalchemy import inspect
+
+    from xueliang.dispatch.models import CentreRow
+
+    if not inspect(_engine(store)).has_table(CentreRow.__tablename__):
+        return None
+    with store.read() as session:
+        ids = set(session.scalars(select(CentreRow.id)))
+    return ids or None
+
+
 def ensure_schema(store: Any) -> None:
     metadata.create_all(_engine(store))
 
@@ -130,8 +143,13 @@ def create_user(
         role = Role(role)
     except ValueError:
         raise UserError(f"user {username!r}: unknown role {role!r} (one of {[r.value for r in Role]})") from None
+    if centres is None:
+        centres = _stored_centres(store)
     if centres is not None and centre_id not in centres:
-        raise UserError(f"user {username!r}: centre {centre_id!r} is not in the centre tree")
+        raise UserError(
+            f"user {username!r}: centre {centre_id!r} is not in the centre tree "
+            f"(known: {', '.join(sorted(centres)[:20])}{' ...' if len(centres) > 20 else ''})"
+        )
     ensure_schema(store)
     row = UserRow(
         username=username,

@@ -70,6 +70,8 @@ def test_create_user_validates(env):
         create_user(env.store, "newbie", PASSWORD, "janitor", "xishi")
     with pytest.raises(UserError, match="not in the centre tree"):
         create_user(env.store, "newbie", PASSWORD, "operator", "atlantis", centres={"xishi"})
+    with pytest.raises(UserError, match="'atlantis' is not in the centre tree"):  # checked against the stored tree
+        create_user(env.store, "newbie", PASSWORD, "operator", "atlantis")
     with pytest.raises(UserError, match="already exists"):
         create_user(env.store, "op-xishi", PASSWORD, "operator", "xishi")
     same = create_user(env.store, "op-xishi", "other-password", "admin", "xishi", exist_ok=True)
