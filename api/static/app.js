@@ -139,7 +139,8 @@
     es.addEventListener("hello", (m) => {
       $("#live").className = "live on"; $("#live").title = t("wall.live");
       const d = JSON.parse(m.data);
-      if (!S.lastEventId) { S.lastEventId = d.last_event_id; loadWall(); }
+      S.lastEventId = Math.max(S.lastEventId, d.last_event_id);
+      loadWall().catch((e) => console.warn("wall", e)); // (re)connected: resynchronise the wall
     });
     es.addEventListener("incident", (m) => {
       S.lastEventId = Number(m.lastEventId) || S.lastEventId;
@@ -171,10 +172,22 @@
     if (S.view === "wall") renderWall(isNew ? inc.id : null);
     if (S.view === "detail" && S.detailId === inc.id) loadDetail(inc.id);
     if (isNew && OPEN_STATES.has(inc.state)) cue();
+    if (Date.now() - (S.kpiAt || 0) > 10000) { S.kpiAt = Date.now(); loadKpis().catch((e) => console.warn("kpis", e)); }
   }
 
   // ------------------------------------------------------------------ alert wall
+  async function loadKpis() {
+    if (!S.user) return;
+    const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+    const k = await api("centres/" + encodeURIComponent(S.user.centre_id) + "/kpis?since=" + encodeURIComponent(since));
+    const secs = (x) => x === null || x === undefined ? "—" : Math.round(x) + " s";
+    $("#kpis").textContent = [t("kpi.total") + " " + k.total, t("kpi.accept_p50") + " " + secs(k.time_to_accept.p50_s),
+      t("kpi.overdue") + " " + pct(k.overdue_rate), t("kpi.false_alarm") + " " + pct(k.false_alarm_rate),
+      t("kpi.escalations") + " " + k.escalations].join(" · ");
+  }
+
   async function loadWall() {
+    loadKpis().catch((e) => console.warn("kpis", e));
     const page = await api("incidents?open_only=true&limit=100");
     for (const inc of page.items) {
       const old = S.incidents.get(inc.id);

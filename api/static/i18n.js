@@ -43,6 +43,8 @@ window.XL_I18N = {
     "cs.online": "在线", "cs.degraded": "画面异常", "cs.offline": "离线",
     "fault.blur": "模糊", "fault.covered": "遮挡", "fault.frozen": "画面冻结", "fault.signal_loss": "信号丢失",
     "fault.colour_cast": "偏色", "fault.too_dark": "过暗", "fault.too_bright": "过亮", "fault.noise": "噪声",
+    "kpi.total": "24小时事件", "kpi.accept_p50": "受理用时中位数", "kpi.overdue": "超时率",
+    "kpi.false_alarm": "误报率", "kpi.escalations": "升级",
     "err.forbidden": "无权操作", "err.conflict": "状态已变化，无法执行", "err.generic": "请求失败",
   },
   en: {
@@ -87,6 +89,8 @@ window.XL_I18N = {
     "fault.blur": "blur", "fault.covered": "covered", "fault.frozen": "frozen", "fault.signal_loss": "signal loss",
     "fault.colour_cast": "colour cast", "fault.too_dark": "too dark", "fault.too_bright": "too bright",
     "fault.noise": "noise",
+    "kpi.total": "incidents (24 h)", "kpi.accept_p50": "median time to accept", "kpi.overdue": "overdue",
+    "kpi.false_alarm": "false alarms", "kpi.escalations": "escalations",
     "err.forbidden": "Not allowed", "err.conflict": "The incident changed; action not possible",
     "err.generic": "Request failed",
   },
