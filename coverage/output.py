@@ -68,7 +68,7 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
         for part in getattr(fl, "geoms", [fl]):
             xs, ys = part.exterior.xy
             ax.plot(xs, ys, color="#d62728", lw=1, ls="--", zorder=6)
-        c = fl.centroid
+        c = fl.representative_point()
         ax.annotate(f"#{spot['rank']}", (c.x, c.y), color="#d62728", fontsize=8, zorder=7)
     site_index = {sid: i for i, sid in enumerate(S.ids)}
     for cam in outcome.report["plan"]["cameras"]:

@@ -78,6 +78,7 @@ class PlanOptions(BaseModel):
     curvature: bool = Field(False, description="earth curvature and standard refraction in line of sight")
     dem_resolution_m: float = Field(30.0, gt=0, description="grid when a geographic DEM is warped to metres")
     cluster_distance_m: float = Field(60.0, gt=0, description="uncovered samples closer than this join one blind spot")
+    blind_spot_max_extent_m: float = Field(300.0, gt=0, description="longer blind spots (roads) are cut into pieces")
     time_limit_s: float = Field(10.0, gt=0, le=3600)
     curve_max_k: int = Field(30, ge=1, le=1000, description="marginal-gain curve up to this k")
 
@@ -389,6 +390,10 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
     # blind spots: uncovered weighted samples today, clustered and ranked by weight
     un = np.flatnonzero(~before & (w > 0))
     lab = _clusters(D.xy[un], opts.cluster_distance_m)
+    if len(un):  # split long chains (a road) into pieces of at most ~blind_spot_max_extent_m
+        cell = np.floor(D.xy[un] / opts.blind_spot_max_extent_m).astype(np.int64)
+        _, lab = np.unique(np.c_[lab, cell], axis=0, return_inverse=True)
+        lab = lab.reshape(-1)
     spots: list[dict[str, Any]] = []
     polys = []
     for c in np.unique(lab):
@@ -437,7 +442,7 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
                        "properties": {k: v for k, v in s.items() if k != "centroid"}} for s, p in zip(spots, polys)]
 
     # marginal-gain curve: greedy covered weight (existing + new) for k = 1..K
-    K = min(opts.curve_max_k, model.m)
+    K = min(max(opts.curve_max_k, opts.k or 0), model.m)
     try:
         gsol = model.solve(K, local_search=False, mip=False, lagrangian_iters=1, search_share=0.0)
         curve = [{"k": i + 1, "covered_weight": base_cov + float(v), "share": _share(base_cov + float(v), total)}

@@ -1,0 +1,43 @@
+"""Merge bench/coverage/results_*.json into the Markdown table of docs/coverage.md.
+
+    .venv/bin/python bench/coverage/table.py bench/coverage/results_*.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main(paths: list[str]) -> int:
+    rows = []
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for r in data["rows"]:
+            rows.append({**r, "ours_limit_mode": "fixed" if data["args"].get("ours_limit") else "spopt/25"})
+    order = {"random": 0, "clustered": 1, "terrain": 2}
+
+    def key(r: dict) -> tuple:
+        kind, size = r["instance"].split(" ")
+        n = int(size.split("x")[0])
+        return (n, order[kind], r["k"], r["ours_limit_mode"])
+
+    out = ["| instance (n×m) | k | spopt covered | CBC status | spopt s (build + solve) | ours covered | upper bound | gap | ours s (limit) | ours − spopt | speed-up |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=key):
+        sp = r.get("spopt_weight")
+        spt = (f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f} + {r['spopt_solve_s']:.1f})"
+               if r.get("spopt_solve_s") is not None else "not run")
+        diff = "—" if sp is None else f"{r['ours_weight'] - sp:+.0f}"
+        speed = "—" if r.get("speedup") is None else f"{r['speedup']:.0f}×"
+        out.append(
+            f"| {r['instance']} | {r['k']} | {'—' if sp is None else f'{sp:.0f}'} | {r['spopt_status']} | {spt} | "
+            f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} "
+            f"({r['ours_limit_s']:.1f}) | {diff} | {speed} |")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
