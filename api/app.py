@@ -162,3 +162,29 @@ def create_app(
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
     return app
+
+
+def make_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **config: Any) -> Any:
+    """A uvicorn server for ``app`` that ends the live-feed streams when it shuts down.
+
+    Plain ``uvicorn.run`` waits for every open response before it stops, and an SSE stream
+    never ends by itself: Ctrl-C would hang while a console is connected. ``config`` goes to
+    :class:`uvicorn.Config` (``log_level``, ``timeout_graceful_shutdown``...).
+    """
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            hub = getattr(app.state, "feed", None)
+            if hub is not None:
+                hub.close_streams()
+            await super().shutdown(sockets=sockets)
+
+    config.setdefault("log_level", "info")
+    config.setdefault("timeout_graceful_shutdown", 5)
+    return _Server(uvicorn.Config(app, host=host, port=port, **config))
+
+
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **config: Any) -> None:
+    """Run ``app`` until SIGINT/SIGTERM (what ``xueliang api`` should call instead of ``uvicorn.run``)."""
+    make_server(app, host, port, **config).run()

@@ -89,6 +89,10 @@ class FeedHub:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self.close_streams()
+
+    def close_streams(self) -> None:
+        """End every open stream (server shutdown: an SSE response never completes by itself)."""
         for sub in list(self._subs):
             self._offer(sub, CLOSED, force=True)
 

@@ -261,14 +261,10 @@ class ApiEnv:
     @contextmanager
     def serve(self, port: int | None = None) -> Iterator[str]:
         """Run the app under uvicorn in a thread; yields the base URL."""
-        import uvicorn
+        from xueliang.api.app import make_server
 
         port = port or free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-            )
-        )
+        server = make_server(self.app, "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=2)
         thread = threading.Thread(target=server.run, name="api-test-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
