@@ -349,5 +349,10 @@ class SseReader:
             if pred(item):
                 return item
 
+    def join(self, timeout: float) -> bool:
+        """Wait for the stream to end; True if it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self) -> None:
         self._client.close()

@@ -251,3 +251,17 @@ def _actor(name, role, centre):
     from xueliang.dispatch.workflow import Actor, Role
 
     return Actor(name, Role(role), centre)
+
+
+def test_server_shutdown_ends_open_feed_streams(tmp_path):
+    """An SSE response never completes by itself: make_server ends the streams so shutdown is prompt."""
+    import time
+
+    env = ApiEnv.create(tmp_path)
+    with env.serve() as base:
+        reader = SseReader(f"{base}/api/v1/feed", env.headers("sup-keqiao"))
+        reader.next(lambda e: e.event == "hello")
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 2.0
+    assert reader.join(5)  # the client saw its stream end
+    reader.close()
