@@ -4,7 +4,7 @@ The detector spends nothing on empty scenes: a frame goes out when it has motion
 (its motion boxes travel with it, in full-frame pixels), otherwise only one frame
 every ``keepalive_s`` (flagged ``keepalive``) so downstream still sees the camera.
 
-Method: grey, downscale by the integer factor that brings it nearest above ``downscale_width``, Gaussian blur; difference against a
+Method: grey, downscale by the smallest integer factor that brings it to at most ``downscale_width``, Gaussian blur; difference against a
 running-average background (``accumulateWeighted``), threshold, zero the ignore
 polygons (trees, clocks, a busy road), open (drops shake slivers), dilate, and take the bounding boxes of the
 changed blobs whose total area reaches ``min_area_ratio`` of the frame.
@@ -50,7 +50,7 @@ class MotionGate:
         if self._shape != (h, w):
             self._shape = (h, w)
             # an integer factor keeps OpenCV's fast INTER_AREA path (2.4x is ten times slower than 2x)
-            self._factor = max(1, w // self.config.downscale_width)
+            self._factor = max(1, -(-w // self.config.downscale_width))  # ceil: at most downscale_width wide
             self._scale = 1.0 / self._factor
             self._background = None
             self._mask = self._ignore_mask(w // self._factor, h // self._factor)

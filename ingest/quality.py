@@ -2,7 +2,8 @@
 
 Every check gives a score in [0, 1] (1 = worst); a check fails when its score
 exceeds the camera's threshold in :class:`xueliang.config.cameras.QualityConfig`.
-All checks run on a 320-px-wide grey (and Lab) copy, ≈1 ms a frame.
+All checks run on a copy downscaled by an integer factor to ≥ 320 px wide (noise on a
+full-resolution centre crop), ≈ 2–3 ms a diagnosis at 576p.
 
 =============  ==================================================================
 check          score
@@ -71,27 +72,34 @@ def primary_fault(faults: tuple[str, ...] | list[str]) -> str | None:
     return None
 
 
+def _shrink(img: np.ndarray, k: int) -> np.ndarray:
+    """Downscale by the integer factor ``k`` (OpenCV's fast INTER_AREA path; 10x faster than 2.4x)."""
+    if k <= 1:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img[: h - h % k, : w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+
 def _small(frame: np.ndarray) -> np.ndarray:
-    h, w = frame.shape[:2]
-    if w <= _WIDTH:
-        return frame
-    return cv2.resize(frame, (_WIDTH, max(1, round(h * _WIDTH / w))), interpolation=cv2.INTER_AREA)
+    """The diagnosis copy: downscaled by the integer factor that keeps it at least _WIDTH wide."""
+    return _shrink(frame, frame.shape[1] // _WIDTH)
 
 
 def noise_sigma(frame: np.ndarray) -> float:
     """Sensor noise σ in grey levels (Immerkær 1996), at full resolution (downscaling averages noise away)."""
-    g = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    h, w = frame.shape[:2]
+    ch, cw = min(h, 360), min(w, 480)  # a centre crop keeps the noise statistics at a fraction of the cost
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = frame[y0: y0 + ch, x0: x0 + cw]
+    g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     h, w = g.shape
-    if w > 1280:
-        g = g[:, (w - 1280) // 2: (w + 1280) // 2]  # a centre crop keeps the noise statistics
-        w = g.shape[1]
     response = cv2.filter2D(g.astype(np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
     return math.sqrt(math.pi / 2) / (6 * (w - 2) * (h - 2)) * float(np.abs(response).sum())
 
 
-def measure(frame: np.ndarray) -> dict[str, float]:
-    """Scores of the single-frame checks (all but ``frozen``)."""
-    small = _small(frame)
+def measure(frame: np.ndarray, small: np.ndarray | None = None) -> dict[str, float]:
+    """Scores of the single-frame checks (all but ``frozen`` and ``moved``); ``small`` = ``_small(frame)``."""
+    small = _small(frame) if small is None else small
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     g = grey.astype(np.float32)
     mean, std = float(g.mean()), float(g.std())
@@ -135,11 +143,10 @@ def measure(frame: np.ndarray) -> dict[str, float]:
     }
 
 
-def edge_map(frame: np.ndarray) -> np.ndarray:
-    """Blurred gradient magnitude of a 160-px grey copy: the view's structure, blind to gain and colour."""
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    h, w = grey.shape
-    small = cv2.resize(grey, (160, max(1, round(h * 160 / w))), interpolation=cv2.INTER_AREA).astype(np.float32)
+def edge_map(grey: np.ndarray) -> np.ndarray:
+    """Blurred gradient magnitude of a ≈160-px copy of the diagnosis grey: the view's structure,
+    blind to gain and colour."""
+    small = _shrink(grey, grey.shape[1] // 160).astype(np.float32)
     mag = cv2.magnitude(cv2.Sobel(small, cv2.CV_32F, 1, 0), cv2.Sobel(small, cv2.CV_32F, 0, 1))
     return cv2.GaussianBlur(mag, (0, 0), 1.5)
 
@@ -182,8 +189,9 @@ class QualityDiagnoser:
 
     def diagnose(self, frame: np.ndarray, ts: float) -> Diagnosis:
         self._last_ts = ts
-        scores = measure(frame)
-        grey = cv2.cvtColor(_small(frame), cv2.COLOR_BGR2GRAY)
+        small = _small(frame)
+        scores = measure(frame, small)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         if self._prev is not None and self._prev.shape == grey.shape and \
                 float(cv2.absdiff(grey, self._prev).mean()) < self.frozen_diff:
             if self._frozen_since is None:
@@ -197,14 +205,14 @@ class QualityDiagnoser:
         if flat:
             frozen_for = 0.0
         scores["frozen"] = round(_clip(frozen_for / self.config.frozen_s), 4)
-        scores["moved"] = round(self._moved(frame, ts, flat), 4)
+        scores["moved"] = round(self._moved(grey, ts, flat), 4)
         return Diagnosis(scores, faults_of(scores, self.config))
 
-    def _moved(self, frame: np.ndarray, ts: float, flat: bool) -> float:
+    def _moved(self, grey: np.ndarray, ts: float, flat: bool) -> float:
         """Score of the view having changed (turned/moved camera) against the learnt reference view."""
         if flat:  # nothing to compare, and the reference must not learn a black or covered picture
             return 0.0
-        edges = edge_map(frame)
+        edges = edge_map(grey)
         if self._reference is None or self._reference.shape != edges.shape:
             self._reference = edges
             return 0.0
