@@ -13,6 +13,7 @@
     thumbs: new Map(),      // snapshot url + revision -> blob URL
     es: null, lastEventId: 0, retry: null, audio: null, view: null, dialogFor: null,
     centres: new Map(),     // centre id -> name (your subtree)
+    cameras: new Map(),     // camera id -> name
   };
   window.XL = S; // for debugging and tests
 
@@ -49,7 +50,9 @@
   async function loadCentres() {
     const walk = (n) => { S.centres.set(n.id, n.name); n.children.forEach(walk); };
     try { walk(await api("centres")); } catch (e) { console.warn("centres", e); }
+    try { for (const c of await api("cameras")) if (c.name) S.cameras.set(c.id, c.name); } catch (e) { console.warn("cameras", e); }
   }
+  function camname(id) { return S.cameras.get(id) || id; }
   function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%"; }
 
   async function api(path, opts = {}) {
@@ -214,7 +217,7 @@
     return h("article", { class: "incident sev-" + inc.severity + (fresh ? " fresh" : ""), "data-id": inc.id, "data-state": inc.state },
       h("a", { href: "#/incident/" + encodeURIComponent(inc.id) }, img),
       h("div", { class: "body" },
-        h("div", { class: "title" }, tr("rt", inc.rule_type), " · ", inc.camera_id),
+        h("div", { class: "title", title: inc.camera_id }, tr("rt", inc.rule_type), " · ", camname(inc.camera_id)),
         h("div", {},
           h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
           h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state)),
@@ -243,7 +246,7 @@
     const sel = $("#action-select");
     sel.replaceChildren(...inc.permitted_actions.filter((a) => a !== "accept" || inc.permitted_actions.length === 1)
       .map((a) => h("option", { value: a }, tr("act", a))));
-    $("#action-title").textContent = tr("rt", inc.rule_type) + " · " + inc.camera_id;
+    $("#action-title").textContent = tr("rt", inc.rule_type) + " · " + camname(inc.camera_id);
     $("#note-input").value = ""; $("#target-input").value = ""; $("#action-error").hidden = true;
     syncDialog();
     $("#action-dialog").showModal();
@@ -294,7 +297,7 @@
         h("div", { class: "actions" }, actions),
         kv([["f.severity", h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))],
           ["f.state", h("span", { class: "badge", id: "detail-state", "data-state": inc.state }, tr("st", inc.state))],
-          ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", inc.camera_id], ["f.zone", inc.zone],
+          ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", camname(inc.camera_id) + (S.cameras.has(inc.camera_id) ? " (" + inc.camera_id + ")" : "")], ["f.zone", inc.zone],
           ["f.owner", cname(inc.owner_centre_id)], ["f.grid", cname(inc.grid_centre_id)], ["f.started", fmtTime(inc.started_at)],
           ["f.reported", fmtTime(inc.reported_at)], ["f.accept_due", fmtTime(inc.accept_due_at)],
           ["f.close_due", fmtTime(inc.close_due_at)], ["f.escalation", String(inc.escalation_level)],
@@ -329,9 +332,11 @@
     const fc = await api("map");
     const svg = $("#map");
     svg.replaceChildren();
-    $("#map-legend").replaceChildren(...[["l-camera", "map.legend.camera"], ["l-sector", "map.legend.sector"],
-      ["l-coverage", "map.legend.coverage"], ["l-blind", "map.legend.blind"], ["l-candidate", "map.legend.candidate"]]
-      .map(([c, k]) => h("span", {}, h("i", { class: c }), t(k))));
+    const present = new Set(fc.features.map((f) => f.properties.kind));
+    $("#map-legend").replaceChildren(...[["camera", "l-camera", "map.legend.camera"], ["sector", "l-sector", "map.legend.sector"],
+      ["coverage", "l-coverage", "map.legend.coverage"], ["blind", "l-blind", "map.legend.blind"],
+      ["candidate", "l-candidate", "map.legend.candidate"]]
+      .filter(([kind]) => present.has(kind)).map(([, c, k]) => h("span", {}, h("i", { class: c }), t(k))));
     const pts = [];
     const walk = (g) => {
       if (!g) return;

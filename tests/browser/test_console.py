@@ -213,7 +213,7 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             page.wait_for_selector("#layer-cameras .map-camera", timeout=5_000)
             assert page.locator("#layer-sectors path").count() == 2
             assert page.locator("#layer-blind path").count() >= 1
-            page.screenshot(path=str(SHOTS / "map.png"))
+            page.screenshot(path=str(SHOTS / "map.png"), full_page=True)
 
             # escalated to the township by its supervisor: it leaves the village wall
             page.click("#nav-wall")
