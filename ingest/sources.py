@@ -279,6 +279,67 @@ class PyAvKeyframeSource(FrameSource):
             self._packets = None
 
 
+class SnapshotSource(FrameSource):
+    """An HTTP snapshot URL (one JPEG per GET), polled at the camera's sample rate."""
+
+    def __init__(self, camera_id: str, url: str, *, fps: float, timeout_s: float = 5.0) -> None:
+        import base64
+        import urllib.parse
+
+        super().__init__(camera_id)
+        parts = urllib.parse.urlsplit(url)
+        self.masked = mask_url(url)
+        self._headers: dict[str, str] = {}
+        if parts.username is not None:
+            token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+            netloc = parts.hostname or ""
+            if parts.port:
+                netloc += f":{parts.port}"
+            parts = parts._replace(netloc=netloc)
+        self._url = urllib.parse.urlunsplit(parts)
+        self.period = 1.0 / fps
+        self.timeout_s = timeout_s
+        self._body = b""
+        self._next = 0.0
+
+    def _fetch(self) -> bytes:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self._url, headers=self._headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:  # noqa: S310 - configured URL
+                return bytes(resp.read())
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise SourceError(f"camera {self.camera_id}: snapshot {self.masked} failed: {reason}") from None
+
+    def open(self) -> None:
+        self._body = self._fetch()
+        self._next = time.time()
+
+    def grab(self) -> float | None:
+        delay = self._next - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        now = time.time()
+        self._next = now + self.period  # never ahead of the sampler's grid (a sleep only overshoots)
+        if not self._body:
+            self._body = self._fetch()
+        return now
+
+    def retrieve(self) -> np.ndarray:
+        body, self._body = self._body, b""
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR) if body else None
+        if image is None:
+            raise SourceError(f"camera {self.camera_id}: snapshot {self.masked} is not a decodable image")
+        return image
+
+    def close(self) -> None:
+        self._body = b""
+
+
 class SceneFrameSource(FrameSource):
     """Frames rendered live by the scene generator; capture time = start wall time + scene t."""
 
@@ -344,6 +405,8 @@ def make_source(camera: CameraConfig) -> FrameSource:
     """The source the camera's config names (the detect substream preferred)."""
     src = camera.source
     timeout = camera.reconnect.stall_timeout_s
+    if isinstance(src, HttpSource) and src.mode == "snapshot":
+        return SnapshotSource(camera.id, src.detect_url or src.url, fps=camera.sample_fps, timeout_s=timeout)
     if isinstance(src, RtspSource | HttpSource):
         url = src.detect_url or src.url
         transport = src.transport if isinstance(src, RtspSource) else None

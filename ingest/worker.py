@@ -117,8 +117,8 @@ class IngestWorker:
         with self._lock:
             self.runners[camera_id] = runner
             self._order.append(camera_id)
+        log.info("ingest %s: starting camera %s (%s)", self.worker_id, camera_id, cam.source.masked)
         runner.start()
-        log.info("ingest %s: started camera %s (%s)", self.worker_id, camera_id, cam.source.masked)
 
     def _stop_cameras(self, camera_ids: list[str]) -> None:
         with self._lock:

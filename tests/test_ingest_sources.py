@@ -194,3 +194,47 @@ def test_motion_gate_on_an_empty_generated_scene_sends_keepalives_only() -> None
             assert d.keepalive and not d.boxes
             published.append(round(frame.t, 1))
     assert published == [0.0, 5.0, 10.0, 15.0]
+
+
+def test_http_snapshot_camera_polled_at_sample_rate_with_basic_auth(vtest: Path) -> None:
+    import base64
+    import http.server
+
+    cap = cv2.VideoCapture(str(vtest))
+    picture = cap.read()[1]
+    cap.release()
+    jpeg = cv2.imencode(".jpg", picture)[1].tobytes()
+    seen_auth: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen_auth.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        cam = _cam({"type": "http", "mode": "snapshot", "url": f"http://admin:pw%40x@127.0.0.1:{port}/snap.jpg"},
+                   sample_fps=5)
+        src = make_source(cam)
+        src.open()
+        stamps = []
+        for _ in range(6):
+            stamps.append(src.grab())
+            assert _psnr(src.retrieve(), picture) > 30
+        src.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert np.allclose(np.diff(stamps), 0.2, atol=0.05)
+    assert set(seen_auth) == {"Basic " + base64.b64encode(b"admin:pw@x").decode()}
+    assert "pw" not in src.masked

@@ -40,6 +40,8 @@ class HttpSource(_UrlSource):
     """HTTP MJPEG (multipart/x-mixed-replace) or a snapshot URL polled at the sample rate."""
 
     type: Literal["http"]
+    mode: Literal["mjpeg", "snapshot"] = Field("mjpeg", description="mjpeg: one multipart stream; snapshot: GET one "
+                                               "JPEG per sampled frame (Basic auth from the URL's user:password)")
 
 
 class FileSource(StrictModel):
