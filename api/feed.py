@@ -57,6 +57,7 @@ class Subscription:
     user: UserPublic
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     after: int = 0  # skip live events at or below this id (already replayed)
+    centre_id: str | None = None  # narrow the feed to this centre's subtree (inside the user's)
 
 
 class FeedHub:
@@ -103,8 +104,8 @@ class FeedHub:
             loop.call_soon_threadsafe(wake.set)
 
     # ------------------------------------------------------------------ subscribers
-    def subscribe(self, user: UserPublic) -> Subscription:
-        sub = Subscription(user)
+    def subscribe(self, user: UserPublic, centre_id: str | None = None) -> Subscription:
+        sub = Subscription(user, centre_id=centre_id)
         self._subs.add(sub)
         FEED_CLIENTS.set(len(self._subs))
         return sub
@@ -117,7 +118,7 @@ class FeedHub:
         """Events after ``after`` for a reconnecting client (from the database), filtered for it."""
         rows = await asyncio.to_thread(self.store.events_after, after, limit)
         prepared = await asyncio.to_thread(self._prepare, rows)
-        out = [m for p in prepared if (m := self._message_for(sub.user, p)) is not None]
+        out = [m for p in prepared if (m := self._message_for(sub, p)) is not None]
         sub.after = max([after, *(p.id for p in prepared)])
         return out
 
@@ -177,11 +178,19 @@ class FeedHub:
             )
         return out
 
-    def _message_for(self, user: UserPublic, p: _Prepared) -> FeedMessage | None:
+    def _sees(self, sub: Subscription, centre_id: str | None) -> bool:
+        if not sees_centre(self.service, sub.user, centre_id):
+            return False
+        return sub.centre_id is None or (
+            centre_id is not None and self.service.tree.in_subtree(centre_id, of=sub.centre_id)
+        )
+
+    def _message_for(self, sub: Subscription, p: _Prepared) -> FeedMessage | None:
+        user = sub.user
         if p.incident_id is not None:
             inc = p.incident
             owner = inc.owner_centre_id if inc is not None else p.centre_id
-            if sees_centre(self.service, user, owner):
+            if self._sees(sub, owner):
                 body: dict[str, Any] = {
                     "kind": p.kind,
                     "at": p.at,
@@ -195,7 +204,7 @@ class FeedHub:
                     view["permitted_actions"] = [a.value for a in permitted_actions(self.service, user, inc)]
                     body["incident"] = view
                 return FeedMessage(p.id, "incident", json.dumps(body, ensure_ascii=False))
-            if p.previous_centre_id is not None and sees_centre(self.service, user, p.previous_centre_id):
+            if p.previous_centre_id is not None and self._sees(sub, p.previous_centre_id):
                 # escalated out of this user's area: tell the wall to drop it
                 body = {
                     "kind": p.kind,
@@ -207,7 +216,7 @@ class FeedHub:
                 }
                 return FeedMessage(p.id, "incident", json.dumps(body, ensure_ascii=False))
             return None
-        if p.camera_id is not None and sees_centre(self.service, user, p.centre_id):
+        if p.camera_id is not None and self._sees(sub, p.centre_id):
             body = {"kind": p.kind, "at": p.at, "camera_id": p.camera_id, "change": p.payload}
             return FeedMessage(p.id, "camera", json.dumps(body, ensure_ascii=False))
         return None
@@ -216,7 +225,7 @@ class FeedHub:
         for sub in list(self._subs):
             if p.id <= sub.after:
                 continue
-            msg = self._message_for(sub.user, p)
+            msg = self._message_for(sub, p)
             if msg is not None:
                 self._offer(sub, msg)
 

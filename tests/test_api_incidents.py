@@ -237,13 +237,23 @@ def test_live_feed_filters_by_subtree_and_replays(tmp_path):
         assert cam["camera_id"] == "cam-xishi-square"
         with pytest.raises(TimeoutError):
             other.next(lambda e: e.event == "incident", timeout=0.5)  # never saw dajiaqiao's incident
+        # a county supervisor narrowing the feed to one township; another township is refused
+        narrowed = reader("sup-keqiao", centre_id="qianqing")
+        narrowed.next(lambda e: e.event == "hello")
+        assert reader("op-dajiaqiao", centre_id="xishi").status == 403
+        env.service.ingest_incident(make_incident("cam-dongjia-bridge", episode="q", rule="bridge"))
+        env.service.ingest_incident(make_incident("cam-xishi-square", episode="x", rule="square"))
+        got = json.loads(narrowed.next(lambda e: e.event == "incident").data)["incident"]["camera_id"]
+        assert got == "cam-dongjia-bridge"
+        with pytest.raises(TimeoutError):
+            narrowed.next(lambda e: e.event == "incident", timeout=0.5)  # xishi is not in qianqing
         # reconnect with Last-Event-ID: the missed events are replayed in order
         first_id = int(ev.id)
         again = SseReader(f"{base}/api/v1/feed", {**env.headers("sup-anchang"), "Last-Event-ID": str(first_id - 1)})
         again.next(lambda e: e.event == "hello")
         kinds = [json.loads(again.next(lambda e: e.event == "incident").data)["kind"] for _ in range(2)]
         assert kinds == ["incident.created", "incident.escalated"]
-        for r in (mine, other, township, again):
+        for r in (mine, other, township, again, narrowed):
             r.close()
 
 

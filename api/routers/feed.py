@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from xueliang.api import users as users_mod
+from xueliang.api.access import check_centre
 from xueliang.api.errors import problem
 from xueliang.api.deps import UNAUTHORIZED, _user_from_token, now_from, oauth2_scheme
 from xueliang.api.feed import CLOSED, FeedHub
@@ -50,10 +51,31 @@ def feed_user(
     return user
 
 
-@router.get("/feed", response_class=EventSourceResponse, responses={401: problem("missing or invalid token / ticket")})
+def feed_centre(
+    request: Request,
+    user: Annotated[UserPublic, Depends(feed_user)],
+    centre_id: Annotated[
+        str | None, Query(max_length=64, description="only this centre's subtree (inside yours); default: yours")
+    ] = None,
+) -> str | None:
+    if centre_id is not None:
+        check_centre(request.app.state.service, user, centre_id)
+    return centre_id
+
+
+@router.get(
+    "/feed",
+    response_class=EventSourceResponse,
+    responses={
+        401: problem("missing or invalid token / ticket"),
+        403: problem("centre outside your area"),
+        404: problem("unknown centre"),
+    },
+)
 async def live_feed(
     request: Request,
     user: Annotated[UserPublic, Depends(feed_user)],
+    centre_id: Annotated[str | None, Depends(feed_centre)],
     last_event_id: Annotated[int | None, Query(ge=0, le=2**62, description="replay events after this id")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
@@ -62,7 +84,7 @@ async def live_feed(
     after = last_event_id
     if after is None and last_event_id_header and last_event_id_header.isdigit():
         after = int(last_event_id_header)
-    sub = hub.subscribe(user)
+    sub = hub.subscribe(user, centre_id)
     try:
         if after is not None:
             backlog = await hub.replay(sub, after)
