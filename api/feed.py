@@ -128,20 +128,17 @@ class FeedHub:
         while True:
             try:
                 rows = await asyncio.to_thread(self.store.events_after, self.last_id, self.batch)
-            except Exception:  # the database may be briefly unavailable: log, back off, retry
+                prepared = await asyncio.to_thread(self._prepare, rows) if rows and self._subs else None
+            except Exception:  # the database may be briefly unavailable: log, back off, re-read the batch
                 log.exception("live feed: reading the event log failed; retrying")
                 await asyncio.sleep(max(self.poll_s, 1.0))
                 continue
             if rows:
                 self.last_id = rows[-1].id
-                if self._subs:
-                    prepared = await asyncio.to_thread(self._prepare, rows)
-                    for p in prepared:
-                        FEED_EVENTS.labels(p.kind).inc()
-                        self._fan_out(p)
-                else:
-                    for row in rows:
-                        FEED_EVENTS.labels(row.kind).inc()
+                for row in rows:
+                    FEED_EVENTS.labels(row.kind).inc()
+                for p in prepared or ():
+                    self._fan_out(p)
                 if len(rows) == self.batch:
                     continue
             self._wake.clear()

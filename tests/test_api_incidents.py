@@ -275,3 +275,28 @@ def test_server_shutdown_ends_open_feed_streams(tmp_path):
     assert time.monotonic() - t0 < 2.0
     assert reader.join(5)  # the client saw its stream end
     reader.close()
+
+
+@pytest.mark.slow
+def test_live_feed_survives_a_database_error(tmp_path, monkeypatch):
+    """A failing read of the event log is logged and retried; no event is lost."""
+    env = ApiEnv.create(tmp_path)
+    with env.serve() as base:
+        reader = SseReader(f"{base}/api/v1/feed", env.headers("op-dajiaqiao"))
+        reader.next(lambda e: e.event == "hello")
+        hub = env.app.state.feed
+        real = hub.store.events_after
+        calls = {"n": 0}
+
+        def flaky(after, limit):
+            calls["n"] += 1
+            if calls["n"] <= 2:
+                raise OSError("database is locked")
+            return real(after, limit)
+
+        monkeypatch.setattr(hub.store, "events_after", flaky)
+        inc = make_incident("cam-dajiaqiao-entrance", episode="flaky")
+        env.service.ingest_incident(inc)
+        body = json.loads(reader.next(lambda e: e.event == "incident", timeout=8).data)
+        assert body["incident"]["id"] == inc.id and calls["n"] > 2
+        reader.close()
