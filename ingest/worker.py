@@ -54,6 +54,9 @@ class IngestWorker:
             unknown = [c for c in camera_ids if c not in known]
             if unknown:
                 raise ValueError(f"unknown camera id(s) {unknown}; configured: {sorted(known)}")
+            disabled = sorted(set(camera_ids) - {c.id for c in enabled})
+            if disabled:
+                log.warning("camera(s) %s are disabled in the configuration (enabled: false): not run", disabled)
         self.cameras: list[CameraConfig] = enabled
         self.index = {c.id: i for i, c in enumerate(enabled)}
         self.static_ids = camera_ids
@@ -177,6 +180,7 @@ class IngestWorker:
             else:
                 self._publish_registry()
                 reg = self.topics.camera_registry
+                last_owned: set[int] | None = None
                 while not stop.is_set():
                     if consumer is None:
                         try:
@@ -189,10 +193,15 @@ class IngestWorker:
                     try:
                         consumer.poll(timeout=self.tick_s, max_records=100)
                         owned = {tp.partition for tp in consumer.assignment() if tp.topic == reg}
+                        if owned != last_owned:
+                            # partitions may have been added since start (a rebalance follows): every
+                            # worker must map cameras with the same partition count
+                            self._registry_partitions = max(1, len(self.bus.end_offsets(reg)))
                     except BusError as exc:
                         log.warning("ingest %s: group %s poll failed: %s", self.worker_id, GROUP_ID, exc)
                         stop.wait(self.tick_s)
                         continue
+                    last_owned = owned
                     self._apply({c.id for c in self.cameras if self.registry_partition(c.id) in owned})
                     self._tick_health()
         finally:
