@@ -13,7 +13,7 @@ if [ "$MODE" = test ]; then
   APT_PACKAGES=(opencv-doc ffmpeg prometheus postgresql chromium gdal-bin
                 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-                gir1.2-gst-rtsp-server-1.0 python3-gi)
+                gir1.2-gst-rtsp-server-1.0 python3-gi fonts-wqy-microhei)
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -105,9 +105,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from xueliang.api.app import create_app
+    from xueliang.api.app import create_app, serve
 
     from xueliang.dispatch.metrics import register_store_collector
     from xueliang.ops.exporter import install_collectors
@@ -118,7 +116,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     # the API's /metrics also carries the fleet inventory and the database-state gauges
     install_collectors(settings, None)
     register_store_collector(store)
-    uvicorn.run(app, host=args.host or settings.api.host, port=args.port or settings.api.port, log_level="info")
+    serve(app, args.host or settings.api.host, args.port or settings.api.port, log_level="info")
     return 0
 
 

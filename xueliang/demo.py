@@ -73,9 +73,7 @@ def _ensure_demo_users(store) -> None:  # type: ignore[no-untyped-def]
 
 def run_demo(port: int = 8000, workdir: Path = Path("var/demo"), duration_s: float | None = None,
              config_path: str | None = None) -> int:
-    import uvicorn
-
-    from xueliang.api.app import create_app
+    from xueliang.api.app import create_app, make_server
     from xueliang.bus import make_bus
     from xueliang.contracts import topic_specs
     from xueliang.detector.worker import DetectorWorker
@@ -101,7 +99,7 @@ def run_demo(port: int = 8000, workdir: Path = Path("var/demo"), duration_s: flo
 
     install_collectors(settings, bus)
     register_store_collector(store)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = make_server(app, "127.0.0.1", port, log_level="warning")
 
     def serve_api(stop: threading.Event) -> None:
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
