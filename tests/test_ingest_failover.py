@@ -1,5 +1,6 @@
 """Two ingest worker processes share six cameras through Kafka group membership; SIGKILL one
-and its cameras move to the survivor (real broker, real processes, real footage)."""
+and its cameras move to the survivor; start a third and the load spreads again (real broker,
+real processes, real footage)."""
 
 from __future__ import annotations
 
@@ -137,6 +138,21 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
         t1 = time.time() + 2.0
         frames.pump(2.0 + 4.0 + 1.0)
         _assert_each_camera_once(frames, t1, t1 + 4.0)
+
+        # add a worker: the load spreads again
+        logs["wC"] = tmp_path / "wC.log"
+        procs["wC"] = subprocess.Popen(
+            [sys.executable, "-m", "xueliang.ingest.worker", "-c", str(cfg_path), "--worker-id", "wC"],
+            stdout=logs["wC"].open("wb"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            frames.pump(0.5)
+            b, c = _running(logs["wB"]), _running(logs["wC"])
+            if b and c and b | c == set(CAMERAS) and not b & c:
+                break
+        b, c = _running(logs["wB"]), _running(logs["wC"])
+        print(f"wC joined: wB runs {sorted(b or [])}, wC runs {sorted(c or [])}")
+        assert b and c and b | c == set(CAMERAS) and not b & c and len(c) == 3
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -149,3 +165,4 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
         frames.consumer.close()
         bus.close()
     assert procs["wB"].returncode == 0, logs["wB"].read_text()[-3000:]
+    assert procs["wC"].returncode == 0, logs["wC"].read_text()[-3000:]
