@@ -72,6 +72,14 @@ def _bus(kind: str, request: pytest.FixtureRequest) -> tuple[Bus, dict | None]: 
     cfg = KafkaBusConfig(bootstrap_servers=[bootstrap], frame_partitions=2, topics={
         "frames": f"{prefix}.frames", "incidents": f"{prefix}.incidents", "camera_health": f"{prefix}.health",
         "dead_letters": f"{prefix}.dlq", "camera_registry": f"{prefix}.registry"})
+    def drop_topics() -> None:  # leave the shared broker as we found it
+        admin = KafkaBus(cfg)
+        try:
+            admin.delete_topics([t for t in cfg.topics.model_dump().values() if t in admin.list_topics()])
+        finally:
+            admin.close()
+
+    request.addfinalizer(drop_topics)
     return KafkaBus(cfg), cfg.model_dump()
 
 
