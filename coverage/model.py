@@ -275,13 +275,13 @@ class MaxCoverage:
         large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
         # quick bounds: everything seeable; the k best single cameras
         bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters * (4 if large else 1),
-                                        deadline=time.perf_counter() + (0.4 if large else 0.25) * time_limit,
+                                        deadline=time.perf_counter() + (0.4 if large else 0.1) * time_limit,
                                         tol=mip_gap, sel=sel)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
         if mip and pre.A.nnz <= lp_nnz and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
-            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
+            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.7 * (deadline - time.perf_counter())))
             timings["lp_bound"] = time.perf_counter() - t
             bound = min(bound, lpb)
             if small and not math.isfinite(lpb):  # the LP did not finish: fall back to the subgradient
@@ -292,7 +292,7 @@ class MaxCoverage:
         if x_lp is not None and not small and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             rsel = solver.restricted_mip(np.flatnonzero(x_lp > 1e-6), kk, budget, sel, mip_gap=mip_gap,
-                                         time_limit=max(0.1, 0.5 * (deadline - time.perf_counter())))
+                                         time_limit=max(0.1, 0.6 * (deadline - time.perf_counter())))
             timings["restricted_mip"] = time.perf_counter() - t
             if rsel is not None and solver.value(rsel) > value + _EPS:
                 sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
@@ -407,6 +407,23 @@ class _Core:
         self.n, self.m = A.shape
         counts = np.bincount(site, minlength=len(cap)) if len(site) else np.zeros(0, np.int64)
         self.sites_trivial = bool(np.all(counts <= cap[: len(counts)]))
+        self._dominated: np.ndarray | None = None
+
+    def dominated(self) -> np.ndarray:
+        """Candidates whose demand set is contained in another's (ties: the higher index). With equal
+        costs and no binding site capacity some optimum avoids them, so the LP/MIP may fix them to 0."""
+        if getattr(self, "_dominated", None) is not None:
+            return self._dominated
+        dom = np.zeros(self.m, dtype=bool)
+        if self.sites_trivial and self.m > 1 and np.ptp(self.cost) == 0 and self.C.nnz:
+            O = (self.C.T @ self.C).tocoo()
+            size = np.diff(self.C.indptr)
+            sub = (O.data == size[O.row]) & (O.row != O.col)  # set(row) is a subset of set(col)
+            eq = sub & (size[O.row] == size[O.col])
+            dom[O.row[sub & ~eq]] = True
+            dom[O.row[eq & (O.row > O.col)]] = True
+        self._dominated = dom
+        return dom
 
     def col_rows(self, j: int) -> np.ndarray:
         return self.C.indices[self.C.indptr[j]:self.C.indptr[j + 1]]
@@ -702,7 +719,9 @@ class _Core:
         lp.num_col_ = m + n
         lp.col_cost_ = np.concatenate([obj_x, obj_y]).astype(np.float64)
         lp.col_lower_ = np.zeros(m + n)
-        lp.col_upper_ = np.ones(m + n)
+        upper = np.ones(m + n)
+        upper[:m][self.dominated()] = 0.0  # HiGHS presolve then drops these columns
+        lp.col_upper_ = upper
         # coverage rows (row-wise): [y_i, -x_j...]
         A = self.A
         starts = A.indptr[:-1] + np.arange(n)
