@@ -20,18 +20,19 @@ import logging
 import random
 import threading
 import time
+import zlib
 
 import cv2
 import numpy as np
-
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import FrameMessage, MotionBox
 from xueliang.ingest import metrics
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.motion import MotionGate
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import QualityDiagnoser
 from xueliang.ingest.sources import FrameSource, SourceError, make_source
+
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import FrameMessage, MotionBox
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class CameraRunner:
         self._source = source
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rng = random.Random(seed if seed is not None else hash(camera.id))
+        self._rng = random.Random(seed if seed is not None else zlib.crc32(camera.id.encode()))
         # sequence numbers keep increasing across restarts and moves between workers
         self._seq = int(time.time() * 1000)
         self.published = 0

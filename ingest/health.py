@@ -25,10 +25,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import CameraHealth, CameraStatus, Incident, Severity
 from xueliang.ingest import metrics
 from xueliang.ingest.quality import Diagnosis
+
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import CameraHealth, CameraStatus, Incident, Severity
 
 FAULT_RULE = "camera_fault"
 #: Conditions an operator must act on at once (tampering) are graded higher.

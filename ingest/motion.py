@@ -95,7 +95,7 @@ class MotionGate:
             if cv2.contourArea(c) < min_blob:
                 continue
             x, y, w, h = cv2.boundingRect(c)
-            boxes.append(MotionBox(int(x * inv), int(y * inv), int(round((x + w) * inv)), int(round((y + h) * inv))))
+            boxes.append(MotionBox(int(x * inv), int(y * inv), round((x + w) * inv), round((y + h) * inv)))
         boxes.sort(key=lambda b: (b.y1, b.x1))
         return tuple(boxes[:32]), ratio
 

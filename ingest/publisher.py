@@ -22,9 +22,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from xueliang.ingest import metrics
+
 from xueliang.bus.base import Bus, BusError, Producer
 from xueliang.contracts import FrameMessage
-from xueliang.ingest import metrics
 
 log = logging.getLogger(__name__)
 

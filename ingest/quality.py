@@ -181,8 +181,11 @@ class QualityDiagnoser:
     config: QualityConfig
     frozen_diff: float = 0.6  # mean |Δ| grey level under which two pictures count as identical
     _prev: np.ndarray | None = field(default=None, repr=False)
+    _prev_ts: float = 0.0
     _frozen_since: float | None = None
     _last_ts: float | None = None
+    _reference: np.ndarray | None = field(default=None, repr=False)  # learnt edge map of the normal view
+    _moved_since: float | None = None
 
     def due(self, ts: float) -> bool:
         return self.config.enabled and (self._last_ts is None or ts - self._last_ts >= self.config.interval_s)
@@ -225,7 +228,3 @@ class QualityDiagnoser:
         elif ts - self._moved_since >= self.config.moved_rebaseline_s:
             self._reference, self._moved_since = edges, None  # the new view is the normal one now
         return score
-
-    _prev_ts: float = 0.0
-    _reference: np.ndarray | None = None
-    _moved_since: float | None = None

@@ -28,11 +28,22 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from xueliang.config.cameras import CameraConfig, FileSource, HttpSource, RtspSource, SceneSource, mask_url
+from xueliang.config.cameras import (
+    CameraConfig,
+    FileSource,
+    HttpSource,
+    RtspSource,
+    SceneSource,
+    mask_url,
+)
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +236,7 @@ class PyAvKeyframeSource(FrameSource):
         if not self._t0:
             self._t0 = time.time()
 
-    def _next_keyframe(self):  # type: ignore[no-untyped-def]
+    def _next_keyframe(self) -> av.VideoFrame | None:
         import av
 
         assert self._packets is not None
@@ -235,16 +246,16 @@ class PyAvKeyframeSource(FrameSource):
                     continue
                 frames = self._stream.codec_context.decode(packet)
                 if frames:
-                    return packet, frames[0]
+                    return frames[0]
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} failed: "
                               f"{type(exc).__name__}") from None
-        return None, None
+        return None
 
     def grab(self) -> float | None:
         if self._packets is None:
             raise SourceError(f"camera {self.camera_id}: grab before open")
-        packet, frame = self._next_keyframe()
+        frame = self._next_keyframe()
         if frame is None:
             if not self.is_file:
                 raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} ended")
@@ -252,7 +263,7 @@ class PyAvKeyframeSource(FrameSource):
                 return None
             self._offset += self._last_pts_s + (1.0 / self._fps if self._fps else 0.04)
             self.open()
-            packet, frame = self._next_keyframe()
+            frame = self._next_keyframe()
             if frame is None:
                 raise SourceError(f"camera {self.camera_id}: file {self.target} has no key frame")
         self._frame = frame
@@ -309,7 +320,7 @@ class SnapshotSource(FrameSource):
 
         request = urllib.request.Request(self._url, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
                 return bytes(resp.read())
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__

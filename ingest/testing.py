@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from xueliang.config import Settings
 
@@ -36,11 +36,10 @@ class FootageMissing(RuntimeError):
 def vtest_avi() -> Path:
     """Path of opencv-doc's vtest.avi (a decompressed cache copy if the package ships it gzipped)."""
     candidates = list(_VTEST_CANDIDATES)
-    try:
-        listed = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True, timeout=10).stdout
+    if shutil.which("dpkg"):  # the package's own file list, wherever this distribution put it
+        listed = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True, timeout=30,
+                                check=False).stdout  # not installed: empty list
         candidates += [Path(p) for p in listed.splitlines() if p.endswith(("vtest.avi", "vtest.avi.gz"))]
-    except (OSError, subprocess.SubprocessError):
-        pass  # no dpkg: the fixed candidates above remain
     for path in candidates:
         if path.suffix == ".avi" and path.is_file():
             return path
@@ -96,7 +95,7 @@ class RtspServer:
     def url(self, mount: str) -> str:
         return f"rtsp://127.0.0.1:{self.port}/{mount}"
 
-    def start(self, timeout: float = 15.0) -> RtspServer:
+    def start(self, timeout: float = 15.0) -> Self:
         if not Path("/usr/bin/python3").exists():
             raise FootageMissing("/usr/bin/python3 (with python3-gi) is needed for the RTSP server")
         cmd = ["/usr/bin/python3", str(RTSP_SERVER), "--port", str(self.port)]
@@ -130,7 +129,7 @@ class RtspServer:
                     stream.close()
             self.proc = None
 
-    def __enter__(self) -> RtspServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -166,7 +165,7 @@ class MjpegServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/video.mjpg"
 
-    def start(self) -> MjpegServer:
+    def start(self) -> Self:
         import http.server
         import threading
 
@@ -176,7 +175,7 @@ class MjpegServer:
             def log_message(self, *args: object) -> None:  # quiet
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
@@ -206,7 +205,7 @@ class MjpegServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> MjpegServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

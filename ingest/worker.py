@@ -24,15 +24,22 @@ import os
 import socket
 import threading
 
-from xueliang.bus.base import Bus, BusError, Consumer, TopicPartition
-from xueliang.bus.memory import MemoryBus
-from xueliang.config import Settings
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import CameraAssignment, CameraHealth, Incident, TopicSpec, topic_specs
 from xueliang.ingest import metrics
 from xueliang.ingest.camera import CameraRunner
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.publisher import Publisher
+
+from xueliang.bus.base import Bus, BusError, Consumer
+from xueliang.bus.memory import MemoryBus
+from xueliang.config import Settings
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import (
+    CameraAssignment,
+    CameraHealth,
+    Incident,
+    TopicSpec,
+    topic_specs,
+)
 
 log = logging.getLogger(__name__)
 

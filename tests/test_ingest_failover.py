@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from xueliang.ingest.testing import CENTRES, FootageMissing, encode_h264, vtest_avi
 
 from xueliang.contracts import FrameMessage
-from xueliang.ingest.testing import CENTRES, FootageMissing, encode_h264, vtest_avi
 
 CAMERAS = [f"cam{i}" for i in range(6)]
 SAMPLE_FPS = 2.0
@@ -90,8 +90,9 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
     settings = load_config(cfg_path)
     bus = KafkaBus(settings.bus)
     # the worker creates its topics itself; create them here too so the checker can subscribe first
-    from xueliang.bus.memory import MemoryBus
     from xueliang.ingest.worker import IngestWorker
+
+    from xueliang.bus.memory import MemoryBus
 
     bus.ensure_topics(IngestWorker(settings, MemoryBus(), share=True).topic_specs())
     frames = Frames(bus, settings.bus.topics.frames)

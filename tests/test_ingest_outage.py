@@ -15,12 +15,19 @@ import uuid
 from pathlib import Path
 
 import pytest
+from xueliang.ingest import metrics
+from xueliang.ingest.testing import (
+    REPO,
+    FootageMissing,
+    encode_h264,
+    free_port,
+    settings_for,
+    vtest_avi,
+)
+from xueliang.ingest.worker import IngestWorker
 
 from xueliang.bus.base import BusError
 from xueliang.contracts import FrameMessage
-from xueliang.ingest import metrics
-from xueliang.ingest.testing import REPO, FootageMissing, encode_h264, free_port, settings_for, vtest_avi
-from xueliang.ingest.worker import IngestWorker
 
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 OUTAGE_S = 20.0

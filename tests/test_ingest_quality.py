@@ -11,14 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from xueliang.bus.memory import MemoryBus
-from xueliang.config.cameras import CameraConfig, QualityConfig
-from xueliang.contracts import CameraHealth, CameraStatus, Incident
 from xueliang.ingest.quality import QualityDiagnoser, measure, primary_fault
 from xueliang.ingest.sources import make_source
 from xueliang.ingest.testing import FootageMissing, settings_for, vtest_avi
 from xueliang.ingest.worker import IngestWorker
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig, QualityConfig
+from xueliang.contracts import CameraHealth, CameraStatus, Incident
 
 FPS = 10
 CLIP_FRAMES = 20

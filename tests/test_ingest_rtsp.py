@@ -12,12 +12,18 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from xueliang.ingest.testing import (
+    FootageMissing,
+    RtspServer,
+    encode_h264,
+    settings_for,
+    vtest_avi,
+)
+from xueliang.ingest.worker import IngestWorker
 
 from xueliang.bus.base import Bus
 from xueliang.bus.memory import MemoryBus
 from xueliang.contracts import FRAME_SCHEMA, CameraHealth, CameraStatus, FrameMessage
-from xueliang.ingest.testing import FootageMissing, RtspServer, encode_h264, settings_for, vtest_avi
-from xueliang.ingest.worker import IngestWorker
 
 SAMPLE_FPS = 5.0
 WINDOW_S = 6.0

@@ -11,13 +11,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from xueliang.ingest.sources import (
+    OpenCvSource,
+    PyAvKeyframeSource,
+    SourceError,
+    make_source,
+)
+from xueliang.ingest.testing import (
+    REPO,
+    FootageMissing,
+    MjpegServer,
+    encode_h264,
+    settings_for,
+    vtest_avi,
+)
+from xueliang.ingest.worker import IngestWorker
 
 from xueliang.bus.memory import MemoryBus
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import FrameMessage
-from xueliang.ingest.sources import OpenCvSource, PyAvKeyframeSource, SourceError, make_source
-from xueliang.ingest.testing import REPO, FootageMissing, MjpegServer, encode_h264, settings_for, vtest_avi
-from xueliang.ingest.worker import IngestWorker
 
 SCENARIO = REPO / "scenes" / "scenarios" / "intrusion_day.yaml"
 
@@ -155,7 +167,7 @@ def test_looping_file_keeps_time_running(tmp_path: Path) -> None:
     stamps, levels = [], []
     for _ in range(8):
         stamps.append(src.grab())
-        levels.append(int(round(src.retrieve().mean() / 10)) * 10)  # MJPEG: ±1 grey level
+        levels.append(round(src.retrieve().mean() / 10) * 10)  # MJPEG: ±1 grey level
     src.close()
     assert levels == [0, 100, 200, 0, 100, 200, 0, 100]
     assert np.allclose(np.diff(stamps), 0.1)
@@ -173,11 +185,11 @@ def test_motion_gate_on_an_empty_generated_scene_sends_keepalives_only() -> None
     if not quiet.exists():
         pytest.skip("scenes/scenarios not present")
     import yaml
-
-    from xueliang.config.cameras import MotionConfig
     from xueliang.ingest.motion import MotionGate
     from xueliang.scenes.render import SceneRenderer
     from xueliang.scenes.scenario import Scenario
+
+    from xueliang.config.cameras import MotionConfig
 
     data = yaml.safe_load(quiet.read_text())
     data["actors"] = []
@@ -210,7 +222,7 @@ def test_http_snapshot_camera_polled_at_sample_rate_with_basic_auth(vtest: Path)
         def log_message(self, *args: object) -> None:
             return None
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen_auth.append(self.headers.get("Authorization"))
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")

@@ -11,11 +11,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-
-from xueliang.bus.base import BusError, Producer
-from xueliang.bus.memory import MemoryBus
-from xueliang.config.cameras import CameraConfig, MotionConfig
-from xueliang.contracts import CameraHealth, CameraStatus, FrameMessage, Incident, Topics, topic_specs
 from xueliang.ingest import metrics
 from xueliang.ingest.camera import CameraRunner, Sampler, backoff_delays
 from xueliang.ingest.health import HealthTracker
@@ -24,6 +19,18 @@ from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import Diagnosis
 from xueliang.ingest.testing import settings_for
 from xueliang.ingest.worker import IngestWorker
+
+from xueliang.bus.base import BusError, Producer
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig, MotionConfig
+from xueliang.contracts import (
+    CameraHealth,
+    CameraStatus,
+    FrameMessage,
+    Incident,
+    Topics,
+    topic_specs,
+)
 
 
 # ------------------------------------------------------------------ sampler

@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,16 +35,16 @@ import uuid
 from pathlib import Path
 
 import cv2
-
-from xueliang.bus.memory import MemoryBus
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import Topics, topic_specs
 from xueliang.ingest.camera import CameraRunner
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import measure
 from xueliang.ingest.sources import DECODE_THREADS
 from xueliang.ingest.testing import encode_h264, vtest_avi
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Topics, topic_specs
 
 
 def cpu_of(fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]

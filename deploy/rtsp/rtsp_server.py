@@ -24,7 +24,7 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtspServer
 
 
 class FileFactory(GstRtspServer.RTSPMediaFactory):
@@ -33,7 +33,7 @@ class FileFactory(GstRtspServer.RTSPMediaFactory):
         self.path = path
         self.set_shared(False)
 
-    def do_create_element(self, url):  # noqa: N802 - GObject virtual method
+    def do_create_element(self, url):
         demux = "matroskademux" if self.path.endswith((".mkv", ".webm")) else "qtdemux"
         launch = (f"( filesrc location={self.path} ! {demux} ! h264parse config-interval=-1 "
                   f"! rtph264pay name=pay0 pt=96 config-interval=-1 )")
