@@ -4,6 +4,8 @@ RTP/TCP on loopback) → ingest worker → bus, on the embedded bus and on the r
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -59,8 +61,20 @@ def clip(vtest):  # type: ignore[no-untyped-def]
     return encode_h264(vtest, fps=25, gop=50, name="vtest25")
 
 
+@pytest.fixture(scope="module")
+def gstreamer() -> None:
+    """The system Python's GStreamer RTSP server bindings (Debian python3-gi, gir1.2-gst-rtsp-server-1.0)."""
+    code = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    probe = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, check=False)
+    if probe.returncode != 0:
+        message = "GStreamer RTSP server not installed (scripts/setup.sh installs it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture()
-def rtsp(clip) -> Iterator[RtspServer]:  # type: ignore[no-untyped-def]
+def rtsp(clip, gstreamer) -> Iterator[RtspServer]:  # type: ignore[no-untyped-def]
     server = RtspServer({"cam1": clip})
     server.start()
     yield server
