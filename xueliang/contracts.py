@@ -246,7 +246,7 @@ class CameraHealth(_Payload):
     status: CameraStatus
     at: datetime
     reason: str = ""
-    faults: list[str] = Field(default_factory=list, description="failing diagnoses: blur, covered, frozen, signal_loss, colour_cast, too_dark, too_bright, noise")
+    faults: list[str] = Field(default_factory=list, description="failing diagnoses: blur, covered, moved, frozen, signal_loss, colour_cast, too_dark, too_bright, noise")
     scores: dict[str, float] = Field(default_factory=dict)
     fps: float | None = None
 
