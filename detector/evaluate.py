@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from xueliang.bus.base import Bus
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import Incident
@@ -204,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fps", type=float, default=DEFAULT_SAMPLE_FPS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=None, help="ONNX model (default: the config's)")
+    ap.add_argument("--roi", action="store_true", help="infer on crops around motion and tracks")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra detector settings, e.g. --set confidence=0.1 --set tracker.high_score=0.3")
     args = ap.parse_args(argv)
     paths = args.scenarios or public_scenarios()
     scenarios = {p.stem: load_scenario(p) for p in paths}
@@ -211,6 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     detector: dict = {"max_age_s": 1e9, "snapshot_dir": "var/eval-snapshots"}
     if args.model:
         detector["backend"] = {"type": "onnxruntime", "model": str(args.model)}
+    detector["roi_crops"] = args.roi
+    for item in args.set:
+        key, value = item.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = detector
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
     settings = minimal_settings(list(cams.values()), detector=detector)
     bus = MemoryBus()
     bus.ensure_topics(topic_specs(settings.bus.topics))
