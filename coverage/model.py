@@ -241,8 +241,9 @@ class MaxCoverage:
         ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
         local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the LP relaxation
         (HiGHS) is cheap and replaces the Lagrangian subgradient as the bound; above ``lp_nnz`` the LP
-        is not tried (it rarely finishes in seconds there) and the bound is the Lagrangian one. Raises :class:`InfeasibleError` when neither ``k``
-        nor ``budget`` allow a camera.
+        is not tried (it rarely finishes in seconds there) and the bound is the Lagrangian one.
+        ``status == "optimal"`` means proven within ``mip_gap`` (relative). Raises
+        :class:`InfeasibleError` when neither ``k`` nor ``budget`` allow a camera.
         """
         if k is None and budget is None:
             raise CoverageInputError("give k (number of cameras) or budget", source="request")
@@ -304,7 +305,7 @@ class MaxCoverage:
             timings["iterated_search"] = time.perf_counter() - t
             v3 = solver.value(sel3)
             if v3 > value + _EPS:
-                sel, value, method = sel3, v3, "greedy+ils"
+                sel, value, method = sel3, v3, method + "+ils" if method == "lp-restricted-mip" else "greedy+ils"
         if value >= bound * (1 - mip_gap) - _EPS:
             status = "optimal"
         elif mip and not large and time.perf_counter() < deadline - 0.05:
