@@ -165,7 +165,7 @@ class OpenVinoDetector(InferenceBackend):
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         self.request.infer({0: tensor})
-        return np.asarray(self.request.get_output_tensor(0).data)
+        return np.array(self.request.get_output_tensor(0).data, copy=True)  # the request reuses its buffer
 
 
 class UltralyticsDetector(InferenceBackend):
