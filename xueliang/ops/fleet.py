@@ -21,8 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, CollectorRegistry
 
+from xueliang.ops.collector import RegisteredCollector
 from xueliang.config import CameraConfig, Centre, Settings, Tier
 
 #: Quality checks and the config field of their threshold ("frozen" is a time share: fault at 1).
@@ -81,13 +81,12 @@ def quality_thresholds(cam: CameraConfig) -> dict[str, float]:
             "too_bright": q.too_bright, "colour_cast": q.colour_cast, "blur": q.blur, "noise": q.noise}
 
 
-class FleetCollector:
+class FleetCollector(RegisteredCollector):
     """Prometheus collector of the configured fleet (static; cheap to collect)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.places = camera_places(settings)
-        self._registry: CollectorRegistry | None = None
 
     def collect(self):  # type: ignore[no-untyped-def]
         info = GaugeMetricFamily("xl_fleet_camera_info", "Configured, enabled camera and its place in the centre tree",
@@ -119,15 +118,3 @@ class FleetCollector:
             covered.add_metric(list(key), have[key])
         yield from (info, thresholds, villages, covered)
 
-    def describe(self):  # type: ignore[no-untyped-def]
-        return []
-
-    def register(self, registry: CollectorRegistry = REGISTRY) -> FleetCollector:
-        registry.register(self)
-        self._registry = registry
-        return self
-
-    def unregister(self) -> None:
-        if self._registry is not None:
-            self._registry.unregister(self)
-            self._registry = None

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, CollectorRegistry
 
+from xueliang.ops.collector import RegisteredCollector
 from xueliang.bus.base import Bus, BusError
 from xueliang.contracts import Topics
 
@@ -88,7 +88,7 @@ def measure_lag(bus: Bus, watches: Sequence[LagWatch]) -> tuple[list[PartitionLa
     return rows, errors
 
 
-class ConsumerLagCollector:
+class ConsumerLagCollector(RegisteredCollector):
     """Prometheus collector of consumer lag; register it once per process (:meth:`register`)."""
 
     def __init__(self, bus: Bus, watches: Sequence[LagWatch], min_interval_s: float = 1.0) -> None:
@@ -100,7 +100,6 @@ class ConsumerLagCollector:
         self._lock = threading.Lock()
         self._cached: tuple[float, list[PartitionLag], float] | None = None
         self._errors: dict[LagWatch, int] = {w: 0 for w in self.watches}
-        self._registry: CollectorRegistry | None = None
 
     def _measure(self) -> tuple[list[PartitionLag], float]:
         with self._lock:
@@ -143,16 +142,3 @@ class ConsumerLagCollector:
         duration.add_metric([], took)
         yield from (lag, committed, end, errors, duration)
 
-    def describe(self):  # type: ignore[no-untyped-def]
-        # an empty description keeps registration from calling collect() (no bus round trip at import)
-        return []
-
-    def register(self, registry: CollectorRegistry = REGISTRY) -> ConsumerLagCollector:
-        registry.register(self)
-        self._registry = registry
-        return self
-
-    def unregister(self) -> None:
-        if self._registry is not None:
-            self._registry.unregister(self)
-            self._registry = None
