@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 FPS = float(os.environ.get("XL_SCENARIO_FPS", DEFAULT_SAMPLE_FPS))
 KILL_SET = ("intrusion_day", "line_crossing_riverbank")
 
-MODEL = Path(os.environ.get("XL_DETECTOR_MODEL", DEFAULT_MODEL))  # try another export without editing
+MODEL = Path(os.environ.get("XL_DETECTOR_MODEL", DEFAULT_MODEL)).resolve()  # try another export without editing
 ONLY = [s for s in os.environ.get("XL_SCENARIOS", "").split(",") if s]  # quick runs on a subset
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model {MODEL} missing")
 
@@ -174,6 +174,10 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
         seen = 0
         while time.monotonic() < deadline and seen < 2:
             seen = sum(bus.end_offsets(topics.incidents).values())
+            for p in procs:
+                if p.poll() is not None:
+                    out = p.stdout.read().decode(errors="replace") if p.stdout else ""
+                    pytest.fail(f"worker exited with {p.returncode}:\n{out[-3000:]}")
             time.sleep(0.2)
         assert seen >= 2, "no incidents before the kill"
         procs[0].send_signal(signal.SIGKILL)
