@@ -239,8 +239,8 @@ class MaxCoverage:
         """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
 
         ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
-        local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the LP relaxation
-        (HiGHS) is cheap and replaces the Lagrangian subgradient as the bound; above ``lp_nnz`` the LP
+        local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the model goes straight
+        from the heuristic to the HiGHS MIP, which proves optimality in milliseconds there; above ``lp_nnz`` the LP
         is not tried (it rarely finishes in seconds there) and the bound is the Lagrangian one.
         ``status == "optimal"`` means proven within ``mip_gap`` (relative). Raises
         :class:`InfeasibleError` when neither ``k`` nor ``budget`` allow a camera.
@@ -280,16 +280,11 @@ class MaxCoverage:
                                         tol=mip_gap, sel=sel)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
-        if mip and pre.A.nnz <= lp_nnz and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+        if mip and not small and not large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.7 * (deadline - time.perf_counter())))
             timings["lp_bound"] = time.perf_counter() - t
             bound = min(bound, lpb)
-            if small and not math.isfinite(lpb):  # the LP did not finish: fall back to the subgradient
-                t = time.perf_counter()
-                bound = min(bound, solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
-                                                           deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel))
-                timings["lagrangian"] += time.perf_counter() - t
         if x_lp is not None and not small and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             rsel = solver.restricted_mip(np.flatnonzero(x_lp > 1e-6), kk, budget, sel, mip_gap=mip_gap,
@@ -319,6 +314,11 @@ class MaxCoverage:
                 bound = min(bound, mbound)
                 if proved or value >= bound * (1 - mip_gap) - _EPS:
                     status = "optimal"
+            if small and status != "optimal":  # small models go straight to HiGHS; if it stopped early, add the subgradient bound
+                t = time.perf_counter()
+                bound = min(bound, solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
+                                                           deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel))
+                timings["lagrangian"] += time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
 
