@@ -12,7 +12,7 @@ is not charged to it). Ours starts from the coordinates (KD-tree) or from the sp
 coverage and its time is build + presolve + solve. Every row records both covered weights, our
 upper bound and gap, and CBC's status.
 
-    .venv/bin/python bench/coverage/bench_mclp.py --quick            # CI-sized, a few minutes
+    .venv/bin/python bench/coverage/bench_mclp.py --quick            # CI-sized, ~20 s
     .venv/bin/python bench/coverage/bench_mclp.py --out bench/coverage/results_full.json
 """
 
@@ -116,7 +116,7 @@ def covered_weight(A: sp.csr_matrix, w: np.ndarray, sel: list[int]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="CI-sized: 1,000x200 and a small terrain instance, 60 s CBC limit")
+    ap.add_argument("--quick", action="store_true", help="CI-sized (~20 s): 1,000x200 and a small terrain instance, 60 s CBC limit")
     ap.add_argument("--sizes", default=None, help="comma list of NxM, e.g. 1000x200,10000x1000,50000x5000")
     ap.add_argument("--ks", default="20,100,300")
     ap.add_argument("--kinds", default="random,clustered,terrain")
