@@ -211,9 +211,17 @@ def cmd_card(a: argparse.Namespace) -> None:
             f"{metrics[s]['per_class'].get(c, {}).get('map50_95', float('nan')):.3f}" for s in ("test", "test_day", "test_night"))
         + " |" for c in CLASS_NAMES)
     head = " | ".join(f"**{metrics[s]['map50']:.3f} / {metrics[s]['map50_95']:.3f}**" for s in ("test", "test_day", "test_night"))
+    ok = metrics["test"]["map50"] >= 0.90 and metrics["test"]["map50_95"] >= 0.60
+    verdict = ("**met**." if ok else
+               "**not met** by this run. The training budget on the shared CPU (about 75 min at load 4-15, "
+               "24 epochs of a 0.9 M-parameter model) was the limit: val mAP was still rising by about 0.01 an "
+               "epoch when time ran out. Smoke (translucent plumes with soft edges) and person (thin, often small "
+               "or partly hidden) are the weakest classes. Training longer (`--epochs 80`) or the full "
+               "yolov8n width (`--model-yaml yolov8n.yaml`) on an unshared machine is the expected fix; "
+               "not verified here.")
     text = CARD_TEMPLATE.format(
         classes=", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES)), per_class=per, headline=head,
-        n_train=ds["train"]["images"], b_train=ds["train"]["boxes"], n_val=ds["val"]["images"],
+        n_train=ds["train"]["images"], last_train=ds["train"]["images"] - 1, verdict=verdict, b_train=ds["train"]["boxes"], n_val=ds["val"]["images"],
         n_day=ds["test_day"]["images"], b_day=ds["test_day"]["boxes"], n_night=ds["test_night"]["images"],
         b_night=ds["test_night"]["boxes"], epochs=len(rows), train_s=float(last.get("time", "nan")),
         pt_mb=pt.stat().st_size / 1e6, onnx_mb=onnx.stat().st_size / 1e6,
@@ -243,7 +251,7 @@ Labels: boxes of actors at least 30 % visible and at least 3 px on a side.
 
 | split | seeds | images | boxes |
 |---|---|---|---|
-| train | 0 - {n_train} | {n_train} | {b_train} |
+| train | 0 - {last_train} | {n_train} | {b_train} |
 | val (during training) | 1,000,000 + | {n_val} | |
 | held-out test, day | 2,000,000 + | {n_day} | {b_day} |
 | held-out test, night | 2,000,000 + {n_day} + | {n_night} | {b_night} |
@@ -257,6 +265,8 @@ The test seeds are never used in training or validation; day and night are force
 | mAP50 / mAP50-95 | {headline} |
 
 Precision {p:.3f}, recall {r:.3f} on the combined set.
+
+Target of issue 3 (mAP50 >= 0.90 and mAP50-95 >= 0.60 on the held-out set): {verdict}
 
 | class | test mAP50 / mAP50-95 | day | night |
 |---|---|---|---|
@@ -275,7 +285,7 @@ Command (what `scripts/train_model.py test` runs for each of test / test_day / t
 .venv/bin/python scripts/train_model.py dataset            # 2,000 / 150 / 200 + 200 images
 .venv/bin/python scripts/train_model.py train {args} --ship
 .venv/bin/python scripts/train_model.py test               # runs/heldout-metrics.json
-.venv/bin/python scripts/train_model.py card {args}        # this file
+.venv/bin/python scripts/train_model.py card --card-args "{args}"   # this file
 ```
 Training: {epochs} epochs, {train_s:.0f} s wall on the shared 2-core development machine (CPU, torch 2 threads,
 batch 16, AdamW lr0 0.002, mosaic with the last 3 epochs without, seed 0, deterministic).
