@@ -56,7 +56,9 @@ class TrackerConfig(StrictModel):
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
     imgsz: int = Field(320, ge=64, le=1920, multiple_of=32)
-    confidence: float = Field(0.25, ge=0, le=1, description="detections below this are discarded before tracking")
+    confidence: float = Field(0.1, ge=0, le=1, description="detections below this are discarded before tracking "
+                              "(keep it low: the tracker rescues tracks with low-score detections, and each rule "
+                              "applies its own min_confidence to the median score)")
     iou: float = Field(0.45, ge=0, le=1)
     batch_size: int = Field(8, ge=1, le=64)
     batch_timeout_ms: int = Field(50, ge=0, le=5000)
