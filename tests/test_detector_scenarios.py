@@ -220,6 +220,7 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
         for (sc, rule), s in ev.rules.items():
             if sc == name:
                 assert s.raised == ref.rules[(sc, rule)].raised, (sc, rule, ev.table())
-    # ... and every ground-truth incident of them matched once
-    t = ev.totals()
-    assert t.matched == t.expected == t.raised, ev.table()
+    # ... each matched to the same ground-truth events (recall itself is the previous test's business)
+    for key, sc in ev.rules.items():
+        assert sc.matched == ref.rules[key].matched, (key, ev.table())
+    assert len(ids) == ev.totals().raised
