@@ -115,7 +115,10 @@ def _stored_centres(store: Any) -> set[str] | None:
 
 
 def ensure_schema(store: Any) -> None:
-    metadata.create_all(_engine(store))
+    # a write transaction from the start (BEGIN IMMEDIATE on SQLite, the write lock on PostgreSQL):
+    # a deferred one that reads the catalogue first and then creates tables fails at once with
+    # "database is locked" when another process (the dispatcher migrating) is writing
+    metadata.create_all(_engine(store).execution_options(xl_write=True))
 
 
 def create_user(

@@ -138,3 +138,14 @@ def test_configuration_reference_is_current(repo_root) -> None:  # type: ignore[
 
     assert (repo_root / "docs" / "configuration.md").read_text() == render() + "\n", \
         "run: .venv/bin/python -m xueliang.config.reference > docs/configuration.md"
+
+
+def test_keepalive_must_outpace_track_eviction_for_dwell_rules() -> None:
+    loiter = BASE.replace("      - {type: intrusion, name: gate-night, zone: gate, classes: [person]}",
+                          "      - {type: loitering, name: gate-loiter, zone: gate, dwell_s: 30}")
+    assert parse_config(loiter).cameras[0].motion.keepalive_s < 2.0
+    slow = loiter.replace("    village: v1\n", "    village: v1\n    motion: {keepalive_s: 5}\n")
+    with pytest.raises(ConfigError, match=r"keepalive_s \(5.0 s\) must be below detector.tracker.lost_ttl_s"):
+        parse_config(slow)
+    # intrusion needs no dwell clock, so a slow keep-alive is fine there
+    parse_config(BASE.replace("    village: v1\n", "    village: v1\n    motion: {keepalive_s: 5}\n"))

@@ -29,7 +29,7 @@ from xueliang.scenes.scenario import load_scenario
 from xueliang.scenes.truth import expected_incidents
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = REPO / "scenes" / "scenarios" / "intrusion_day.yaml"
+SCENARIO = REPO / "scenes" / "scenarios" / "demo.yaml"  # the newcomer's scene: an intruder at the gate within seconds
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

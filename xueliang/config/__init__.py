@@ -24,6 +24,9 @@ from xueliang.config.detector import DetectorConfig
 from xueliang.config.dispatch import DispatchConfig
 
 
+_DWELL_RULES = {"loitering", "crowding", "stalled_vehicle", "abandoned_object"}
+
+
 class StoreConfig(StrictModel):
     url: str = Field("sqlite:///var/xueliang.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
 
@@ -70,6 +73,13 @@ class Settings(StrictModel):
                     raise ValueError(f"camera {cam.id!r}: {cam.village!r} is a {centre.tier} centre, not a village")
             elif cam.gb28181_division is None:
                 raise ValueError(f"camera {cam.id!r}: give `village`, or use a GB/T 28181 20-digit id")
+            dwell_rules = [r.name for r in cam.rules if r.type in _DWELL_RULES and r.enabled]
+            ttl = self.detector.tracker.lost_ttl_s
+            if cam.motion.enabled and dwell_rules and cam.motion.keepalive_s >= ttl:
+                raise ValueError(
+                    f"camera {cam.id!r}: motion.keepalive_s ({cam.motion.keepalive_s} s) must be below "
+                    f"detector.tracker.lost_ttl_s ({ttl} s): without motion a still object would lose its track "
+                    f"between keep-alive frames and rules {dwell_rules} would restart their clocks")
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:

@@ -90,7 +90,8 @@ class MotionConfig(StrictModel):
     threshold: int = Field(25, ge=1, le=255, description="grey-level difference that counts as change")
     min_area_ratio: float = Field(0.0005, ge=0, le=1, description="changed share of the frame that counts as motion")
     ignore: list[Polygon] = Field(default_factory=list, description="image polygons where motion is ignored (trees, clocks)")
-    keepalive_s: float = Field(5.0, gt=0, description="without motion, still publish one frame this often")
+    keepalive_s: float = Field(1.5, gt=0, description="without motion, still publish one frame this often; keep it "
+                               "below detector.tracker.lost_ttl_s or still objects lose their tracks (and dwell times)")
 
 
 class QualityConfig(StrictModel):
