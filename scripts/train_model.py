@@ -129,7 +129,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     model = YOLO(a.model_yaml)
     t0 = time.time()
     model.train(data=str(data), epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, workers=a.workers, device="cpu",
-                seed=a.seed, deterministic=True, project=str(RUNS), name=a.name, exist_ok=True, pretrained=False,
+                seed=a.seed, deterministic=True, project=str(RUNS), name=a.name, exist_ok=True,
+                pretrained=a.init_weights or False,
                 amp=False, plots=False, close_mosaic=a.close_mosaic, patience=0, cache=a.cache, verbose=False,
                 optimizer="AdamW", lr0=a.lr0, warmup_epochs=a.warmup_epochs, fliplr=0.5, mosaic=1.0, scale=0.3, translate=0.1, hsv_h=0.01, hsv_s=0.5, hsv_v=0.3, val=True,
                 fraction=a.fraction, **({"time": a.time} if a.time else {}))
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr0", type=float, default=0.002)
+    p.add_argument("--init-weights", default=None,
+                   help="continue from these weights (e.g. the shipped .pt) with the --model-yaml architecture")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
