@@ -40,7 +40,7 @@ from xueliang.config.rules import (
     StalledVehicleRule,
 )
 from xueliang.contracts import Incident
-from xueliang.detector.geometry import line_side, point_in_polygon, within_segment
+from xueliang.geometry import line_side, point_in_polygon, within_segment
 
 UPDATE_INTERVAL_S = 5.0
 

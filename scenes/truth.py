@@ -19,13 +19,8 @@ compare incident times with a tolerance of a few sample periods.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-
-from xueliang.scenes.layout import Perspective
-from xueliang.scenes.motion import state_at
-from xueliang.scenes.scenario import Actor, Scenario
 
 from xueliang.config.rules import (
     CrowdingRule,
@@ -35,6 +30,10 @@ from xueliang.config.rules import (
     LoiteringRule,
     StalledVehicleRule,
 )
+from xueliang.geometry import line_side, point_in_polygon, within_segment
+from xueliang.scenes.layout import Perspective
+from xueliang.scenes.motion import state_at
+from xueliang.scenes.scenario import Actor, Scenario
 
 EventKind = Literal["appear", "disappear", "zone_enter", "zone_exit", "zone_count", "stop", "move", "line_cross",
                     "fire_start", "smoke_start", "hazard_end"]
@@ -63,30 +62,6 @@ class ExpectedIncident:
     line: str | None = None
     track_ids: tuple[int, ...] = ()
     details: dict[str, float | str] = field(default_factory=dict, compare=False)
-
-
-def point_in_polygon(p: tuple[float, float], poly: Sequence[tuple[float, float]]) -> bool:
-    x, y = p
-    inside = False
-    n = len(poly)
-    for i in range(n):
-        x1, y1 = poly[i]
-        x2, y2 = poly[(i + 1) % n]
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
-
-
-def line_side(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> int:
-    c = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
-    return 1 if c > 0 else -1 if c < 0 else 0
-
-
-def _on_segment(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> bool:
-    ax, ay = b[0] - a[0], b[1] - a[1]
-    l2 = ax * ax + ay * ay
-    t = ((p[0] - a[0]) * ax + (p[1] - a[1]) * ay) / l2 if l2 else -1
-    return -0.05 <= t <= 1.05
 
 
 def frame_times(scenario: Scenario) -> list[float]:
@@ -176,7 +151,7 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
                     side = 0
                     continue
                 s = line_side(p, line.a, line.b)
-                if s and side and s != side and _on_segment(p, line.a, line.b):
+                if s and side and s != side and within_segment(p, line.a, line.b):
                     ev.append(GroundTruthEvent(t, "line_cross", aid, actors[aid].class_name, line=line.name, value=s,
                                                direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a"))
                 if s:
@@ -255,7 +230,7 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                         side = 0
                         continue
                     s = line_side(p, ln.a, ln.b)
-                    if s and side and s != side and _on_segment(p, ln.a, ln.b):
+                    if s and side and s != side and within_segment(p, ln.a, ln.b):
                         d = "a_to_b" if (side, s) == (-1, 1) else "b_to_a"
                         if rule.direction in ("any", d):
                             out.append(ExpectedIncident(rule.name, rule.type, round(t, 3), line=rule.line, track_ids=(aid,),

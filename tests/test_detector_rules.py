@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from xueliang.config.cameras import CameraConfig
 from xueliang.config.detector import TrackerConfig
 from xueliang.config.rules import ActiveWindow, Rule
-from xueliang.detector.geometry import line_side, point_in_polygon, within_segment
+from xueliang.geometry import line_side, point_in_polygon, within_segment
 from xueliang.detector.rules import CameraRules, FrameView, RawDetection, TrackedObject, in_schedule
 from xueliang.detector.tracking import ByteTracker
 from xueliang.detector.types import Detections

@@ -1,4 +1,5 @@
-"""Zones and lines as pure functions on points (image pixel coordinates)."""
+"""Zones and lines as pure functions on points (image pixel coordinates), shared by the detector's rules
+and the scene generator's ground truth."""
 
 from __future__ import annotations
 
