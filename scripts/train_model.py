@@ -144,7 +144,8 @@ def ship(best: Path, imgsz: int) -> None:
     from ultralytics import YOLO
 
     MODELS.mkdir(parents=True, exist_ok=True)
-    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=False, simplify=False))
+    # dynamic batch: the detector batches frames across cameras (height and width stay imgsz after letterbox)
+    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=True, simplify=False))
     shutil.copy(best, MODELS / "xueliang-yolo-n.pt")
     shutil.copy(onnx, MODELS / "xueliang-yolo-n.onnx")
     print(f"shipped {MODELS / 'xueliang-yolo-n.pt'} and {MODELS / 'xueliang-yolo-n.onnx'}")

@@ -136,14 +136,14 @@ def test_incident_crosses_real_kafka_topics(tmp_path: Path, kafka_bootstrap: str
 
         # the dispatcher stored it and the operator API serves it to the village's operator
         env = {**os.environ, "XL_NEW_USER_PASSWORD": "e2e-password-1"}
-        subprocess.run([sys.executable, "-m", "xueliang.cli", "user", "add", "-c", str(cfg), "--username", "op",
+        subprocess.run([sys.executable, "-m", "xueliang.cli", "user", "add", "-c", str(cfg), "--username", "op-village",
                         "--role", "operator", "--centre", "village"], check=True, capture_output=True, env=env)
         base = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=base, timeout=10) as client:
             token = None
             for _ in range(100):
                 try:
-                    r = client.post("/api/v1/auth/token", data={"username": "op", "password": "e2e-password-1"})
+                    r = client.post("/api/v1/auth/token", data={"username": "op-village", "password": "e2e-password-1"})
                     if r.status_code == 200:
                         token = r.json()["access_token"]
                         break

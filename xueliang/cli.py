@@ -144,11 +144,16 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from xueliang.api.users import create_user
+    from xueliang.api.users import UserError, create_user
 
     settings = _settings(args.config)
+    centres = {c.id for c, _ in settings.centres.walk()}
     password = os.environ.get("XL_NEW_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
-    create_user(_store(settings), args.username, password, args.role, args.centre)
+    try:
+        create_user(_store(settings), args.username, password, args.role, args.centre, centres=centres)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"user {args.username} ({args.role}, {args.centre}) created")
     return 0
 
