@@ -144,8 +144,9 @@ def ship(best: Path, imgsz: int) -> None:
     from ultralytics import YOLO
 
     MODELS.mkdir(parents=True, exist_ok=True)
-    # dynamic batch: the detector batches frames across cameras (height and width stay imgsz after letterbox)
-    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=True, simplify=False))
+    # static shapes (batch 1): ultralytics' dynamic export makes height and width symbolic too, which the
+    # shipped-model checks and the lean backends' input sizing do not take yet
+    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=False, simplify=False))
     shutil.copy(best, MODELS / "xueliang-yolo-n.pt")
     shutil.copy(onnx, MODELS / "xueliang-yolo-n.onnx")
     print(f"shipped {MODELS / 'xueliang-yolo-n.pt'} and {MODELS / 'xueliang-yolo-n.onnx'}")
@@ -215,9 +216,9 @@ def cmd_card(a: argparse.Namespace) -> None:
     head = " | ".join(f"**{metrics[s]['map50']:.3f} / {metrics[s]['map50_95']:.3f}**" for s in ("test", "test_day", "test_night"))
     ok = metrics["test"]["map50"] >= 0.90 and metrics["test"]["map50_95"] >= 0.60
     verdict = ("**met**." if ok else
-               "**not met** by this run. The training budget on the shared CPU (about 75 min at load 4-15, "
-               "24 epochs of a 0.9 M-parameter model) was the limit: val mAP was still rising by about 0.01 an "
-               "epoch when time ran out. Smoke (translucent plumes with soft edges) and person (thin, often small "
+               "**not met** by this run. The training budget on the shared CPU was the limit (see Reproduce: "
+               "a 0.9 M-parameter model, two stages, at load 4-15): val mAP was still rising slowly when time "
+               "ran out. Smoke (translucent plumes with soft edges) and person (thin, often small "
                "or partly hidden) are the weakest classes. Training longer (`--epochs 80`) or the full "
                "yolov8n width (`--model-yaml yolov8n.yaml`) on an unshared machine is the expected fix; "
                "not verified here.")
@@ -285,11 +286,11 @@ Command (what `scripts/train_model.py test` runs for each of test / test_day / t
 
 ```
 .venv/bin/python scripts/train_model.py dataset            # 2,000 / 150 / 200 + 200 images
-.venv/bin/python scripts/train_model.py train {args} --ship
+{args}
 .venv/bin/python scripts/train_model.py test               # runs/heldout-metrics.json
-.venv/bin/python scripts/train_model.py card --card-args "{args}"   # this file
+.venv/bin/python scripts/train_model.py card --name <last stage's name> --card-args "<the train commands>"  # this file
 ```
-Training: {epochs} epochs, {train_s:.0f} s wall on the shared 2-core development machine (CPU, torch 2 threads,
+Last stage: {epochs} epochs, {train_s:.0f} s wall on the shared 2-core development machine (CPU, torch 2 threads,
 batch 16, AdamW lr0 0.002, mosaic with the last 3 epochs without, seed 0, deterministic).
 `--time H` lets ultralytics fit the epoch count to H hours; to repeat the shipped run exactly on another
 machine pass `--epochs {epochs}` instead.
