@@ -40,7 +40,7 @@ from xueliang.config.rules import (
     StalledVehicleRule,
 )
 from xueliang.contracts import Incident
-from xueliang.geometry import line_side, point_in_polygon, within_segment
+from xueliang.geometry import box_area, box_bottom_centre, line_side, point_in_polygon, within_segment
 
 UPDATE_INTERVAL_S = 5.0
 
@@ -59,11 +59,11 @@ class TrackedObject:
 
     @property
     def bottom_centre(self) -> tuple[float, float]:
-        return (self.xyxy[0] + self.xyxy[2]) / 2, self.xyxy[3]
+        return box_bottom_centre(self.xyxy)
 
     @property
     def area(self) -> float:
-        return max(0.0, self.xyxy[2] - self.xyxy[0]) * max(0.0, self.xyxy[3] - self.xyxy[1])
+        return box_area(self.xyxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +74,11 @@ class RawDetection:
 
     @property
     def bottom_centre(self) -> tuple[float, float]:
-        return (self.xyxy[0] + self.xyxy[2]) / 2, self.xyxy[3]
+        return box_bottom_centre(self.xyxy)
 
     @property
     def area(self) -> float:
-        return max(0.0, self.xyxy[2] - self.xyxy[0]) * max(0.0, self.xyxy[3] - self.xyxy[1])
+        return box_area(self.xyxy)
 
 
 @dataclass(frozen=True, slots=True)

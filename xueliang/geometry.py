@@ -10,6 +10,15 @@ import numpy as np
 Point = tuple[float, float]
 
 
+def box_bottom_centre(xyxy: tuple[float, float, float, float]) -> Point:
+    """Where an object stands: the middle of its box's bottom edge (what zone membership uses)."""
+    return (xyxy[0] + xyxy[2]) / 2, xyxy[3]
+
+
+def box_area(xyxy: tuple[float, float, float, float]) -> float:
+    return max(0.0, xyxy[2] - xyxy[0]) * max(0.0, xyxy[3] - xyxy[1])
+
+
 def points_in_polygon(points: np.ndarray, polygon: Sequence[Point]) -> np.ndarray:
     """(N, 2) points → (N,) bool mask, even-odd rule; a point on an edge may fall either way."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
