@@ -59,11 +59,12 @@ ServiceDep = Annotated[Any, Depends(get_service)]
 ClockDep = Annotated[Any, Depends(get_clock)]
 
 
-def _user_from_token(request: Request, token: str | None) -> UserPublic:
+def user_from_token(request: Request, token: str | None, *, typ: str = "access") -> UserPublic:
+    """The active user a token of kind ``typ`` (``access``, or ``feed`` for live-feed tickets) names; 401 otherwise."""
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers=UNAUTHORIZED)
     try:
-        claims = decode_token(request.app.state.jwt_secret, token, now=now_from(request.app.state.clock))
+        claims = decode_token(request.app.state.jwt_secret, token, now=now_from(request.app.state.clock), typ=typ)
     except TokenError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=UNAUTHORIZED) from None
     user = users_mod.get_user(request.app.state.store, claims.username)
@@ -73,7 +74,7 @@ def _user_from_token(request: Request, token: str | None) -> UserPublic:
 
 
 def get_current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> UserPublic:
-    return _user_from_token(request, token)
+    return user_from_token(request, token)
 
 
 CurrentUser = Annotated[UserPublic, Depends(get_current_user)]

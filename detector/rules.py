@@ -46,8 +46,23 @@ UPDATE_INTERVAL_S = 5.0
 
 
 # ------------------------------------------------------------------------ inputs
+class _Boxed:
+    """Geometry of anything with an ``xyxy`` box, in frame pixels."""
+
+    __slots__ = ()
+    xyxy: tuple[float, float, float, float]
+
+    @property
+    def bottom_centre(self) -> tuple[float, float]:
+        return box_bottom_centre(self.xyxy)
+
+    @property
+    def area(self) -> float:
+        return box_area(self.xyxy)
+
+
 @dataclass(frozen=True, slots=True)
-class TrackedObject:
+class TrackedObject(_Boxed):
     """One live track as the rules see it (project class name, median recent score)."""
 
     track_id: int
@@ -57,28 +72,12 @@ class TrackedObject:
     confirmed: bool = True
     seen: bool = True  # detected in this frame (False: coasting on its last box)
 
-    @property
-    def bottom_centre(self) -> tuple[float, float]:
-        return box_bottom_centre(self.xyxy)
-
-    @property
-    def area(self) -> float:
-        return box_area(self.xyxy)
-
 
 @dataclass(frozen=True, slots=True)
-class RawDetection:
+class RawDetection(_Boxed):
     class_name: str
     xyxy: tuple[float, float, float, float]
     confidence: float
-
-    @property
-    def bottom_centre(self) -> tuple[float, float]:
-        return box_bottom_centre(self.xyxy)
-
-    @property
-    def area(self) -> float:
-        return box_area(self.xyxy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,15 +18,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from xueliang.api import users as users_mod
 from xueliang.api.access import check_centre
 from xueliang.api.errors import problem
-from xueliang.api.deps import UNAUTHORIZED, _user_from_token, now_from, oauth2_scheme
+from xueliang.api.deps import oauth2_scheme, user_from_token
 from xueliang.api.feed import CLOSED, FeedHub
-from xueliang.api.security import TokenError, decode_token
 from xueliang.api.users import UserPublic
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
@@ -38,17 +36,8 @@ def feed_user(
     ticket: Annotated[str | None, Query(max_length=2048, description="from POST /api/v1/auth/feed-ticket")] = None,
 ) -> UserPublic:
     if token:
-        return _user_from_token(request, token)
-    if not ticket:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers=UNAUTHORIZED)
-    try:
-        claims = decode_token(request.app.state.jwt_secret, ticket, now=now_from(request.app.state.clock), typ="feed")
-    except TokenError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=UNAUTHORIZED) from None
-    user = users_mod.get_user(request.app.state.store, claims.username)
-    if user is None or not user.active:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "user unknown or disabled", headers=UNAUTHORIZED)
-    return user
+        return user_from_token(request, token)
+    return user_from_token(request, ticket, typ="feed")
 
 
 def feed_centre(
