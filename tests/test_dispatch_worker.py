@@ -289,7 +289,9 @@ def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *,
     n_inc, n_report, n_notes = counts(store)
     assert (n_inc, n_report) == (len(sent) + 1, len(sent) + 1)  # each incident exactly once, audited once
     with store.read() as s:
-        notes = s.execute(select(NotificationRow.incident_id, NotificationRow.kind)).all()
+        # in insertion order: PostgreSQL returns an unordered scan in heap order, not id order
+        notes = s.execute(select(NotificationRow.incident_id, NotificationRow.kind)
+                          .order_by(NotificationRow.id)).all()
     assert sorted(i for i, _ in notes if i != probe.id) == sorted(sent)  # one owner notification each
     probe_notes = [k for i, k in notes if i == probe.id]  # (later: the city's own window may flag it too)
     assert probe_notes[:5] == ["owner", "notify", "sla_yellow", "sla_red", "escalation"], probe_notes
