@@ -22,7 +22,7 @@ import numpy as np
 
 from xueliang.config.detector import DetectorConfig, OnnxRuntimeBackend, OpenVinoBackend, UltralyticsBackend
 from xueliang.detector import metrics
-from xueliang.detector.preprocess import letterbox, postprocess, to_tensor
+from xueliang.detector.preprocess import canvas_shape, letterbox, postprocess, to_tensor
 from xueliang.detector.types import Detections
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,24 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
+def _static_canvas(model: Path, height: object, width: object, imgsz: int) -> tuple[int, int] | None:
+    """A model with a fixed input size gets exactly that canvas (a dynamic one: None)."""
+    if not (isinstance(height, int) and isinstance(width, int)):
+        return None
+    if max(height, width) != imgsz:
+        log.warning("model %s has a fixed %sx%s input; using it instead of imgsz %s", model, width, height, imgsz)
+    return height, width
+
+
 class InferenceBackend(abc.ABC):
     """Frames in (BGR uint8, any size), detections in frame pixels out, one batch per call."""
 
     kind: str = "?"
 
     def __init__(self, imgsz: int, conf: float, iou: float, names: dict[int, str],
-                 fixed_batch: int | None = None) -> None:
-        self.imgsz = imgsz
+                 fixed_batch: int | None = None, fixed_canvas: tuple[int, int] | None = None) -> None:
+        self.imgsz = max(fixed_canvas) if fixed_canvas else imgsz
+        self.fixed_canvas = fixed_canvas  # a static-shape model's (H, W); else each batch gets a rectangular canvas
         self.conf = conf
         self.iou = iou
         self.names = names
@@ -72,7 +82,7 @@ class InferenceBackend(abc.ABC):
 
     @abc.abstractmethod
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
-        """(B, 3, S, S) float32 → raw model output (B, 4 + nc, A) or (B, K, 6)."""
+        """(B, 3, H, W) float32 → raw model output (B, 4 + nc, A) or (B, K, 6)."""
 
     def infer(self, images: list[np.ndarray]) -> list[Detections]:
         """Detections per image (frame pixels); times the call into the metrics."""
@@ -86,7 +96,11 @@ class InferenceBackend(abc.ABC):
 
     def predict(self, images: list[np.ndarray]) -> list[Detections]:
         """Shared letterbox → network → shared NMS."""
-        placed = [letterbox(img, self.imgsz) for img in images]
+        canvas = self.fixed_canvas
+        if canvas is None:  # one canvas per batch: the largest of its frames' rectangular canvases
+            shapes = [canvas_shape(img.shape[0], img.shape[1], self.imgsz) for img in images]
+            canvas = (max(h for h, _ in shapes), max(w for _, w in shapes))
+        placed = [letterbox(img, self.imgsz, canvas) for img in images]
         tensor = to_tensor([c for c, _ in placed])
         if self.fixed_batch is not None and self.fixed_batch != len(images):
             outs = [self._forward(tensor[i:i + 1]) for i in range(len(images))]
@@ -117,10 +131,8 @@ class OnnxRuntimeDetector(InferenceBackend):
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         names = _parse_names(meta["names"]) if "names" in meta else {}
         fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
-        if isinstance(inp.shape[2], int) and inp.shape[2] != imgsz:
-            log.warning("model %s has a fixed input of %s px; using it instead of imgsz %s", model, inp.shape[2], imgsz)
-            imgsz = int(inp.shape[2])
-        super().__init__(imgsz, conf, iou, names, fixed)
+        canvas = _static_canvas(model, inp.shape[2], inp.shape[3], imgsz)
+        super().__init__(imgsz, conf, iou, names, fixed, canvas)
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: tensor})[0]
@@ -151,17 +163,15 @@ class OpenVinoDetector(InferenceBackend):
                 names = _parse_names(yaml.safe_load(meta_yaml.read_text())["names"])
         shape = net.inputs[0].get_partial_shape()
         fixed = shape[0].get_length() if shape[0].is_static else None
-        if shape[2].is_static and shape[2].get_length() != imgsz:
-            imgsz = shape[2].get_length()
-        elif not shape[2].is_static:
-            net.reshape({net.inputs[0].get_any_name(): ov.PartialShape([-1 if fixed is None else fixed, 3, imgsz, imgsz])})
+        canvas = _static_canvas(model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)),
+                                imgsz=imgsz)
         self.compiled = core.compile_model(net, "CPU", {
             "INFERENCE_NUM_THREADS": threads,
             "INFERENCE_PRECISION_HINT": precision,
             "PERFORMANCE_HINT": "LATENCY",
         })
         self.request = self.compiled.create_infer_request()
-        super().__init__(imgsz, conf, iou, names, fixed)
+        super().__init__(imgsz, conf, iou, names, fixed, canvas)
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         self.request.infer({0: tensor})
@@ -186,9 +196,13 @@ class UltralyticsDetector(InferenceBackend):
         except FileNotFoundError as exc:
             raise BackendError(f"ultralytics cannot load {model!r}: {exc}") from exc
         self.net.eval()
-        fixed = None if self.net.format == "pt" or self.net.metadata.get("dynamic") else (
-            int(self.net.metadata.get("batch", 1)))
-        super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed)
+        static = not (self.net.format == "pt" or self.net.metadata.get("dynamic"))
+        fixed = int(self.net.metadata.get("batch", 1)) if static else None
+        canvas = None
+        if static and self.net.metadata.get("imgsz"):
+            h, w = (int(v) for v in self.net.metadata["imgsz"])
+            canvas = _static_canvas(Path(model), h, w, imgsz)
+        super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed, canvas)
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():

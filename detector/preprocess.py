@@ -1,8 +1,11 @@
 """One letterbox and one NMS, shared by every backend (so they all return the same boxes).
 
-The network sees a square ``imgsz`` canvas: the frame is resized keeping its aspect ratio
-(bilinear), centred, and padded with grey 114, exactly as ultralytics does, so weights
-trained by ultralytics see the same pixels whichever runtime executes them.
+The frame is resized keeping its aspect ratio so that its long side is ``imgsz`` (bilinear),
+centred on a canvas and padded with grey 114, exactly as ultralytics does, so weights trained by
+ultralytics see the same pixels whichever runtime executes them. The canvas is the model's fixed
+input where it has one; otherwise it is *rectangular*, the resized frame padded only up to the next
+multiple of the stride (as ultralytics' own ``predict`` does): a 16:9 camera at 320 px costs a
+320x192 canvas, 60 % of the 320x320 square.
 """
 
 from __future__ import annotations
@@ -28,26 +31,36 @@ class LetterboxInfo:
     height: int
 
 
-def letterbox(image: np.ndarray, imgsz: int) -> tuple[np.ndarray, LetterboxInfo]:
-    """BGR uint8 HxWx3 image → (imgsz, imgsz, 3) uint8 canvas and the placement."""
+def canvas_shape(height: int, width: int, imgsz: int, stride: int = 32) -> tuple[int, int]:
+    """The smallest stride-aligned (H, W) canvas holding a ``height`` x ``width`` frame resized to ``imgsz``."""
+    scale = min(imgsz / height, imgsz / width)
+    new_h, new_w = int(round(height * scale)), int(round(width * scale))
+    return -(-new_h // stride) * stride, -(-new_w // stride) * stride
+
+
+def letterbox(image: np.ndarray, imgsz: int, canvas: tuple[int, int] | None = None) -> tuple[np.ndarray, LetterboxInfo]:
+    """BGR uint8 HxWx3 image → the (H, W, 3) uint8 ``canvas`` (default: :func:`canvas_shape`) and the placement.
+
+    The long side is resized to ``imgsz`` or less, whatever fits the canvas."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected a BGR HxWx3 image, got shape {image.shape}")
     h, w = image.shape[:2]
-    scale = min(imgsz / h, imgsz / w)
-    new_w, new_h = int(round(w * scale)), int(round(h * scale))
-    pad_x, pad_y = (imgsz - new_w) / 2, (imgsz - new_h) / 2
+    ch, cw = canvas or canvas_shape(h, w, imgsz)
+    scale = min(imgsz / h, imgsz / w, ch / h, cw / w)
+    new_w, new_h = min(cw, int(round(w * scale))), min(ch, int(round(h * scale)))
+    pad_x, pad_y = (cw - new_w) / 2, (ch - new_h) / 2
     top, bottom = int(round(pad_y - 0.1)), int(round(pad_y + 0.1))
     left, right = int(round(pad_x - 0.1)), int(round(pad_x + 0.1))
     resized = image if (new_w, new_h) == (w, h) else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    canvas = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT,
-                                value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
-    if canvas.shape[:2] != (imgsz, imgsz):  # rounding guard
-        canvas = cv2.resize(canvas, (imgsz, imgsz), interpolation=cv2.INTER_LINEAR)
-    return canvas, LetterboxInfo(scale, float(left), float(top), w, h)
+    out = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT,
+                             value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
+    if out.shape[:2] != (ch, cw):  # rounding guard
+        out = cv2.resize(out, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    return out, LetterboxInfo(scale, float(left), float(top), w, h)
 
 
 def to_tensor(canvases: list[np.ndarray]) -> np.ndarray:
-    """Stack canvases into the network's (B, 3, S, S) float32 RGB input in [0, 1]."""
+    """Stack same-shape canvases into the network's (B, 3, H, W) float32 RGB input in [0, 1]."""
     batch = np.stack(canvases)[..., ::-1]  # BGR → RGB
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 

@@ -144,9 +144,9 @@ def ship(best: Path, imgsz: int) -> None:
     from ultralytics import YOLO
 
     MODELS.mkdir(parents=True, exist_ok=True)
-    # static shapes (batch 1): ultralytics' dynamic export makes height and width symbolic too, which the
-    # shipped-model checks and the lean backends' input sizing do not take yet
-    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=False, simplify=False))
+    # dynamic batch, height and width: the backends batch frames and give each batch a rectangular,
+    # stride-aligned canvas (a 16:9 camera at 320 px runs 320x192, not the 320x320 square)
+    onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=True, simplify=False))
     shutil.copy(best, MODELS / "xueliang-yolo-n.pt")
     shutil.copy(onnx, MODELS / "xueliang-yolo-n.onnx")
     print(f"shipped {MODELS / 'xueliang-yolo-n.pt'} and {MODELS / 'xueliang-yolo-n.onnx'}")
@@ -238,7 +238,8 @@ def cmd_card(a: argparse.Namespace) -> None:
 CARD_TEMPLATE = """# Model card: xueliang-yolo-n
 
 Files: `xueliang-yolo-n.pt` ({pt_mb:.1f} MB, ultralytics) and `xueliang-yolo-n.onnx` ({onnx_mb:.1f} MB, opset 12,
-input 1x3x320x320 RGB 0-1 letterboxed with grey 114, output 1x11x2100 = cx, cy, w, h + 7 class scores, no NMS).
+input Bx3xHxW (dynamic; imgsz 320 on the long side, H and W multiples of 32) RGB 0-1 letterboxed with grey 114,
+output Bx11xA = cx, cy, w, h + 7 class scores per anchor, no NMS).
 Architecture: `xueliang-yolo-pico.yaml`, the YOLOv8 layers at depth 0.33 and width 0.125 (smaller than n:
 0.9 M parameters, 0.7 GFLOPs at 320 px), trained from random weights; nothing pretrained, nothing downloaded.
 

@@ -10,19 +10,25 @@ import pytest
 
 from xueliang.config.detector import DEFAULT_MODEL, DetectorConfig
 from xueliang.detector.backends import OnnxRuntimeDetector, OpenVinoDetector, make_backend
-from xueliang.detector.preprocess import LetterboxInfo, letterbox, nms, postprocess
+from xueliang.detector.preprocess import LetterboxInfo, canvas_shape, letterbox, nms, postprocess
 from xueliang.detector.tracking import iou_matrix
 
 PT_MODEL = DEFAULT_MODEL.with_suffix(".pt")
 
 
 # ------------------------------------------------------------------ letterbox / NMS
-@pytest.mark.parametrize("h, w, imgsz", [(576, 768, 320), (432, 768, 640), (100, 50, 320), (320, 320, 320)])
-def test_letterbox_places_and_inverts(h, w, imgsz):
+@pytest.mark.parametrize("h, w, imgsz, rect", [
+    (576, 768, 320, (256, 320)), (432, 768, 640, (384, 640)), (720, 1280, 320, (192, 320)),
+    (100, 50, 320, (320, 160)), (320, 320, 320, (320, 320))])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_letterbox_places_and_inverts(h, w, imgsz, rect, fixed):
+    """Rectangular canvases (stride-aligned, the frame's aspect) by default; a static model's square on demand."""
     img = np.zeros((h, w, 3), np.uint8)
     img[h // 4: h // 2, w // 4: w // 2] = 255
-    canvas, info = letterbox(img, imgsz)
-    assert canvas.shape == (imgsz, imgsz, 3)
+    assert canvas_shape(h, w, imgsz) == rect
+    canvas, info = letterbox(img, imgsz, (imgsz, imgsz) if fixed else None)
+    assert canvas.shape == ((imgsz, imgsz) if fixed else rect) + (3,)
+    assert max(info.scale * h, info.scale * w) == pytest.approx(imgsz, abs=0.5)  # the long side is imgsz either way
     assert canvas[0, 0].tolist() in ([114] * 3, [0] * 3)
     ys, xs = np.nonzero(canvas[..., 0] > 200)
     x1 = (xs.min() - info.pad_x) / info.scale
@@ -96,7 +102,7 @@ def test_onnxruntime_and_openvino_agree():
     # the raw network outputs agree (same letterboxed tensor in) ...
     from xueliang.detector.preprocess import to_tensor
 
-    tensor = to_tensor([letterbox(f, 320)[0] for f in frames[:1]])
+    tensor = to_tensor([letterbox(f, 320, ort.fixed_canvas)[0] for f in frames[:1]])
     np.testing.assert_allclose(ort._forward(tensor), ov._forward(tensor), rtol=1e-3, atol=1e-2)
     # ... and so do the boxes after the shared NMS
     total = 0

@@ -30,10 +30,11 @@ def _session() -> ort.InferenceSession:
 
 
 def _detect(sess: ort.InferenceSession, img: np.ndarray, conf: float = 0.4) -> list[tuple[int, float, np.ndarray]]:
-    """Letterbox to the model's square input, run, decode (cx, cy, w, h, scores...) → (class, score, xyxy) in
+    """Letterbox to a square input of the model's size, run, decode (cx, cy, w, h, scores...) → (class, score, xyxy) in
     image pixels, greedy NMS per class."""
     inp = sess.get_inputs()[0]
-    size = int(inp.shape[2])
+    meta = sess.get_modelmeta().custom_metadata_map
+    size = inp.shape[2] if isinstance(inp.shape[2], int) else int(meta["imgsz"].strip("[]").split(",")[0])
     h, w = img.shape[:2]
     r = min(size / w, size / h)
     nw, nh = round(w * r), round(h * r)
@@ -87,7 +88,9 @@ def test_onnx_class_names_match_the_project_classes() -> None:
     meta = sess.get_modelmeta().custom_metadata_map
     names = ast.literal_eval(meta["names"])
     assert [names[i] for i in range(len(names))] == list(CLASS_NAMES)
-    assert sess.get_outputs()[0].shape[1] == 4 + len(CLASS_NAMES)
+    size = int(meta["imgsz"].strip("[]").split(",")[0])
+    x = np.zeros((2, 3, size * 3 // 5 // 32 * 32 + 32, size), np.float32)  # a batch of two rectangular inputs
+    assert sess.run(None, {sess.get_inputs()[0].name: x})[0].shape[:2] == (2, 4 + len(CLASS_NAMES))
 
 
 def test_onnx_detects_the_demo_intruder() -> None:

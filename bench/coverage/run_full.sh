@@ -16,6 +16,6 @@ for kind in terrain clustered random; do
   $PY $B $sizes --kinds $kind --ks 100 --out $OUT/results_10k_${kind}_k100.json
   $PY $B $sizes --kinds $kind --ks 20,300 --out $OUT/results_10k_${kind}_k20_300.json
 done
-$PY $B --sizes 50000x5000 --kinds random,clustered --spopt-max-n 0 --out $OUT/results_50k.json
+$PY $B --sizes 50000x5000 --kinds random,clustered --spopt-max-n 50000 --out $OUT/results_50k.json
 $PY $B --sizes 10000x1000 --kinds clustered,random,terrain --spopt-max-n 0 --ours-limit 2 --out $OUT/results_10k_ours_2s.json
 $PY bench/coverage/table.py $OUT/results_*.json
