@@ -61,12 +61,17 @@ class CameraState:
         return not self.tracker.tracks and not self.rules.busy
 
 
+_REDUCED_DECODE = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                   8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
 @dataclass
 class _Pending:
     record: Record
     tp: TopicPartition
     msg: FrameMessage
     image: np.ndarray | None = None
+    scale: float = 1.0  # frame pixels per decoded pixel (a reduced JPEG decode: 2, 4 or 8)
 
 
 @dataclass
@@ -224,13 +229,14 @@ class DetectorWorker:
                   or st.last_inferred_ts is None or msg.capture_ts - st.last_inferred_ts >= self.config.full_pass_s):
             reason = "no_motion"
         if reason is None:
-            img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            scale = self._decode_scale(msg)
+            img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), _REDUCED_DECODE[scale])
             if img is None or img.size == 0:
                 self._dead_letter(producer, item.record,
                                   f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq})")
                 self._done(item.tp, item.record.offset)
                 return False
-            item.image = img
+            item.image, item.scale = img, (msg.width / img.shape[1] if scale != 1 else 1.0)
             return True
         self._skip(reason)
         self._advance_quiet(st, item)
@@ -267,7 +273,18 @@ class DetectorWorker:
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
         for item, d in zip(items, dets):
+            if item.scale != 1:  # back to the frame's pixels, where the zones are drawn
+                d = Detections((d.xyxy * np.float32(item.scale)).astype(np.float32), d.confidence, d.class_id)
             self._after_inference(item, d, producer)
+
+    def _decode_scale(self, msg: FrameMessage) -> int:
+        """The largest JPEG reduction (1/2, 1/4, 1/8) still at least the model's input size: the
+        network sees the frame shrunk to imgsz anyway, and a reduced decode costs a fraction of a
+        full one. ROI crops need every pixel."""
+        if self.config.roi_crops or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
+            return 1
+        long_side = max(msg.width, msg.height)
+        return next((k for k in (8, 4, 2) if long_side // k >= self.backend.imgsz), 1)
 
     def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
         msg = item.msg
@@ -304,7 +321,8 @@ class DetectorWorker:
         rule = st.rules.rule(ev.rule_name)
         if ev.is_new:
             assert item.image is not None
-            picture = annotate(item.image, st.camera, ev, [o for o in frame.objects if o.seen])
+            full = item.image if item.scale == 1 else cv2.imdecode(np.frombuffer(item.msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            picture = annotate(full, st.camera, ev, [o for o in frame.objects if o.seen])
             url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
         else:
             url = self.snapshots.url_for(ev.incident_id)
