@@ -453,19 +453,24 @@ class _Core:
         chosen: list[int] = []
         curve: list[float] = []
         tol = _EPS * max(1.0, float(self.w.sum()))
-        for j in ([] if start is None else [int(x) for x in start]):
+        def take(j: int) -> float:
+            """Add column j: mark its rows covered, update every column's marginal gain and the site caps."""
             chosen.append(j)
-            spent += self.cost[j]
             rows = self.col_rows(j)
             new = rows[~covered[rows]]
             covered[new] = True
-            value += float(self.w[new].sum())
             cols, pos = _gather(self.A.indptr, self.A.indices, new)
-            gain -= np.bincount(cols, weights=self.w[new][pos], minlength=m)
+            gain[:] -= np.bincount(cols, weights=self.w[new][pos], minlength=m)
             avail[j] = False
-            used[self.site[j]] += 1
-            if used[self.site[j]] >= self.cap[self.site[j]]:
-                avail[self.site == self.site[j]] = False
+            s = self.site[j]
+            used[s] += 1
+            if used[s] >= self.cap[s]:
+                avail[self.site == s] = False
+            return float(self.w[new].sum())
+
+        for j in ([] if start is None else [int(x) for x in start]):
+            spent += self.cost[j]
+            value += take(j)
         if start is not None:
             curve = [value]
         while len(chosen) < k:
@@ -478,20 +483,9 @@ class _Core:
             j = int(np.argmax(score))
             if not np.isfinite(score[j]) or gain[j] <= tol:
                 break
-            chosen.append(j)
             spent += self.cost[j]
-            rows = self.col_rows(j)
-            new = rows[~covered[rows]]
-            covered[new] = True
-            value += float(self.w[new].sum())
+            value += take(j)
             curve.append(value)
-            cols, pos = _gather(self.A.indptr, self.A.indices, new)
-            gain -= np.bincount(cols, weights=self.w[new][pos], minlength=m)
-            avail[j] = False
-            s = self.site[j]
-            used[s] += 1
-            if used[s] >= self.cap[s]:
-                avail[self.site == s] = False
             if target is not None and value >= target - tol:
                 break
         sel = np.array(chosen, dtype=np.int64)
