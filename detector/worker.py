@@ -15,9 +15,7 @@ re-publishes the same incident ids (deduplicated downstream), capped at ``max_re
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 import time
 import uuid
@@ -28,18 +26,38 @@ from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
+from xueliang.detector import metrics
+from xueliang.detector.backends import InferenceBackend, make_backend
+from xueliang.detector.roi import Region, merge_crops, roi_regions
+from xueliang.detector.rules import (
+    CameraRules,
+    FrameView,
+    RawDetection,
+    RuleEvent,
+    TrackedObject,
+    local_time,
+)
+from xueliang.detector.snapshots import (
+    LocalSnapshotStore,
+    SnapshotStore,
+    annotate,
+    encode_jpeg,
+)
+from xueliang.detector.tracking import ByteTracker
+from xueliang.detector.types import Detections
 
 from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
 from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import Box, ContractError, DeadLetter, FrameMessage, Incident, topic_specs, utc_from_ts
-from xueliang.detector import metrics
-from xueliang.detector.backends import InferenceBackend, make_backend
-from xueliang.detector.roi import Region, merge_crops, roi_regions
-from xueliang.detector.rules import CameraRules, FrameView, RawDetection, RuleEvent, TrackedObject, local_time
-from xueliang.detector.snapshots import LocalSnapshotStore, SnapshotStore, annotate, encode_jpeg
-from xueliang.detector.tracking import ByteTracker
-from xueliang.detector.types import Detections
+from xueliang.contracts import (
+    Box,
+    ContractError,
+    DeadLetter,
+    FrameMessage,
+    Incident,
+    topic_specs,
+    utc_from_ts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -380,27 +398,14 @@ class DetectorWorker:
             self.stats.commits += 1
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m xueliang.detector.worker --config xueliang.yaml``: one worker until SIGINT/SIGTERM."""
-    from xueliang.bus import make_bus
-    from xueliang.config import load_config
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xueliang.detector.worker ARGS`` is ``xueliang detect ARGS`` (one entry point)."""
+    import sys
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--worker-id", default=None)
-    parser.add_argument("--group", default=GROUP, help="consumer group (default: detector)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_config(args.config)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    bus = make_bus(settings.bus)
-    try:
-        DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group).run(stop)
-    finally:
-        bus.close()
+    from xueliang.cli import main as cli_main
+
+    return cli_main(["detect", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -14,24 +14,27 @@ Run: ``python -m xueliang.dispatch.worker --config xueliang.yaml`` (SIGINT/SIGTE
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError, OperationalError
-
-from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record
-from xueliang.config import Settings
-from xueliang.contracts import CameraHealth, ContractError, DeadLetter, Incident, topic_specs
 from xueliang.dispatch.clock import Clock, system_clock
-from xueliang.dispatch.metrics import get_metrics
 from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
 from xueliang.dispatch.workflow import InvalidRequest
+
+from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record
+from xueliang.config import Settings
+from xueliang.contracts import (
+    CameraHealth,
+    ContractError,
+    DeadLetter,
+    Incident,
+    topic_specs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,36 +170,12 @@ class Dispatcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xueliang.bus import make_bus
-    from xueliang.config import load_config
+    """``python -m xueliang.dispatch.worker ARGS`` is ``xueliang dispatch ARGS`` (one entry point)."""
+    import sys
 
-    parser = argparse.ArgumentParser(prog="xueliang.dispatch.worker", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="YAML configuration")
-    parser.add_argument("--store-url", help="override store.url")
-    parser.add_argument("--group", default=GROUP, help="consumer group (default %(default)s)")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_config(args.config)
-    store = Store.from_url(args.store_url or settings.store.url)
-    bus = make_bus(settings.bus)
-    if settings.metrics.port:
-        from prometheus_client import start_http_server
+    from xueliang.cli import main as cli_main
 
-        from xueliang.dispatch.metrics import register_store_collector
-        register_store_collector(store)
-        start_http_server(settings.metrics.port, addr="127.0.0.1")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("dispatcher: store %s, bus %s", store.masked_url, settings.bus.type)
-    get_metrics()
-    try:
-        Dispatcher(settings, bus, store, group_id=args.group).run(stop)
-    finally:
-        bus.close()
-        store.dispose()
-    return 0
+    return cli_main(["dispatch", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -223,27 +223,12 @@ class IngestWorker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m xueliang.ingest.worker -c config.yaml`` (the same as ``xueliang ingest``)."""
-    import argparse
-    import signal
+    """``python -m xueliang.ingest.worker ARGS`` is ``xueliang ingest ARGS`` (one entry point)."""
+    import sys
 
-    from xueliang.bus import make_bus
-    from xueliang.config import load_config
+    from xueliang.cli import main as cli_main
 
-    ap = argparse.ArgumentParser(description="Xueliang ingest worker")
-    ap.add_argument("-c", "--config", required=True)
-    ap.add_argument("--worker-id", default=None)
-    ap.add_argument("--camera", action="append", default=None)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_config(args.config)
-    bus = make_bus(settings.bus)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    IngestWorker(settings, bus, worker_id=args.worker_id, camera_ids=args.camera).run(stop)
-    bus.close()
-    return 0
+    return cli_main(["ingest", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

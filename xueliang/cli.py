@@ -41,11 +41,12 @@ def _bus(settings: Settings):  # type: ignore[no-untyped-def]
     return bus
 
 
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
+def _store(settings: Settings, url: str | None = None):  # type: ignore[no-untyped-def]
     from xueliang.dispatch.store import Store
 
-    _ensure_sqlite_dir(settings.store.url)
-    store = Store.from_url(settings.store.url)
+    url = url or settings.store.url
+    _ensure_sqlite_dir(url)
+    store = Store.from_url(url)
     store.migrate()
     return store
 
@@ -67,6 +68,7 @@ def _metrics_server(settings: Settings, bus=None, store=None) -> None:  # type: 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from xueliang.ingest.worker import IngestWorker
+
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
@@ -75,39 +77,46 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     worker = IngestWorker(settings, bus, worker_id=args.worker_id, camera_ids=args.camera or None)
     life = Lifecycle()
     life.add("ingest", worker.run)
+    life.close_after(bus.close)
     return life.run_forever()
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from xueliang.detector.worker import DetectorWorker
+
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
     bus = _bus(settings)
     _metrics_server(settings, bus)
-    worker = DetectorWorker(settings, bus, worker_id=args.worker_id)
+    worker = DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group)
     life = Lifecycle()
     life.add("detect", worker.run)
+    life.close_after(bus.close)
     return life.run_forever()
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from xueliang.dispatch.worker import Dispatcher
+
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
-    bus, store = _bus(settings), _store(settings)
+    bus, store = _bus(settings), _store(settings, args.store_url)
     _metrics_server(settings, bus, store)
-    dispatcher = Dispatcher(settings, bus, store)
+    log.info("dispatcher: store %s, bus %s", store.masked_url, settings.bus.type)
+    dispatcher = Dispatcher(settings, bus, store, group_id=args.group)
     life = Lifecycle()
     life.add("dispatch", dispatcher.run)
+    life.close_after(bus.close)
+    life.close_after(store.dispose)
     return life.run_forever()
 
 
 def cmd_api(args: argparse.Namespace) -> int:
     from xueliang.api.app import create_app, serve
-
     from xueliang.dispatch.metrics import register_store_collector
+
     from xueliang.ops.exporter import install_collectors
 
     settings = _settings(args.config)
@@ -172,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="configuration YAML (env XL_CONFIG)")
+        sp.add_argument("--log-level", default=argparse.SUPPRESS, help="also accepted after the subcommand")
         return sp
 
     d = sub.add_parser("demo", help="run the whole pipeline in one process (embedded bus + SQLite)")
@@ -188,9 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = with_config(sub.add_parser("detect", help="YOLO detector workers"))
     t.add_argument("--worker-id", default=None)
+    t.add_argument("--group", default="detector", help="consumer group (default: %(default)s)")
     t.set_defaults(func=cmd_detect)
 
-    with_config(sub.add_parser("dispatch", help="incident routing, SLA and escalation")).set_defaults(func=cmd_dispatch)
+    ds = with_config(sub.add_parser("dispatch", help="incident routing, SLA and escalation"))
+    ds.add_argument("--store-url", default=None, help="override store.url")
+    ds.add_argument("--group", default="dispatch", help="consumer group (default: %(default)s)")
+    ds.set_defaults(func=cmd_dispatch)
 
     a = with_config(sub.add_parser("api", help="operator API and web console"))
     a.add_argument("--host", default=None)

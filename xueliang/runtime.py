@@ -30,9 +30,14 @@ class _Stage:
 class Lifecycle:
     stop: threading.Event = field(default_factory=threading.Event)
     stages: list[_Stage] = field(default_factory=list)
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     def add(self, name: str, run: Runnable) -> None:
         self.stages.append(_Stage(name, run))
+
+    def close_after(self, close: Callable[[], object]) -> None:
+        """Call ``close`` (a bus's or store's) once every stage has stopped; last registered, first closed."""
+        self.closers.append(close)
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, _frame: object) -> None:
@@ -47,7 +52,7 @@ class Lifecycle:
             def target(s: _Stage = stage) -> None:
                 try:
                     s.run(self.stop)
-                except BaseException as exc:  # noqa: BLE001 - reported and turned into a stop
+                except BaseException as exc:
                     s.error = exc
                     log.exception("stage %s failed; stopping everything", s.name)
                     self.stop.set()
@@ -65,6 +70,11 @@ class Lifecycle:
                 stage.thread.join(timeout_per_stage)
                 if stage.thread.is_alive():
                     log.warning("stage %s did not stop within %.0f s", stage.name, timeout_per_stage)
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # one failed close must not skip the others
+                log.exception("closing %r failed", close)
         return 1 if any(s.error for s in self.stages) else 0
 
     def run_forever(self) -> int:
