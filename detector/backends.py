@@ -57,11 +57,30 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def _static_canvas(model: Path, height: object, width: object, imgsz: int) -> tuple[int, int] | None:
+DEFAULT_IMGSZ = 320
+
+
+def _metadata_imgsz(value: object) -> int | None:
+    """The long side of a model's recorded input size: ``416``, ``[416, 416]`` or the string ``'[416, 416]'``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(v, int) for v in value):
+        return max(value)
+    return None
+
+
+def _static_canvas(model: Path, height: object, width: object, imgsz: int | None) -> tuple[int, int] | None:
     """A model with a fixed input size gets exactly that canvas (a dynamic one: None)."""
     if not (isinstance(height, int) and isinstance(width, int)):
         return None
-    if max(height, width) != imgsz:
+    if imgsz and max(height, width) != imgsz:
         log.warning("model %s has a fixed %sx%s input; using it instead of imgsz %s", model, width, height, imgsz)
     return height, width
 
@@ -71,9 +90,11 @@ class InferenceBackend(abc.ABC):
 
     kind: str = "?"
 
-    def __init__(self, imgsz: int, conf: float, iou: float, names: dict[int, str],
-                 fixed_batch: int | None = None, fixed_canvas: tuple[int, int] | None = None) -> None:
-        self.imgsz = max(fixed_canvas) if fixed_canvas else imgsz
+    def __init__(self, imgsz: int | None, conf: float, iou: float, names: dict[int, str],
+                 fixed_batch: int | None = None, fixed_canvas: tuple[int, int] | None = None,
+                 model_imgsz: int | None = None) -> None:
+        # a fixed input wins; then the configured size; then the size the model was trained at
+        self.imgsz = max(fixed_canvas) if fixed_canvas else (imgsz or model_imgsz or DEFAULT_IMGSZ)
         self.fixed_canvas = fixed_canvas  # a static-shape model's (H, W); else each batch gets a rectangular canvas
         self.conf = conf
         self.iou = iou
@@ -116,7 +137,7 @@ class InferenceBackend(abc.ABC):
 class OnnxRuntimeDetector(InferenceBackend):
     kind = "onnxruntime"
 
-    def __init__(self, model: Path, imgsz: int, conf: float, iou: float, threads: int = 2) -> None:
+    def __init__(self, model: Path, imgsz: int | None, conf: float, iou: float, threads: int = 2) -> None:
         import onnxruntime as ort
 
         if not Path(model).is_file():
@@ -132,7 +153,7 @@ class OnnxRuntimeDetector(InferenceBackend):
         names = _parse_names(meta["names"]) if "names" in meta else {}
         fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
         canvas = _static_canvas(model, inp.shape[2], inp.shape[3], imgsz)
-        super().__init__(imgsz, conf, iou, names, fixed, canvas)
+        super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: tensor})[0]
@@ -141,7 +162,7 @@ class OnnxRuntimeDetector(InferenceBackend):
 class OpenVinoDetector(InferenceBackend):
     kind = "openvino"
 
-    def __init__(self, model: Path, imgsz: int, conf: float, iou: float, threads: int = 2,
+    def __init__(self, model: Path, imgsz: int | None, conf: float, iou: float, threads: int = 2,
                  precision: str = "f32") -> None:
         import openvino as ov
 
@@ -151,16 +172,17 @@ class OpenVinoDetector(InferenceBackend):
         core = ov.Core()
         net = core.read_model(str(model))
         names: dict[int, str] = {}
+        meta: dict[str, Any] = {}
         if model.suffix == ".onnx":
-            meta = onnx_metadata(model)
-            if "names" in meta:
-                names = _parse_names(meta["names"])
+            meta = dict(onnx_metadata(model))
         else:  # an ultralytics OpenVINO export folder/xml keeps metadata.yaml next to it
             meta_yaml = (model if model.is_dir() else model.parent) / "metadata.yaml"
             if meta_yaml.is_file():
                 import yaml
 
-                names = _parse_names(yaml.safe_load(meta_yaml.read_text())["names"])
+                meta = yaml.safe_load(meta_yaml.read_text()) or {}
+        if "names" in meta:
+            names = _parse_names(meta["names"])
         shape = net.inputs[0].get_partial_shape()
         fixed = shape[0].get_length() if shape[0].is_static else None
         canvas = _static_canvas(model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)),
@@ -171,7 +193,7 @@ class OpenVinoDetector(InferenceBackend):
             "PERFORMANCE_HINT": "LATENCY",
         })
         self.request = self.compiled.create_infer_request()
-        super().__init__(imgsz, conf, iou, names, fixed, canvas)
+        super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         self.request.infer({0: tensor})
@@ -183,7 +205,7 @@ class UltralyticsDetector(InferenceBackend):
 
     kind = "ultralytics"
 
-    def __init__(self, model: str, imgsz: int, conf: float, iou: float, device: str = "cpu",
+    def __init__(self, model: str, imgsz: int | None, conf: float, iou: float, device: str = "cpu",
                  threads: int | None = None) -> None:
         import torch
         from ultralytics.nn.autobackend import AutoBackend
@@ -202,7 +224,9 @@ class UltralyticsDetector(InferenceBackend):
         if static and self.net.metadata.get("imgsz"):
             h, w = (int(v) for v in self.net.metadata["imgsz"])
             canvas = _static_canvas(Path(model), h, w, imgsz)
-        super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed, canvas)
+        trained = (getattr(self.net, "metadata", None) or {}).get("imgsz") or \
+            (getattr(getattr(self.net, "model", None), "args", None) or {}).get("imgsz")
+        super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed, canvas, _metadata_imgsz(trained))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():

@@ -122,3 +122,14 @@ def test_ultralytics_backend_agrees_with_onnxruntime():
     assert ul.names == ort.names
     for a, b in zip(ort.infer(frames), ul.infer(frames)):
         assert_same_boxes(a, b, min_iou=0.85)
+
+
+def test_input_size_defaults_to_the_models_own():
+    """No imgsz configured: the size the model was exported at (its metadata); a configured one wins."""
+    from xueliang.detector.backends import _metadata_imgsz, onnx_metadata
+
+    assert _metadata_imgsz("[416, 416]") == 416 and _metadata_imgsz([256, 320]) == 320 and _metadata_imgsz(640) == 640
+    assert _metadata_imgsz("not a size") is None and _metadata_imgsz(None) is None
+    trained = _metadata_imgsz(onnx_metadata(DEFAULT_MODEL)["imgsz"])
+    assert OnnxRuntimeDetector(DEFAULT_MODEL, None, 0.25, 0.45, 1).imgsz == trained
+    assert OnnxRuntimeDetector(DEFAULT_MODEL, 640, 0.25, 0.45, 1).imgsz == 640

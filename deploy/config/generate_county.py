@@ -92,7 +92,7 @@ def build() -> dict[str, Any]:
         "detector": {
             "backend": {"type": "onnxruntime", "model": "/opt/xueliang/detector/models/xueliang-yolo-n.onnx",
                         "threads": 2},
-            "imgsz": 320, "confidence": 0.25, "batch_size": 8, "batch_timeout_ms": 50, "max_age_s": 5.0,
+            "confidence": 0.25, "batch_size": 8, "batch_timeout_ms": 50, "max_age_s": 5.0,
             "snapshot_dir": "/var/lib/xueliang/snapshots",
             "class_map": {"motorcycle": "motorbike", "bicycle": "bicycle"},
         },

@@ -55,7 +55,9 @@ class TrackerConfig(StrictModel):
 
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
-    imgsz: int = Field(320, ge=64, le=1920, multiple_of=32)
+    imgsz: int | None = Field(None, ge=64, le=1920, multiple_of=32,
+                              description="network input size (the long side); default: the size the model was "
+                                          "trained and exported at (its metadata), else 320")
     confidence: float = Field(0.1, ge=0, le=1, description="detections below this are discarded before tracking "
                               "(keep it low: the tracker rescues tracks with low-score detections, and each rule "
                               "applies its own min_confidence to the median score)")
