@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from xueliang.about import __version__
 from xueliang.api import users as users_mod
+from xueliang.api.docs import DOCS_URL, mount_docs
 from xueliang.api.feed import FeedHub
 from xueliang.api.metrics import LATENCY, REQUESTS
 from xueliang.api.routers import auth, cameras, centres, coverage, feed, health, incidents, map, snapshots, users
@@ -44,11 +45,16 @@ SECURITY_HEADERS = {
         "base-uri 'none'; form-action 'self'"
     ),
 }
-# the interactive docs (/docs) load their own inline bootstrap script
+# the interactive docs (/docs) run an inline bootstrap script; their assets are served from here
+# (api/docs.py), and from the CDN only when the bundle package is missing
 DOCS_CSP = (
     "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; frame-ancestors 'none'"
+)
+DOCS_CSP_LOCAL = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
 )
 
 TAGS = [
@@ -118,7 +124,10 @@ def create_app(
         ),
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    docs_csp = DOCS_CSP_LOCAL if mount_docs(app, app.title) else DOCS_CSP
     app.state.settings = settings
     app.state.store = store
     app.state.service = service
@@ -140,8 +149,8 @@ def create_app(
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
-        if route in ("/docs", "/redoc"):
-            response.headers["Content-Security-Policy"] = DOCS_CSP
+        if route == DOCS_URL:
+            response.headers["Content-Security-Policy"] = docs_csp
         return response
 
     @app.exception_handler(WorkflowError)

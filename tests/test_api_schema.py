@@ -96,3 +96,20 @@ def test_api_conforms_to_its_schema(api_env, tmp_path):
     summary = proc.stdout[proc.stdout.rfind("SUMMARY") :]
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
     assert "Failures:" not in summary and " passed" in summary, summary
+
+
+def test_docs_are_served_from_this_host(tmp_path):
+    """/docs loads Swagger UI from /docs/assets (bundled), not from a CDN; the CSP allows no other origin."""
+    from fastapi.testclient import TestClient
+
+    from xueliang.api.testing import ApiEnv
+
+    env = ApiEnv.create(tmp_path)
+    with TestClient(env.app) as client:
+        r = client.get("/docs")
+        assert r.status_code == 200
+        assert "/docs/assets/swagger-ui-bundle.js" in r.text and "cdn.jsdelivr" not in r.text
+        assert "jsdelivr" not in r.headers["content-security-policy"]
+        js = client.get("/docs/assets/swagger-ui-bundle.js")
+        assert js.status_code == 200 and len(js.content) > 100_000
+        assert client.get("/redoc").status_code == 404  # ReDoc exists only on a CDN: not offered

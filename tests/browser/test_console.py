@@ -229,6 +229,15 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             page.click("#lang")  # English labels
             assert page.text_content("#nav-map") == "Map"
             assert errors == []
+
+            # the API docs render from this host alone (no CDN: Chromium here has no internet)
+            requests: list[str] = []
+            docs = browser.new_page()
+            docs.on("request", lambda r: requests.append(r.url))
+            docs.goto(base + "/docs")
+            docs.wait_for_selector(".opblock", timeout=10_000)
+            assert docs.locator(".opblock").count() >= 20
+            assert all(u.startswith(base) for u in requests), [u for u in requests if not u.startswith(base)]
             browser.close()
             print(f"alert-wall latency {latency:.3f} s")
     finally:
