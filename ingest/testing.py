@@ -143,10 +143,12 @@ CENTRES: dict[str, Any] = {
                 {"id": "v1", "name": "示范村", "tier": "village"}]}]}]}
 
 
-def settings_for(cameras: list[dict[str, Any]], bus: dict[str, Any] | None = None) -> Settings:
+def settings_for(cameras: list[dict[str, Any]], bus: dict[str, Any] | None = None,
+                 ingest: dict[str, Any] | None = None) -> Settings:
     """Validated settings with a one-village centre tree; cameras default to village ``v1``."""
     cams = [{"village": "v1", **c} for c in cameras]
-    return Settings.model_validate({"centres": CENTRES, "cameras": cams, **({"bus": bus} if bus else {})})
+    extra = {**({"bus": bus} if bus else {}), **({"ingest": ingest} if ingest else {})}
+    return Settings.model_validate({"centres": CENTRES, "cameras": cams, **extra})
 
 
 class MjpegServer:

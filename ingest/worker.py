@@ -49,9 +49,12 @@ GROUP_ID = "ingest"
 class IngestWorker:
     def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
                  camera_ids: list[str] | None = None, share: bool | None = None,
-                 max_buffered_frames: int = 64, max_in_flight: int = 32, tick_s: float = 0.5) -> None:
+                 max_buffered_frames: int | None = None, max_in_flight: int | None = None,
+                 tick_s: float | None = None) -> None:
         """``share``: use group membership (default: only on Kafka and without ``camera_ids``).
-        ``max_buffered_frames`` + ``max_in_flight`` bound the frames this process holds for the bus."""
+        ``max_buffered_frames`` + ``max_in_flight`` bound the frames this process holds for the bus
+        (default: the ``ingest`` section of the configuration, as is ``tick_s``)."""
+        cfg = settings.ingest
         self.settings = settings
         self.bus = bus
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -69,9 +72,9 @@ class IngestWorker:
         self.static_ids = camera_ids
         self.share = share if share is not None else (camera_ids is None and not isinstance(bus, MemoryBus))
         self.topics = settings.bus.topics
-        self.publisher = Publisher(bus, self.topics.frames, max_buffered_frames=max_buffered_frames,
-                                   max_in_flight=max_in_flight, client_id=f"ingest-{self.worker_id}")
-        self.tick_s = tick_s
+        self.publisher = Publisher(bus, self.topics.frames, max_buffered_frames=max_buffered_frames or cfg.max_buffered_frames,
+                                   max_in_flight=max_in_flight or cfg.max_in_flight, client_id=f"ingest-{self.worker_id}")
+        self.tick_s = tick_s or cfg.tick_s
         self.runners: dict[str, CameraRunner] = {}
         self._order: list[str] = []
         self._frame_partitions = 1

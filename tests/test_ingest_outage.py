@@ -88,10 +88,10 @@ def test_broker_outage_bounded_memory_and_resume(broker: PrivateBroker) -> None:
              "client_timeout_s": 10,
              "topics": {"frames": f"{prefix}.frames", "incidents": f"{prefix}.incidents",
                         "camera_health": f"{prefix}.health", "dead_letters": f"{prefix}.dlq",
-                        "camera_registry": f"{prefix}.registry"}})
+                        "camera_registry": f"{prefix}.registry"}},
+        ingest={"max_buffered_frames": MAX_BUFFERED, "max_in_flight": MAX_IN_FLIGHT})  # the configured buffer
     bus = KafkaBus(settings.bus)
-    worker = IngestWorker(settings, bus, worker_id="w-outage", camera_ids=["cam-o"],
-                          max_buffered_frames=MAX_BUFFERED, max_in_flight=MAX_IN_FLIGHT)
+    worker = IngestWorker(settings, bus, worker_id="w-outage", camera_ids=["cam-o"])
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

@@ -89,6 +89,8 @@ def build() -> dict[str, Any]:
                     "children": [{"id": "keqiao-county", "name": "柯桥区综治中心", "tier": "county",
                                   "division_code": "330603", "children": townships}]},
         "cameras": cameras,
+        # ≈ 60 cameras per ingest pod: room for a few seconds of their frames while the brokers fail over
+        "ingest": {"max_buffered_frames": 256, "max_in_flight": 64},
         "detector": {
             "backend": {"type": "onnxruntime", "model": "/opt/xueliang/detector/models/xueliang-yolo-n.onnx",
                         "threads": 2},

@@ -1,4 +1,4 @@
-"""One YAML file, validated strictly: cameras, centre tree, rules, detector, dispatch, bus, store, api.
+"""One YAML file, validated strictly: cameras, centre tree, rules, ingest, detector, dispatch, bus, store, api.
 
 ``load_config(path)`` expands ``${ENV_VAR}`` references (secrets stay out of the
 file), validates, and on failure raises :class:`ConfigError` whose message names
@@ -22,6 +22,7 @@ from xueliang.config.cameras import CameraConfig, mask_url
 from xueliang.config.centres import Centre, Tier
 from xueliang.config.detector import DetectorConfig
 from xueliang.config.dispatch import DispatchConfig
+from xueliang.config.ingest import IngestConfig
 
 
 _DWELL_RULES = {"loitering", "crowding", "stalled_vehicle", "abandoned_object"}
@@ -47,6 +48,7 @@ class Settings(StrictModel):
 
     centres: Centre = Field(description="the root of the command-centre tree (city or county)")
     cameras: list[CameraConfig] = Field(default_factory=list, description="every camera, its source, zones and rules")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="stream workers: bus buffer bounds")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="inference backend and batching")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="routing by severity, SLA clocks")
     bus: BusConfig = Field(default_factory=MemoryBusConfig, description="`memory` (embedded, one process) or `kafka`")
