@@ -85,7 +85,7 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partit
         "cameras": cams,
         "detector": {"backend": {"type": "onnxruntime",
                                  "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": threads},
-                     "imgsz": 320, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots")},
+                     "batch_size": 8, "snapshot_dir": str(workdir / "snapshots")},  # imgsz: the model's own
         "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "frame_partitions": partitions},
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
