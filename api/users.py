@@ -1,9 +1,9 @@
 """Console and API users: a role and a home centre, passwords hashed with scrypt.
 
-The ``api_users`` table lives in this module's own SQLAlchemy metadata and is
-created on the store's engine by :func:`ensure_schema` (``metadata.create_all``,
-idempotent): the dispatch migrations own the incident tables, the API owns its
-users. :func:`create_user` is the function the CLI calls
+The ``api_users`` and ``api_map_layers`` tables live in this module's own SQLAlchemy
+metadata and have their own Alembic migrations (``api/migrations``, version table
+``alembic_version_api``), run on the store's database by :func:`ensure_schema`: the
+dispatch migrations own the incident tables, the API owns its users. :func:`create_user` is the function the CLI calls
 (``xueliang users add ...``).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -114,11 +115,15 @@ def _stored_centres(store: Any) -> set[str] | None:
     return ids or None
 
 
+API_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
 def ensure_schema(store: Any) -> None:
-    # a write transaction from the start (BEGIN IMMEDIATE on SQLite, the write lock on PostgreSQL):
-    # a deferred one that reads the catalogue first and then creates tables fails at once with
-    # "database is locked" when another process (the dispatcher migrating) is writing
-    metadata.create_all(_engine(store).execution_options(xl_write=True))
+    """Upgrade the API's tables to the newest migration (idempotent; serialised with the dispatcher's
+    migrations by the store's migration lock)."""
+    if not hasattr(store, "migrate"):
+        raise TypeError(f"{type(store).__name__} cannot run migrations (expected a xueliang.dispatch.store.Store)")
+    store.migrate(scripts=API_MIGRATIONS)
 
 
 def create_user(

@@ -69,8 +69,9 @@ class Store:
     def masked_url(self) -> str:
         return mask_url(self.engine.url.render_as_string(hide_password=True))
 
-    def migrate(self, revision: str = "head") -> None:
-        """Upgrade the schema to ``revision`` with the Alembic scripts shipped in the package."""
+    def migrate(self, revision: str = "head", *, scripts: Path = MIGRATIONS) -> None:
+        """Upgrade the schema to ``revision`` with the Alembic scripts shipped in the package
+        (``scripts``: another component's migrations on the same database, such as the API's)."""
         from alembic import command
 
         # Serialise concurrent migrations (the API and the dispatcher start together): SQLite's
@@ -78,7 +79,7 @@ class Store:
         with self.engine.execution_options(xl_write=True).begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            command.upgrade(alembic_config(conn), revision)
+            command.upgrade(alembic_config(conn, scripts), revision)
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -117,12 +118,12 @@ class Store:
         self.engine.dispose()
 
 
-def alembic_config(connection: Any = None) -> Any:
+def alembic_config(connection: Any = None, scripts: Path = MIGRATIONS) -> Any:
     """An Alembic ``Config`` pointing at the packaged migrations (optionally bound to a connection)."""
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(scripts))
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg

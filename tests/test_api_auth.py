@@ -208,3 +208,39 @@ def test_readyz_reports_an_unreachable_database(tmp_path, client, env, monkeypat
     monkeypatch.setattr(env.store.engine, "connect", broken)
     r = client.get("/readyz")
     assert r.status_code == 503 and "disk gone" in r.json()["detail"]
+
+
+def test_api_tables_have_their_own_migrations(tmp_path):
+    """The API's migrations create exactly its models' tables (own version table), run twice harmlessly,
+    and adopt a database whose tables an older release created straight from the models."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect, text
+
+    from xueliang.api.users import ensure_schema, metadata
+    from xueliang.dispatch.store import Store
+
+    def api_diff(store: Store) -> list:
+        with store.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_name": lambda n, t, p: t != "table" or n in metadata.tables})
+            return compare_metadata(ctx, metadata)
+
+    fresh = Store.from_url(f"sqlite:///{tmp_path}/fresh.db")
+    fresh.migrate()
+    ensure_schema(fresh)
+    ensure_schema(fresh)
+    assert api_diff(fresh) == []
+    with fresh.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version_api")).scalar() == "api0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"  # dispatch's own
+
+    old = Store.from_url(f"sqlite:///{tmp_path}/old.db")
+    old.migrate()
+    metadata.create_all(old.engine)  # how releases before the API migrations made the tables
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO api_users VALUES ('keep-me', 'x', 'operator', 'v1', '', 1, '2026-11-27')"))
+    ensure_schema(old)
+    assert api_diff(old) == [] and "alembic_version_api" in inspect(old.engine).get_table_names()
+    with old.engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM api_users")).scalars().all() == ["keep-me"]
