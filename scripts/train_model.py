@@ -230,7 +230,8 @@ def cmd_card(a: argparse.Namespace) -> None:
         pt_mb=pt.stat().st_size / 1e6, onnx_mb=onnx.stat().st_size / 1e6,
         p=metrics["test"]["precision"], r=metrics["test"]["recall"],
         speed=json.dumps(metrics["test"]["speed_ms"]), bench=json.dumps(bench) if bench else "not measured",
-        args=a.card_args)
+        args=a.card_args, imgsz=a.imgsz, data=Path(a.out).relative_to(ROOT) if Path(a.out).is_relative_to(ROOT) else a.out,
+        render=f"{a.render_size}x{round(a.render_size * 9 / 16)}")
     (MODELS / "MODEL_CARD.md").write_text(text)
     print(text)
 
@@ -238,10 +239,10 @@ def cmd_card(a: argparse.Namespace) -> None:
 CARD_TEMPLATE = """# Model card: xueliang-yolo-n
 
 Files: `xueliang-yolo-n.pt` ({pt_mb:.1f} MB, ultralytics) and `xueliang-yolo-n.onnx` ({onnx_mb:.1f} MB, opset 12,
-input Bx3xHxW (dynamic; imgsz 320 on the long side, H and W multiples of 32) RGB 0-1 letterboxed with grey 114,
+input Bx3xHxW (dynamic; trained at imgsz {imgsz}, the long side; H and W multiples of 32) RGB 0-1 letterboxed with grey 114,
 output Bx11xA = cx, cy, w, h + 7 class scores per anchor, no NMS).
 Architecture: `xueliang-yolo-pico.yaml`, the YOLOv8 layers at depth 0.33 and width 0.125 (smaller than n:
-0.9 M parameters, 0.7 GFLOPs at 320 px), trained from random weights; nothing pretrained, nothing downloaded.
+0.9 M parameters, 0.7 GFLOPs at 320 px, 1.2 at 416), trained from random weights; nothing pretrained, nothing downloaded.
 
 ## Classes
 
@@ -250,7 +251,7 @@ Architecture: `xueliang-yolo-pico.yaml`, the YOLOv8 layers at depth 0.33 and wid
 ## Data
 
 Synthetic only: one frame per `xueliang.scenes.random_scene.random_scenario(seed)` (all four scene kinds,
-day/dusk/night, 5-16 actors, fire/smoke, sensor noise, shake, JPEG), stored at 320x180.
+day/dusk/night, 5-16 actors, fire/smoke, sensor noise, shake, JPEG), stored at {render}.
 Labels: boxes of actors at least 30 % visible and at least 3 px on a side.
 
 | split | seeds | images | boxes |
@@ -262,7 +263,7 @@ Labels: boxes of actors at least 30 % visible and at least 3 px on a side.
 
 The test seeds are never used in training or validation; day and night are forced per split.
 
-## Metrics (held-out, `ultralytics val`, imgsz 320, conf 0.001, iou 0.7)
+## Metrics (held-out, `ultralytics val`, imgsz {imgsz}, conf 0.001, iou 0.7)
 
 | | test (day + night) | day | night |
 |---|---|---|---|
@@ -279,27 +280,26 @@ Target of issue 3 (mAP50 >= 0.90 and mAP50-95 >= 0.60 on the held-out set): {ver
 Command (what `scripts/train_model.py test` runs for each of test / test_day / test_night):
 
 ```
-.venv/bin/python -c "from ultralytics import YOLO; m = YOLO('detector/models/xueliang-yolo-n.pt').val(data='datasets/xueliang-synth/test.yaml', imgsz=320, batch=16, device='cpu', workers=0); print(m.box.map50, m.box.map)"
+.venv/bin/python -c "from ultralytics import YOLO; m = YOLO('detector/models/xueliang-yolo-n.pt').val(data='{data}/test.yaml', imgsz={imgsz}, batch=16, device='cpu', workers=0); print(m.box.map50, m.box.map)"
 ```
 (with `YOLO_OFFLINE=1 YOLO_CONFIG_DIR=runs/yolo-config`, which the script sets).
 
 ## Reproduce
 
 ```
-.venv/bin/python scripts/train_model.py dataset            # 2,000 / 150 / 200 + 200 images
 {args}
-.venv/bin/python scripts/train_model.py test               # runs/heldout-metrics.json
-.venv/bin/python scripts/train_model.py card --name <last stage's name> --card-args "<the train commands>"  # this file
+.venv/bin/python scripts/train_model.py test --out {data} --imgsz {imgsz}     # runs/heldout-metrics.json
+.venv/bin/python scripts/train_model.py card --out {data} --imgsz {imgsz} --render-size {imgsz} --name <last stage's name> --card-args "<the commands above>"  # this file
 ```
 Last stage: {epochs} epochs, {train_s:.0f} s wall on the shared 2-core development machine (CPU, torch 2 threads,
-batch 16, AdamW lr0 0.002, mosaic with the last 3 epochs without, seed 0, deterministic).
+batch 16, AdamW, mosaic with the last epochs without, seed 0, deterministic).
 `--time H` lets ultralytics fit the epoch count to H hours; to repeat the shipped run exactly on another
 machine pass `--epochs {epochs}` instead.
 
 ## Speed
 
 ultralytics val on the combined test set (ms per image, CPU, 2 threads, shared machine): {speed}.
-ONNX Runtime (2 threads, 320x320, inference only, median): {bench}.
+ONNX Runtime (2 threads, {imgsz}x{imgsz}, inference only, median): {bench}.
 
 ## Limits
 
@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", choices=["dataset", "train", "ship", "test", "card", "all"])
     p.add_argument("--out", default=str(DATASETS / "xueliang-synth"))
-    p.add_argument("--n-train", type=int, default=1600)
-    p.add_argument("--n-val", type=int, default=160)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-val", type=int, default=150)
     p.add_argument("--n-test", type=int, default=400)
     p.add_argument("--render-size", type=int, default=320, help="long side of the stored images")
     p.add_argument("--model-yaml", default=str(MODELS / "xueliang-yolo-pico.yaml"))
