@@ -33,6 +33,9 @@ Solvers, used in this order by :meth:`MaxCoverage.solve`:
    bound for every ``lambda`` and subgradient descent drives it towards the LP bound;
 5. *HiGHS MIP* (optional, ``time_limit``): the sparse model above, warm-started with the
    heuristic solution; its dual bound tightens the reported bound and it may prove optimality.
+   Medium models first solve the LP (simplex) and a MIP restricted to its support; models too
+   large for that solve the LP by interior point (no crossover, seconds) for the bound and run the
+   iterated local search on the LP's support (a few hundred of thousands of candidates).
 
 Every :class:`CoverageSolution` carries its covered weight, an upper bound and the relative gap.
 """
@@ -276,10 +279,26 @@ class MaxCoverage:
         large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
         # quick bounds: everything seeable; the k best single cameras
         bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters * (4 if large else 1),
-                                        deadline=time.perf_counter() + (0.4 if large else 0.1) * time_limit,
+                                        deadline=time.perf_counter() + (0.2 if large else 0.1) * time_limit,
                                         tol=mip_gap, sel=sel)
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
+        if mip and large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+            # too large for simplex + MIP in seconds: the LP by interior point (no crossover) for a tighter
+            # bound, then iterated local search on the LP's support (a few hundred columns where the full
+            # problem has thousands), polished by 1-swaps over every candidate
+            t = time.perf_counter()
+            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.4 * (deadline - t)), interior=True)
+            timings["lp_bound"] = time.perf_counter() - t
+            bound = min(bound, lpb)
+            if x_lp is not None and value < bound * (1 - mip_gap) - _EPS:
+                t = time.perf_counter()
+                ssel = solver.support_search(x_lp, kk, budget, sel, deadline=t + 0.75 * (deadline - t),
+                                             polish_deadline=deadline, stop_at=bound * (1 - mip_gap))
+                timings["support_search"] = time.perf_counter() - t
+                if solver.value(ssel) > value + _EPS:
+                    sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
+            x_lp = None  # (the restricted MIP below is for the medium-sized models)
         if mip and not small and not large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.7 * (deadline - time.perf_counter())))
@@ -292,7 +311,8 @@ class MaxCoverage:
             timings["restricted_mip"] = time.perf_counter() - t
             if rsel is not None and solver.value(rsel) > value + _EPS:
                 sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
-        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small:
+        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small \
+                and time.perf_counter() < deadline:
             t = time.perf_counter()
             share = 1.0 if large else search_share
             sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + share * time_limit),
@@ -300,7 +320,7 @@ class MaxCoverage:
             timings["iterated_search"] = time.perf_counter() - t
             v3 = solver.value(sel3)
             if v3 > value + _EPS:
-                sel, value, method = sel3, v3, method + "+ils" if method == "lp-restricted-mip" else "greedy+ils"
+                sel, value, method = sel3, v3, method + "+ils" if method.startswith("lp-") else "greedy+ils"
         if value >= bound * (1 - mip_gap) - _EPS:
             status = "optimal"
         elif mip and not large and time.perf_counter() < deadline - 0.05:
@@ -771,10 +791,16 @@ class _Core:
         sol.value_valid = True
         h.setSolution(sol)
 
-    def lp_bound(self, k: int, budget: float | None, *, time_limit: float) -> tuple[float, np.ndarray | None]:
+    def lp_bound(self, k: int, budget: float | None, *, time_limit: float, interior: bool = False
+                 ) -> tuple[float, np.ndarray | None]:
         """The LP relaxation's optimum (a valid upper bound) and its ``x``, or ``(inf, None)`` when it
-        does not finish in time."""
+        does not finish in time. ``interior``: HiGHS' interior-point method without crossover (seconds
+        where simplex takes minutes on large models; its objective is within the method's 1e-8
+        relative duality gap, so the bound is padded by 1e-6)."""
         h, highspy = self._highs(time_limit, 1e-4)
+        if interior:
+            h.setOptionValue("solver", "ipm")
+            h.setOptionValue("run_crossover", "off")
         lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
         lp.integrality_ = []
         h.passModel(lp)
@@ -787,7 +813,26 @@ class _Core:
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return math.inf, None
         x = np.asarray(h.getSolution().col_value[: self.m])
-        return float(h.getInfo().objective_function_value) * (1 + 1e-9) + 1e-9, x
+        pad = 1e-6 if interior else 1e-9
+        return float(h.getInfo().objective_function_value) * (1 + pad) + pad, x
+
+    def support_search(self, x_lp: np.ndarray, k: int, budget: float | None, incumbent: np.ndarray, *,
+                       deadline: float, polish_deadline: float, stop_at: float = math.inf) -> np.ndarray:
+        """Iterated local search restricted to the LP's support (x > 1e-3) and the incumbent, started
+        from the better of the incumbent and the LP's k largest columns after 1-swaps; then 1-swaps over
+        every candidate until ``polish_deadline``."""
+        top = np.argsort(-x_lp, kind="stable")[: min(k, self.m)]
+        if budget is not None:  # the LP's largest columns that fit the budget, in order
+            top = top[np.cumsum(self.cost[top]) <= budget + 1e-12]
+        rounded = self.local_search(top, budget, deadline=deadline)
+        start = rounded if self.value(rounded) > self.value(incumbent) else np.asarray(incumbent, dtype=np.int64)
+        keep = np.unique(np.concatenate([np.flatnonzero(x_lp > 1e-3), start]).astype(np.int64))
+        sub = self.A[:, keep].tocsr()
+        rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+        core = _Core(sp.csr_matrix(sub[rows]), self.w[rows], self.cost[keep], self.site[keep], self.cap)
+        found = keep[core.iterated_search(np.searchsorted(keep, start), min(k, len(keep)), budget,
+                                          deadline=deadline, stop_at=stop_at)]
+        return self.local_search(found, budget, deadline=polish_deadline)
 
     def restricted_mip(self, keep: np.ndarray, k: int, budget: float | None, start: np.ndarray, *, time_limit: float,
                        mip_gap: float) -> np.ndarray | None:

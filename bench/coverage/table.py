@@ -32,9 +32,15 @@ def main(paths: list[str]) -> int:
         diff = "—" if sp is None else f"{r['ours_weight'] - sp:+.0f}"
         speed = "—" if r.get("speedup") is None else f"{r['speedup']:.0f}×"
         out.append(
-            f"| {r['instance']} | {r['k']} | {'—' if sp is None else f'{sp:.0f}'} | {r['spopt_status']} | {spt} | "
+            f"| {r['instance']} | {r['k']} | {'—' if sp is None else f'{sp:.0f}'} | {r['spopt_status']}"
+            f"{' †' if r.get('spopt_from') else ''} | {spt} | "
             f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} "
             f"({r['ours_limit_s']:.1f}) | {diff} | {speed} |")
+    earlier = sorted({r["spopt_from"] for r in rows if r.get("spopt_from")})
+    if earlier:
+        out.append("")
+        out.append(f"† spopt's result recorded by an earlier run of the same bench on the same seeded instance "
+                   f"({', '.join(earlier)}); ours solved again in this run.")
     print("\n".join(out))
     return 0
 
