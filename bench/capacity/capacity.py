@@ -68,7 +68,8 @@ def make_clip(seconds: int = 600) -> Path:
     return clip
 
 
-def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int, threads: int) -> dict:
+def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int, threads: int,
+           imgsz: int | None = None) -> dict:
     cams = [{
         "id": f"bench-{i:03d}", "village": "v1",
         "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp"},
@@ -85,7 +86,8 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partit
         "cameras": cams,
         "detector": {"backend": {"type": "onnxruntime",
                                  "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": threads},
-                     "batch_size": 8, "snapshot_dir": str(workdir / "snapshots")},  # imgsz: the model's own
+                     "batch_size": 8, "snapshot_dir": str(workdir / "snapshots"),
+                     **({"imgsz": imgsz} if imgsz else {})},  # default: the model's own input size
         "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "frame_partitions": partitions},
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
@@ -146,7 +148,7 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
         ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
         stage_pids: dict[str, int] = {"rtsp_server": server.pid}
         cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args.partitions,
-                     args.detector_threads)
+                     args.detector_threads, args.imgsz)
         env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
         for stage, port in ports.items():
             path = workdir / f"{stage}.yaml"
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--detector-threads", type=int, default=2, help="ONNX Runtime threads of the detector")
+    ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")
     ap.add_argument("--allow-no-incidents", action="store_true",
