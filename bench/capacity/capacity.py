@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             best = max(best, n)
         elif not args.all:
             break
-    summary = {"largest_passing_cameras": best, "runs": runs, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    summary = {"largest_passing_cameras": best, "runs": runs, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "args": {k: v for k, v in vars(args).items() if k != "bootstrap"}, "load_avg_1m_at_end": os.getloadavg()[0]}
     (RESULTS / f"capacity-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_text(json.dumps(summary, indent=2))
     print(f"largest N with capture→incident p95 ≤ 2 s and no unplanned drops: {best}")
     return 0
