@@ -39,3 +39,14 @@ def test_missing_or_invalid_config_is_reported(tmp_path: Path) -> None:
     bad.write_text("centres: {id: c, name: C, tier: galaxy}\n")
     out = run("validate-config", str(bad))
     assert out.returncode == 2 and f"{bad}:1: centres.tier" in out.stderr, out.stderr
+
+
+def test_bad_store_urls_are_reported(tmp_path: Path) -> None:
+    """In the file or as ``dispatch --store-url``: exit 2 with the reason, before any connection is tried."""
+    cfg = tmp_path / "x.yaml"
+    cfg.write_text(CONFIG.replace("sqlite:///DB", "mongodb://db"))
+    out = run("validate-config", str(cfg))
+    assert out.returncode == 2 and "unsupported store URL scheme 'mongodb'" in out.stderr, out.stderr
+    cfg.write_text(CONFIG.replace("DB", str(tmp_path / "x.db")))
+    out = run("dispatch", "-c", str(cfg), "--store-url", "nonsense://x")
+    assert out.returncode == 2 and "--store-url: " in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -20,8 +20,10 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from xueliang.about import __version__
-from xueliang.config import ConfigError, Settings, load_config
+from xueliang.config import ConfigError, Settings, StoreConfig, load_config
 from xueliang.log import setup_logging
 
 log = logging.getLogger("xueliang")
@@ -44,6 +46,11 @@ def _bus(settings: Settings):  # type: ignore[no-untyped-def]
 def _store(settings: Settings, url: str | None = None):  # type: ignore[no-untyped-def]
     from xueliang.dispatch.store import Store
 
+    if url:  # a command-line override gets the configuration file's checks
+        try:
+            url = StoreConfig(url=url).url
+        except ValidationError as exc:
+            raise ConfigError(f"--store-url: {exc.errors()[0]['msg']}") from None
     url = url or settings.store.url
     _ensure_sqlite_dir(url)
     store = Store.from_url(url)
@@ -102,7 +109,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
-    bus, store = _bus(settings), _store(settings, args.store_url)
+    store = _store(settings, args.store_url)  # a bad store URL fails before any broker connection
+    bus = _bus(settings)
     _metrics_server(settings, bus, store)
     log.info("dispatcher: store %s, bus %s", store.masked_url, settings.bus.type)
     dispatcher = Dispatcher(settings, bus, store, group_id=args.group)

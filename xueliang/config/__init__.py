@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from xueliang.config._base import StrictModel
 from xueliang.config.bus import BusConfig, KafkaBusConfig, MemoryBusConfig
@@ -30,6 +30,14 @@ _DWELL_RULES = {"loitering", "crowding", "stalled_vehicle", "abandoned_object"}
 
 class StoreConfig(StrictModel):
     url: str = Field("sqlite:///var/xueliang.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        scheme = url.split(":", 1)[0]
+        if scheme.split("+", 1)[0] not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported store URL scheme {scheme!r}: use sqlite:///path or postgresql+psycopg://...")
+        return url
 
 
 class ApiConfig(StrictModel):
