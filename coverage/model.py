@@ -288,17 +288,16 @@ class MaxCoverage:
             # bound, then iterated local search on the LP's support (a few hundred columns where the full
             # problem has thousands), polished by 1-swaps over every candidate
             t = time.perf_counter()
-            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.4 * (deadline - t)), interior=True)
+            lpb, x_ipm = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.4 * (deadline - t)), interior=True)
             timings["lp_bound"] = time.perf_counter() - t
             bound = min(bound, lpb)
-            if x_lp is not None and value < bound * (1 - mip_gap) - _EPS:
+            if x_ipm is not None and value < bound * (1 - mip_gap) - _EPS:
                 t = time.perf_counter()
-                ssel = solver.support_search(x_lp, kk, budget, sel, deadline=t + 0.75 * (deadline - t),
+                ssel = solver.support_search(x_ipm, kk, budget, sel, deadline=t + 0.75 * (deadline - t),
                                              polish_deadline=deadline, stop_at=bound * (1 - mip_gap))
                 timings["support_search"] = time.perf_counter() - t
                 if solver.value(ssel) > value + _EPS:
                     sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
-            x_lp = None  # (the restricted MIP below is for the medium-sized models)
         if mip and not small and not large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
             lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.7 * (deadline - time.perf_counter())))

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from xueliang.detector.backends import _metadata_imgsz
 from xueliang.scenes.classes import CLASS_NAMES
 from xueliang.scenes.render import GroundTruthBox, SceneRenderer
 from xueliang.scenes.scenario import load_scenario, public_scenarios
@@ -33,8 +34,7 @@ def _detect(sess: ort.InferenceSession, img: np.ndarray, conf: float = 0.4) -> l
     """Letterbox to a square input of the model's size, run, decode (cx, cy, w, h, scores...) → (class, score, xyxy) in
     image pixels, greedy NMS per class."""
     inp = sess.get_inputs()[0]
-    meta = sess.get_modelmeta().custom_metadata_map
-    size = inp.shape[2] if isinstance(inp.shape[2], int) else int(meta["imgsz"].strip("[]").split(",")[0])
+    size = inp.shape[2] if isinstance(inp.shape[2], int) else _metadata_imgsz(sess.get_modelmeta().custom_metadata_map["imgsz"])
     h, w = img.shape[:2]
     r = min(size / w, size / h)
     nw, nh = round(w * r), round(h * r)
@@ -88,7 +88,7 @@ def test_onnx_class_names_match_the_project_classes() -> None:
     meta = sess.get_modelmeta().custom_metadata_map
     names = ast.literal_eval(meta["names"])
     assert [names[i] for i in range(len(names))] == list(CLASS_NAMES)
-    size = int(meta["imgsz"].strip("[]").split(",")[0])
+    size = _metadata_imgsz(meta["imgsz"])
     x = np.zeros((2, 3, size * 3 // 5 // 32 * 32 + 32, size), np.float32)  # a batch of two rectangular inputs
     assert sess.run(None, {sess.get_inputs()[0].name: x})[0].shape[:2] == (2, 4 + len(CLASS_NAMES))
 
