@@ -16,6 +16,7 @@ the rates of a county's cameras.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -140,6 +141,23 @@ def _postgres_setup(engine: Engine) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
+def _enable_wal(cur: Any, attempts: int = 100) -> None:
+    """Switch the file to WAL (persistent: a no-op once done). The switch needs the database to itself and
+    SQLite answers "database is locked" at once, without its busy timeout, when another connection opens
+    the fresh file at the same moment (processes starting together): retry for up to ~5 s."""
+    import sqlite3
+
+    for attempt in range(attempts):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_setup(engine: Engine, *, wal: bool) -> None:
     """Foreign keys on, WAL, and BEGIN IMMEDIATE for write sessions (pysqlite's own BEGIN is disabled)."""
 
@@ -150,7 +168,7 @@ def _sqlite_setup(engine: Engine, *, wal: bool) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         if wal:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
