@@ -113,6 +113,21 @@ def test_onnxruntime_and_openvino_agree():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model missing")
+def test_openvino_bf16_finds_the_same_objects():
+    """bf16 (the capacity bench's setting; OpenVINO falls back to f32 on CPUs without bf16 units)
+    rounds activations, so scores move a little: the same objects, boxes within IoU 0.8."""
+    frames = scene_frames()
+    f32 = OnnxRuntimeDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2)
+    bf16 = OpenVinoDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2, "bf16")
+    total = 0
+    for a, b in zip(f32.infer(frames), bf16.infer(frames)):
+        assert_same_boxes(a, b, min_iou=0.8, margin=0.1)
+        total += len(a)
+    assert total > 0
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not PT_MODEL.is_file(), reason="shipped .pt model missing")
 def test_ultralytics_backend_agrees_with_onnxruntime():
     os.environ.setdefault("YOLO_OFFLINE", "1")

@@ -5,7 +5,8 @@
 For each N: a loopback RTSP server (deploy/rtsp/rtsp_server.py, GStreamer) streams a 576p
 H.264 25 fps clip made from opencv-doc's vtest.avi (real CCTV of pedestrians) to N cameras;
 each stage runs as its own process (`xueliang ingest|detect|dispatch`, Kafka between them,
-detection sampled at 2 fps, an intrusion zone over the walkway so incidents happen). After a
+detection sampled at 2 fps, a line across the road that walkers cross every few seconds, so
+incidents keep happening). After a
 warm-up, the bench reads the stages' /metrics twice and from the difference computes
 
 * capture→incident p95 (xl_detector_capture_to_incident_seconds),
@@ -57,26 +58,30 @@ def find_vtest() -> Path:
     raise SystemExit("vtest.avi not found: apt-get install opencv-doc")
 
 
-def make_clip(seconds: int = 600) -> Path:
-    """576p (768x576) H.264 at 25 fps, looped to ``seconds`` (the RTSP server does not loop)."""
+def make_clip(seconds: int = 600, gop: int = 50) -> Path:
+    """576p (768x576) H.264 at 25 fps with a key frame every ``gop`` frames, looped to ``seconds``
+    (the RTSP server does not loop)."""
     WORK.mkdir(parents=True, exist_ok=True)
-    clip = WORK / f"vtest-576p25-{seconds}s.mp4"
+    clip = WORK / (f"vtest-576p25-{seconds}s" + ("" if gop == 50 else f"-g{gop}") + ".mp4")
     if not clip.exists():
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(find_vtest()),
                         "-t", str(seconds), "-r", "25", "-vf", "scale=768:576", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p", str(clip)], check=True)
+                        "-preset", "ultrafast", "-g", str(gop), "-pix_fmt", "yuv420p", str(clip)], check=True)
     return clip
 
 
-def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partitions: int, threads: int,
-           imgsz: int | None = None) -> dict:
+def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict:
+    backend = {"type": args.backend, "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
+               "threads": args.detector_threads, **({"precision": args.precision} if args.backend == "openvino" else {})}
     cams = [{
         "id": f"bench-{i:03d}", "village": "v1",
-        "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp"},
+        "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp", "keyframes_only": args.keyframes_only},
         "sample_fps": 2,
-        "zones": [{"name": "walkway", "polygon": [[0, 200], [768, 200], [768, 576], [0, 576]]}],
-        "rules": [{"type": "intrusion", "name": "walkway-intrusion", "zone": "walkway", "cooldown_s": 5,
-                   "inertia": 2}],
+        # walkers cross the road at x = 384 every few seconds: each crossing is one incident (an
+        # intrusion zone over the always-busy walkway would be one incident per camera, updated forever)
+        "lines": [{"name": "road", "a": [384, 150], "b": [384, 360]}],
+        "rules": [{"type": "line_crossing", "name": "road-crossing", "line": "road", "direction": "any",
+                   "classes": ["person"], "min_frames": 2, "cooldown_s": 2}],
     } for i in range(n)]
     topics = {k: f"{prefix}.{k.replace('_', '-')}" for k in
               ("frames", "incidents", "camera_health", "dead_letters", "camera_registry")}
@@ -84,11 +89,10 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, partit
         "centres": {"id": "county", "name": "县", "tier": "county", "children": [
             {"id": "t1", "name": "镇", "tier": "township", "children": [{"id": "v1", "name": "村", "tier": "village"}]}]},
         "cameras": cams,
-        "detector": {"backend": {"type": "onnxruntime",
-                                 "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"), "threads": threads},
-                     "batch_size": 8, "snapshot_dir": str(workdir / "snapshots"),
-                     **({"imgsz": imgsz} if imgsz else {})},  # default: the model's own input size
-        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "frame_partitions": partitions},
+        "detector": {"backend": backend, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots"),
+                     **({"imgsz": args.imgsz} if args.imgsz else {})},  # default: the model's own input size
+        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics,
+                "frame_partitions": args.partitions},
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
 
@@ -147,8 +151,7 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
         prefix = f"bench{uuid.uuid4().hex[:6]}"
         ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
         stage_pids: dict[str, int] = {"rtsp_server": server.pid}
-        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args.partitions,
-                     args.detector_threads, args.imgsz)
+        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args)
         env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
         for stage, port in ports.items():
             path = workdir / f"{stage}.yaml"
@@ -224,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=30.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--detector-threads", type=int, default=2, help="ONNX Runtime threads of the detector")
+    ap.add_argument("--detector-threads", type=int, default=2, help="inference threads of the detector")
+    ap.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32", help="OpenVINO inference precision")
+    ap.add_argument("--gop", type=int, default=50, help="key-frame interval of the streamed clip, in frames")
+    ap.add_argument("--keyframes-only", action="store_true",
+                    help="ingest decodes key frames only (PyAV); with --gop 12 that is 2 frames/s at 25 fps")
     ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")
@@ -234,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.bootstrap:
         raise SystemExit("give --bootstrap host:port or XL_KAFKA_BOOTSTRAP (deploy/kafka/kafka.sh start)")
-    clip = make_clip(int(args.warmup + args.duration + 60))
+    clip = make_clip(int(args.warmup + args.duration + 60), args.gop)
     RESULTS.mkdir(exist_ok=True)
     best, runs = 0, []
     for n in [int(x) for x in args.cameras.split(",")]:
