@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     ev = score({name: expected_incidents(sc) for name, sc in scenarios.items()}, incidents, t0,
                {name: cam.id for name, cam in cams.items()})
     print(ev.table())
-    print(f"{n} frames, {worker.stats.frames_inferred} inferred, {time.perf_counter() - started:.1f}s")
+    zoom = f", {worker.stats.zoom_crops} zoom crops" if worker.stats.zoom_crops else ""
+    print(f"{n} frames, {worker.stats.frames_inferred} inferred{zoom}, {time.perf_counter() - started:.1f}s")
     for line in ev.unmatched:
         print("  ", line)
 

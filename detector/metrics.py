@@ -20,4 +20,5 @@ CAPTURE_TO_INCIDENT_SECONDS = Histogram(
     "xl_detector_capture_to_incident_seconds", "From a frame's capture time to publishing the incident it raised",
     buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32))
 DEAD_LETTERS = Counter("xl_detector_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
+ZOOM_CROPS = Counter("xl_detector_zoom_crops_total", "Second-look crops inferred around small, uncertain objects")
 TRACKS = Gauge("xl_detector_tracks", "Live tracks per camera", ["camera"])

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
-from xueliang.detector.roi import Region, merge_crops, roi_regions
+from xueliang.detector.roi import Region, inside_crop, merge_crops, roi_regions
 from xueliang.detector.rules import (
     CameraRules,
     FrameView,
@@ -43,7 +43,7 @@ from xueliang.detector.snapshots import (
     annotate,
     encode_jpeg,
 )
-from xueliang.detector.tracking import ByteTracker
+from xueliang.detector.tracking import ByteTracker, iou_matrix
 from xueliang.detector.types import Detections
 
 from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
@@ -74,6 +74,8 @@ class CameraState:
     rules: CameraRules
     last_inferred_ts: float | None = None
     anchor: tuple[TopicPartition, int, float] | None = None  # first record of the current busy stretch
+    zoom_spots: list[tuple[tuple[float, float, float, float], float, float, int]] = field(default_factory=list)
+    # ^ small, uncertain detections of the last zoom.hold_s: box, capture ts, score, class
 
     def quiet(self) -> bool:
         return not self.tracker.tracks and not self.rules.busy
@@ -81,6 +83,17 @@ class CameraState:
 
 _REDUCED_DECODE = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                    8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _at_spots(d: Detections, region: Region, spots: list, min_iou: float = 0.2) -> Detections:
+    """Crop detections (crop pixels) that are a second look at a spot: same class, overlapping it.
+    The zoom re-scores what the whole-frame pass half-saw; it never adds objects elsewhere."""
+    if not len(d) or not spots:
+        return Detections.empty()
+    boxes = d.xyxy + np.array([region[0], region[1], region[0], region[1]], np.float32)
+    iou = iou_matrix(boxes, np.array([s[0] for s in spots], np.float32))
+    same = d.class_id[:, None] == np.array([s[3] for s in spots])[None, :]
+    return d[((iou >= min_iou) & same).any(axis=1)]
 
 
 @dataclass
@@ -98,6 +111,7 @@ class WorkerStats:
 
     frames_seen: int = 0
     frames_inferred: int = 0
+    zoom_crops: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     incidents_published: int = 0
     dead_letters: int = 0
@@ -288,6 +302,8 @@ class DetectorWorker:
             else:
                 dets.append(merge_crops(list(zip(regions, raw[k:k + len(regions)])), self.config.iou))
                 k += len(regions)
+        if self.config.zoom.enabled:
+            dets = self._second_look(items, dets)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
         for item, d in zip(items, dets):
@@ -295,11 +311,52 @@ class DetectorWorker:
                 d = Detections((d.xyxy * np.float32(item.scale)).astype(np.float32), d.confidence, d.class_id)
             self._after_inference(item, d, producer)
 
+    def _second_look(self, items: list[_Pending], dets: list[Detections]) -> list[Detections]:
+        """Zoom: crops of imgsz frame pixels around small, uncertain detections (and where they were in the
+        last ``hold_s``), inferred at full resolution and merged into the whole-frame detections."""
+        zoom, imgsz = self.config.zoom, self.backend.imgsz
+        crops: list[np.ndarray] = []
+        plan: list[tuple[int, list[Region], list]] = []
+        for i, (item, d) in enumerate(zip(items, dets)):
+            h, w = item.image.shape[:2]  # type: ignore[union-attr]
+            if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz:
+                continue
+            st = self.state(item.msg.camera_id)
+            now, model_px = item.msg.capture_ts, imgsz / max(h, w)
+            for box, score, cls in zip(d.xyxy, d.confidence, d.class_id):
+                if score >= zoom.min_confidence and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px:
+                    st.zoom_spots.append((tuple(float(v) for v in box), now, float(score), int(cls)))  # type: ignore[arg-type]
+            st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s[1] <= zoom.hold_s]
+            best = sorted(st.zoom_spots, key=lambda s: -s[2])
+            regions = None
+            for n in (2 * zoom.max_crops, zoom.max_crops, 1):  # the surest spots first when they do not all fit
+                regions = roi_regions(w, h, [s[0] for s in best[:n]], imgsz, max_regions=zoom.max_crops,
+                                      max_share=1.0, min_scale=zoom.min_frame_scale)
+                if regions or len(best) <= n:
+                    break
+            if regions:
+                plan.append((i, regions, list(st.zoom_spots)))
+                crops += [item.image[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]  # type: ignore[index]
+        if not crops:
+            return dets
+        raw = self.backend.infer(crops)
+        metrics.ZOOM_CROPS.inc(len(crops))
+        self.stats.zoom_crops += len(crops)
+        out, k = list(dets), 0
+        for i, regions, spots in plan:
+            h, w = items[i].image.shape[:2]  # type: ignore[union-attr]
+            parts = [((0, 0, w, h), dets[i])]
+            for r in regions:
+                parts.append((r, _at_spots(inside_crop(raw[k], r, w, h), r, spots)))
+                k += 1
+            out[i] = merge_crops(parts, self.config.iou)
+        return out
+
     def _decode_scale(self, msg: FrameMessage) -> int:
         """The largest JPEG reduction (1/2, 1/4, 1/8) still at least the model's input size: the
         network sees the frame shrunk to imgsz anyway, and a reduced decode costs a fraction of a
-        full one. ROI crops need every pixel."""
-        if self.config.roi_crops or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
+        full one. ROI crops and zoom need every pixel."""
+        if self.config.roi_crops or self.config.zoom.enabled or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
             return 1
         long_side = max(msg.width, msg.height)
         return next((k for k in (8, 4, 2) if long_side // k >= self.backend.imgsz), 1)

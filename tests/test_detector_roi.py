@@ -47,3 +47,9 @@ def test_merge_crops_offsets_and_dedups_overlap():
     out = merge_crops([((0, 0, 400, 400), d1), ((200, 0, 600, 400), d2)], iou=0.5)
     assert len(out) == 1 and out.confidence[0] == pytest.approx(0.9)
     np.testing.assert_allclose(out.xyxy[0], [300, 10, 330, 60])
+
+
+def test_roi_merging_the_same_spot_twice_does_not_grow_the_crop():
+    once = roi_regions(1920, 1080, [(100, 100, 120, 150)], 320)
+    thrice = roi_regions(1920, 1080, [(100, 100, 120, 150)] * 3, 320)
+    assert once == thrice and once[0][2] - once[0][0] == 320

@@ -80,7 +80,8 @@ def build(bootstrap: str, names: list[str], snapshots: Path):
     cams = {n: scenario_camera(sc, n) for n, sc in scenarios.items()}
     settings = minimal_settings(list(cams.values()), bus=kafka_config(bootstrap, f"t-det-{uuid.uuid4().hex[:8]}"),
                                 detector={"max_age_s": 1e9, "snapshot_dir": str(snapshots),
-                                          "backend": {"type": "onnxruntime", "model": str(MODEL)}})
+                                          "backend": {"type": "onnxruntime", "model": str(MODEL)},
+                                          "zoom": {"enabled": True}})  # far-field fires and walkers
     return scenarios, cams, settings
 
 

@@ -97,6 +97,18 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
     }
 
 
+def kafka_broker_pid() -> int | None:
+    """The local Kafka broker's JVM, when it runs on this machine (its CPU is part of the bill)."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if b"kafka.Kafka" in (proc / "cmdline").read_bytes():
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -151,6 +163,9 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
         prefix = f"bench{uuid.uuid4().hex[:6]}"
         ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
         stage_pids: dict[str, int] = {"rtsp_server": server.pid}
+        broker = kafka_broker_pid()
+        if broker:
+            stage_pids["kafka_broker"] = broker
         cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args)
         env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
         for stage, port in ports.items():

@@ -53,6 +53,19 @@ class TrackerConfig(StrictModel):
     score_window: int = Field(7, ge=1, le=100, description="recent scores kept for the median-score test")
 
 
+class ZoomConfig(StrictModel):
+    """Second look at small, uncertain objects: after the whole-frame pass, crops of imgsz *frame* pixels
+    around them are inferred at full resolution and merged in (a 10-px fire at 768 px is 5 px at 416)."""
+
+    enabled: bool = False
+    min_confidence: float = Field(0.1, ge=0, le=1, description="whole-frame detections from this score are candidates "
+                                  "(none below detector.confidence reach it)")
+    max_object_px: float = Field(16.0, gt=0, description="candidates are at most this big at the model's input scale")
+    hold_s: float = Field(2.0, ge=0, description="a candidate's place is looked at again for this long (capture time)")
+    max_crops: int = Field(2, ge=1, le=8, description="crops per frame at most")
+    min_frame_scale: float = Field(1.5, ge=1.0, description="only frames at least this many times imgsz (long side)")
+
+
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
     imgsz: int | None = Field(None, ge=64, le=1920, multiple_of=32,
@@ -83,3 +96,4 @@ class DetectorConfig(StrictModel):
                                 "to let a successor rebuild open episodes after a crash")
     roi_crops: bool = Field(False, description="on frames wider than 2×imgsz, infer on crops around motion and "
                             "tracked objects instead of the shrunken whole frame")
+    zoom: ZoomConfig = ZoomConfig()
