@@ -132,15 +132,12 @@ def uninterrupted(kafka_bootstrap, tmp_path_factory, rendered):
 
 @needs_model
 def test_public_scenarios_recall_precision_timing(uninterrupted):
+    """Issue 5's goal: recall and precision ≥ 0.95 over the public scenario set, every incident within
+    2 s of scene time of its ground-truth event (shipped model, zoom on, through the real broker)."""
     ev = uninterrupted["eval"]
-    # regression floor: what the shipped model reaches today (recall 0.92, precision 1.00 through Kafka)
-    assert ev.recall >= 0.85, ev.table()
-    assert ev.precision >= 0.90, ev.table()
-    # the goal (issue 5): with rules fed ground-truth boxes it is met exactly (see the oracle test above);
-    # what is missing is model accuracy (issue 3: mAP50 0.78 of 0.90), so it is an expected failure until then
-    if ev.recall < 0.95 or ev.precision < 0.95 or not all(abs(o) <= 2.0 for o in ev.totals().offsets):
-        pytest.xfail(f"below the 0.95 goal with the shipped model: recall {ev.recall:.2f}, "
-                     f"precision {ev.precision:.2f}\n{ev.table()}")
+    assert ev.recall >= 0.95, ev.table()
+    assert ev.precision >= 0.95, ev.table()
+    assert all(abs(o) <= 2.0 for o in ev.totals().offsets), ev.table()
 
 
 @needs_model
