@@ -211,6 +211,9 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
             "cores_used": cores, "load_average_1m": round(load1, 1),
             "bus_bytes_per_s": round(sum(delta(a["ingest"], b["ingest"], "xl_ingest_bytes_published_total").values())
                                      / span),
+            "mean_batch_frames": round(sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_sum").values())
+                                       / max(sum(delta(a["detect"], b["detect"],
+                                                       "xl_detector_batch_size_frames_count").values()), 1), 2),
             "inference_ms_per_frame": round(1000 * sum(delta(a["detect"], b["detect"],
                                                              "xl_detector_inference_seconds_sum").values())
                                             / max(inferred, 1), 1),
