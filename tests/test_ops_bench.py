@@ -42,8 +42,14 @@ def test_delta_between_scrapes(bench) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, 6, 1)
+    import argparse
+
+    args = argparse.Namespace(backend="openvino", precision="bf16", detector_threads=2, keyframes_only=True,
+                              partitions=6, imgsz=None)
+    cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
     assert [c.id for c in settings.cameras] == ["bench-000", "bench-001", "bench-002"]
     assert settings.bus.topics.frames == "benchx.frames" and settings.cameras[0].sample_fps == 2
-    assert settings.cameras[0].rules[0].type == "intrusion"
+    assert settings.cameras[0].rules[0].type == "line_crossing" and settings.cameras[0].source.keyframes_only
+    assert settings.detector.backend.type == "openvino" and settings.detector.backend.precision == "bf16"
+    assert settings.bus.frame_partitions == 6
