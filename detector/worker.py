@@ -302,7 +302,7 @@ class DetectorWorker:
             else:
                 dets.append(merge_crops(list(zip(regions, raw[k:k + len(regions)])), self.config.iou))
                 k += len(regions)
-        if self.config.zoom.enabled:
+        if any(self._zooms(it.msg.camera_id) for it in items):
             dets = self._second_look(items, dets)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
@@ -310,6 +310,10 @@ class DetectorWorker:
             if item.scale != 1:  # back to the frame's pixels, where the zones are drawn
                 d = Detections((d.xyxy * np.float32(item.scale)).astype(np.float32), d.confidence, d.class_id)
             self._after_inference(item, d, producer)
+
+    def _zooms(self, camera_id: str) -> bool:
+        own = self.cameras[camera_id].zoom
+        return self.config.zoom.enabled if own is None else own
 
     def _second_look(self, items: list[_Pending], dets: list[Detections]) -> list[Detections]:
         """Zoom: crops of imgsz frame pixels around small, uncertain detections (and where they were in the
@@ -319,7 +323,7 @@ class DetectorWorker:
         plan: list[tuple[int, list[Region], list]] = []
         for i, (item, d) in enumerate(zip(items, dets)):
             h, w = item.image.shape[:2]  # type: ignore[union-attr]
-            if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz:
+            if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz or not self._zooms(item.msg.camera_id):
                 continue
             st = self.state(item.msg.camera_id)
             now, model_px = item.msg.capture_ts, imgsz / max(h, w)
@@ -356,7 +360,7 @@ class DetectorWorker:
         """The largest JPEG reduction (1/2, 1/4, 1/8) still at least the model's input size: the
         network sees the frame shrunk to imgsz anyway, and a reduced decode costs a fraction of a
         full one. ROI crops and zoom need every pixel."""
-        if self.config.roi_crops or self.config.zoom.enabled or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
+        if self.config.roi_crops or self._zooms(msg.camera_id) or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
             return 1
         long_side = max(msg.width, msg.height)
         return next((k for k in (8, 4, 2) if long_side // k >= self.backend.imgsz), 1)

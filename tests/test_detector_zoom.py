@@ -66,8 +66,9 @@ def scene() -> np.ndarray:
     return img
 
 
-def run(tmp_path: Path, zoom: bool) -> tuple[list[Incident], DetectorWorker, ShrinkSensitiveBackend]:
-    camera = {"id": "far-field", "source": {"type": "file", "path": "unused.mp4"},
+def run(tmp_path: Path, zoom: bool, camera_zoom: bool | None = None
+        ) -> tuple[list[Incident], DetectorWorker, ShrinkSensitiveBackend]:
+    camera = {"id": "far-field", "source": {"type": "file", "path": "unused.mp4"}, "zoom": camera_zoom,
               "rules": [{"name": "field-fire", "type": "fire_smoke", "k": 2, "n": 3, "cooldown_s": 60}]}
     settings = minimal_settings([camera], detector={
         "max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "zoom": {"enabled": zoom}})
@@ -102,6 +103,13 @@ def test_without_zoom_the_weak_fire_raises_nothing(tmp_path):
     assert incidents == []
     assert worker.stats.zoom_crops == 0
     assert all(max(shape) > 320 for shape in backend.calls)  # whole frames only (decoded at 1/2: 480x360)
+
+
+def test_a_camera_can_turn_zoom_on_or_off_for_itself(tmp_path):
+    incidents, worker, _ = run(tmp_path / "on", zoom=False, camera_zoom=True)
+    assert {i.rule_type for i in incidents} == {"fire_smoke"} and worker.stats.zoom_crops > 0
+    incidents, worker, _ = run(tmp_path / "off", zoom=True, camera_zoom=False)
+    assert incidents == [] and worker.stats.zoom_crops == 0
 
 
 def test_crop_detections_cut_by_an_inner_crop_edge_are_dropped():

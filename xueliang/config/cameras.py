@@ -150,6 +150,8 @@ class CameraConfig(StrictModel):
     reconnect: ReconnectConfig = ReconnectConfig()
     jpeg_quality: int = Field(80, ge=30, le=100)
     max_width: int = Field(960, ge=160, description="frames wider than this are downscaled before publishing")
+    zoom: bool | None = Field(None, description="detector zoom for this camera (a far-field view: on, a near one: "
+                              "off); unset: detector.zoom.enabled")
     placement: GeoPlacement | None = None
 
     @field_validator("zones", "lines")
