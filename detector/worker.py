@@ -22,6 +22,7 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -65,6 +66,15 @@ GROUP = "detector"
 STAGE = "detector"
 
 
+class ZoomSpot(NamedTuple):
+    """A small, uncertain whole-frame detection that the zoom looks at again."""
+
+    box: tuple[float, float, float, float]
+    ts: float  # capture time
+    score: float
+    class_id: int
+
+
 @dataclass
 class CameraState:
     """Everything the worker keeps for one camera: tracker, rules, gating clock, replay anchor."""
@@ -74,8 +84,7 @@ class CameraState:
     rules: CameraRules
     last_inferred_ts: float | None = None
     anchor: tuple[TopicPartition, int, float] | None = None  # first record of the current busy stretch
-    zoom_spots: list[tuple[tuple[float, float, float, float], float, float, int]] = field(default_factory=list)
-    # ^ small, uncertain detections of the last zoom.hold_s: box, capture ts, score, class
+    zoom_spots: list[ZoomSpot] = field(default_factory=list)  # small, uncertain detections of the last zoom.hold_s
 
     def quiet(self) -> bool:
         return not self.tracker.tracks and not self.rules.busy
@@ -85,14 +94,14 @@ _REDUCED_DECODE = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IM
                    8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
-def _at_spots(d: Detections, region: Region, spots: list, min_iou: float = 0.2) -> Detections:
+def _at_spots(d: Detections, region: Region, spots: list[ZoomSpot], min_iou: float = 0.2) -> Detections:
     """Crop detections (crop pixels) that are a second look at a spot: same class, overlapping it.
     The zoom re-scores what the whole-frame pass half-saw; it never adds objects elsewhere."""
     if not len(d) or not spots:
         return Detections.empty()
     boxes = d.xyxy + np.array([region[0], region[1], region[0], region[1]], np.float32)
-    iou = iou_matrix(boxes, np.array([s[0] for s in spots], np.float32))
-    same = d.class_id[:, None] == np.array([s[3] for s in spots])[None, :]
+    iou = iou_matrix(boxes, np.array([s.box for s in spots], np.float32))
+    same = d.class_id[:, None] == np.array([s.class_id for s in spots])[None, :]
     return d[((iou >= min_iou) & same).any(axis=1)]
 
 
@@ -320,7 +329,7 @@ class DetectorWorker:
         last ``hold_s``), inferred at full resolution and merged into the whole-frame detections."""
         zoom, imgsz = self.config.zoom, self.backend.imgsz
         crops: list[np.ndarray] = []
-        plan: list[tuple[int, list[Region], list]] = []
+        plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
         for i, (item, d) in enumerate(zip(items, dets)):
             h, w = item.image.shape[:2]  # type: ignore[union-attr]
             if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz or not self._zooms(item.msg.camera_id):
@@ -329,12 +338,12 @@ class DetectorWorker:
             now, model_px = item.msg.capture_ts, imgsz / max(h, w)
             for box, score, cls in zip(d.xyxy, d.confidence, d.class_id):
                 if score >= zoom.min_confidence and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px:
-                    st.zoom_spots.append((tuple(float(v) for v in box), now, float(score), int(cls)))  # type: ignore[arg-type]
-            st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s[1] <= zoom.hold_s]
-            best = sorted(st.zoom_spots, key=lambda s: -s[2])
+                    st.zoom_spots.append(ZoomSpot(tuple(float(v) for v in box), now, float(score), int(cls)))  # type: ignore[arg-type]
+            st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s.ts <= zoom.hold_s]
+            best = sorted(st.zoom_spots, key=lambda s: -s.score)
             regions = None
             for n in (2 * zoom.max_crops, zoom.max_crops, 1):  # the surest spots first when they do not all fit
-                regions = roi_regions(w, h, [s[0] for s in best[:n]], imgsz, max_regions=zoom.max_crops,
+                regions = roi_regions(w, h, [s.box for s in best[:n]], imgsz, max_regions=zoom.max_crops,
                                       max_share=1.0, min_scale=zoom.min_frame_scale)
                 if regions or len(best) <= n:
                     break
