@@ -133,7 +133,9 @@ def test_ultralytics_backend_agrees_with_onnxruntime():
     os.environ.setdefault("YOLO_OFFLINE", "1")
     frames = scene_frames()
     ort = make_backend(DetectorConfig())
-    ul = make_backend(DetectorConfig(backend={"type": "ultralytics", "model": str(PT_MODEL), "threads": 2}))
+    # the .pt keeps its training arguments (416); the ONNX records the inference size chosen on val
+    ul = make_backend(DetectorConfig(backend={"type": "ultralytics", "model": str(PT_MODEL), "threads": 2},
+                                     imgsz=ort.imgsz))
     assert ul.names == ort.names
     for a, b in zip(ort.infer(frames), ul.infer(frames)):
         assert_same_boxes(a, b, min_iou=0.85)

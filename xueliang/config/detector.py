@@ -55,12 +55,13 @@ class TrackerConfig(StrictModel):
 
 class ZoomConfig(StrictModel):
     """Second look at small, uncertain objects: after the whole-frame pass, crops of imgsz *frame* pixels
-    around them are inferred at full resolution and merged in (a 10-px fire at 768 px is 5 px at 416)."""
+    around them are inferred at full resolution and merged in (a 10-px fire at 768 px is 6 px at 480)."""
 
     enabled: bool = False
     min_confidence: float = Field(0.1, ge=0, le=1, description="whole-frame detections from this score are candidates "
                                   "(none below detector.confidence reach it)")
-    max_object_px: float = Field(16.0, gt=0, description="candidates are at most this big at the model's input scale")
+    max_object_px: float = Field(24.0, gt=0, description="candidates are at most this big at the model's input scale "
+                                 "(a new fire's first boxes take in its smoke column: 34 frame px tall, 21 at 480)")
     hold_s: float = Field(2.0, ge=0, description="a candidate's place is looked at again for this long (capture time)")
     max_crops: int = Field(2, ge=1, le=8, description="crops per frame at most")
     min_frame_scale: float = Field(1.5, ge=1.0, description="only frames at least this many times imgsz (long side)")
