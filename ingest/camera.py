@@ -22,11 +22,10 @@ import threading
 import time
 import zlib
 
-import cv2
-import numpy as np
 from xueliang.ingest import metrics
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.motion import MotionGate
+from xueliang.ingest.picture import Picture
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import QualityDiagnoser
 from xueliang.ingest.sources import FrameSource, SourceError, make_source
@@ -169,7 +168,7 @@ class CameraRunner:
             if not sampler.keep(ts):
                 continue
             try:
-                image = source.retrieve()
+                picture = source.picture()
             except SourceError:
                 decode_errors.inc()
                 consecutive_errors += 1
@@ -179,33 +178,26 @@ class CameraRunner:
             consecutive_errors = 0
             sampled.inc()
             if quality.due(ts):
-                self.health.diagnosed(quality.diagnose(image, ts))
-            decision = gate.decide(image, ts)
+                self.health.diagnosed(quality.diagnose(picture.bgr(), ts))
+            decision = gate.decide(picture.grey(), ts)
             if not decision.publish:
                 no_motion.inc()
                 continue
-            self._publish(image, ts, decision.boxes, decision.keepalive)
+            self._publish(picture, ts, decision.boxes, decision.keepalive)
         return True
 
-    def _publish(self, image: np.ndarray, ts: float, boxes: tuple[MotionBox, ...], keepalive: bool) -> None:
+    def _publish(self, picture: Picture, ts: float, boxes: tuple[MotionBox, ...], keepalive: bool) -> None:
         cam = self.camera
         t0 = time.perf_counter()
-        h, w = image.shape[:2]
-        s = 1.0
-        if w > cam.max_width:
-            s = cam.max_width / w
-            exact = w % cam.max_width == 0  # integer factor: INTER_AREA's fast path; otherwise bilinear
-            image = cv2.resize(image, (cam.max_width, round(h * s)),
-                               interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR)
-            h, w = image.shape[:2]
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
+        encoded = picture.jpeg(cam.jpeg_quality, cam.max_width)
         metrics.ENCODE_SECONDS.labels(cam.id).observe(time.perf_counter() - t0)
-        if not ok:
+        if encoded is None:
             metrics.FRAMES_DROPPED.labels(cam.id, "encode_error").inc()
-            log.error("camera %s: JPEG encoding failed for a %dx%d frame", cam.id, w, h)
+            log.error("camera %s: JPEG encoding failed for a %dx%d frame", cam.id, picture.width, picture.height)
             return
+        w, h = encoded.width, encoded.height
         self._seq += 1
-        msg = FrameMessage(camera_id=cam.id, seq=self._seq, capture_ts=ts, width=w, height=h, jpeg=buf.tobytes(),
-                           motion=scale_boxes(boxes, s, w, h), keepalive=keepalive)
+        msg = FrameMessage(camera_id=cam.id, seq=self._seq, capture_ts=ts, width=w, height=h, jpeg=encoded.jpeg,
+                           motion=scale_boxes(boxes, encoded.scale, w, h), keepalive=keepalive)
         self.publisher.offer_frame(msg, self.partition)
         self.published += 1

@@ -4,7 +4,7 @@ The detector spends nothing on empty scenes: a frame goes out when it has motion
 (its motion boxes travel with it, in full-frame pixels), otherwise only one frame
 every ``keepalive_s`` (flagged ``keepalive``) so downstream still sees the camera.
 
-Method: grey, downscale by the smallest integer factor that brings it to at most ``downscale_width``, Gaussian blur; difference against a
+Method: grey, halve (area average) until it is at most ``downscale_width`` wide, Gaussian blur; difference against a
 running-average background (``accumulateWeighted``), threshold, zero the ignore
 polygons (trees, clocks, a busy road), open (drops shake slivers), dilate, and take the bounding boxes of the
 changed blobs whose total area reaches ``min_area_ratio`` of the frame.
@@ -49,15 +49,20 @@ class MotionGate:
         h, w = frame.shape[:2]
         if self._shape != (h, w):
             self._shape = (h, w)
-            # an integer factor keeps OpenCV's fast INTER_AREA path (2.4x is ten times slower than 2x)
-            self._factor = max(1, -(-w // self.config.downscale_width))  # ceil: at most downscale_width wide
+            # halvings: OpenCV's INTER_AREA 2x path is SIMD (0.03 ms for a 576p grey frame); one 3x or 4x
+            # step costs seven times as much, a fractional one more still
+            self._factor = 1
+            while w // self._factor > self.config.downscale_width:
+                self._factor *= 2
             self._scale = 1.0 / self._factor
             self._background = None
             self._mask = self._ignore_mask(w // self._factor, h // self._factor)
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         k = self._factor
         if k > 1:
-            grey = cv2.resize(grey[: h - h % k, : w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+            grey = grey[: h - h % k, : w - w % k]
+            while grey.shape[1] > w // k:
+                grey = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(grey, (5, 5), 0)
 
     def _ignore_mask(self, w: int, h: int) -> np.ndarray | None:

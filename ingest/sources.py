@@ -2,16 +2,19 @@
 
 A source mirrors OpenCV's two-step read so that frames the sample rate drops are
 never converted: :meth:`FrameSource.grab` advances to the next frame of the
-stream and returns its capture time; :meth:`FrameSource.retrieve` converts the
-frame just grabbed to a BGR array, and is only called for frames that are kept.
+stream and returns its capture time; :meth:`FrameSource.picture` hands over the
+frame just grabbed (converted lazily, only as far as its uses need) and
+:meth:`FrameSource.retrieve` as a BGR array; both are only called for frames that are kept.
 
 * ``rtsp`` / ``http`` (MJPEG) / ``file`` (H.264, MJPEG, ... anything FFmpeg reads):
   :class:`OpenCvSource`, OpenCV's FFmpeg backend, with open/read timeouts and the
   RTSP transport through ``OPENCV_FFMPEG_CAPTURE_OPTIONS``. A camera's ``detect_url``
   (its low-resolution substream) is preferred over ``url``.
-* ``keyframes_only: true`` on rtsp/file: :class:`PyAvKeyframeSource`, PyAV decoding
-  key frames only (non-key packets are dropped before the decoder and the codec is
-  told ``skip_frame=NONKEY``); the sample rate is then bounded by the key-frame rate.
+* ``decoder: pyav`` on rtsp/file: :class:`PyAvSource`, PyAV decoding into YUV planes that the
+  camera loop uses as they are (grey = Y, JPEG from the planes; see :mod:`xueliang.ingest.picture`).
+  With ``keyframes_only: true`` (which implies PyAV) non-key packets are dropped before the
+  decoder and the codec is told ``skip_frame=NONKEY``; the sample rate is then bounded by the
+  key-frame rate.
 * ``scene``: :class:`SceneFrameSource`, frames rendered live by
   :mod:`xueliang.scenes.render`; capture time = start wall time + scene time.
 
@@ -27,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +45,7 @@ from xueliang.config.cameras import (
     SceneSource,
     mask_url,
 )
+from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 if TYPE_CHECKING:
     import av
@@ -78,6 +83,10 @@ class FrameSource(abc.ABC):
     @abc.abstractmethod
     def retrieve(self) -> np.ndarray:
         """The frame last grabbed, as a BGR ``uint8`` array."""
+
+    def picture(self) -> Picture:
+        """The frame last grabbed in the decoder's own format (the camera loop's read: converted lazily)."""
+        return BgrPicture(self.retrieve())
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -183,15 +192,23 @@ class OpenCvSource(FrameSource):
             self._cap = None
 
 
-class PyAvKeyframeSource(FrameSource):
-    """Key-frame-only decoding with PyAV: non-key packets never reach the decoder.
+class PyAvSource(FrameSource):
+    """RTSP / file through PyAV (FFmpeg's libraries directly); frames stay in the decoder's YUV.
 
-    A 25 fps stream with a 1 s GOP costs one decode per second instead of 25; use it
-    when the sample rate is at or below the key-frame rate (status and capture times
-    still come from every packet, so a stalled stream is noticed as quickly)."""
+    :meth:`picture` hands the camera loop the decoded planes (:class:`~xueliang.ingest.picture.Yuv420Picture`):
+    grey is the Y plane and the JPEG is encoded from the planes, so a kept frame is never converted to
+    BGR unless the quality diagnosis asks for it.
+
+    ``keyframes_only``: non-key packets never reach the decoder (and the codec is told
+    ``skip_frame=NONKEY``). A 25 fps stream with a 1 s GOP costs one decode per second instead of 25;
+    use it when the sample rate is at or below the key-frame rate (capture times still come from
+    the stream, so a stalled stream is noticed as quickly)."""
+
+    #: undecodable packets in a row (damaged stream) before the stream counts as failed
+    MAX_BAD_PACKETS = 50
 
     def __init__(self, camera_id: str, target: str, *, transport: str | None = None, timeout_s: float = 5.0,
-                 is_file: bool = False, loop: bool = False, realtime: bool = True) -> None:
+                 is_file: bool = False, loop: bool = False, realtime: bool = True, keyframes_only: bool = False) -> None:
         super().__init__(camera_id)
         self.target = target
         self.transport = transport
@@ -199,8 +216,10 @@ class PyAvKeyframeSource(FrameSource):
         self.is_file = is_file
         self.loop = loop
         self.realtime = realtime
+        self.keyframes_only = keyframes_only
         self._container = None
         self._packets = None
+        self._decoded: deque[av.VideoFrame] = deque()
         self._frame = None
         self._t0 = 0.0
         self._offset = 0.0  # scene seconds of earlier loops of a file
@@ -212,7 +231,7 @@ class PyAvKeyframeSource(FrameSource):
         return self._fps
 
     def open(self) -> None:
-        import av  # optional dependency: only cameras configured with keyframes_only need it
+        import av  # optional dependency (extra "ingest"): only cameras with decoder pyav or keyframes_only need it
 
         self.close()
         if self.is_file and not Path(self.target).is_file():
@@ -227,35 +246,46 @@ class PyAvKeyframeSource(FrameSource):
             raise SourceError(f"camera {self.camera_id}: cannot open {mask_url(self.target)}: "
                               f"{type(exc).__name__}") from None
         stream = self._container.streams.video[0]
-        stream.codec_context.skip_frame = "NONKEY"
+        if self.keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
         stream.codec_context.thread_count = DECODE_THREADS
         rate = stream.average_rate or stream.guessed_rate
         self._fps = float(rate) if rate else None
         self._stream = stream
+        self._time_base: float | None = None  # of the decoded frames, as a float (Fractions are slow)
         self._packets = self._container.demux(stream)
+        self._decoded.clear()
         if not self._t0:
             self._t0 = time.time()
 
-    def _next_keyframe(self) -> av.VideoFrame | None:
+    def _next_frame(self) -> av.VideoFrame | None:
         import av
 
         assert self._packets is not None
+        bad = 0
         try:
-            for packet in self._packets:
-                if packet.size == 0 or not packet.is_keyframe:
+            while not self._decoded:
+                packet = next(self._packets, None)
+                if packet is None:
+                    return None
+                if self.keyframes_only and (packet.size == 0 or not packet.is_keyframe):
                     continue
-                frames = self._stream.codec_context.decode(packet)
-                if frames:
-                    return frames[0]
+                try:
+                    self._decoded.extend(self._stream.codec_context.decode(packet))  # size 0: flush
+                    bad = 0
+                except av.error.InvalidDataError:
+                    bad += 1  # a damaged packet (lost RTP data): the decoder resyncs at the next one
+                    if bad >= self.MAX_BAD_PACKETS:
+                        raise
         except (av.error.FFmpegError, OSError) as exc:
             raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} failed: "
                               f"{type(exc).__name__}") from None
-        return None
+        return self._decoded.popleft()
 
     def grab(self) -> float | None:
         if self._packets is None:
             raise SourceError(f"camera {self.camera_id}: grab before open")
-        frame = self._next_keyframe()
+        frame = self._next_frame()
         if frame is None:
             if not self.is_file:
                 raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} ended")
@@ -263,13 +293,15 @@ class PyAvKeyframeSource(FrameSource):
                 return None
             self._offset += self._last_pts_s + (1.0 / self._fps if self._fps else 0.04)
             self.open()
-            frame = self._next_keyframe()
+            frame = self._next_frame()
             if frame is None:
-                raise SourceError(f"camera {self.camera_id}: file {self.target} has no key frame")
+                raise SourceError(f"camera {self.camera_id}: file {self.target} has no decodable frame")
         self._frame = frame
         if not self.is_file:
             return time.time()
-        pts_s = float(frame.pts * frame.time_base) if frame.pts is not None else self._last_pts_s
+        if self._time_base is None:
+            self._time_base = float(frame.time_base) if frame.time_base else 0.0
+        pts_s = frame.pts * self._time_base if frame.pts is not None else self._last_pts_s
         self._last_pts_s = pts_s
         due = self._t0 + self._offset + pts_s
         if self.realtime:
@@ -279,15 +311,19 @@ class PyAvKeyframeSource(FrameSource):
         return due
 
     def retrieve(self) -> np.ndarray:
+        return self.picture().bgr()
+
+    def picture(self) -> Picture:
         if self._frame is None:
             raise SourceError(f"camera {self.camera_id}: retrieve before grab")
-        return self._frame.to_ndarray(format="bgr24")
+        return picture_of(self._frame)
 
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
             self._container = None
             self._packets = None
+        self._decoded.clear()
 
 
 class SnapshotSource(FrameSource):
@@ -418,15 +454,18 @@ def make_source(camera: CameraConfig) -> FrameSource:
     timeout = camera.reconnect.stall_timeout_s
     if isinstance(src, HttpSource) and src.mode == "snapshot":
         return SnapshotSource(camera.id, src.detect_url or src.url, fps=camera.sample_fps, timeout_s=timeout)
+    if isinstance(src, RtspSource) and (src.decoder == "pyav" or src.keyframes_only):
+        return PyAvSource(camera.id, src.detect_url or src.url, transport=src.transport, timeout_s=timeout,
+                          keyframes_only=src.keyframes_only)
     if isinstance(src, RtspSource | HttpSource):
-        url = src.detect_url or src.url
         transport = src.transport if isinstance(src, RtspSource) else None
-        if isinstance(src, RtspSource) and src.keyframes_only:
-            return PyAvKeyframeSource(camera.id, url, transport=transport, timeout_s=timeout)
-        return OpenCvSource(camera.id, url, transport=transport, timeout_s=timeout)
+        return OpenCvSource(camera.id, src.detect_url or src.url, transport=transport, timeout_s=timeout)
     if isinstance(src, FileSource):
-        cls = PyAvKeyframeSource if src.keyframes_only else OpenCvSource
-        return cls(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop, realtime=src.realtime)
+        if src.decoder == "pyav" or src.keyframes_only:
+            return PyAvSource(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop,
+                              realtime=src.realtime, keyframes_only=src.keyframes_only)
+        return OpenCvSource(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop,
+                            realtime=src.realtime)
     if isinstance(src, SceneSource):
         return SceneFrameSource(camera.id, src)
     raise TypeError(f"camera {camera.id}: unsupported source type {type(src).__name__}")

@@ -1,5 +1,5 @@
 """Sources: the scene generator (exact capture times), HTTP MJPEG (a real multipart server on
-loopback), key-frame-only decoding with PyAV, looping files, and clear errors."""
+loopback), PyAV decoding (every frame into YUV planes, or key frames only), looping files, and clear errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from xueliang.ingest.sources import (
     OpenCvSource,
-    PyAvKeyframeSource,
+    PyAvSource,
     SourceError,
     make_source,
 )
@@ -139,7 +139,7 @@ def test_keyframe_only_source_decodes_one_frame_per_gop(vtest: Path) -> None:
     clip = encode_h264(vtest, fps=25, gop=25, seconds=6, name="kf576")
     src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False,
                             "keyframes_only": True}))
-    assert isinstance(src, PyAvKeyframeSource)
+    assert isinstance(src, PyAvSource)
     src.open()
     stamps, images = [], []
     while (ts := src.grab()) is not None:
@@ -154,6 +154,65 @@ def test_keyframe_only_source_decodes_one_frame_per_gop(vtest: Path) -> None:
         ok, ref = cap.read()
         assert ok and _psnr(img, ref) > 40, k
     cap.release()
+
+
+# ------------------------------------------------------------------ PyAV decoding into YUV planes
+def test_pyav_decoder_matches_opencv_and_encodes_from_the_planes(vtest: Path) -> None:
+    """decoder: pyav gives every frame, stamped start + n/fps; its BGR equals OpenCV's decode, its grey is
+    the (range-stretched) Y plane, and the JPEG encoded from the planes decodes to the same picture."""
+    from xueliang.ingest.picture import Yuv420Picture
+
+    clip = encode_h264(vtest, fps=25, gop=25, seconds=2, name="pyav576")
+    src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False,
+                            "decoder": "pyav"}))
+    assert isinstance(src, PyAvSource) and not src.keyframes_only
+    cap = cv2.VideoCapture(str(clip))
+    src.open()
+    stamps = []
+    while (ts := src.grab()) is not None:
+        stamps.append(ts)
+        ok, ref = cap.read()
+        assert ok
+        if len(stamps) % 10:
+            continue
+        picture = src.picture()
+        assert isinstance(picture, Yuv420Picture) and (picture.width, picture.height) == (768, 576)
+        assert np.array_equal(picture.bgr(), ref)  # the same FFmpeg conversion as OpenCV's
+        grey_ref = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
+        assert picture.grey().shape == grey_ref.shape
+        assert float(np.abs(picture.grey().astype(np.int16) - grey_ref).mean()) < 2.0  # limited → full range
+        encoded = picture.jpeg(80, 960)
+        assert encoded is not None and (encoded.width, encoded.height, encoded.scale) == (768, 576, 1.0)
+        decoded = cv2.imdecode(np.frombuffer(encoded.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        reference_jpeg = cv2.imdecode(cv2.imencode(".jpg", ref, [cv2.IMWRITE_JPEG_QUALITY, 80])[1], cv2.IMREAD_COLOR)
+        assert _psnr(decoded, ref) > _psnr(reference_jpeg, ref) - 1.5 and _psnr(decoded, ref) > 33
+        smaller = picture.jpeg(80, 384)  # wider than max_width: halved
+        assert smaller is not None and (smaller.width, smaller.height, smaller.scale) == (384, 288, 0.5)
+    src.close()
+    cap.release()
+    assert len(stamps) == 50
+    assert np.allclose(np.diff(stamps), 0.04, atol=1e-6)
+
+
+def test_full_range_planes_go_to_the_jpeg_as_they_are() -> None:
+    """yuvj420p (MJPEG cameras, full-range H.264) needs no range stretch."""
+    import av
+    from xueliang.ingest.picture import Yuv420Picture, picture_of
+
+    rng = np.random.default_rng(0)
+    bgr = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (9, 9), 0)
+    y, cr, cb = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb))  # full-range BT.601: the JFIF matrix
+    half = [cv2.resize(c, (64, 48), interpolation=cv2.INTER_AREA) for c in (cb, cr)]
+    i420 = np.concatenate([y.ravel(), half[0].ravel(), half[1].ravel()]).reshape(144, 128)
+    frame = av.VideoFrame.from_ndarray(i420, format="yuvj420p")
+    picture = picture_of(frame)
+    assert isinstance(picture, Yuv420Picture)
+    assert np.array_equal(picture.grey(), y)
+    encoded = picture.jpeg(95, 960)
+    decoded = cv2.imdecode(np.frombuffer(encoded.jpeg, np.uint8), cv2.IMREAD_COLOR)  # type: ignore[union-attr]
+    reference = cv2.imdecode(cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])[1], cv2.IMREAD_COLOR)
+    # the 4:2:0 chroma of the test pattern bounds both encodings alike; a wrong range stretch would cost ~10 dB
+    assert _psnr(decoded, bgr) > _psnr(reference, bgr) - 1.0
 
 
 def test_looping_file_keeps_time_running(tmp_path: Path) -> None:

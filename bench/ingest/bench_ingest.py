@@ -11,6 +11,8 @@ process, ``time.process_time``) of:
   non-realtime file source): grab every frame, keep R per second (``--sample-fps``), convert,
   diagnose every 5 s, motion-gate, downscale to ``max_width`` 960, JPEG-encode and publish
   to the bus (embedded by default, Kafka with ``--kafka HOST:PORT``);
+* ``pyav@R``: the same loop with ``decoder: pyav``: PyAV decodes every frame into YUV planes, the
+  motion gate reads the Y plane and the JPEG is encoded from the planes (no colour conversion);
 * ``keyframes@1``: the same loop with ``keyframes_only`` (PyAV decodes key frames only;
   1 fps sample from a 1 s GOP).
 
@@ -65,10 +67,11 @@ def raw_decode(path: Path, convert: bool) -> int:
     return n
 
 
-def ingest(path: Path, sample_fps: float, keyframes: bool, bus, topics: Topics) -> int:  # type: ignore[no-untyped-def]
+def ingest(path: Path, sample_fps: float, keyframes: bool, bus, topics: Topics,  # type: ignore[no-untyped-def]
+           decoder: str = "opencv") -> int:
     cam = CameraConfig.model_validate({
         "id": "bench", "source": {"type": "file", "path": str(path), "loop": False, "realtime": False,
-                                  "keyframes_only": keyframes},
+                                  "keyframes_only": keyframes, "decoder": decoder},
         "sample_fps": sample_fps, "max_width": 960})
     publisher = Publisher(bus, topics.frames, max_buffered_frames=10_000, max_in_flight=64)
     publisher.start()
@@ -121,6 +124,7 @@ def main() -> int:
             "decode": lambda c=clip: raw_decode(c, True),
             "grab": lambda c=clip: raw_decode(c, False),
             **{f"ingest@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics)) for r in rates},
+            **{f"pyav@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics, "pyav")) for r in rates},
             "keyframes@1": lambda c=clip: ingest(c, 1.0, True, bus, topics),
         }
         cpu: dict[str, list[float]] = {k: [] for k in cases}

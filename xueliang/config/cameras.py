@@ -20,6 +20,12 @@ def mask_url(url: str) -> str:
     return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", url)
 
 
+Decoder = Literal["opencv", "pyav"]
+_DECODER_DOC = ("opencv: OpenCV's FFmpeg backend, frames converted to BGR; pyav: PyAV, frames kept in YUV "
+                "(grey = Y plane, JPEG encoded from the planes): no colour conversion of kept frames "
+                "(needs the 'ingest' extra: av, simplejpeg); keyframes_only always decodes with PyAV")
+
+
 class _UrlSource(StrictModel):
     url: str = Field(description="may hold credentials; ${ENV} references are expanded at load time")
     detect_url: str | None = Field(None, description="low-resolution substream fed to detection, if the camera has one")
@@ -32,6 +38,7 @@ class _UrlSource(StrictModel):
 class RtspSource(_UrlSource):
     type: Literal["rtsp"]
     transport: Literal["tcp", "udp"] = "tcp"
+    decoder: Decoder = Field("opencv", description=_DECODER_DOC)
     keyframes_only: bool = Field(False, description="decode key frames only (PyAV, skip_frame=NONKEY): far less CPU; "
                                  "the sample rate is then bounded by the stream's key-frame rate")
 
@@ -49,6 +56,7 @@ class FileSource(StrictModel):
     path: Path
     loop: bool = True
     realtime: bool = Field(True, description="pace reading at the file's frame rate, like a live camera")
+    decoder: Decoder = Field("opencv", description=_DECODER_DOC)
     keyframes_only: bool = Field(False, description="decode key frames only (PyAV); sample rate ≤ key-frame rate")
 
     @property
