@@ -441,3 +441,35 @@ def test_closed_clients_raise(bus: Bus) -> None:
         c.poll(0.1)
     with pytest.raises(BusError, match="closed"):
         c.commit()
+
+
+# ------------------------------------------------------------ embedded retention (memory is its disk)
+def test_memory_bus_retention_drops_oldest_and_resets_lagging_consumers() -> None:
+    """The embedded bus keeps at most ``max_partition_bytes`` per partition and nothing older than the
+    topic's retention; offsets keep counting, and a consumer whose position was dropped continues from
+    the oldest kept record (earliest) or the end (latest), like Kafka's out-of-range reset."""
+    bus = MemoryBus(max_partition_bytes=10_000)
+    bus.ensure_topics([TopicSpec("frames", 1, retention_ms=3_600_000), TopicSpec("old", 1, retention_ms=0)])
+    lagging = bus.consumer("slow", ["frames"], offset_reset="earliest")
+    assert lagging.poll(timeout=0.05) == []  # joined at offset 0
+    producer = bus.producer()
+    for i in range(30):
+        producer.send("frames", bytes([i]) * 1_000, key="cam")
+    tp = TopicPartition("frames", 0)
+    assert bus.end_offsets("frames") == {0: 30}
+    got = lagging.poll(timeout=0.1)
+    assert [r.offset for r in got] == list(range(20, 30))  # 10 kB kept: the newest ten records
+    assert all(r.value == bytes([r.offset]) * 1_000 for r in got)
+    late = bus.consumer("late", ["frames"], offset_reset="latest")
+    assert late.poll(timeout=0.05) == []
+    producer.send("frames", b"x" * 1_000, key="cam")
+    assert [r.offset for r in late.poll(timeout=0.1)] == [30]
+    assert lag(bus, "slow", "frames") == {0: 31}  # nothing committed yet: lag from offset 0
+    lagging.commit()
+    assert lag(bus, "slow", "frames")[0] == 1 and lagging.committed(tp) == 30
+    time.sleep(0.01)
+    producer.send("old", b"a", key="k")
+    time.sleep(0.01)
+    producer.send("old", b"b", key="k")  # retention 0 ms: the older record is gone at once
+    reader = bus.consumer("r", ["old"], offset_reset="earliest")
+    assert [(r.offset, r.value) for r in reader.poll(timeout=0.1)] == [(1, b"b")]

@@ -4,6 +4,12 @@ It keeps Kafka's semantics that the stages rely on (see :mod:`xueliang.bus.base`
 keyed partitioning with per-key order, consumer groups that split partitions and
 rebalance when members come and go, explicit commits and redelivery of what was
 not committed. It lives in one process and forgets everything when that ends.
+
+Retention, as on a broker: a partition drops its oldest records once they are older than the
+topic's ``retention_ms`` or once it holds more than ``max_partition_bytes`` of values (memory is
+the disk here: a 5 fps camera adds ≈ 1.2 GB of frames an hour). Offsets keep counting; a consumer
+whose position fell behind the oldest record continues from it (``earliest``) or from the end
+(``latest``), as Kafka's ``auto.offset.reset`` does on an out-of-range offset.
 """
 
 from __future__ import annotations
@@ -61,10 +67,48 @@ def partition_for(key: str | None, partitions: int, counter: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
+class _Log:
+    """One partition: records from offset ``base`` on, trimmed from the front by retention."""
+
+    __slots__ = ("records", "base", "bytes")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.base = 0
+        self.bytes = 0
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def append(self, topic: str, partition: int, key: str | None, value: bytes, headers: dict[str, bytes]) -> None:
+        self.records.append(Record(topic, partition, self.end, key, value, headers, int(time.time() * 1000)))
+        self.bytes += len(value)
+
+    def read(self, pos: int, n: int) -> list[Record]:
+        i = pos - self.base
+        return self.records[i: i + n]
+
+    def trim(self, retention_ms: int, max_bytes: int | None) -> None:
+        drop, keep = 0, len(self.records) - 1  # the newest record always stays (a broker's active segment)
+        if retention_ms >= 0:
+            oldest = int(time.time() * 1000) - retention_ms
+            while drop < keep and self.records[drop].timestamp_ms < oldest:
+                self.bytes -= len(self.records[drop].value)
+                drop += 1
+        if max_bytes is not None:
+            while self.bytes > max_bytes and drop < keep:
+                self.bytes -= len(self.records[drop].value)
+                drop += 1
+        if drop:
+            del self.records[:drop]
+            self.base += drop
+
+
 @dataclass
 class _Topic:
     spec: TopicSpec
-    logs: list[list[Record]]
+    logs: list[_Log]
 
 
 @dataclass
@@ -75,7 +119,11 @@ class _Group:
 
 
 class MemoryBus(Bus):
-    def __init__(self, default_partitions: int = 3) -> None:
+    #: per partition, like Kafka's ``retention.bytes``: 64 MiB ≈ 15 minutes of one 576p camera at 1 fps
+    DEFAULT_MAX_PARTITION_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, default_partitions: int = 3, *, max_partition_bytes: int | None = DEFAULT_MAX_PARTITION_BYTES) -> None:
+        self.max_partition_bytes = max_partition_bytes
         self._lock = threading.Condition()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
@@ -90,10 +138,10 @@ class MemoryBus(Bus):
             for spec in specs:
                 topic = self._topics.get(spec.name)
                 if topic is None:
-                    self._topics[spec.name] = _Topic(spec, [[] for _ in range(spec.partitions)])
+                    self._topics[spec.name] = _Topic(spec, [_Log() for _ in range(spec.partitions)])
                 elif spec.partitions > len(topic.logs):
                     # like Kafka: partitions can be added (never removed); members rebalance onto them
-                    topic.logs.extend([] for _ in range(spec.partitions - len(topic.logs)))
+                    topic.logs.extend(_Log() for _ in range(spec.partitions - len(topic.logs)))
                     for group in self._groups.values():
                         group.generation += 1
                     self._lock.notify_all()
@@ -106,7 +154,7 @@ class MemoryBus(Bus):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         with self._lock:
-            return {p: len(log) for p, log in enumerate(self._topic(topic).logs)}
+            return {p: log.end for p, log in enumerate(self._topic(topic).logs)}
 
     def committed_offsets(self, group_id: str, topic: str) -> dict[int, int]:
         with self._lock:
@@ -128,7 +176,10 @@ class MemoryBus(Bus):
                 raise BusError(f"partition {p} out of range for {topic} ({n} partitions)")
             self._counter += 1
             log = t.logs[p]
-            log.append(Record(topic, p, len(log), key, bytes(value), dict(headers or {}), int(time.time() * 1000)))
+            log.append(topic, p, key, bytes(value), dict(headers or {}))
+            # compacted topics keep the latest record per key on a broker; here they keep everything (small)
+            if not t.spec.compacted:
+                log.trim(t.spec.retention_ms, self.max_partition_bytes)
             self._lock.notify_all()
 
     def producer(self, client_id: str = "xueliang", *, compression: Compression | None = None) -> Producer:
@@ -222,12 +273,13 @@ class _MemoryConsumer(Consumer):
         owned = self._bus._assignment(self._group_id, self._member)
         positions: dict[TopicPartition, int] = {}
         for tp in owned:
+            log = self._bus._topics[tp.topic].logs[tp.partition]
             if tp in group.committed:
                 positions[tp] = group.committed[tp]
             elif self._reset == "earliest":
-                positions[tp] = 0
+                positions[tp] = log.base
             else:
-                positions[tp] = len(self._bus._topics[tp.topic].logs[tp.partition])
+                positions[tp] = log.end
         self._owned, self._positions = owned, positions
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
@@ -244,7 +296,9 @@ class _MemoryConsumer(Consumer):
                 for tp in sorted(self._owned, key=lambda x: (x.topic, x.partition)):
                     log = self._bus._topics[tp.topic].logs[tp.partition]
                     pos = self._positions[tp]
-                    take = log[pos: pos + (max_records - len(out))]
+                    if pos < log.base:  # retention removed it: out of range, reset like auto.offset.reset
+                        pos = log.base if self._reset == "earliest" else log.end
+                    take = log.read(pos, max_records - len(out))
                     out.extend(take)
                     self._positions[tp] = pos + len(take)
                     if len(out) >= max_records:
@@ -282,7 +336,7 @@ class _MemoryConsumer(Consumer):
             self._sync()
             for tp in partitions if partitions is not None else list(self._owned):
                 if tp in self._owned:
-                    self._positions[tp] = len(self._bus._topics[tp.topic].logs[tp.partition])
+                    self._positions[tp] = self._bus._topics[tp.topic].logs[tp.partition].end
 
     def close(self) -> None:
         if not self._closed:
