@@ -93,8 +93,9 @@ def noise_sigma(frame: np.ndarray) -> float:
     crop = frame[y0: y0 + ch, x0: x0 + cw]
     g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     h, w = g.shape
-    response = cv2.filter2D(g.astype(np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
-    return math.sqrt(math.pi / 2) / (6 * (w - 2) * (h - 2)) * float(np.abs(response).sum())
+    # int16 holds the kernel's range (±16·255) exactly: the same sum as float32, a third of the work
+    response = cv2.filter2D(g, cv2.CV_16S, _NOISE_KERNEL)[1:-1, 1:-1]
+    return math.sqrt(math.pi / 2) / (6 * (w - 2) * (h - 2)) * float(cv2.norm(response, cv2.NORM_L1))
 
 
 def measure(frame: np.ndarray, small: np.ndarray | None = None) -> dict[str, float]:
@@ -125,7 +126,9 @@ def measure(frame: np.ndarray, small: np.ndarray | None = None) -> dict[str, flo
     sharpness = float(cv2.meanStdDev(lap)[1][0, 0]) ** 2 / (std * std + 1.0)
     blur = _clip(1 - math.log(max(sharpness, 1e-6) / 0.05) / math.log(2.0 / 0.05))
 
-    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+    # colour statistics of a half-size copy: the 8-bit Lab conversion is the costliest step of the
+    # diagnosis, and mean chroma and its spread barely change with a 2× area average
+    lab = cv2.cvtColor(_shrink(small, 2), cv2.COLOR_BGR2LAB)
     a = lab[..., 1].astype(np.float32) - 128.0
     bb = lab[..., 2].astype(np.float32) - 128.0
     da, db = float(a.mean()), float(bb.mean())
