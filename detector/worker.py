@@ -366,13 +366,13 @@ class DetectorWorker:
         return out
 
     def _decode_scale(self, msg: FrameMessage) -> int:
-        """The largest JPEG reduction (1/2, 1/4, 1/8) still at least the model's input size: the
-        network sees the frame shrunk to imgsz anyway, and a reduced decode costs a fraction of a
-        full one. ROI crops and zoom need every pixel."""
+        """The largest JPEG reduction (1/2, 1/4, 1/8) still at least ``decode_min_scale`` × the model's
+        input size: the network sees the frame shrunk to imgsz anyway, and a reduced decode costs a
+        fraction of a full one. ROI crops and zoom need every pixel."""
         if self.config.roi_crops or self._zooms(msg.camera_id) or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
             return 1
-        long_side = max(msg.width, msg.height)
-        return next((k for k in (8, 4, 2) if long_side // k >= self.backend.imgsz), 1)
+        long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * self.backend.imgsz
+        return next((k for k in (8, 4, 2) if long_side // k >= least), 1)
 
     def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
         msg = item.msg

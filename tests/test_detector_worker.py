@@ -212,3 +212,17 @@ def test_rebalance_replay_rebuilds_state_and_keeps_ids(tmp_path):
     assert sum(worker.done.values()) >= n
     got = read(bus, topics.incidents, Incident)
     assert {i.id for i in got} == expected
+
+
+@pytest.mark.parametrize(("min_scale", "imgsz", "expected"), [(1.0, 416, 1), (0.9, 416, 2), (0.9, 480, 1),
+                                                               (1.0, 320, 2), (1.0, 96, 8), (0.5, 480, 2)])
+def test_reduced_jpeg_decode_never_shrinks_below_the_allowed_input(tmp_path, min_scale, imgsz, expected):
+    """A 768×576 frame is decoded at 1/k only while 768/k ≥ decode_min_scale × imgsz (the letterbox then
+    enlarges it by at most 1/decode_min_scale); zoom and ROI crops always decode every pixel."""
+    _, worker = make(tmp_path, MemoryBus(), decode_min_scale=min_scale)
+    worker.backend.imgsz = imgsz
+    msg = frame_message("cam-a", 1, T0, np.zeros((576, 768, 3), np.uint8))
+    assert worker._decode_scale(msg) == expected
+    _, zooming = make(tmp_path, MemoryBus(), decode_min_scale=min_scale, zoom={"enabled": True})
+    zooming.backend.imgsz = imgsz
+    assert zooming._decode_scale(msg) == 1

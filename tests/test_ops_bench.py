@@ -45,11 +45,12 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
     import argparse
 
     args = argparse.Namespace(backend="openvino", precision="bf16", detector_threads=2, keyframes_only=True,
-                              partitions=6, imgsz=None)
+                              partitions=6, imgsz=None, linger_ms=25, decode_min_scale=0.9)
     cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
     assert [c.id for c in settings.cameras] == ["bench-000", "bench-001", "bench-002"]
     assert settings.bus.topics.frames == "benchx.frames" and settings.cameras[0].sample_fps == 2
     assert settings.cameras[0].rules[0].type == "line_crossing" and settings.cameras[0].source.keyframes_only
     assert settings.detector.backend.type == "openvino" and settings.detector.backend.precision == "bf16"
-    assert settings.bus.frame_partitions == 6
+    assert settings.bus.frame_partitions == 6 and settings.bus.linger_ms == 25
+    assert settings.detector.decode_min_scale == 0.9

@@ -90,8 +90,9 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
             {"id": "t1", "name": "镇", "tier": "township", "children": [{"id": "v1", "name": "村", "tier": "village"}]}]},
         "cameras": cams,
         "detector": {"backend": backend, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots"),
+                     "decode_min_scale": args.decode_min_scale,
                      **({"imgsz": args.imgsz} if args.imgsz else {})},  # default: the model's own input size
-        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics,
+        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "linger_ms": args.linger_ms,
                 "frame_partitions": args.partitions},
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keyframes-only", action="store_true",
                     help="ingest decodes key frames only (PyAV); with --gop 12 that is 2 frames/s at 25 fps")
     ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
+    ap.add_argument("--linger-ms", type=int, default=5, help="producers' batching delay (bus.linger_ms)")
+    ap.add_argument("--decode-min-scale", type=float, default=1.0, help="detector.decode_min_scale")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")
     ap.add_argument("--allow-no-incidents", action="store_true",

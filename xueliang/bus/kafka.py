@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 #: Largest request a producer sends / partition fetch a consumer asks for: one
 #: MAX_MESSAGE_BYTES record plus its key, headers and record-batch overhead.
 MAX_REQUEST_BYTES = MAX_MESSAGE_BYTES + 64 * 1024
-#: Producer batching delay.
-LINGER_MS = 5
 #: Bound on blocking calls against the broker (commit, offsets, admin).
 REQUEST_TIMEOUT_MS = 30_000
 
@@ -366,7 +364,8 @@ class _KafkaProducer(Producer):
         bus = self._bus
         delivery_ms = int(bus.config.delivery_timeout_s * 1000)
         # kafka-python requires delivery_timeout_ms >= linger_ms + request_timeout_ms
-        request_ms = max(500, min(REQUEST_TIMEOUT_MS, delivery_ms - LINGER_MS - 1))
+        linger_ms = bus.config.linger_ms
+        request_ms = max(500, min(REQUEST_TIMEOUT_MS, delivery_ms - linger_ms - 1))
         return bus._connect(f"producer {self._client_id!r}", lambda t: _construct(
             KafkaProducer,
             bootstrap_servers=bus._servers,
@@ -375,10 +374,10 @@ class _KafkaProducer(Producer):
             enable_idempotence=True,
             compression_type=self._compression,
             max_request_size=MAX_REQUEST_BYTES,
-            linger_ms=LINGER_MS,
+            linger_ms=linger_ms,
             # below every topic's max.message.bytes, so only a single oversize record can overflow
             batch_size=256 * 1024,
-            delivery_timeout_ms=max(delivery_ms, LINGER_MS + request_ms),
+            delivery_timeout_ms=max(delivery_ms, linger_ms + request_ms),
             request_timeout_ms=request_ms,
             max_block_ms=REQUEST_TIMEOUT_MS,
             allow_auto_create_topics=False,
