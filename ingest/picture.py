@@ -25,6 +25,17 @@ if TYPE_CHECKING:
     import av
 
 _C_FULL = np.clip(np.round((np.arange(256) - 128) * 255.0 / 224.0 + 128), 0, 255).astype(np.uint8)
+
+
+def _full_luma(y: np.ndarray) -> np.ndarray:
+    """Limited-range luma to full range, (Y − 16) · 255/219 saturating: two SIMD passes, 2.5× quicker than a LUT."""
+    return cv2.convertScaleAbs(cv2.subtract(y, 16), alpha=255.0 / 219.0)
+
+
+def _full_chroma(c: np.ndarray) -> np.ndarray:
+    """Limited-range chroma to full range around 128 (signed: a lookup table)."""
+    return cv2.LUT(c, _C_FULL)
+
 #: 4:2:0 planar formats whose planes can go to the JPEG encoder as they are (after the range stretch)
 _LIMITED_420 = {"yuv420p"}
 _FULL_420 = {"yuvj420p"}
@@ -112,7 +123,7 @@ class Yuv420Picture(Picture):
             if self._full_range:
                 chroma = [np.ascontiguousarray(self._plane(i)) for i in (1, 2)]
             else:
-                chroma = [cv2.LUT(self._plane(i), _C_FULL) for i in (1, 2)]
+                chroma = [_full_chroma(self._plane(i)) for i in (1, 2)]
             self._planes = [self.grey(), *chroma]
         return self._planes
 
@@ -124,10 +135,7 @@ class Yuv420Picture(Picture):
     def grey(self) -> np.ndarray:
         if self._y is None:
             y = self._plane(0)
-            if self._full_range:
-                self._y = np.ascontiguousarray(y)
-            else:  # (Y − 16) · 255/219, saturating: two SIMD passes, 2.5× quicker than a LUT
-                self._y = cv2.convertScaleAbs(cv2.subtract(y, 16), alpha=255.0 / 219.0)
+            self._y = np.ascontiguousarray(y) if self._full_range else _full_luma(y)
         return self._y
 
     def _shrunk_planes(self, width: int, height: int) -> list[np.ndarray]:
@@ -138,7 +146,7 @@ class Yuv420Picture(Picture):
                    for i, size in ((0, (width, height)), (1, (width // 2, height // 2)), (2, (width // 2, height // 2))))
         if self._full_range:
             return [y, u, v]
-        return [cv2.convertScaleAbs(cv2.subtract(y, 16), alpha=255.0 / 219.0), cv2.LUT(u, _C_FULL), cv2.LUT(v, _C_FULL)]
+        return [_full_luma(y), _full_chroma(u), _full_chroma(v)]
 
     def jpeg(self, quality: int, max_width: int) -> Encoded | None:
         import simplejpeg
