@@ -202,10 +202,11 @@ def _wait_status(events: Iterator[CameraHealth], status: CameraStatus, timeout: 
 
 
 @pytest.mark.slow
-def test_rtsp_server_stop_marks_offline_and_restart_recovers(rtsp):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("decoder", ["opencv", "pyav"])
+def test_rtsp_server_stop_marks_offline_and_restart_recovers(rtsp, decoder):  # type: ignore[no-untyped-def]
     bus = MemoryBus()
     settings = settings_for([{
-        "id": "cam1", "source": {"type": "rtsp", "url": rtsp.url("cam1")}, "sample_fps": 2,
+        "id": "cam1", "source": {"type": "rtsp", "url": rtsp.url("cam1"), "decoder": decoder}, "sample_fps": 2,
         "motion": {"enabled": False},
         "reconnect": {"stall_timeout_s": 3, "offline_after_s": 6, "initial_backoff_s": 0.5, "max_backoff_s": 2}}])
     worker = IngestWorker(settings, bus, worker_id="w-offline")
@@ -219,13 +220,13 @@ def test_rtsp_server_stop_marks_offline_and_restart_recovers(rtsp):  # type: ign
         stopped = time.time()
         offline = _wait_status(events, CameraStatus.offline, 15)
         took = offline.at.timestamp() - stopped
-        print(f"\nRTSP server stopped → camera offline after {took:.1f} s ({offline.reason})")
+        print(f"\n[{decoder}] RTSP server stopped → camera offline after {took:.1f} s ({offline.reason})")
         assert took <= 10.0
         frames_before = bus.end_offsets(settings.bus.topics.frames)
         rtsp.start()
         restarted = time.time()
         online = _wait_status(events, CameraStatus.online, 20)
-        print(f"RTSP server restarted → camera online after {online.at.timestamp() - restarted:.1f} s")
+        print(f"[{decoder}] RTSP server restarted → camera online after {online.at.timestamp() - restarted:.1f} s")
         time.sleep(1.5)
         assert sum(bus.end_offsets(settings.bus.topics.frames).values()) > sum(frames_before.values())
         assert thread.is_alive(), "the worker must not need a restart"
