@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 from xueliang.config.cameras import (
     CameraConfig,
@@ -45,7 +46,6 @@ from xueliang.config.cameras import (
     SceneSource,
     mask_url,
 )
-from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 if TYPE_CHECKING:
     import av
@@ -221,6 +221,7 @@ class PyAvSource(FrameSource):
         self._packets = None
         self._decoded: deque[av.VideoFrame] = deque()
         self._frame = None
+        self._picture: Picture | None = None  # of _frame, built on first use
         self._t0 = 0.0
         self._offset = 0.0  # scene seconds of earlier loops of a file
         self._last_pts_s = 0.0
@@ -231,7 +232,12 @@ class PyAvSource(FrameSource):
         return self._fps
 
     def open(self) -> None:
-        import av  # optional dependency (extra "ingest"): only cameras with decoder pyav or keyframes_only need it
+        try:  # optional dependencies (extra "ingest"): only cameras with decoder pyav or keyframes_only need them
+            import av
+            import simplejpeg  # noqa: F401  (the JPEG from the planes)
+        except ImportError as exc:
+            raise SourceError(f"camera {self.camera_id}: decoder pyav / keyframes_only needs the 'ingest' extra "
+                              f"(pip install 'xueliang[ingest]'): {exc}") from None
 
         self.close()
         if self.is_file and not Path(self.target).is_file():
@@ -296,7 +302,7 @@ class PyAvSource(FrameSource):
             frame = self._next_frame()
             if frame is None:
                 raise SourceError(f"camera {self.camera_id}: file {self.target} has no decodable frame")
-        self._frame = frame
+        self._frame, self._picture = frame, None
         if not self.is_file:
             return time.time()
         if self._time_base is None:
@@ -316,7 +322,9 @@ class PyAvSource(FrameSource):
     def picture(self) -> Picture:
         if self._frame is None:
             raise SourceError(f"camera {self.camera_id}: retrieve before grab")
-        return picture_of(self._frame)
+        if self._picture is None:  # one Picture per frame: its conversions are cached there
+            self._picture = picture_of(self._frame)
+        return self._picture
 
     def close(self) -> None:
         if self._container is not None:

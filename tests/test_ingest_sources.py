@@ -309,3 +309,21 @@ def test_http_snapshot_camera_polled_at_sample_rate_with_basic_auth(vtest: Path)
     assert np.allclose(np.diff(stamps), 0.2, atol=0.05)
     assert set(seen_auth) == {"Basic " + base64.b64encode(b"admin:pw@x").decode()}
     assert "pw" not in src.masked
+
+
+def test_pyav_source_without_its_extra_fails_with_a_clear_source_error(vtest: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A camera configured for PyAV on a host without the 'ingest' extra: a SourceError naming the camera and
+    the extra (the camera loop logs it and retries), not an ImportError that ends the camera thread."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_simplejpeg(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "simplejpeg":
+            raise ImportError("No module named 'simplejpeg'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_simplejpeg)
+    src = make_source(_cam({"type": "file", "path": str(vtest), "decoder": "pyav"}))
+    with pytest.raises(SourceError, match=r"camera .*: decoder pyav / keyframes_only needs the 'ingest' extra"):
+        src.open()

@@ -70,7 +70,7 @@ def partition_for(key: str | None, partitions: int, counter: int) -> int:
 class _Log:
     """One partition: records from offset ``base`` on, trimmed from the front by retention."""
 
-    __slots__ = ("records", "base", "bytes")
+    __slots__ = ("base", "bytes", "records")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
