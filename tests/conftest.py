@@ -4,7 +4,9 @@ outside CI a test that needs an absent service is skipped, in CI it fails."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,19 @@ def require_service(env_var: str, what: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return value
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """A test that runs a command in-process (``xueliang.cli.main``) installs the process's log
+    handler on the root logger, bound to that test's captured ``sys.stderr``; pytest closes that
+    stream after the test, and every later log line (threads included) would fail on it with
+    ``--- Logging error ---``. Put the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

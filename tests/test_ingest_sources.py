@@ -214,6 +214,21 @@ def test_full_range_planes_go_to_the_jpeg_as_they_are() -> None:
     # the 4:2:0 chroma of the test pattern bounds both encodings alike; a wrong range stretch would cost ~10 dB
     assert _psnr(decoded, bgr) > _psnr(reference, bgr) - 1.0
 
+def test_limited_range_stretch_is_exact_for_every_level() -> None:
+    """The single-pass luma stretch and the chroma table give round((v − 16)·255/219) and
+    round((v − 128)·255/224) + 128, saturated, for all 256 levels, on strided planes too."""
+    from xueliang.ingest.picture import _full_chroma, _full_luma
+
+    levels = np.arange(256, dtype=np.float64)
+    want_y = np.clip(np.round((levels - 16) * 255 / 219), 0, 255).astype(np.uint8)
+    want_c = np.clip(np.round((levels - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8)
+    padded = np.zeros((4, 80), np.uint8)
+    padded[:, :64] = np.arange(256, dtype=np.uint8).reshape(4, 64)
+    plane = padded[:, :64]  # a decoder's plane: rows padded to its line size
+    assert np.array_equal(_full_luma(plane).ravel(), want_y)
+    assert np.array_equal(_full_chroma(plane).ravel(), want_c)
+
+
 
 def test_looping_file_keeps_time_running(tmp_path: Path) -> None:
     clip = tmp_path / "three.avi"
