@@ -22,6 +22,7 @@ import threading
 import time
 import zlib
 
+from prometheus_client import Counter
 from xueliang.ingest import metrics
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.motion import MotionGate
@@ -78,6 +79,29 @@ def scale_boxes(boxes: tuple[MotionBox, ...], s: float, w: int, h: int) -> tuple
                            min(h, round(b.y2 * s))) for b in boxes)
 
 
+class ThreadCpu:
+    """Adds the calling thread's CPU time to a counter about once a second of wall time (a camera
+    thread decodes in itself, one decoder thread per camera, so this is the camera's whole cost
+    apart from the shared publisher). One monotonic clock read per :meth:`tick`."""
+
+    def __init__(self, counter: Counter, interval_s: float = 1.0) -> None:
+        self._counter = counter
+        self._interval_s = interval_s
+        self._last_cpu = time.thread_time()
+        self._flush_at = time.monotonic() + interval_s
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._flush_at:
+            self._flush_at = now + self._interval_s
+            self.flush()
+
+    def flush(self) -> None:
+        cpu = time.thread_time()
+        self._counter.inc(max(0.0, cpu - self._last_cpu))
+        self._last_cpu = cpu
+
+
 class CameraRunner:
     """Runs one camera in its own thread until :meth:`stop`."""
 
@@ -118,6 +142,7 @@ class CameraRunner:
         source = self._source or make_source(cam)
         delays = backoff_delays(rc.initial_backoff_s, rc.max_backoff_s, rc.jitter, self._rng)
         first = True
+        self._cpu = ThreadCpu(metrics.CPU_SECONDS.labels(cam.id))
         try:
             while not self._stop.is_set():
                 if not first:
@@ -147,6 +172,7 @@ class CameraRunner:
                     self._stop.wait(delay)
         finally:
             source.close()
+            self._cpu.flush()
 
     def _stream(self, source: FrameSource) -> bool:
         """Read until stopped (True) or the end of a non-looping stream (False)."""
@@ -158,6 +184,7 @@ class CameraRunner:
         sampled = metrics.FRAMES_SAMPLED.labels(cam.id)
         decode_errors = metrics.DECODE_ERRORS.labels(cam.id)
         no_motion = metrics.FRAMES_DROPPED.labels(cam.id, "no_motion")
+        cpu = self._cpu
         consecutive_errors = 0
         while not self._stop.is_set():
             ts = source.grab()
@@ -165,6 +192,7 @@ class CameraRunner:
                 return False
             captured.inc()
             self.health.frame()
+            cpu.tick()
             if not sampler.keep(ts):
                 continue
             try:

@@ -30,6 +30,10 @@ QUALITY = Gauge(
 ENCODE_SECONDS = Histogram(
     "xl_ingest_encode_seconds", "JPEG encode time of one published frame", ["camera"],
     buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064))
+CPU_SECONDS = Counter(
+    "xl_ingest_cpu_seconds",
+    "CPU time of the camera's own thread: reading and decoding the stream, sampling, diagnosis, motion gate and "
+    "JPEG encode (not the worker's shared publisher and bus producer)", ["camera"])
 BYTES_PUBLISHED = Counter(
     "xl_ingest_bytes_published_total", "JPEG bytes handed to the bus producer", ["camera"])
 BUFFERED = Gauge(

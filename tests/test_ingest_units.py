@@ -239,6 +239,29 @@ def test_credentials_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert metrics.RECONNECTS.labels("secret-cam")._value.get() >= 1
 
 
+def test_camera_cpu_time_is_counted_per_camera(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """xl_ingest_cpu_seconds_total{camera} is the camera thread's own CPU time: run the loop in
+    this thread to the end of a file and compare with this thread's CPU clock."""
+    clip = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    for i in range(150):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        cv2.rectangle(frame, (2 * i, 100), (2 * i + 30, 180), (200, 200, 200), -1)
+        writer.write(frame)
+    writer.release()
+    cam = CameraConfig.model_validate({"id": "cpu-cam", "sample_fps": 25,
+                                       "source": {"type": "file", "path": str(clip), "loop": False,
+                                                  "realtime": False}})
+    counter = metrics.CPU_SECONDS.labels("cpu-cam")
+    before_counted, before_cpu = counter._value.get(), time.thread_time()
+    runner = CameraRunner(cam, Publisher(MemoryBus(), "xl.frames"), 0)
+    runner._run()  # in this thread, to the end of the file
+    spent, counted = time.thread_time() - before_cpu, counter._value.get() - before_counted
+    assert runner.published > 100
+    assert 0 < counted <= spent + 1e-6
+    assert counted >= 0.9 * spent - 0.005  # all of the loop but opening the file
+
+
 # ------------------------------------------------------------------ group sharing
 def test_cameras_shared_between_workers_and_moved_when_one_leaves(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Group membership on the embedded bus (same code path as Kafka): 2 workers split 6 cameras,

@@ -109,6 +109,13 @@ def fleet() -> dict[str, Any]:
                unit="fps"),
         series("Published fps per camera (to detection)",
                [("sum by (camera) (rate(xl_ingest_frames_published_total[1m]))", "{{camera}}")], unit="fps"),
+        series("Ingest CPU per camera", [("sum by (camera) (rate(xl_ingest_cpu_seconds_total[1m]))", "{{camera}}")],
+               description="Cores used by each camera's thread (read, decode, sample, diagnose, gate, encode); "
+                           "a camera far above its peers is usually fed its main stream instead of the substream"),
+        series("Decoded frames per core-second per camera", [
+            ("sum by (camera) (rate(xl_ingest_frames_captured_total[1m])) / "
+             "sum by (camera) (rate(xl_ingest_cpu_seconds_total[1m]))", "{{camera}}")],
+               description="The ingest bench's figure (bench/ingest), live: stream frames per CPU second"),
         series("Reconnects and decode errors (10 min)", [
             ("sum by (camera) (increase(xl_ingest_reconnects_total[10m])) or vector(0)", "reconnects {{camera}}"),
             ("sum by (camera) (increase(xl_ingest_decode_errors_total[10m])) or vector(0)", "decode errors {{camera}}"),
@@ -160,6 +167,8 @@ def pipeline() -> dict[str, Any]:
         series("Bytes published to the bus", [("sum(rate(xl_ingest_bytes_published_total[1m]))", "frames")],
                unit="Bps"),
         series("Ingest publish buffer", [("sum(xl_ingest_buffered_frames)", "buffered frames")]),
+        series("Ingest CPU (camera threads)", [("sum(rate(xl_ingest_cpu_seconds_total[1m]))", "cores")],
+               description="Cores used by all camera threads (per camera: the Fleet dashboard)"),
         series("Dispatch: records consumed", [("sum by (topic, outcome) (rate(xl_dispatch_messages_total[1m]))",
                                                "{{topic}} {{outcome}}")], unit="rps"),
         series("Dead letters (10 min)", [
