@@ -192,7 +192,11 @@ class DispatchService:
                 return IngestResult(incident_id=inc.id, outcome="stale", owner_centre_id=row.owner_centre_id), events
             self._set_evidence(row, inc)
             row.started_at = min(row.started_at, inc.started_at)
-            events.append(self._event(s, "incident.updated", row, now))
+            old_severity = row.severity
+            if inc.severity.rank > Severity(row.severity).rank and State(row.state).is_open:
+                events += self._raise_severity(s, row, inc, now)
+            events.append(self._event(s, "incident.updated", row, now, payload=(
+                {"severity_from": old_severity} if row.severity != old_severity else None)))
             return IngestResult(incident_id=inc.id, outcome="updated", owner_centre_id=row.owner_centre_id), events
         cam = s.get(CameraRow, inc.camera_id)
         r = route(self.tree, self.settings.dispatch.routing, camera_id=inc.camera_id,
@@ -219,6 +223,52 @@ class DispatchService:
             self._notify(s, row, cid, "notify", now, f"{inc.severity.value} incident owned by {r.owner_id}")
         events.append(self._event(s, "incident.created", row, now))
         return IngestResult(incident_id=inc.id, outcome="created", owner_centre_id=r.owner_id), events
+
+    def _raise_severity(self, s: Session, row: IncidentRow, inc: Incident, now: datetime) -> list[EventRow]:
+        """A later revision grades the event higher (a crowd swells, a fire spreads): the case takes
+        the new grade, moves up to the centre that owns that grade when it sits above the current
+        owner, and its running SLA windows shrink to the new grade's (never grow). Grades are never
+        lowered by a revision. Audited; the new owner and the grade's notified centres are told."""
+        old_severity, old_owner = row.severity, row.owner_centre_id
+        row.severity = inc.severity.value
+        cam = s.get(CameraRow, row.camera_id)
+        r = route(self.tree, self.settings.dispatch.routing, camera_id=row.camera_id,
+                  village=cam.village_id if cam else None, severity=inc.severity, rule_type=row.rule_type)
+        moved = r.owner_id != old_owner and self.tree.in_subtree(old_owner, of=r.owner_id)
+        if moved:
+            row.owner_centre_id = r.owner_id
+            row.route_reason = r.reason
+        sla, had_sla = self._sla(row.severity), self._sla(old_severity) is not None
+        if sla is not None:
+            def shrink(warn_at: datetime | None, due_at: datetime | None, length_s: float,
+                       fresh: bool) -> tuple[datetime | None, datetime]:
+                """The window ends no later than ``length_s`` from now; a warning already given stays given."""
+                warn, due = now + timedelta(seconds=sla.warn_share * length_s), now + timedelta(seconds=length_s)
+                if fresh:
+                    return warn, due
+                return (min(warn_at, warn) if warn_at else None), (min(due_at, due) if due_at else due)
+
+            if State(row.state).awaits_acceptance and (row.accept_due_at is not None or moved or not had_sla):
+                # the new owner gets a full window of the new grade, as after an escalation
+                row.accept_warn_at, row.accept_due_at = shrink(row.accept_warn_at, row.accept_due_at, sla.accept_s,
+                                                               fresh=moved or not had_sla)
+            if row.close_due_at is not None or not had_sla:
+                row.close_warn_at, row.close_due_at = shrink(row.close_warn_at, row.close_due_at, sla.close_s,
+                                                             fresh=not had_sla)
+                row.close_target_at = min(row.close_target_at or row.close_due_at, row.close_due_at)
+            row.next_timer_at = self._next_timer(row)
+        owner_note = f"; owner {old_owner} → {row.owner_centre_id}" if moved else ""
+        note = f"severity {old_severity} → {row.severity} (revision {inc.revision}){owner_note}"
+        state = State(row.state)
+        self._audit(s, row, SYSTEM, "raise_severity", state, state, now, note)
+        if moved:
+            self._notify(s, row, row.owner_centre_id, "owner", now, note)
+        for cid in r.notify_ids:
+            self._notify(s, row, cid, "notify", now, note)
+        if not moved:
+            return []
+        return [self._event(s, "incident.rerouted", row, now,
+                            payload={"from_centre_id": old_owner, "reason": "severity", "severity_from": old_severity})]
 
     @staticmethod
     def _set_evidence(row: IncidentRow, inc: Incident) -> None:

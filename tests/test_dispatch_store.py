@@ -207,6 +207,67 @@ def test_unaccepted_major_incident_escalates_village_township_county_on_schedule
     assert [a.actor for a in esc_audit] == ["system", "system"] and "village-a1 → town-a" in esc_audit[0].note
 
 
+def test_a_raised_severity_moves_the_case_up_and_shortens_its_windows(svc: DispatchService,
+                                                                     clock: ManualClock) -> None:
+    """A later revision grading the event higher (a crowd swells, a fire spreads) re-routes it: the
+    grade's owner takes it over when it sits above the current one, the running SLA windows shrink
+    to the new grade's, the grade's centres are told; a lower grade later never lowers it."""
+    t0 = clock()
+    at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
+    inc = make_incident(20, t0, severity=Severity.general)
+    svc.ingest_incident(inc)
+    v = svc.get_incident(inc.id)
+    assert (v.owner_centre_id, v.accept_due_at, v.close_due_at) == ("village-a1", at(1800), at(259200))
+    start = svc.store.last_event_id()
+
+    # serious: still the village's (accept 900 s from the raise, not from the report), township told
+    clock.set(at(60))
+    assert svc.ingest_incident(make_incident(20, clock(), severity=Severity.serious, revision=1)).outcome == "updated"
+    v = svc.get_incident(inc.id)
+    assert (v.severity, v.owner_centre_id, v.state) == (Severity.serious, "village-a1", State.reported)
+    assert (v.accept_due_at, v.close_due_at) == (at(960), at(60 + 86400))
+    assert ("town-a", "notify") in {(n.centre_id, n.kind) for n in v.notifications}
+    assert v.audit[-1].action == "raise_severity" and "general → serious (revision 1)" in v.audit[-1].note
+
+    # critical: the county owns that grade; it gets a full 120-s accept window, the city is told
+    clock.set(at(120))
+    svc.ingest_incident(make_incident(20, clock(), severity=Severity.critical, revision=2))
+    v = svc.get_incident(inc.id)
+    assert (v.severity, v.owner_centre_id, v.state, v.escalation_level) == (
+        Severity.critical, "county", State.reported, 0)
+    assert (v.accept_due_at, v.close_due_at) == (at(240), at(120 + 3600))
+    notes = {(n.centre_id, n.kind) for n in v.notifications}
+    assert {("county", "owner"), ("city", "notify")} <= notes
+    assert "owner village-a1 → county" in v.audit[-1].note
+    with pytest.raises(Forbidden):  # no longer the village's to accept
+        svc.transition(inc.id, Action.accept, OP_A1)
+    kinds = [(r.kind, r.payload.get("severity_from"), r.payload.get("from_centre_id"))
+             for r in svc.store.events_after(start)]
+    assert kinds == [("incident.updated", "general", None), ("incident.rerouted", "serious", "village-a1"),
+                     ("incident.updated", "serious", None)]
+
+    # a later revision grading it lower changes the evidence, not the grade or the owner
+    clock.set(at(150))
+    svc.ingest_incident(make_incident(20, clock(), severity=Severity.general, revision=3))
+    v = svc.get_incident(inc.id)
+    assert (v.revision, v.severity, v.owner_centre_id, v.accept_due_at) == (3, Severity.critical, "county", at(240))
+
+    # the county does not accept in time: the shortened window escalates it to the city
+    clock.set(at(240))
+    assert svc.tick().escalations == 1
+    v = svc.get_incident(inc.id)
+    assert (v.state, v.owner_centre_id) == (State.escalated, "city")
+
+    # a closed case keeps its grade
+    done = make_incident(21, clock(), severity=Severity.general)
+    svc.ingest_incident(done)
+    for action in (Action.accept, Action.reject):
+        svc.transition(done.id, action, OP_A1, **({"reason": "false_alarm"} if action is Action.reject else {}))
+    svc.ingest_incident(make_incident(21, clock(), severity=Severity.critical, revision=1))
+    v = svc.get_incident(done.id)
+    assert (v.severity, v.owner_centre_id, v.revision) == (Severity.general, "village-a1", 1)
+
+
 def test_accepting_in_time_stops_the_escalation(svc: DispatchService, clock: ManualClock) -> None:
     t0 = clock()
     inc = make_incident(6, t0)

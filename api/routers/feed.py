@@ -3,8 +3,8 @@ escalations and camera status changes, filtered to the user's centre subtree.
 
 Events (``event:`` names): ``hello`` (once, ``{"last_event_id": n}``), ``incident``
 (``{"kind": "incident.created" | "incident.updated" | "incident.transition" |
-"incident.flag" | "incident.escalated", "incident": {...}, "visible": true}``, or
-``visible: false`` when it was escalated out of the user's area) and ``camera``
+"incident.flag" | "incident.escalated" | "incident.rerouted", "incident": {...}, "visible": true}``, or
+``visible: false`` when it was escalated or re-routed out of the user's area) and ``camera``
 (``{"kind": "camera.status" | "camera.changed", "camera_id": ...}``). Every event
 carries ``id:``; reconnecting with ``Last-Event-ID`` (or ``last_event_id``) replays
 what was missed. Browsers authenticate with ``?ticket=`` from
