@@ -419,7 +419,7 @@ class DetectorWorker:
                      track_id=o.track_id if isinstance(o, TrackedObject) else None) for o in ev.objects]
         incident = Incident(
             id=ev.incident_id, camera_id=st.camera.id, rule=ev.rule_name, rule_type=ev.rule_type,
-            severity=rule.effective_severity, zone=ev.zone,
+            severity=rule.graded_severity(ev.details), zone=ev.zone,
             class_names=sorted({o.class_name for o in ev.objects}),
             started_at=utc_from_ts(ev.started_ts), updated_at=utc_from_ts(ev.ts), revision=ev.revision,
             boxes=boxes, track_ids=sorted({o.track_id for o in ev.objects if isinstance(o, TrackedObject)}),

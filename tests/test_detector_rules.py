@@ -214,6 +214,21 @@ def test_crowding_growth_updates_same_incident():
     assert max(e.details["max_count"] for e in events) == 5
 
 
+def test_crowding_grades_follow_the_peak_and_must_ascend():
+    rule = TypeAdapter(Rule).validate_python({**CROWD, "grades": [{"count": 10, "severity": "major"},
+                                                                  {"count": 30, "severity": "critical"}]})
+    assert [rule.graded_severity({"max_count": n}).value for n in (3, 9, 10, 29, 30, 80)] == [
+        "serious", "serious", "major", "major", "critical", "critical"]
+    for grades, message in [
+        ([{"count": 3, "severity": "major"}], "must exceed min_count 3"),
+        ([{"count": 10, "severity": "major"}, {"count": 8, "severity": "critical"}], "previous step's count"),
+        ([{"count": 10, "severity": "serious"}], "must be above serious"),
+        ([{"count": 10, "severity": "critical"}, {"count": 20, "severity": "major"}], "must be above critical"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TypeAdapter(Rule).validate_python({**CROWD, "grades": grades})
+
+
 # ---------------------------------------------------------------- line crossing
 LINE = {"name": "fence-cross", "type": "line_crossing", "line": "fence", "min_frames": 3}
 

@@ -226,3 +226,34 @@ def test_reduced_jpeg_decode_never_shrinks_below_the_allowed_input(tmp_path, min
     _, zooming = make(tmp_path, MemoryBus(), decode_min_scale=min_scale, zoom={"enabled": True})
     zooming.backend.imgsz = imgsz
     assert zooming._decode_scale(msg) == 1
+
+
+def test_a_growing_crowd_raises_the_incident_grade(tmp_path):
+    """crowding with grades: three people make a serious incident; when the crowd reaches five,
+    later revisions of the same incident carry the higher grade (dispatch then re-routes it)."""
+    crowd = {**CAMERA, "rules": [{"name": "yard-crowd", "type": "crowding", "zone": "yard", "min_count": 3,
+                                  "min_duration_s": 1, "inertia": 2, "cooldown_s": 5,
+                                  "grades": [{"count": 5, "severity": "major"}]}],
+             "motion": {"keepalive_s": 1.0, "min_area_ratio": 0.0005}}
+    settings = minimal_settings([crowd], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"),
+                                                   "full_pass_s": 3.0})
+    bus = MemoryBus()
+    bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
+    worker = DetectorWorker(settings, bus, worker_id="w1", backend=BlobBackend(), clock=lambda: T0 + 1000)
+    frames = []
+    for i in range(50):  # 10 s at 5 fps: three people standing in the yard, five from 4 s, none from 8 s
+        t = i / 5
+        people = 0 if t >= 8 else 5 if t >= 4 else 3
+        img = np.full((H, W, 3), 40, np.uint8)
+        for k in range(people):
+            x = 165 + 20 * k + (2 if i % 2 else -2)  # swaying: ingest's gate sees motion
+            cv2.rectangle(img, (x - 6, 170), (x + 6, 200), (255, 255, 255), -1)
+        frames.append((t, img))
+    n = publish_frames(bus.producer(), settings.bus.topics.frames, settings.cameras[0], frames, T0)
+    drain(worker, bus, n)
+    incidents = sorted(read(bus, settings.bus.topics.incidents, Incident), key=lambda i: i.revision)
+    assert len({i.id for i in incidents}) == 1
+    grades = [(i.revision, i.severity.value, i.details["max_count"]) for i in incidents]
+    assert grades[0][1:] == ("serious", 3), grades
+    assert {g for _, g, peak in grades if peak >= 5} == {"major"}, grades
+    assert {g for _, g, peak in grades if peak < 5} == {"serious"}, grades

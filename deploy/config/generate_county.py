@@ -61,7 +61,7 @@ def camera(t: int, tid: str, v: int, vid: str, k: int) -> dict[str, Any]:
     elif kind == "square":
         cam["zones"] = [{"name": "square", "polygon": [[80, 200], [880, 200], [940, 540], [20, 540]]}]
         cam["rules"] = [{"type": "crowding", "name": "gathering", "zone": "square", "min_count": 15,
-                         "min_duration_s": 120}]
+                         "min_duration_s": 120, "grades": [{"count": 50, "severity": "major"}]}]
     else:
         cam["zones"] = [{"name": "water-edge", "polygon": [[0, 380], [960, 330], [960, 540], [0, 540]]}]
         cam["rules"] = [

@@ -39,6 +39,11 @@ class _RuleBase(StrictModel):
     def effective_severity(self) -> Severity:
         return self.severity or self.default_severity
 
+    def graded_severity(self, details: dict[str, float | int | str]) -> Severity:
+        """The severity of an incident with these ``details`` (the rule's own, unless a rule type
+        grades by how big the event has grown)."""
+        return self.effective_severity
+
 
 class IntrusionRule(_RuleBase):
     """区域入侵: an object of ``classes`` inside ``zone``."""
@@ -58,6 +63,13 @@ class LoiteringRule(_RuleBase):
     inertia: int = Field(3, ge=1)
 
 
+class CountGrade(StrictModel):
+    """A crowd that has reached ``count`` makes the incident ``severity``."""
+
+    count: int = Field(ge=2)
+    severity: Severity
+
+
 class CrowdingRule(_RuleBase):
     """人员聚集: at least ``min_count`` objects inside ``zone`` for ``min_duration_s`` seconds."""
 
@@ -66,7 +78,28 @@ class CrowdingRule(_RuleBase):
     min_count: int = Field(ge=2)
     min_duration_s: float = Field(0.0, ge=0)
     inertia: int = Field(2, ge=1)
+    grades: list[CountGrade] = Field(
+        default_factory=list,
+        description="raise the incident's severity as the crowd grows: the last step whose count the crowd's peak "
+                    "has reached (counts and severities ascending); dispatch re-routes a raised grade")
     default_severity: Severity = Severity.serious
+
+    @model_validator(mode="after")
+    def _grades_ascend(self) -> CrowdingRule:
+        floor = self.effective_severity
+        for prev, step in zip([None, *self.grades], self.grades):
+            if step.count <= (prev.count if prev else self.min_count):
+                raise ValueError(f"grades: count {step.count} must exceed min_count {self.min_count} "
+                                 "and the previous step's count")
+            if step.severity.rank <= (prev.severity if prev else floor).rank:
+                raise ValueError(f"grades: severity {step.severity.value} at count {step.count} must be above "
+                                 f"{(prev.severity if prev else floor).value}")
+        return self
+
+    def graded_severity(self, details: dict[str, float | int | str]) -> Severity:
+        peak = int(details.get("max_count", 0))
+        reached = [g.severity for g in self.grades if peak >= g.count]
+        return reached[-1] if reached else self.effective_severity
 
 
 class LineCrossingRule(_RuleBase):
