@@ -249,7 +249,8 @@ class DispatchService:
                 return (min(warn_at, warn) if warn_at else None), (min(due_at, due) if due_at else due)
 
             if State(row.state).awaits_acceptance and (row.accept_due_at is not None or moved or not had_sla):
-                # the new owner gets a full window of the new grade, as after an escalation
+                # a new owner (or a case that had no window) gets a full one of the new grade, as after an
+                # escalation; otherwise the running window only shrinks
                 row.accept_warn_at, row.accept_due_at = shrink(row.accept_warn_at, row.accept_due_at, sla.accept_s,
                                                                fresh=moved or not had_sla)
             if row.close_due_at is not None or not had_sla:
