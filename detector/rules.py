@@ -472,6 +472,7 @@ class FireSmokeRunner(_RuleRunner):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.window: deque[tuple[float, bool]] = deque(maxlen=self.rule.n)
+        self.peak_area = 0.0  # the incident's largest total box area in one frame (its grade follows it)
 
     def idle(self, frame: FrameView) -> None:
         self.window.clear()
@@ -485,9 +486,13 @@ class FireSmokeRunner(_RuleRunner):
         holding = set()
         if len(present) >= self.rule.k and hits:
             holding.add(subject)
+            if subject not in self.book.episodes:  # a new incident (a re-opened one keeps its peak)
+                self.peak_area = 0.0
+            self.peak_area = max(self.peak_area, sum(d.area for d in hits))
             ev = self.book.hold(subject, subject, frame.ts, present[0], hits,
                                 {"classes": ",".join(sorted({d.class_name for d in hits})),
-                                 "frames": f"{len(present)}/{len(self.window)}"},
+                                 "frames": f"{len(present)}/{len(self.window)}",
+                                 "max_area_px": round(self.peak_area)},
                                 signature=tuple(sorted({d.class_name for d in hits})))
             if ev:
                 events.append(ev)

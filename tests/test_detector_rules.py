@@ -220,8 +220,8 @@ def test_crowding_grades_follow_the_peak_and_must_ascend():
     assert [rule.graded_severity({"max_count": n}).value for n in (3, 9, 10, 29, 30, 80)] == [
         "serious", "serious", "major", "major", "critical", "critical"]
     for grades, message in [
-        ([{"count": 3, "severity": "major"}], "must exceed min_count 3"),
-        ([{"count": 10, "severity": "major"}, {"count": 8, "severity": "critical"}], "previous step's count"),
+        ([{"count": 3, "severity": "major"}], "count 3 must exceed 3"),
+        ([{"count": 10, "severity": "major"}, {"count": 8, "severity": "critical"}], "count 8 must exceed 10"),
         ([{"count": 10, "severity": "serious"}], "must be above serious"),
         ([{"count": 10, "severity": "critical"}, {"count": 20, "severity": "major"}], "must be above critical"),
     ]:
@@ -314,6 +314,32 @@ def test_fire_smoke_low_confidence_ignored():
     cam = camera(FIRE)
     dets = {i * 0.5: [RawDetection("smoke", (10, 10, 60, 60), 0.2)] for i in range(6)}
     assert new(play(cam, [(i * 0.5, []) for i in range(6)], detections=dets)[1]) == []
+
+
+def test_a_spreading_fire_raises_its_grade_and_a_new_fire_starts_over():
+    rule = {**FIRE, "cooldown_s": 2, "grades": [{"area_px": 10_000, "severity": "critical"}]}
+    cam = camera(rule)
+    sizes = [50, 50, 50, 80, 120, 120, 60]  # a 50-px fire grows to 120 px (14 400 px²), then dies down
+    dets = {i * 0.5: [RawDetection("fire", (10, 10, 10 + s, 10 + s), 0.8)] for i, s in enumerate(sizes)}
+    frames = [(i * 0.5, []) for i in range(len(sizes) + 12)]
+    _, events = play(cam, frames, detections=dets)
+    graded = [(e.revision, cam.rules[0].graded_severity(e.details).value, e.details["max_area_px"]) for e in events]
+    assert graded[0] == (0, "major", 2500)
+    assert {g for _, g, peak in graded if peak >= 10_000} == {"critical"} and graded[-1][1] == "critical"
+    assert len({e.incident_id for e in events}) == 1
+    # after the cooldown a small fire is a new incident at the rule's own grade
+    later = {20 + i * 0.5: [RawDetection("fire", (10, 10, 60, 60), 0.8)] for i in range(4)}
+    _, events = play(cam, frames + [(20 + i * 0.5, []) for i in range(4)], detections={**dets, **later})
+    last = [e for e in events if e.is_new][-1]
+    assert last.started_ts >= 20 and cam.rules[0].graded_severity(last.details).value == "major"
+
+
+def test_fire_grades_must_ascend():
+    with pytest.raises(ValueError, match="must exceed 20000"):
+        TypeAdapter(Rule).validate_python({**FIRE, "grades": [{"area_px": 20_000, "severity": "critical"},
+                                                              {"area_px": 5_000, "severity": "critical"}]})
+    with pytest.raises(ValueError, match="must be above major"):
+        TypeAdapter(Rule).validate_python({**FIRE, "grades": [{"area_px": 5_000, "severity": "serious"}]})
 
 
 # ---------------------------------------------------------------- bounded state, deterministic ids

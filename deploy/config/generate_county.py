@@ -68,7 +68,8 @@ def camera(t: int, tid: str, v: int, vid: str, k: int) -> dict[str, Any]:
             {"type": "intrusion", "name": "water-edge-intrusion", "zone": "water-edge", "severity": "major",
              "schedule": [{"start": "19:00:00", "end": "07:00:00"}]},
             {"type": "loitering", "name": "water-edge-loitering", "zone": "water-edge", "dwell_s": 300},
-            {"type": "fire_smoke", "name": "straw-burning", "k": 3, "n": 5},
+            {"type": "fire_smoke", "name": "straw-burning", "k": 3, "n": 5,
+             "grades": [{"area_px": 60000, "severity": "critical"}]},  # ~12 % of a 960x540 substream frame
         ]
     return cam
 

@@ -7,8 +7,9 @@ timestamps (seconds), never on frame counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -63,11 +64,49 @@ class LoiteringRule(_RuleBase):
     inertia: int = Field(3, ge=1)
 
 
-class CountGrade(StrictModel):
-    """A crowd that has reached ``count`` makes the incident ``severity``."""
+class _Grade(StrictModel):
+    """One step of a rule's ``grades``: an event whose peak ``MEASURE`` has reached the step's value
+    makes the incident ``severity``."""
 
-    count: int = Field(ge=2)
+    MEASURE: ClassVar[str]  # the step's field, also the key of the episode detail it is compared with
     severity: Severity
+
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self, self.MEASURE))
+
+
+class CountGrade(_Grade):
+    """A crowd whose peak has reached ``count`` people makes the incident ``severity``."""
+
+    MEASURE: ClassVar[str] = "count"
+    count: int = Field(ge=2)
+
+
+class AreaGrade(_Grade):
+    """Fire/smoke whose peak total box area has reached ``area_px`` (px²) makes the incident ``severity``."""
+
+    MEASURE: ClassVar[str] = "area_px"
+    area_px: float = Field(gt=0)
+
+
+def check_grades(grades: Sequence[_Grade], floor: Severity, above: float = 0.0) -> None:
+    """Steps must ascend in value (past ``above``) and in severity (past the rule's own ``floor``)."""
+    prev_value, prev_severity = above, floor
+    for step in grades:
+        if step.threshold <= prev_value:
+            raise ValueError(f"grades: {step.MEASURE} {step.threshold:g} must exceed {prev_value:g} "
+                             "(the rule's own threshold or the previous step)")
+        if step.severity.rank <= prev_severity.rank:
+            raise ValueError(f"grades: severity {step.severity.value} at {step.MEASURE} {step.threshold:g} "
+                             f"must be above {prev_severity.value}")
+        prev_value, prev_severity = step.threshold, step.severity
+
+
+def graded(grades: Sequence[_Grade], peak: float, default: Severity) -> Severity:
+    """The severity of the last step ``peak`` has reached, else ``default``."""
+    reached = [g.severity for g in grades if peak >= g.threshold]
+    return reached[-1] if reached else default
 
 
 class CrowdingRule(_RuleBase):
@@ -86,20 +125,11 @@ class CrowdingRule(_RuleBase):
 
     @model_validator(mode="after")
     def _grades_ascend(self) -> CrowdingRule:
-        floor = self.effective_severity
-        for prev, step in zip([None, *self.grades], self.grades):
-            if step.count <= (prev.count if prev else self.min_count):
-                raise ValueError(f"grades: count {step.count} must exceed min_count {self.min_count} "
-                                 "and the previous step's count")
-            if step.severity.rank <= (prev.severity if prev else floor).rank:
-                raise ValueError(f"grades: severity {step.severity.value} at count {step.count} must be above "
-                                 f"{(prev.severity if prev else floor).value}")
+        check_grades(self.grades, self.effective_severity, above=self.min_count)
         return self
 
     def graded_severity(self, details: dict[str, float | int | str]) -> Severity:
-        peak = int(details.get("max_count", 0))
-        reached = [g.severity for g in self.grades if peak >= g.count]
-        return reached[-1] if reached else self.effective_severity
+        return graded(self.grades, float(details.get("max_count", 0)), self.effective_severity)
 
 
 class LineCrossingRule(_RuleBase):
@@ -140,13 +170,22 @@ class FireSmokeRule(_RuleBase):
     classes: list[str] = Field(default_factory=lambda: ["fire", "smoke"], min_length=1)
     k: int = Field(3, ge=1)
     n: int = Field(5, ge=1)
+    grades: list[AreaGrade] = Field(
+        default_factory=list,
+        description="raise the incident's severity as the fire spreads: the last step whose area_px (total box area "
+                    "of the fire/smoke seen in one frame, px²) the episode's peak has reached (ascending); dispatch "
+                    "re-routes a raised grade")
     default_severity: Severity = Severity.major
 
     @model_validator(mode="after")
     def _k_le_n(self) -> FireSmokeRule:
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) must not exceed n ({self.n})")
+        check_grades(self.grades, self.effective_severity)
         return self
+
+    def graded_severity(self, details: dict[str, float | int | str]) -> Severity:
+        return graded(self.grades, float(details.get("max_area_px", 0)), self.effective_severity)
 
 
 Rule = Annotated[
