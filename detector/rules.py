@@ -472,7 +472,6 @@ class FireSmokeRunner(_RuleRunner):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.window: deque[tuple[float, bool]] = deque(maxlen=self.rule.n)
-        self.peak_area = 0.0  # the incident's largest total box area in one frame (its grade follows it)
 
     def idle(self, frame: FrameView) -> None:
         self.window.clear()
@@ -486,13 +485,14 @@ class FireSmokeRunner(_RuleRunner):
         holding = set()
         if len(present) >= self.rule.k and hits:
             holding.add(subject)
-            if subject not in self.book.episodes:  # a new incident (a re-opened one keeps its peak)
-                self.peak_area = 0.0
-            self.peak_area = max(self.peak_area, sum(d.area for d in hits))
+            # the incident's largest total box area in one frame, which its grade follows (a new incident
+            # starts from nothing; one re-opened within its cooldown keeps its peak)
+            ep = self.book.episodes.get(subject)
+            peak = max(float(ep.details.get("max_area_px", 0)) if ep else 0.0, sum(d.area for d in hits))
             ev = self.book.hold(subject, subject, frame.ts, present[0], hits,
                                 {"classes": ",".join(sorted({d.class_name for d in hits})),
                                  "frames": f"{len(present)}/{len(self.window)}",
-                                 "max_area_px": round(self.peak_area)},
+                                 "max_area_px": round(peak)},
                                 signature=tuple(sorted({d.class_name for d in hits})))
             if ev:
                 events.append(ev)
