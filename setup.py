@@ -24,7 +24,22 @@ MAPPED = {
     "coverage": "xueliang.coverage",
     "scenes": "xueliang.scenes",
 }
-DATA_SUFFIXES = {".yaml", ".yml", ".json", ".html", ".js", ".css", ".svg", ".png", ".onnx", ".pt", ".md", ".ini", ".mako", ".wav"}
+DATA_SUFFIXES = {
+    ".yaml",
+    ".yml",
+    ".json",
+    ".html",
+    ".js",
+    ".css",
+    ".svg",
+    ".png",
+    ".onnx",
+    ".pt",
+    ".md",
+    ".ini",
+    ".mako",
+    ".wav",
+}
 
 
 def discover() -> tuple[list[str], dict[str, str], dict[str, list[str]]]:
@@ -47,7 +62,11 @@ def discover() -> tuple[list[str], dict[str, str], dict[str, list[str]]]:
             # data in plain sub-folders (static assets, scenario files, weights)
             for sub in directory.iterdir():
                 if sub.is_dir() and not any(q.suffix == ".py" for q in sub.iterdir() if q.is_file()):
-                    data += [str(q.relative_to(directory)) for q in sub.rglob("*") if q.is_file() and q.suffix in DATA_SUFFIXES]
+                    data += [
+                        str(q.relative_to(directory))
+                        for q in sub.rglob("*")
+                        if q.is_file() and q.suffix in DATA_SUFFIXES
+                    ]
             if data:
                 package_data[pkg] = data
     return packages, package_dir, package_data

@@ -35,13 +35,24 @@ def mount_docs(app: FastAPI, title: str) -> bool:
     local = swagger_ui_dir()
     if local is not None:
         app.mount(ASSETS_URL, StaticFiles(directory=local), name="docs-assets")
-    assets = {"swagger_js_url": f"{ASSETS_URL}/swagger-ui-bundle.js", "swagger_css_url": f"{ASSETS_URL}/swagger-ui.css",
-              "swagger_favicon_url": f"{ASSETS_URL}/favicon-32x32.png"} if local else {}
+    assets = (
+        {
+            "swagger_js_url": f"{ASSETS_URL}/swagger-ui-bundle.js",
+            "swagger_css_url": f"{ASSETS_URL}/swagger-ui.css",
+            "swagger_favicon_url": f"{ASSETS_URL}/favicon-32x32.png",
+        }
+        if local
+        else {}
+    )
 
     @app.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{title} (docs)",
-                                   oauth2_redirect_url=OAUTH2_REDIRECT_URL, **assets)
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{title} (docs)",
+            oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+            **assets,
+        )
 
     @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:

@@ -328,7 +328,7 @@ class SseReader:
                             eid = value
                         elif key == "data":
                             data.append(value)
-        except Exception as exc:  # surfaced to the test through the queue
+        except Exception as exc:  # noqa: BLE001 - surfaced to the test through the queue
             self._ready.set()
             self.events.put(exc)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from xueliang.coverage.planner import PlanOptions, run_plan
 
 
@@ -27,7 +28,9 @@ class PlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    demand: dict[str, Any] = Field(description="FeatureCollection: points/lines/polygons with 'category' (and 'village')")
+    demand: dict[str, Any] = Field(
+        description="FeatureCollection: points/lines/polygons with 'category' (and 'village')"
+    )
     candidates: dict[str, Any] = Field(description="FeatureCollection of candidate sites: 'cost', 'capacity', 'height'")
     cameras: dict[str, Any] | None = Field(None, description="existing cameras: 'azimuth', 'hfov', 'range', 'height'")
     buildings: dict[str, Any] | None = Field(None, description="building footprints with 'height' (m)")
@@ -46,12 +49,19 @@ class PlanResult(BaseModel):
 
 
 def plan_coverage(request: PlanRequest) -> PlanResult:
-    outcome = run_plan(request.demand, request.candidates, request.options, cameras=request.cameras,
-                       buildings=request.buildings, dem=request.dem_path)
+    outcome = run_plan(
+        request.demand,
+        request.candidates,
+        request.options,
+        cameras=request.cameras,
+        buildings=request.buildings,
+        dem=request.dem_path,
+    )
     files: dict[str, str] = {}
     if request.out_dir:
         from xueliang.coverage.output import write_outputs
 
         files = {k: str(v) for k, v in write_outputs(outcome, request.out_dir).items()}
-    return PlanResult(report=outcome.report, recommended=outcome.recommended, blind_spots=outcome.blind_geojson,
-                      files=files)
+    return PlanResult(
+        report=outcome.report, recommended=outcome.recommended, blind_spots=outcome.blind_geojson, files=files
+    )

@@ -15,6 +15,7 @@ import time
 from typing import TextIO
 
 from pydantic import ValidationError
+
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
 
 
@@ -24,14 +25,18 @@ class ProgressBar:
 
     def __call__(self, stage: str, frac: float) -> None:
         n = round(frac * self.width)
-        self.stream.write(f"\r[{'#' * n}{'.' * (self.width - n)}] {frac:4.0%} {stage:<24} {time.perf_counter() - self.t0:6.1f}s")
+        self.stream.write(
+            f"\r[{'#' * n}{'.' * (self.width - n)}] {frac:4.0%} {stage:<24} {time.perf_counter() - self.t0:6.1f}s"
+        )
         if frac >= 1.0:
             self.stream.write("\n")
         self.stream.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xueliang coverage", description="Camera coverage planning (blind spots, next cameras).")
+    p = argparse.ArgumentParser(
+        prog="xueliang coverage", description="Camera coverage planning (blind spots, next cameras)."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     pl = sub.add_parser("plan", help="find blind spots and recommend new cameras")
     pl.add_argument("--demand", required=True, help="GeoJSON of places to watch (category, village)")
@@ -69,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         opts: dict[str, object] = {
-            "k": args.k, "budget": args.budget, "target_share": args.target_share, "headings": args.headings,
-            "hfov_deg": args.hfov, "range_m": args.range, "spacing_m": args.spacing, "curvature": args.curvature,
+            "k": args.k,
+            "budget": args.budget,
+            "target_share": args.target_share,
+            "headings": args.headings,
+            "hfov_deg": args.hfov,
+            "range_m": args.range,
+            "spacing_m": args.spacing,
+            "curvature": args.curvature,
             "time_limit_s": args.time_limit,
         }
         if args.weights:
@@ -81,8 +92,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise CoverageInputError(f"cannot read weight table: {exc}", source=args.weights) from exc
         options = PlanOptions(**opts)  # type: ignore[arg-type]
         bar = None if args.quiet else ProgressBar(sys.stderr)
-        outcome = run_plan(args.demand, args.candidates, options, cameras=args.cameras, buildings=args.buildings,
-                           dem=args.dem, progress=bar)
+        outcome = run_plan(
+            args.demand,
+            args.candidates,
+            options,
+            cameras=args.cameras,
+            buildings=args.buildings,
+            dem=args.dem,
+            progress=bar,
+        )
         files = write_outputs(outcome, args.out, png=not args.no_png)
     except ValidationError as exc:
         e = exc.errors()[0]
@@ -92,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except InfeasibleError as exc:
         return fail(f"infeasible: {exc}", 3)
     r = outcome.report
-    print(f"coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with {len(r['plan']['cameras'])} new cameras; "
-          f"upper bound {r['plan']['upper_bound_total']:.1f}, gap {r['plan']['gap']:.3%}; "
-          f"{len(r['blind_spots'])} blind spots today")
+    print(
+        f"coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with {len(r['plan']['cameras'])} new cameras; "
+        f"upper bound {r['plan']['upper_bound_total']:.1f}, gap {r['plan']['gap']:.3%}; "
+        f"{len(r['blind_spots'])} blind spots today"
+    )
     for name, path in files.items():
         print(f"  {name}: {path}")
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+
 from xueliang.coverage.errors import CoverageInputError
 
 WGS84 = CRS.from_epsg(4326)
@@ -79,7 +80,9 @@ def _feature_id(f: dict[str, Any], i: int) -> str:
     return str(i)
 
 
-def raw_geometries(fc: dict[str, Any], source: str, allowed: tuple[str, ...]) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
+def raw_geometries(
+    fc: dict[str, Any], source: str, allowed: tuple[str, ...]
+) -> tuple[list[Any], list[dict[str, Any]], list[str]]:
     """Shapely geometries in the layer's own CRS, validated."""
     geoms, props, ids = [], [], []
     for i, f in enumerate(_features(fc, source)):
@@ -91,7 +94,9 @@ def raw_geometries(fc: dict[str, Any], source: str, allowed: tuple[str, ...]) ->
         except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
             raise CoverageInputError(f"unreadable geometry: {exc}", source=source, feature=fid) from exc
         if g.geom_type not in allowed:
-            raise CoverageInputError(f"{g.geom_type} not allowed here (expected {', '.join(allowed)})", source=source, feature=fid)
+            raise CoverageInputError(
+                f"{g.geom_type} not allowed here (expected {', '.join(allowed)})", source=source, feature=fid
+            )
         if g.is_empty:
             raise CoverageInputError("empty geometry", source=source, feature=fid)
         if not np.all(np.isfinite(shapely.get_coordinates(g))):
@@ -132,8 +137,9 @@ class LocalFrame:
         crs = layer_crs(fc, source)
         c = shapely.get_coordinates(np.asarray(geoms, dtype=object))
         if crs.is_geographic and (np.any(np.abs(c[:, 0]) > 180) or np.any(np.abs(c[:, 1]) > 90)):
-            raise CoverageInputError(f"coordinates do not fit CRS {crs.to_string()} (projected data without a crs member?)",
-                                     source=source)
+            raise CoverageInputError(
+                f"coordinates do not fit CRS {crs.to_string()} (projected data without a crs member?)", source=source
+            )
         x, y = float(np.mean(c[:, 0])), float(np.mean(c[:, 1]))
         lon, lat = Transformer.from_crs(crs, WGS84, always_xy=True).transform(x, y)
         if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
@@ -145,18 +151,21 @@ class LocalFrame:
 ALL_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 
 
-def read_layer(obj: str | Path | dict[str, Any], frame: LocalFrame, allowed: tuple[str, ...], source: str | None = None) -> Layer:
+def read_layer(
+    obj: str | Path | dict[str, Any], frame: LocalFrame, allowed: tuple[str, ...], source: str | None = None
+) -> Layer:
     fc, src = load_geojson(obj, source)
     crs = layer_crs(fc, src)
     geoms, props, ids = raw_geometries(fc, src, allowed)
     tr = frame.transformer_from(crs)
     local = []
-    for g, fid in zip(geoms, ids):
+    for g, fid in zip(geoms, ids, strict=False):
         if crs.is_geographic:
             c = shapely.get_coordinates(g)
             if np.any(np.abs(c[:, 0]) > 180) or np.any(np.abs(c[:, 1]) > 90):
-                raise CoverageInputError("coordinates out of range for WGS84 (projected data without a crs member?)",
-                                         source=src, feature=fid)
+                raise CoverageInputError(
+                    "coordinates out of range for WGS84 (projected data without a crs member?)", source=src, feature=fid
+                )
         lg = shapely.transform(g, lambda xy: np.c_[tr.transform(xy[:, 0], xy[:, 1])])
         if not np.all(np.isfinite(shapely.get_coordinates(lg))):
             raise CoverageInputError("cannot be reprojected", source=src, feature=fid)

@@ -51,6 +51,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
+
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
 
 _EPS = 1e-9
@@ -167,7 +168,9 @@ class MaxCoverage:
         self.capacity = np.ones(n_sites, dtype=np.int64) if capacity is None else np.asarray(capacity, dtype=np.int64)
         if self.capacity.shape[0] < n_sites:
             raise CoverageInputError("one capacity per site required", source="capacity")
-        self.fixed = np.zeros(n, dtype=bool) if covered_by_existing is None else np.asarray(covered_by_existing, dtype=bool)
+        self.fixed = (
+            np.zeros(n, dtype=bool) if covered_by_existing is None else np.asarray(covered_by_existing, dtype=bool)
+        )
         self._pre: Presolved | None = None
 
     # ----------------------------------------------------------------- constructors
@@ -184,7 +187,9 @@ class MaxCoverage:
         return cls(A, weights, **kw)  # type: ignore[arg-type]
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object) -> MaxCoverage:
+    def from_cost_matrix(
+        cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object
+    ) -> MaxCoverage:
         """spopt-compatible input: ``a_ij = 1`` where ``cost_ij <= service_radius``."""
         rows, cols = np.nonzero(np.asarray(cost_matrix) <= service_radius)
         A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=np.shape(cost_matrix))
@@ -278,9 +283,15 @@ class MaxCoverage:
         small = pre.A.nnz <= small_nnz and mip
         large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
         # quick bounds: everything seeable; the k best single cameras
-        bound = solver.lagrangian_bound(kk, budget, value, iters=0 if small else lagrangian_iters * (4 if large else 1),
-                                        deadline=time.perf_counter() + (0.2 if large else 0.1) * time_limit,
-                                        tol=mip_gap, sel=sel)
+        bound = solver.lagrangian_bound(
+            kk,
+            budget,
+            value,
+            iters=0 if small else lagrangian_iters * (4 if large else 1),
+            deadline=time.perf_counter() + (0.2 if large else 0.1) * time_limit,
+            tol=mip_gap,
+            sel=sel,
+        )
         timings["lagrangian"] = time.perf_counter() - t
         status: Literal["optimal", "feasible"] = "feasible"
         if mip and large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
@@ -293,8 +304,15 @@ class MaxCoverage:
             bound = min(bound, lpb)
             if x_ipm is not None and value < bound * (1 - mip_gap) - _EPS:
                 t = time.perf_counter()
-                ssel = solver.support_search(x_ipm, kk, budget, sel, deadline=t + 0.75 * (deadline - t),
-                                             polish_deadline=deadline, stop_at=bound * (1 - mip_gap))
+                ssel = solver.support_search(
+                    x_ipm,
+                    kk,
+                    budget,
+                    sel,
+                    deadline=t + 0.75 * (deadline - t),
+                    polish_deadline=deadline,
+                    stop_at=bound * (1 - mip_gap),
+                )
                 timings["support_search"] = time.perf_counter() - t
                 if solver.value(ssel) > value + _EPS:
                     sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
@@ -305,17 +323,29 @@ class MaxCoverage:
             bound = min(bound, lpb)
         if x_lp is not None and not small and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
             t = time.perf_counter()
-            rsel = solver.restricted_mip(np.flatnonzero(x_lp > 1e-6), kk, budget, sel, mip_gap=mip_gap,
-                                         time_limit=max(0.1, 0.6 * (deadline - time.perf_counter())))
+            rsel = solver.restricted_mip(
+                np.flatnonzero(x_lp > 1e-6),
+                kk,
+                budget,
+                sel,
+                mip_gap=mip_gap,
+                time_limit=max(0.1, 0.6 * (deadline - time.perf_counter())),
+            )
             timings["restricted_mip"] = time.perf_counter() - t
             if rsel is not None and solver.value(rsel) > value + _EPS:
                 sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
-        if value < bound * (1 - mip_gap) - _EPS and search_share > 0 and len(sel) > 1 and not small \
-                and time.perf_counter() < deadline:
+        if (
+            value < bound * (1 - mip_gap) - _EPS
+            and search_share > 0
+            and len(sel) > 1
+            and not small
+            and time.perf_counter() < deadline
+        ):
             t = time.perf_counter()
             share = 1.0 if large else search_share
-            sel3 = solver.iterated_search(sel, kk, budget, deadline=min(deadline, t + share * time_limit),
-                                          stop_at=bound * (1 - mip_gap))
+            sel3 = solver.iterated_search(
+                sel, kk, budget, deadline=min(deadline, t + share * time_limit), stop_at=bound * (1 - mip_gap)
+            )
             timings["iterated_search"] = time.perf_counter() - t
             v3 = solver.value(sel3)
             if v3 > value + _EPS:
@@ -333,10 +363,16 @@ class MaxCoverage:
                 bound = min(bound, mbound)
                 if proved or value >= bound * (1 - mip_gap) - _EPS:
                     status = "optimal"
-            if small and status != "optimal":  # small models go straight to HiGHS; if it stopped early, add the subgradient bound
+            if (
+                small and status != "optimal"
+            ):  # small models go straight to HiGHS; if it stopped early, add the subgradient bound
                 t = time.perf_counter()
-                bound = min(bound, solver.lagrangian_bound(kk, budget, value, iters=lagrangian_iters,
-                                                           deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel))
+                bound = min(
+                    bound,
+                    solver.lagrangian_bound(
+                        kk, budget, value, iters=lagrangian_iters, deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel
+                    ),
+                )
                 timings["lagrangian"] += time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
@@ -361,7 +397,9 @@ class MaxCoverage:
         solver = _Core(pre.A, pre.weights, self.cost, self.site, self.capacity)
         timings: dict[str, float] = {}
         if need <= 0:
-            return self._result(pre, np.empty(0, np.int64), 0.0, 0.0, np.zeros(0), "optimal", "none-needed", {"total": 0.0})
+            return self._result(
+                pre, np.empty(0, np.int64), 0.0, 0.0, np.zeros(0), "optimal", "none-needed", {"total": 0.0}
+            )
         sel, curve = solver.greedy(self.m, None, target=need, by_ratio=True)
         timings["greedy"] = time.perf_counter() - t0
         method, status = "greedy", "feasible"
@@ -381,8 +419,17 @@ class MaxCoverage:
         r = self._result(pre, sel, value, value, curve, status, method, timings)  # type: ignore[arg-type]
         return dataclasses.replace(r, cost_lower_bound=float(lower) if status != "optimal" else r.cost)
 
-    def _result(self, pre: Presolved, sel: np.ndarray, value: float, bound: float, curve: np.ndarray,
-                status: Literal["optimal", "feasible"], method: str, timings: dict[str, float]) -> CoverageSolution:
+    def _result(
+        self,
+        pre: Presolved,
+        sel: np.ndarray,
+        value: float,
+        bound: float,
+        curve: np.ndarray,
+        status: Literal["optimal", "feasible"],
+        method: str,
+        timings: dict[str, float],
+    ) -> CoverageSolution:
         sel = np.asarray(sel, dtype=np.int64)
         covered = self.fixed.copy()
         if len(sel):
@@ -391,9 +438,17 @@ class MaxCoverage:
         for arr in (sel, covered, curve):
             arr.setflags(write=False)
         return CoverageSolution(
-            selected=sel, covered_weight=float(value), upper_bound=float(bound), total_weight=float(self.weights.sum()),
-            fixed_weight=pre.fixed_weight, covered=covered, curve=np.asarray(curve, dtype=np.float64),
-            status=status, method=method, cost=float(self.cost[sel].sum()), timings=timings,
+            selected=sel,
+            covered_weight=float(value),
+            upper_bound=float(bound),
+            total_weight=float(self.weights.sum()),
+            fixed_weight=pre.fixed_weight,
+            covered=covered,
+            curve=np.asarray(curve, dtype=np.float64),
+            status=status,
+            method=method,
+            cost=float(self.cost[sel].sum()),
+            timings=timings,
         )
 
 
@@ -446,7 +501,7 @@ class _Core:
         return dom
 
     def col_rows(self, j: int) -> np.ndarray:
-        return self.C.indices[self.C.indptr[j]:self.C.indptr[j + 1]]
+        return self.C.indices[self.C.indptr[j] : self.C.indptr[j + 1]]
 
     def value(self, sel: np.ndarray) -> float:
         if len(sel) == 0 or self.n == 0:
@@ -457,9 +512,16 @@ class _Core:
         return float(self.w[cov].sum())
 
     # -- incremental greedy
-    def greedy(self, k: int, budget: float | None, *, target: float | None = None, by_ratio: bool | None = None,
-               start: np.ndarray | None = None, noise: np.random.Generator | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def greedy(
+        self,
+        k: int,
+        budget: float | None,
+        *,
+        target: float | None = None,
+        by_ratio: bool | None = None,
+        start: np.ndarray | None = None,
+        noise: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         m = self.m
         if self.n == 0 or m == 0:
             return np.empty(0, np.int64), np.zeros(0)
@@ -472,6 +534,7 @@ class _Core:
         chosen: list[int] = []
         curve: list[float] = []
         tol = _EPS * max(1.0, float(self.w.sum()))
+
         def take(j: int) -> float:
             """Add column j: mark its rows covered, update every column's marginal gain and the site caps."""
             chosen.append(j)
@@ -487,7 +550,7 @@ class _Core:
                 avail[self.site == s] = False
             return float(self.w[new].sum())
 
-        for j in ([] if start is None else [int(x) for x in start]):
+        for j in [] if start is None else [int(x) for x in start]:
             spent += self.cost[j]
             value += take(j)
         if start is not None:
@@ -564,16 +627,24 @@ class _Core:
         return np.array(S, dtype=np.int64)
 
     # -- iterated local search: perturb (drop a few cameras), greedy refill, 1-swap descent
-    def iterated_search(self, sel: np.ndarray, k: int, budget: float | None, *, deadline: float, seed: int = 0,
-                        stop_at: float = math.inf, max_stale: int = 200) -> np.ndarray:
+    def iterated_search(
+        self,
+        sel: np.ndarray,
+        k: int,
+        budget: float | None,
+        *,
+        deadline: float,
+        seed: int = 0,
+        stop_at: float = math.inf,
+        max_stale: int = 200,
+    ) -> np.ndarray:
         rng = np.random.default_rng(seed)
         best = np.asarray(sel, dtype=np.int64)
         best_v = self.value(best)
         cur, cur_v = best, best_v
         At = self.C.T.tocsr()
         stale = 0
-        while (time.perf_counter() < deadline and len(cur) > 1 and best_v < stop_at - _EPS
-               and stale < max_stale):
+        while time.perf_counter() < deadline and len(cur) > 1 and best_v < stop_at - _EPS and stale < max_stale:
             stale += 1
             # remove the chosen cameras in the 2-hop neighbourhood of one chosen camera (shared demand)
             s0 = int(cur[rng.integers(len(cur))])
@@ -637,8 +708,17 @@ class _Core:
         x[pick] = 1.0
         return float(v[pick].sum()), x
 
-    def lagrangian_bound(self, k: int, budget: float | None, lower: float, *, iters: int = 300,
-                         deadline: float = math.inf, tol: float = 1e-6, sel: np.ndarray | None = None) -> float:
+    def lagrangian_bound(
+        self,
+        k: int,
+        budget: float | None,
+        lower: float,
+        *,
+        iters: int = 300,
+        deadline: float = math.inf,
+        tol: float = 1e-6,
+        sel: np.ndarray | None = None,
+    ) -> float:
         """Subgradient descent on the Lagrangian dual (see the module docstring); returns the best bound.
 
         Two starts race for ``iters // 4`` steps each: ``lambda_i = w_i / deg_i`` and a primal-dual
@@ -663,15 +743,26 @@ class _Core:
         b0, lam0, theta0 = min(runs, key=lambda r: r[0])
         best = min(best, b0)
         if best - lower > tol * max(1.0, best) and iters - first * len(starts) > 0:
-            b1, _, _ = self._subgradient(lam0, k, budget, lower, iters - first * len(starts), deadline, tol,
-                                         stall_max=30, theta=theta0)
+            b1, _, _ = self._subgradient(
+                lam0, k, budget, lower, iters - first * len(starts), deadline, tol, stall_max=30, theta=theta0
+            )
             best = min(best, b1)
         # trivially valid bound: all the weight
         return float(min(best, w.sum()))
 
-    def _subgradient(self, lam: np.ndarray, k: int, budget: float | None, lower: float, iters: int,
-                     deadline: float, tol: float, *, stall_max: int, theta: float = 1.0
-                     ) -> tuple[float, np.ndarray, float]:
+    def _subgradient(
+        self,
+        lam: np.ndarray,
+        k: int,
+        budget: float | None,
+        lower: float,
+        iters: int,
+        deadline: float,
+        tol: float,
+        *,
+        stall_max: int,
+        theta: float = 1.0,
+    ) -> tuple[float, np.ndarray, float]:
         w = self.w
         best, best_lam = math.inf, lam
         stall = 0
@@ -683,7 +774,7 @@ class _Core:
             inner, x = self._inner(v, k, budget)
             yv = w - lam
             L = float(yv[yv > 0].sum()) + inner
-            if L < best - 1e-12 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
+            if best - 1e-12 * max(1.0, abs(best) if math.isfinite(best) else 1.0) > L:
                 best, best_lam = L, lam
                 stall = 0
             else:
@@ -790,8 +881,9 @@ class _Core:
         sol.value_valid = True
         h.setSolution(sol)
 
-    def lp_bound(self, k: int, budget: float | None, *, time_limit: float, interior: bool = False
-                 ) -> tuple[float, np.ndarray | None]:
+    def lp_bound(
+        self, k: int, budget: float | None, *, time_limit: float, interior: bool = False
+    ) -> tuple[float, np.ndarray | None]:
         """The LP relaxation's optimum (a valid upper bound) and its ``x``, or ``(inf, None)`` when it
         does not finish in time. ``interior``: HiGHS' interior-point method without crossover (seconds
         where simplex takes minutes on large models; its objective is within the method's 1e-8
@@ -815,8 +907,17 @@ class _Core:
         pad = 1e-6 if interior else 1e-9
         return float(h.getInfo().objective_function_value) * (1 + pad) + pad, x
 
-    def support_search(self, x_lp: np.ndarray, k: int, budget: float | None, incumbent: np.ndarray, *,
-                       deadline: float, polish_deadline: float, stop_at: float = math.inf) -> np.ndarray:
+    def support_search(
+        self,
+        x_lp: np.ndarray,
+        k: int,
+        budget: float | None,
+        incumbent: np.ndarray,
+        *,
+        deadline: float,
+        polish_deadline: float,
+        stop_at: float = math.inf,
+    ) -> np.ndarray:
         """Iterated local search restricted to the LP's support (x > 1e-3) and the incumbent, started
         from the better of the incumbent and the LP's k largest columns after 1-swaps; then 1-swaps over
         every candidate until ``polish_deadline``."""
@@ -829,12 +930,16 @@ class _Core:
         sub = self.A[:, keep].tocsr()
         rows = np.flatnonzero(np.diff(sub.indptr) > 0)
         core = _Core(sp.csr_matrix(sub[rows]), self.w[rows], self.cost[keep], self.site[keep], self.cap)
-        found = keep[core.iterated_search(np.searchsorted(keep, start), min(k, len(keep)), budget,
-                                          deadline=deadline, stop_at=stop_at)]
+        found = keep[
+            core.iterated_search(
+                np.searchsorted(keep, start), min(k, len(keep)), budget, deadline=deadline, stop_at=stop_at
+            )
+        ]
         return self.local_search(found, budget, deadline=polish_deadline)
 
-    def restricted_mip(self, keep: np.ndarray, k: int, budget: float | None, start: np.ndarray, *, time_limit: float,
-                       mip_gap: float) -> np.ndarray | None:
+    def restricted_mip(
+        self, keep: np.ndarray, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
+    ) -> np.ndarray | None:
         """The MIP over a subset of candidates (the LP's support plus the incumbent): a small model
         HiGHS solves fast, whose solution is feasible for the full problem (a RINS-like heuristic)."""
         keep = np.unique(np.concatenate([np.asarray(keep, dtype=np.int64), np.asarray(start, dtype=np.int64)]))
@@ -843,12 +948,14 @@ class _Core:
         if len(rows) == 0:
             return None
         core = _Core(sp.csr_matrix(sub[rows]), self.w[rows], self.cost[keep], self.site[keep], self.cap)
-        res = core.mip_max(min(k, len(keep)), budget, np.searchsorted(keep, start), time_limit=time_limit,
-                           mip_gap=mip_gap)
+        res = core.mip_max(
+            min(k, len(keep)), budget, np.searchsorted(keep, start), time_limit=time_limit, mip_gap=mip_gap
+        )
         return None if res is None else keep[res[0]]
 
-    def mip_max(self, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
-                ) -> tuple[np.ndarray, float, float, bool] | None:
+    def mip_max(
+        self, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
+    ) -> tuple[np.ndarray, float, float, bool] | None:
         h, highspy = self._highs(time_limit, mip_gap)
         lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
         h.passModel(lp)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from xueliang.coverage.planner import PlanOutcome
 from xueliang.coverage.visibility import sector_polygon
 
@@ -50,21 +51,35 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
         b = dem.bounds
         ls = LightSource(azdeg=315, altdeg=45)
         z = np.where(np.isnan(dem.z), np.nanmin(dem.z), dem.z)
-        ax.imshow(ls.hillshade(z, dx=dem.dx, dy=dem.dy), cmap="gray", extent=(b[0], b[2], b[1], b[3]),
-                  alpha=0.45, origin="upper", zorder=0)
+        ax.imshow(
+            ls.hillshade(z, dx=dem.dx, dy=dem.dy),
+            cmap="gray",
+            extent=(b[0], b[2], b[1], b[3]),
+            alpha=0.45,
+            origin="upper",
+            zorder=0,
+        )
     for g in outcome.buildings_local:
         _fill(ax, g, color="#555555", alpha=0.8, zorder=2)
     for i in range(len(E.ids)):
-        _fill(ax, sector_polygon(E.xy[i, 0], E.xy[i, 1], E.azimuth[i], E.hfov[i], E.range[i]),
-              color="#2ca02c", alpha=0.18, zorder=1)
+        _fill(
+            ax,
+            sector_polygon(E.xy[i, 0], E.xy[i, 1], E.azimuth[i], E.hfov[i], E.range[i]),
+            color="#2ca02c",
+            alpha=0.18,
+            zorder=1,
+        )
     ax.scatter(E.xy[:, 0], E.xy[:, 1], marker="^", c="#2ca02c", s=40, zorder=5, label="existing camera")
     ax.scatter(S.xy[:, 0], S.xy[:, 1], marker=".", c="#999999", s=12, zorder=3, label="candidate site")
     before, after = outcome.covered_before, outcome.solution.covered
-    groups = [(before, "#2ca02c", "seen today"), (after & ~before, "#1f77b4", "seen after plan"),
-              (~after, "#d62728", "still unseen")]
+    groups = [
+        (before, "#2ca02c", "seen today"),
+        (after & ~before, "#1f77b4", "seen after plan"),
+        (~after, "#d62728", "still unseen"),
+    ]
     for mask, col, lab in groups:
         ax.scatter(D.xy[mask, 0], D.xy[mask, 1], s=6 + D.weight[mask], c=col, zorder=4, label=lab)
-    for spot, fl in list(zip(outcome.blind_spots, outcome.blind_local))[:15]:
+    for spot, fl in list(zip(outcome.blind_spots, outcome.blind_local, strict=False))[:15]:
         for part in getattr(fl, "geoms", [fl]):
             xs, ys = part.exterior.xy
             ax.plot(xs, ys, color="#d62728", lw=1, ls="--", zorder=6)
@@ -73,14 +88,28 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
     site_index = {sid: i for i, sid in enumerate(S.ids)}
     for cam in outcome.report["plan"]["cameras"]:
         i = site_index[cam["site"]]
-        _fill(ax, sector_polygon(S.xy[i, 0], S.xy[i, 1], cam["heading_deg"], cam["hfov_deg"], cam["range_m"]),
-              color="#1f77b4", alpha=0.3, zorder=3)
+        _fill(
+            ax,
+            sector_polygon(S.xy[i, 0], S.xy[i, 1], cam["heading_deg"], cam["hfov_deg"], cam["range_m"]),
+            color="#1f77b4",
+            alpha=0.3,
+            zorder=3,
+        )
         ax.scatter([S.xy[i, 0]], [S.xy[i, 1]], marker="*", c="#1f77b4", s=120, zorder=8)
-        ax.annotate(str(cam["rank"]), (S.xy[i, 0], S.xy[i, 1]), color="#1f77b4", fontsize=9, zorder=9,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.annotate(
+            str(cam["rank"]),
+            (S.xy[i, 0], S.xy[i, 1]),
+            color="#1f77b4",
+            fontsize=9,
+            zorder=9,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     r = outcome.report
-    ax.set_title(f"Coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with "
-                 f"{len(r['plan']['cameras'])} new cameras (gap {r['plan']['gap']:.2%})")
+    ax.set_title(
+        f"Coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with "
+        f"{len(r['plan']['cameras'])} new cameras (gap {r['plan']['gap']:.2%})"
+    )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")

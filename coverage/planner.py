@@ -24,6 +24,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+
 from xueliang.coverage.errors import CoverageInputError
 from xueliang.coverage.geo import (
     ALL_TYPES,
@@ -68,7 +69,8 @@ class PlanOptions(BaseModel):
     target_share: float | None = Field(None, gt=0, le=1, description="cheapest plan reaching this share of weight")
     category_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_WEIGHTS))
     unknown_category_weight: float | None = Field(
-        None, ge=0, description="weight for categories missing from the table; None = reject them")
+        None, ge=0, description="weight for categories missing from the table; None = reject them"
+    )
     headings: int = Field(12, ge=1, le=72, description="discretised headings per candidate site")
     hfov_deg: float = Field(60.0, gt=0, le=360, description="default horizontal field of view of new cameras")
     range_m: float = Field(120.0, gt=0, le=5000, description="default useful range of new cameras")
@@ -145,8 +147,15 @@ class PlanOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _num(props: dict[str, Any], key: str, default: float | None, source: str, fid: str,
-         lo: float = -math.inf, hi: float = math.inf) -> float:
+def _num(
+    props: dict[str, Any],
+    key: str,
+    default: float | None,
+    source: str,
+    fid: str,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+) -> float:
     v = props.get(key, default)
     if v is None:
         if default is None:
@@ -165,7 +174,7 @@ def build_demand(layer: Layer, opts: PlanOptions) -> Demand:
     if len(layer) == 0:
         raise CoverageInputError("no demand features", source=layer.source)
     xs, ws, cats, vils, feats = [], [], [], [], []
-    for i, (g, p, fid) in enumerate(zip(layer.geoms, layer.props, layer.ids)):
+    for i, (g, p, fid) in enumerate(zip(layer.geoms, layer.props, layer.ids, strict=False)):
         cat = p.get("category")
         if not isinstance(cat, str) or not cat:
             raise CoverageInputError("missing property 'category'", source=layer.source, feature=fid)
@@ -176,7 +185,9 @@ def build_demand(layer: Layer, opts: PlanOptions) -> Demand:
         else:
             raise CoverageInputError(
                 f"category {cat!r} not in the weight table ({', '.join(sorted(opts.category_weights))})",
-                source=layer.source, feature=fid)
+                source=layer.source,
+                feature=fid,
+            )
         mult = _num(p, "weight", 1.0, layer.source, fid, 0.0)
         pts = sample_geometry(g, opts.spacing_m)
         xs.append(pts)
@@ -184,8 +195,9 @@ def build_demand(layer: Layer, opts: PlanOptions) -> Demand:
         cats += [cat] * len(pts)
         vils += [str(p.get("village") or "unassigned")] * len(pts)
         feats.append(np.full(len(pts), i))
-    return Demand(np.vstack(xs), np.concatenate(ws), np.array(cats), np.array(vils), np.concatenate(feats),
-                  layer.ids, layer.props)
+    return Demand(
+        np.vstack(xs), np.concatenate(ws), np.array(cats), np.array(vils), np.concatenate(feats), layer.ids, layer.props
+    )
 
 
 def build_cameras(layer: Layer | None, opts: PlanOptions) -> Cameras:
@@ -194,18 +206,29 @@ def build_cameras(layer: Layer | None, opts: PlanOptions) -> Cameras:
         return Cameras([], np.zeros((0, 2)), z, z, z, z, z, z)
     src = layer.source
     rows = []
-    for g, p, fid in zip(layer.geoms, layer.props, layer.ids):
-        rows.append((
-            g.x, g.y,
-            _num(p, "height", opts.camera_height_m, src, fid, 0, 500),
-            _num(p, "azimuth", 0.0 if _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360) >= 360 else None, src, fid, -360, 720),
-            _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360),
-            _num(p, "range", opts.range_m, src, fid, 0.1, 20000),
-            _num(p, "tilt", math.nan, src, fid, -90, 90) if p.get("tilt") is not None else math.nan,
-            _num(p, "vfov", math.nan, src, fid, 0.1, 180) if p.get("vfov") is not None else math.nan,
-        ))
+    for g, p, fid in zip(layer.geoms, layer.props, layer.ids, strict=False):
+        rows.append(
+            (
+                g.x,
+                g.y,
+                _num(p, "height", opts.camera_height_m, src, fid, 0, 500),
+                _num(
+                    p,
+                    "azimuth",
+                    0.0 if _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360) >= 360 else None,
+                    src,
+                    fid,
+                    -360,
+                    720,
+                ),
+                _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360),
+                _num(p, "range", opts.range_m, src, fid, 0.1, 20000),
+                _num(p, "tilt", math.nan, src, fid, -90, 90) if p.get("tilt") is not None else math.nan,
+                _num(p, "vfov", math.nan, src, fid, 0.1, 180) if p.get("vfov") is not None else math.nan,
+            )
+        )
     a = np.array(rows, dtype=np.float64)
-    ids = [str(p.get("id", fid)) for p, fid in zip(layer.props, layer.ids)]
+    ids = [str(p.get("id", fid)) for p, fid in zip(layer.props, layer.ids, strict=False)]
     return Cameras(ids, a[:, :2], a[:, 2], a[:, 3] % 360, a[:, 4], a[:, 5], a[:, 6], a[:, 7])
 
 
@@ -214,18 +237,21 @@ def build_sites(layer: Layer, opts: PlanOptions) -> Sites:
         raise CoverageInputError("no candidate sites", source=layer.source)
     src = layer.source
     rows = []
-    for g, p, fid in zip(layer.geoms, layer.props, layer.ids):
+    for g, p, fid in zip(layer.geoms, layer.props, layer.ids, strict=False):
         pt = g if g.geom_type == "Point" else g.representative_point()
-        rows.append((
-            pt.x, pt.y,
-            _num(p, "height", opts.camera_height_m, src, fid, 0, 500),
-            _num(p, "cost", 1.0, src, fid, 1e-9),
-            _num(p, "capacity", 1, src, fid, 1, 64),
-            _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360),
-            _num(p, "range", opts.range_m, src, fid, 0.1, 20000),
-        ))
+        rows.append(
+            (
+                pt.x,
+                pt.y,
+                _num(p, "height", opts.camera_height_m, src, fid, 0, 500),
+                _num(p, "cost", 1.0, src, fid, 1e-9),
+                _num(p, "capacity", 1, src, fid, 1, 64),
+                _num(p, "hfov", opts.hfov_deg, src, fid, 0.1, 360),
+                _num(p, "range", opts.range_m, src, fid, 0.1, 20000),
+            )
+        )
     a = np.array(rows, dtype=np.float64)
-    ids = [str(p.get("id", fid)) for p, fid in zip(layer.props, layer.ids)]
+    ids = [str(p.get("id", fid)) for p, fid in zip(layer.props, layer.ids, strict=False)]
     return Sites(ids, a[:, :2], a[:, 2], a[:, 3], a[:, 4].astype(np.int64), a[:, 5], a[:, 6])
 
 
@@ -261,8 +287,13 @@ def _kpis(keys: np.ndarray, w: np.ndarray, before: np.ndarray, after: np.ndarray
         s = keys == key
         tot = float(w[s].sum())
         b, a = float(w[s & before].sum()), float(w[s & after].sum())
-        out[key] = {"weight": tot, "covered_before": b, "covered_after": a,
-                    "share_before": _share(b, tot), "share_after": _share(a, tot)}
+        out[key] = {
+            "weight": tot,
+            "covered_before": b,
+            "covered_after": a,
+            "share_before": _share(b, tot),
+            "share_after": _share(a, tot),
+        }
     return out
 
 
@@ -282,8 +313,9 @@ def run_plan(
     from xueliang.coverage.metrics import PLAN_SECONDS, PLANS
 
     try:
-        outcome = _run_plan(demand, candidates, options, cameras=cameras, buildings=buildings, dem=dem,
-                            progress=progress)
+        outcome = _run_plan(
+            demand, candidates, options, cameras=cameras, buildings=buildings, dem=dem, progress=progress
+        )
     except CoverageInputError:
         PLANS.labels("bad_input").inc()
         raise
@@ -326,12 +358,23 @@ def _run_plan(
             raise CoverageInputError("DEM does not overlap the demand", source=str(dem_local.source))
         if not inside.all():
             bad = int(np.flatnonzero(~inside)[0])
-            raise CoverageInputError("demand lies outside the DEM", source=dlayer.source,
-                                     feature=D.feature_ids[int(D.feature[bad])])
+            raise CoverageInputError(
+                "demand lies outside the DEM", source=dlayer.source, feature=D.feature_ids[int(D.feature[bad])]
+            )
     bld = None
     if blayer is not None and len(blayer):
-        hs = [_num(p, "height", (float(p["levels"]) * 3.0) if p.get("levels") is not None else None,
-                   blayer.source, fid, 0, 1000) for p, fid in zip(blayer.props, blayer.ids)]
+        hs = [
+            _num(
+                p,
+                "height",
+                (float(p["levels"]) * 3.0) if p.get("levels") is not None else None,
+                blayer.source,
+                fid,
+                0,
+                1000,
+            )
+            for p, fid in zip(blayer.props, blayer.ids, strict=False)
+        ]
         bld = Buildings.build(blayer.geoms, np.array(hs), dem_local)
     scene = Scene(dem_local, bld, options.target_height_m, STANDARD_REFRACTION_CC if options.curvature else 0.0)
     timings["inputs"] = time.perf_counter() - t0
@@ -348,7 +391,9 @@ def _run_plan(
 
     t = time.perf_counter()
     step("optimising", 0.55)
-    model = MaxCoverage(A, D.weight, cost=S.cost[site_of], site=site_of, capacity=S.capacity, covered_by_existing=before)
+    model = MaxCoverage(
+        A, D.weight, cost=S.cost[site_of], site=site_of, capacity=S.capacity, covered_by_existing=before
+    )
     if options.target_share is not None:
         sol = model.set_cover(options.target_share, time_limit=options.time_limit_s)
     else:
@@ -366,25 +411,42 @@ def _run_plan(
     return outcome
 
 
-def _install_order(A: sp.csr_matrix, w: np.ndarray, before: np.ndarray, sel: np.ndarray) -> tuple[list[int], list[float]]:
+def _install_order(
+    A: sp.csr_matrix, w: np.ndarray, before: np.ndarray, sel: np.ndarray
+) -> tuple[list[int], list[float]]:
     """Greedy order of the chosen cameras and each one's marginal gain (install the best first)."""
     covered = before.copy()
     left = [int(j) for j in sel]
     order, gains = [], []
     C = A.tocsc()
     while left:
-        g = [float(w[C.indices[C.indptr[j]:C.indptr[j + 1]]][~covered[C.indices[C.indptr[j]:C.indptr[j + 1]]]].sum()) for j in left]
+        g = [
+            float(w[C.indices[C.indptr[j] : C.indptr[j + 1]]][~covered[C.indices[C.indptr[j] : C.indptr[j + 1]]]].sum())
+            for j in left
+        ]
         b = int(np.argmax(g))
         j = left.pop(b)
         order.append(j)
         gains.append(g[b])
-        covered[C.indices[C.indptr[j]:C.indptr[j + 1]]] = True
+        covered[C.indices[C.indptr[j] : C.indptr[j + 1]]] = True
     return order, gains
 
 
-def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndarray, heading_of: np.ndarray,
-            A: sp.csr_matrix, before: np.ndarray, after: np.ndarray, sol: CoverageSolution, model: MaxCoverage,
-            opts: PlanOptions, scene: Scene) -> PlanOutcome:
+def _report(
+    frame: LocalFrame,
+    D: Demand,
+    E: Cameras,
+    S: Sites,
+    site_of: np.ndarray,
+    heading_of: np.ndarray,
+    A: sp.csr_matrix,
+    before: np.ndarray,
+    after: np.ndarray,
+    sol: CoverageSolution,
+    model: MaxCoverage,
+    opts: PlanOptions,
+    scene: Scene,
+) -> PlanOutcome:
     w = D.weight
     total = float(w.sum())
     # blind spots: uncovered weighted samples today, clustered and ranked by weight
@@ -399,19 +461,26 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
     for c in np.unique(lab):
         idx = un[lab == c]
         cw = float(w[idx].sum())
-        hull = shapely.union_all(shapely.buffer(shapely.points(D.xy[idx]), opts.spacing_m * 0.75, quad_segs=4)).simplify(1.0)
+        hull = shapely.union_all(
+            shapely.buffer(shapely.points(D.xy[idx]), opts.spacing_m * 0.75, quad_segs=4)
+        ).simplify(1.0)
         cats: dict[str, float] = {}
-        for cat, ww in zip(D.category[idx], w[idx]):
+        for cat, ww in zip(D.category[idx], w[idx], strict=False):
             cats[str(cat)] = cats.get(str(cat), 0.0) + float(ww)
         feats = sorted({D.feature_ids[int(f)] for f in D.feature[idx]})
         cen = frame.xy_to_lonlat(D.xy[idx].mean(axis=0, keepdims=True))[0]
-        spots.append({
-            "weight": cw, "share_of_total": _share(cw, total), "samples": len(idx),
-            "categories": dict(sorted(cats.items(), key=lambda kv: -kv[1])),
-            "villages": sorted(set(D.village[idx].tolist())), "features": feats,
-            "centroid": [round(float(cen[0]), 7), round(float(cen[1]), 7)],
-            "covered_after_share": _share(float(w[idx][after[idx]].sum()), cw),
-        })
+        spots.append(
+            {
+                "weight": cw,
+                "share_of_total": _share(cw, total),
+                "samples": len(idx),
+                "categories": dict(sorted(cats.items(), key=lambda kv: -kv[1])),
+                "villages": sorted(set(D.village[idx].tolist())),
+                "features": feats,
+                "centroid": [round(float(cen[0]), 7), round(float(cen[1]), 7)],
+                "covered_after_share": _share(float(w[idx][after[idx]].sum()), cw),
+            }
+        )
         polys.append(hull)
     order = np.argsort([-s["weight"] for s in spots], kind="stable")
     spots = [dict(spots[i], rank=r + 1) for r, i in enumerate(order)]
@@ -423,30 +492,57 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
     rec_features = []
     base_cov = float(w[before].sum())
     run = base_cov
-    for rank, (j, g) in enumerate(zip(inst, gains), start=1):
+    for rank, (j, g) in enumerate(zip(inst, gains, strict=False), start=1):
         s = int(site_of[j])
         run += g
         hd = float(heading_of[j])
-        lonlat = frame.xy_to_lonlat(S.xy[s:s + 1])[0]
-        cam = {"rank": rank, "site": S.ids[s], "heading_deg": hd, "hfov_deg": float(S.hfov[s]),
-               "range_m": float(S.range[s]), "height_m": float(S.height[s]), "cost": float(S.cost[s]),
-               "marginal_weight": g, "cumulative_share": _share(run, total),
-               "lon": round(float(lonlat[0]), 7), "lat": round(float(lonlat[1]), 7)}
+        lonlat = frame.xy_to_lonlat(S.xy[s : s + 1])[0]
+        cam = {
+            "rank": rank,
+            "site": S.ids[s],
+            "heading_deg": hd,
+            "hfov_deg": float(S.hfov[s]),
+            "range_m": float(S.range[s]),
+            "height_m": float(S.height[s]),
+            "cost": float(S.cost[s]),
+            "marginal_weight": g,
+            "cumulative_share": _share(run, total),
+            "lon": round(float(lonlat[0]), 7),
+            "lat": round(float(lonlat[1]), 7),
+        }
         cams.append(cam)
         view = sector_polygon(S.xy[s, 0], S.xy[s, 1], hd, float(S.hfov[s]), float(S.range[s]))
-        rec_features.append({"type": "Feature", "geometry": shapely.geometry.mapping(shapely.Point(lonlat)),
-                             "properties": {**cam, "kind": "camera"}})
-        rec_features.append({"type": "Feature", "geometry": shapely.geometry.mapping(frame.to_wgs84(view)),
-                             "properties": {"rank": rank, "site": S.ids[s], "heading_deg": hd, "kind": "view"}})
-    blind_features = [{"type": "Feature", "geometry": shapely.geometry.mapping(frame.to_wgs84(p)),
-                       "properties": {k: v for k, v in s.items() if k != "centroid"}} for s, p in zip(spots, polys)]
+        rec_features.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(shapely.Point(lonlat)),
+                "properties": {**cam, "kind": "camera"},
+            }
+        )
+        rec_features.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(frame.to_wgs84(view)),
+                "properties": {"rank": rank, "site": S.ids[s], "heading_deg": hd, "kind": "view"},
+            }
+        )
+    blind_features = [
+        {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(frame.to_wgs84(p)),
+            "properties": {k: v for k, v in s.items() if k != "centroid"},
+        }
+        for s, p in zip(spots, polys, strict=False)
+    ]
 
     # marginal-gain curve: greedy covered weight (existing + new) for k = 1..K
     K = min(max(opts.curve_max_k, opts.k or 0), model.m)
     try:
         gsol = model.solve(K, local_search=False, mip=False, lagrangian_iters=1, search_share=0.0)
-        curve = [{"k": i + 1, "covered_weight": base_cov + float(v), "share": _share(base_cov + float(v), total)}
-                 for i, v in enumerate(gsol.curve)]
+        curve = [
+            {"k": i + 1, "covered_weight": base_cov + float(v), "share": _share(base_cov + float(v), total)}
+            for i, v in enumerate(gsol.curve)
+        ]
     except Exception as exc:  # noqa: BLE001 - the curve is an extra; record why it is missing
         curve = [{"error": str(exc)}]
 
@@ -455,9 +551,15 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
     for fi, fid in enumerate(D.feature_ids):
         s = D.feature == fi
         fw = float(w[s].sum())
-        places.append({"feature": fid, "category": str(D.category[s][0]), "village": str(D.village[s][0]),
-                       "share_before": _share(float(w[s & before].sum()), fw),
-                       "share_after": _share(float(w[s & after].sum()), fw)})
+        places.append(
+            {
+                "feature": fid,
+                "category": str(D.category[s][0]),
+                "village": str(D.village[s][0]),
+                "share_before": _share(float(w[s & before].sum()), fw),
+                "share_after": _share(float(w[s & after].sum()), fw),
+            }
+        )
     report = {
         "frame": {"crs": "local azimuthal equidistant (m)", "lon_0": frame.lon, "lat_0": frame.lat},
         "demand": {"features": len(D.feature_ids), "samples": len(w), "total_weight": total},
@@ -469,12 +571,29 @@ def _report(frame: LocalFrame, D: Demand, E: Cameras, S: Sites, site_of: np.ndar
         "by_village": _kpis(D.village, w, before, after),
         "places": places,
         "blind_spots": spots,
-        "plan": {"goal": {"k": opts.k, "budget": opts.budget, "target_share": opts.target_share},
-                 "cameras": cams, "objective": sol.summary(),
-                 "covered_weight_total": base_cov + sol.covered_weight,
-                 "upper_bound_total": base_cov + sol.upper_bound, "gap": sol.gap},
+        "plan": {
+            "goal": {"k": opts.k, "budget": opts.budget, "target_share": opts.target_share},
+            "cameras": cams,
+            "objective": sol.summary(),
+            "covered_weight_total": base_cov + sol.covered_weight,
+            "upper_bound_total": base_cov + sol.upper_bound,
+            "gap": sol.gap,
+        },
         "marginal_gain_curve": curve,
     }
-    return PlanOutcome(frame, D, E, S, site_of, heading_of, before, sol, spots, report,
-                       {"type": "FeatureCollection", "features": rec_features},
-                       {"type": "FeatureCollection", "features": blind_features}, scene, blind_local=polys)
+    return PlanOutcome(
+        frame,
+        D,
+        E,
+        S,
+        site_of,
+        heading_of,
+        before,
+        sol,
+        spots,
+        report,
+        {"type": "FeatureCollection", "features": rec_features},
+        {"type": "FeatureCollection", "features": blind_features},
+        scene,
+        blind_local=polys,
+    )

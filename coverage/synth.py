@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+
 from xueliang.coverage.geo import LocalFrame
 
 CENTRE_LON, CENTRE_LAT = -84.168, 36.617  # a valley floor inside the Jacksboro DEM
@@ -77,8 +78,12 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
     demand.append(feat(road_d, id="road-A-D", category="road", village="D"))
     # river, north of the main road, crossed by the road to C
     river = shapely.LineString([(-1700, 700), (-1200, 560), (-450, 420), (300, 700), (1500, 950)])
-    demand.append(feat(shapely.LineString([(-450, 420), (300, 700)]), id="riverbank-mid", category="riverbank", village="A"))
-    demand.append(feat(shapely.LineString([(-1500, 645), (-1200, 560)]), id="C-riverbank-sw", category="riverbank", village="C"))
+    demand.append(
+        feat(shapely.LineString([(-450, 420), (300, 700)]), id="riverbank-mid", category="riverbank", village="A")
+    )
+    demand.append(
+        feat(shapely.LineString([(-1500, 645), (-1200, 560)]), id="C-riverbank-sw", category="riverbank", village="C")
+    )
     demand.append(feat(shapely.Point(-450, 420), id="bridge", category="bridge", village="A"))
     local["river"] = river
 
@@ -100,8 +105,13 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
             r = rng.uniform(45, 110)
             cx, cy = x + r * math.cos(a), y + r * math.sin(a)
             w, h = rng.uniform(8, 14), rng.uniform(8, 12)
-            buildings.append(feat(shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), id=f"{name}-house-{i}",
-                                  height=float(rng.choice([6.0, 9.0]))))
+            buildings.append(
+                feat(
+                    shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2),
+                    id=f"{name}-house-{i}",
+                    height=float(rng.choice([6.0, 9.0])),
+                )
+            )
         # candidate poles: crossroads corner, entrance, two along the village roads
         pole(f"{name}-p-cross", (x - 12, y - 10))
         pole(f"{name}-p-ent", (ent[0] + 15, ent[1] - 12))
@@ -110,8 +120,16 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
     cam_b = (bx - 70.0, by - 40.0)
     mid = (bx - 30.0, by - 16.0)
     buildings.append(feat(shapely.box(mid[0] - 8, mid[1] - 8, mid[0] + 8, mid[1] + 8), id="B-warehouse", height=12.0))
-    cams.append(feat(shapely.Point(cam_b), id="cam-B-1", height=5.0, azimuth=_bearing(cam_b, (bx + 8, by + 6)),
-                     hfov=50.0, range=150.0))
+    cams.append(
+        feat(
+            shapely.Point(cam_b),
+            id="cam-B-1",
+            height=5.0,
+            azimuth=_bearing(cam_b, (bx + 8, by + 6)),
+            hfov=50.0,
+            range=150.0,
+        )
+    )
     # square in A, market in B, school south-east of A
     demand.append(feat(shapely.box(-60, 30, -20, 70), id="A-square", category="square", village="A"))
     demand.append(feat(shapely.box(bx + 40, by + 30, bx + 90, by + 70), id="B-market", category="market", village="B"))
@@ -119,9 +137,12 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
     demand.append(feat(school, id="school", category="school", village="A"))
     pole("school-p-gate", (290, -250))
     local["school"] = school
+
     # existing cameras: A's entrance and crossroads, A's square, the bridge, B's entrance and market, C's entrance and
     # crossroads (all pointed at their target from 25-60 m)
-    def cam(cid: str, at: tuple[float, float], target: tuple[float, float], hfov: float = 60.0, rng_m: float = 120.0) -> None:
+    def cam(
+        cid: str, at: tuple[float, float], target: tuple[float, float], hfov: float = 60.0, rng_m: float = 120.0
+    ) -> None:
         cams.append(feat(shapely.Point(at), id=cid, height=6.0, azimuth=_bearing(at, target), hfov=hfov, range=rng_m))
 
     cam("cam-A-ent", (-200, -40), local["A-entrance"])
@@ -133,13 +154,20 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
     cam("cam-C-ent", (-740, 650), local["C-entrance"])
     cam("cam-C-cross", (-870, 830), local["C-crossroads"])
     # poles along the roads and river every ~150 m
-    for lname, line in (("main", main), ("rc", road_c), ("rd", road_d), ("river", shapely.LineString([(-1600, 672), (-1200, 560), (-450, 420), (300, 700)]))):
+    for lname, line in (
+        ("main", main),
+        ("rc", road_c),
+        ("rd", road_d),
+        ("river", shapely.LineString([(-1600, 672), (-1200, 560), (-450, 420), (300, 700)])),
+    ):
         for i, d in enumerate(np.arange(75.0, line.length, 150.0)):
             p = line.interpolate(d)
             pole(f"{lname}-p{i}", (p.x + 10, p.y - 10), cost=1.0, capacity=2)
     paths = {
-        "demand": out / "demand.geojson", "cameras": out / "cameras.geojson",
-        "candidates": out / "candidates.geojson", "buildings": out / "buildings.geojson",
+        "demand": out / "demand.geojson",
+        "cameras": out / "cameras.geojson",
+        "candidates": out / "candidates.geojson",
+        "buildings": out / "buildings.geojson",
     }
     for key, feats in (("demand", demand), ("cameras", cams), ("candidates", poles), ("buildings", buildings)):
         paths[key].write_text(json.dumps(_fc(feats)), encoding="utf-8")
@@ -150,12 +178,13 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, with_dem: bool = True
 def _write_dem(path: Path) -> Path:
     """The Jacksboro DEM (real terrain), cropped to the county, as a WGS84 GeoTIFF."""
     from matplotlib import cbook
+
     from xueliang.coverage.terrain import DEM
 
     dem = DEM.from_npz(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
     c = int((CENTRE_LON - dem.x0) / dem.dx)
     r = int((dem.y0 - CENTRE_LAT) / dem.dy)
     h = 50  # +-50 cells of 3" (~4 km x 4.6 km around the centre)
-    sub = dem.z[r - h:r + h, c - h:c + h]
+    sub = dem.z[r - h : r + h, c - h : c + h]
     crop = DEM(sub.copy(), dem.x0 + (c - h) * dem.dx, dem.y0 - (r - h) * dem.dy, dem.dx, dem.dy, dem.crs, "jacksboro")
     return crop.to_geotiff(path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from xueliang.coverage.errors import CoverageInputError
 
 EARTH_RADIUS_M = 6_378_137.0
@@ -38,7 +39,9 @@ class DEM:
 
     def __post_init__(self) -> None:
         if self.z.ndim != 2 or min(self.z.shape) < 2:
-            raise CoverageInputError(f"DEM must be a 2-D raster of at least 2x2 cells, got shape {self.z.shape}", source=self.source)
+            raise CoverageInputError(
+                f"DEM must be a 2-D raster of at least 2x2 cells, got shape {self.z.shape}", source=self.source
+            )
         if not (self.dx > 0 and self.dy > 0):
             raise CoverageInputError("DEM cell size must be positive", source=self.source)
 
@@ -94,8 +97,15 @@ class DEM:
             return cls(z, float(lon[0]) - dx / 2, float(lat[0]) + dy / 2, dx, dy, CRS.from_user_input(crs), str(path))
         if "z" in d.files:
             c = str(d["crs"]) if "crs" in d.files else crs
-            return cls(d["z"].astype(np.float64), float(d["x0"]), float(d["y0"]), float(d["dx"]), float(d["dy"]),
-                       CRS.from_user_input(c) if c else None, str(path))
+            return cls(
+                d["z"].astype(np.float64),
+                float(d["x0"]),
+                float(d["y0"]),
+                float(d["dx"]),
+                float(d["dy"]),
+                CRS.from_user_input(c) if c else None,
+                str(path),
+            )
         raise CoverageInputError(f"unknown npz DEM layout, arrays {d.files}", source=str(path))
 
     def to_geotiff(self, path: str | Path) -> Path:
@@ -104,9 +114,16 @@ class DEM:
 
         path = Path(path)
         with rasterio.open(
-            path, "w", driver="GTiff", height=self.z.shape[0], width=self.z.shape[1], count=1, dtype="float32",
+            path,
+            "w",
+            driver="GTiff",
+            height=self.z.shape[0],
+            width=self.z.shape[1],
+            count=1,
+            dtype="float32",
             crs=self.crs.to_wkt() if self.crs is not None else None,  # type: ignore[attr-defined]
-            transform=from_origin(self.x0, self.y0, self.dx, self.dy), nodata=-32768.0,
+            transform=from_origin(self.x0, self.y0, self.dx, self.dy),
+            nodata=-32768.0,
         ) as ds:
             ds.write(np.where(np.isnan(self.z), -32768.0, self.z).astype(np.float32), 1)
         return path
@@ -122,18 +139,23 @@ class DEM:
         h, w = self.z.shape
         left, right, top, bottom = self.x0, self.x0 + w * self.dx, self.y0, self.y0 - h * self.dy
         xs, ys = rasterio.warp.transform(
-            RCRS.from_wkt(self.crs.to_wkt()), RCRS.from_wkt(dst_crs.to_wkt()),  # type: ignore[attr-defined]
-            [left, right, right, left], [top, top, bottom, bottom],
+            RCRS.from_wkt(self.crs.to_wkt()),
+            RCRS.from_wkt(dst_crs.to_wkt()),  # type: ignore[attr-defined]
+            [left, right, right, left],
+            [top, top, bottom, bottom],
         )
         ncols = math.ceil((max(xs) - min(xs)) / resolution)
         nrows = math.ceil((max(ys) - min(ys)) / resolution)
         dst = np.full((nrows, ncols), np.nan, dtype=np.float64)
         rasterio.warp.reproject(
-            source=np.where(np.isnan(self.z), -32768.0, self.z), destination=dst,
+            source=np.where(np.isnan(self.z), -32768.0, self.z),
+            destination=dst,
             src_transform=from_origin(self.x0, self.y0, self.dx, self.dy),
-            src_crs=RCRS.from_wkt(self.crs.to_wkt()), src_nodata=-32768.0,  # type: ignore[attr-defined]
+            src_crs=RCRS.from_wkt(self.crs.to_wkt()),
+            src_nodata=-32768.0,  # type: ignore[attr-defined]
             dst_transform=from_origin(min(xs), max(ys), resolution, resolution),
-            dst_crs=RCRS.from_wkt(dst_crs.to_wkt()), dst_nodata=np.nan,
+            dst_crs=RCRS.from_wkt(dst_crs.to_wkt()),
+            dst_nodata=np.nan,
             resampling=rasterio.warp.Resampling.bilinear,
         )
         return DEM(dst, min(xs), max(ys), resolution, resolution, dst_crs, self.source)
@@ -163,8 +185,12 @@ class DEM:
         tc = fc - c0
         tr = fr - r0
         z = self.z
-        v = (z[r0, c0] * (1 - tc) * (1 - tr) + z[r0, c0 + 1] * tc * (1 - tr)
-             + z[r0 + 1, c0] * (1 - tc) * tr + z[r0 + 1, c0 + 1] * tc * tr)
+        v = (
+            z[r0, c0] * (1 - tc) * (1 - tr)
+            + z[r0, c0 + 1] * tc * (1 - tr)
+            + z[r0 + 1, c0] * (1 - tc) * tr
+            + z[r0 + 1, c0 + 1] * tc * tr
+        )
         return np.where(inside, v, np.nan)
 
     def covers(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -173,16 +199,25 @@ class DEM:
     # ------------------------------------------------------------------ visibility
     def line_of_sight(
         self,
-        ox: np.ndarray, oy: np.ndarray, oz: np.ndarray,
-        tx: np.ndarray, ty: np.ndarray, tz: np.ndarray,
-        *, curvature: float = 0.0, step: float | None = None, chunk: int = 4_000_000,
+        ox: np.ndarray,
+        oy: np.ndarray,
+        oz: np.ndarray,
+        tx: np.ndarray,
+        ty: np.ndarray,
+        tz: np.ndarray,
+        *,
+        curvature: float = 0.0,
+        step: float | None = None,
+        chunk: int = 4_000_000,
     ) -> np.ndarray:
         """Clear sight from absolute heights ``oz`` to ``tz`` (metres above datum, before curvature)?
 
         Arrays broadcast to one length (one ray each). ``tz`` is lowered by the curvature drop
         at its distance like the terrain. Terrain outside the raster never blocks.
         """
-        ox, oy, oz, tx, ty, tz = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (ox, oy, oz, tx, ty, tz)))
+        ox, oy, oz, tx, ty, tz = np.broadcast_arrays(
+            *(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (ox, oy, oz, tx, ty, tz))
+        )
         n = ox.shape[0]
         step = step or 0.5 * min(self.dx, self.dy)
         length = np.hypot(tx - ox, ty - oy)
@@ -218,8 +253,15 @@ class DEM:
         return visible
 
     def viewshed(
-        self, ox: float, oy: float, *, observer_height: float, target_height: float = 0.0,
-        max_distance: float | None = None, curvature: float = 0.0, step: float | None = None,
+        self,
+        ox: float,
+        oy: float,
+        *,
+        observer_height: float,
+        target_height: float = 0.0,
+        max_distance: float | None = None,
+        curvature: float = 0.0,
+        step: float | None = None,
     ) -> np.ndarray:
         """Boolean raster: cells whose centre, raised by ``target_height``, the observer sees.
         Cells beyond ``max_distance`` are False. The observer stands ``observer_height`` above the
@@ -233,7 +275,8 @@ class DEM:
         d = np.hypot(X - ox, Y - oy)
         sel = ~np.isnan(self.z) if max_distance is None else (~np.isnan(self.z) & (d <= max_distance))
         r, c = np.nonzero(sel)
-        vis = self.line_of_sight(ox, oy, g0 + observer_height, X[r, c], Y[r, c], self.z[r, c] + target_height,
-                                 curvature=curvature, step=step)
+        vis = self.line_of_sight(
+            ox, oy, g0 + observer_height, X[r, c], Y[r, c], self.z[r, c] + target_height, curvature=curvature, step=step
+        )
         out[r, c] = vis
         return out

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
+
 from xueliang.coverage.terrain import DEM
 
 
@@ -88,8 +89,9 @@ class Scene:
         z = self.dem.elevation(xy[:, 0], xy[:, 1])
         return np.where(np.isnan(z), 0.0, z)
 
-    def pairs_in_range(self, demand_xy: np.ndarray, site_xy: np.ndarray, ranges: np.ndarray,
-                       tree: cKDTree | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def pairs_in_range(
+        self, demand_xy: np.ndarray, site_xy: np.ndarray, ranges: np.ndarray, tree: cKDTree | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         tree = tree or cKDTree(demand_xy)
         hits = tree.query_ball_point(site_xy, r=ranges)
         lens = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
@@ -97,8 +99,9 @@ class Scene:
         cols = np.repeat(np.arange(len(site_xy)), lens)
         return rows, cols
 
-    def line_of_sight(self, demand_xy: np.ndarray, site_xy: np.ndarray, site_height: np.ndarray,
-                      rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def line_of_sight(
+        self, demand_xy: np.ndarray, site_xy: np.ndarray, site_height: np.ndarray, rows: np.ndarray, cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Clear sight per pair; also the observer's and target's absolute heights."""
         gd = self.ground(demand_xy)
         gs = self.ground(site_xy)
@@ -110,8 +113,9 @@ class Scene:
             ok &= self.buildings.clear(o, oz, t, tz)
         if self.dem is not None and ok.any():
             idx = np.flatnonzero(ok)
-            ok[idx] = self.dem.line_of_sight(o[idx, 0], o[idx, 1], oz[idx], t[idx, 0], t[idx, 1], tz[idx],
-                                             curvature=self.curvature)
+            ok[idx] = self.dem.line_of_sight(
+                o[idx, 0], o[idx, 1], oz[idx], t[idx, 0], t[idx, 1], tz[idx], curvature=self.curvature
+            )
         return ok, oz, tz
 
 
@@ -119,8 +123,15 @@ def _angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs((a - b + 180.0) % 360.0 - 180.0)
 
 
-def in_sector(dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, azimuth: np.ndarray, hfov: np.ndarray,
-              tilt: np.ndarray | None = None, vfov: np.ndarray | None = None) -> np.ndarray:
+def in_sector(
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    azimuth: np.ndarray,
+    hfov: np.ndarray,
+    tilt: np.ndarray | None = None,
+    vfov: np.ndarray | None = None,
+) -> np.ndarray:
     """Pairs inside the view sector; ``dz`` = target minus observer height."""
     bearing = np.degrees(np.arctan2(dx, dy)) % 360.0
     dist = np.hypot(dx, dy)
@@ -132,9 +143,18 @@ def in_sector(dx: np.ndarray, dy: np.ndarray, dz: np.ndarray, azimuth: np.ndarra
     return ok
 
 
-def camera_coverage(scene: Scene, demand_xy: np.ndarray, cam_xy: np.ndarray, height: np.ndarray, azimuth: np.ndarray,
-                    hfov: np.ndarray, rng: np.ndarray, tilt: np.ndarray | None = None, vfov: np.ndarray | None = None,
-                    tree: cKDTree | None = None) -> sp.csr_matrix:
+def camera_coverage(
+    scene: Scene,
+    demand_xy: np.ndarray,
+    cam_xy: np.ndarray,
+    height: np.ndarray,
+    azimuth: np.ndarray,
+    hfov: np.ndarray,
+    rng: np.ndarray,
+    tilt: np.ndarray | None = None,
+    vfov: np.ndarray | None = None,
+    tree: cKDTree | None = None,
+) -> sp.csr_matrix:
     """CSR (demand x cameras) of what fixed cameras see."""
     n, m = len(demand_xy), len(cam_xy)
     if n == 0 or m == 0:
@@ -142,14 +162,28 @@ def camera_coverage(scene: Scene, demand_xy: np.ndarray, cam_xy: np.ndarray, hei
     rows, cols = scene.pairs_in_range(demand_xy, cam_xy, rng, tree)
     d = demand_xy[rows] - cam_xy[cols]
     ok, oz, tz = scene.line_of_sight(demand_xy, cam_xy, height, rows, cols)
-    ok &= in_sector(d[:, 0], d[:, 1], tz - oz, azimuth[cols], hfov[cols],
-                    None if tilt is None else tilt[cols], None if vfov is None else vfov[cols])
+    ok &= in_sector(
+        d[:, 0],
+        d[:, 1],
+        tz - oz,
+        azimuth[cols],
+        hfov[cols],
+        None if tilt is None else tilt[cols],
+        None if vfov is None else vfov[cols],
+    )
     return sp.csr_matrix((np.ones(int(ok.sum())), (rows[ok], cols[ok])), shape=(n, m))
 
 
-def candidate_coverage(scene: Scene, demand_xy: np.ndarray, site_xy: np.ndarray, height: np.ndarray,
-                       headings: np.ndarray, hfov: np.ndarray, rng: np.ndarray, tree: cKDTree | None = None,
-                       ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+def candidate_coverage(
+    scene: Scene,
+    demand_xy: np.ndarray,
+    site_xy: np.ndarray,
+    height: np.ndarray,
+    headings: np.ndarray,
+    hfov: np.ndarray,
+    rng: np.ndarray,
+    tree: cKDTree | None = None,
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """CSR (demand x (site, heading)); candidate ``j`` is site ``site_of[j]`` facing ``heading_of[j]``.
 
     Line of sight is computed once per (site, demand) pair. ``hfov >= 360`` makes a site a single

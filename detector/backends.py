@@ -90,9 +90,16 @@ class InferenceBackend(abc.ABC):
 
     kind: str = "?"
 
-    def __init__(self, imgsz: int | None, conf: float, iou: float, names: dict[int, str],
-                 fixed_batch: int | None = None, fixed_canvas: tuple[int, int] | None = None,
-                 model_imgsz: int | None = None) -> None:
+    def __init__(
+        self,
+        imgsz: int | None,
+        conf: float,
+        iou: float,
+        names: dict[int, str],
+        fixed_batch: int | None = None,
+        fixed_canvas: tuple[int, int] | None = None,
+        model_imgsz: int | None = None,
+    ) -> None:
         # a fixed input wins; then the configured size; then the size the model was trained at
         self.imgsz = max(fixed_canvas) if fixed_canvas else (imgsz or model_imgsz or DEFAULT_IMGSZ)
         self.fixed_canvas = fixed_canvas  # a static-shape model's (H, W); else each batch gets a rectangular canvas
@@ -124,13 +131,13 @@ class InferenceBackend(abc.ABC):
         placed = [letterbox(img, self.imgsz, canvas) for img in images]
         tensor = to_tensor([c for c, _ in placed])
         if self.fixed_batch is not None and self.fixed_batch != len(images):
-            outs = [self._forward(tensor[i:i + 1]) for i in range(len(images))]
+            outs = [self._forward(tensor[i : i + 1]) for i in range(len(images))]
             raw = np.concatenate(outs, axis=0)
         else:
             raw = self._forward(tensor)
         return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         return None
 
 
@@ -162,8 +169,9 @@ class OnnxRuntimeDetector(InferenceBackend):
 class OpenVinoDetector(InferenceBackend):
     kind = "openvino"
 
-    def __init__(self, model: Path, imgsz: int | None, conf: float, iou: float, threads: int = 2,
-                 precision: str = "f32") -> None:
+    def __init__(
+        self, model: Path, imgsz: int | None, conf: float, iou: float, threads: int = 2, precision: str = "f32"
+    ) -> None:
         import openvino as ov
 
         model = Path(model)
@@ -185,13 +193,18 @@ class OpenVinoDetector(InferenceBackend):
             names = _parse_names(meta["names"])
         shape = net.inputs[0].get_partial_shape()
         fixed = shape[0].get_length() if shape[0].is_static else None
-        canvas = _static_canvas(model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)),
-                                imgsz=imgsz)
-        self.compiled = core.compile_model(net, "CPU", {
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-        })
+        canvas = _static_canvas(
+            model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)), imgsz=imgsz
+        )
+        self.compiled = core.compile_model(
+            net,
+            "CPU",
+            {
+                "INFERENCE_NUM_THREADS": threads,
+                "INFERENCE_PRECISION_HINT": precision,
+                "PERFORMANCE_HINT": "LATENCY",
+            },
+        )
         self.request = self.compiled.create_infer_request()
         super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
 
@@ -205,8 +218,9 @@ class UltralyticsDetector(InferenceBackend):
 
     kind = "ultralytics"
 
-    def __init__(self, model: str, imgsz: int | None, conf: float, iou: float, device: str = "cpu",
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model: str, imgsz: int | None, conf: float, iou: float, device: str = "cpu", threads: int | None = None
+    ) -> None:
         import torch
         from ultralytics.nn.autobackend import AutoBackend
 
@@ -224,8 +238,9 @@ class UltralyticsDetector(InferenceBackend):
         if static and self.net.metadata.get("imgsz"):
             h, w = (int(v) for v in self.net.metadata["imgsz"])
             canvas = _static_canvas(Path(model), h, w, imgsz)
-        trained = (getattr(self.net, "metadata", None) or {}).get("imgsz") or \
-            (getattr(getattr(self.net, "model", None), "args", None) or {}).get("imgsz")
+        trained = (getattr(self.net, "metadata", None) or {}).get("imgsz") or (
+            getattr(getattr(self.net, "model", None), "args", None) or {}
+        ).get("imgsz")
         super().__init__(imgsz, conf, iou, _parse_names(self.net.names), fixed, canvas, _metadata_imgsz(trained))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
@@ -244,6 +259,7 @@ def make_backend(config: DetectorConfig) -> InferenceBackend:
     if isinstance(b, OpenVinoBackend):
         return OpenVinoDetector(b.model, config.imgsz, config.confidence, config.iou, b.threads, b.precision)
     if isinstance(b, UltralyticsBackend):
-        return UltralyticsDetector(b.model, config.imgsz, config.confidence, config.iou, b.device,
-                                   getattr(b, "threads", None))
+        return UltralyticsDetector(
+            b.model, config.imgsz, config.confidence, config.iou, b.device, getattr(b, "threads", None)
+        )
     raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed

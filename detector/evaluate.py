@@ -31,11 +31,15 @@ def scenario_camera(scenario: Scenario, name: str) -> CameraConfig:
     """The camera config a scenario's ``camera:`` block describes (id made unique by the scenario name)."""
     block = scenario.camera
     cam_id = block.id if block.id != "scene-cam" else f"scene-{name}"
-    return CameraConfig.model_validate({
-        "id": cam_id, "source": {"type": "scene", "scenario": f"{name}.yaml"},
-        "zones": [z.model_dump() for z in block.zones], "lines": [ln.model_dump() for ln in block.lines],
-        "rules": [r.model_dump() for r in block.rules],
-    })
+    return CameraConfig.model_validate(
+        {
+            "id": cam_id,
+            "source": {"type": "scene", "scenario": f"{name}.yaml"},
+            "zones": [z.model_dump() for z in block.zones],
+            "lines": [ln.model_dump() for ln in block.lines],
+            "rules": [r.model_dump() for r in block.rules],
+        }
+    )
 
 
 def scenario_frames(scenario: Scenario, seed: int, sample_fps: float) -> Iterable[tuple[float, object]]:
@@ -83,14 +87,21 @@ class Evaluation:
             dt = f"{max(abs(o) for o in s.offsets):.2f}" if s.offsets else "-"
             lines.append(f"| {sc} | {rule} | {s.expected} | {s.raised} | {s.matched} | {dt} |")
         t = self.totals()
-        lines.append(f"| **all** | | {t.expected} | {t.raised} | {t.matched} | "
-                     f"{max((abs(o) for o in t.offsets), default=0):.2f} |")
+        lines.append(
+            f"| **all** | | {t.expected} | {t.raised} | {t.matched} | "
+            f"{max((abs(o) for o in t.offsets), default=0):.2f} |"
+        )
         lines.append(f"recall {self.recall:.3f}, precision {self.precision:.3f}")
         return "\n".join(lines)
 
 
-def score(expected: dict[str, list], incidents: Sequence[Incident], t0: dict[str, float],
-          camera_of: dict[str, str], tolerance_s: float = 2.0) -> Evaluation:
+def score(
+    expected: dict[str, list],
+    incidents: Sequence[Incident],
+    t0: dict[str, float],
+    camera_of: dict[str, str],
+    tolerance_s: float = 2.0,
+) -> Evaluation:
     """``expected``: scenario → ExpectedIncident list; ``t0``: scenario → capture time of scene t=0."""
     first: dict[str, Incident] = {}
     for inc in incidents:
@@ -121,10 +132,14 @@ def score(expected: dict[str, list], incidents: Sequence[Incident], t0: dict[str
             used_w.add(wi)
             rules[key].matched += 1
             rules[key].offsets.append(got[gi][0] - want[wi])
-        unmatched += [f"{key[0]}/{key[1]}: raised at {got[i][0]:.2f}s, nothing expected near"
-                      for i in range(len(got)) if i not in used_g]
-        unmatched += [f"{key[0]}/{key[1]}: expected at {want[i]:.2f}s, not raised"
-                      for i in range(len(want)) if i not in used_w]
+        unmatched += [
+            f"{key[0]}/{key[1]}: raised at {got[i][0]:.2f}s, nothing expected near"
+            for i in range(len(got))
+            if i not in used_g
+        ]
+        unmatched += [
+            f"{key[0]}/{key[1]}: expected at {want[i]:.2f}s, not raised" for i in range(len(want)) if i not in used_w
+        ]
     return Evaluation(dict(rules), unmatched)
 
 
@@ -143,8 +158,9 @@ def render(scenario: Scenario, seed: int, sample_fps: float, quality: int = 90) 
     return out
 
 
-def oracle_incidents(scenario: Scenario, name: str, frames: Iterable[tuple[float, list]], t0: float,
-                     min_visible: float = 0.3) -> list[Incident]:
+def oracle_incidents(
+    scenario: Scenario, name: str, frames: Iterable[tuple[float, list]], t0: float, min_visible: float = 0.3
+) -> list[Incident]:
     """Tracker + rules fed with the renderer's ground-truth boxes (``frames``: scene t, boxes) instead of
     a network: checks the rule semantics against the truth timeline independently of the model."""
     from zoneinfo import ZoneInfo
@@ -165,17 +181,39 @@ def oracle_incidents(scenario: Scenario, name: str, frames: Iterable[tuple[float
     out: list[Incident] = []
     for t, gt in frames:
         boxes = [b for b in gt if b.visible_fraction >= min_visible]
-        dets = Detections(np.asarray([b.xyxy for b in boxes], np.float32).reshape(-1, 4),
-                          np.full(len(boxes), 0.9, np.float32), np.asarray([b.class_id for b in boxes], np.int32))
+        dets = Detections(
+            np.asarray([b.xyxy for b in boxes], np.float32).reshape(-1, 4),
+            np.full(len(boxes), 0.9, np.float32),
+            np.asarray([b.class_id for b in boxes], np.int32),
+        )
         ts = t0 + t
         tracker.update(dets, ts)
-        objects = tuple(TrackedObject(tr.track_id, CLASS_NAMES[tr.class_id], tuple(map(float, tr.xyxy)),
-                                      tr.median_score, tr.confirmed, tr.seen_now) for tr in tracker.tracks)
+        objects = tuple(
+            TrackedObject(
+                tr.track_id,
+                CLASS_NAMES[tr.class_id],
+                tuple(map(float, tr.xyxy)),
+                tr.median_score,
+                tr.confirmed,
+                tr.seen_now,
+            )
+            for tr in tracker.tracks
+        )
         raw = tuple(RawDetection(b.class_name, b.xyxy, 0.9) for b in boxes)
         for ev in rules.step(FrameView(ts, local_time(ts, tz), objects, raw)):
-            out.append(Incident(id=ev.incident_id, camera_id=cam.id, rule=ev.rule_name, rule_type=ev.rule_type,
-                                severity="general", started_at=utc_from_ts(ev.started_ts),
-                                updated_at=utc_from_ts(ev.ts), revision=ev.revision, details=ev.details))
+            out.append(
+                Incident(
+                    id=ev.incident_id,
+                    camera_id=cam.id,
+                    rule=ev.rule_name,
+                    rule_type=ev.rule_type,
+                    severity="general",
+                    started_at=utc_from_ts(ev.started_ts),
+                    updated_at=utc_from_ts(ev.ts),
+                    revision=ev.revision,
+                    details=ev.details,
+                )
+            )
     return out
 
 
@@ -207,8 +245,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", type=Path, default=None, help="ONNX model (default: the config's)")
     ap.add_argument("--roi", action="store_true", help="infer on crops around motion and tracks")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra detector settings, e.g. --set confidence=0.1 --set tracker.high_score=0.3")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra detector settings, e.g. --set confidence=0.1 --set tracker.high_score=0.3",
+    )
     args = ap.parse_args(argv)
     paths = args.scenarios or public_scenarios()
     scenarios = {p.stem: load_scenario(p) for p in paths}
@@ -233,8 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     n = 0
     for name, sc in scenarios.items():
         t0[name] = 1_800_000_000.0 + 10_000 * len(t0)
-        n += publish_frames(prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps),
-                            t0[name])
+        n += publish_frames(
+            prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps), t0[name]
+        )
     stop = threading.Event()
     th = threading.Thread(target=worker.run, args=(stop,))
     started = time.perf_counter()
@@ -244,8 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     stop.set()
     th.join()
     incidents = read_incidents(bus, settings.bus.topics.incidents, "eval-reader", idle_s=0.5)
-    ev = score({name: expected_incidents(sc) for name, sc in scenarios.items()}, incidents, t0,
-               {name: cam.id for name, cam in cams.items()})
+    ev = score(
+        {name: expected_incidents(sc) for name, sc in scenarios.items()},
+        incidents,
+        t0,
+        {name: cam.id for name, cam in cams.items()},
+    )
     print(ev.table())
     zoom = f", {worker.stats.zoom_crops} zoom crops" if worker.stats.zoom_crops else ""
     print(f"{n} frames, {worker.stats.frames_inferred} inferred{zoom}, {time.perf_counter() - started:.1f}s")

@@ -52,8 +52,9 @@ def letterbox(image: np.ndarray, imgsz: int, canvas: tuple[int, int] | None = No
     top, bottom = int(round(pad_y - 0.1)), int(round(pad_y + 0.1))
     left, right = int(round(pad_x - 0.1)), int(round(pad_x + 0.1))
     resized = image if (new_w, new_h) == (w, h) else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    out = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT,
-                             value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
+    out = cv2.copyMakeBorder(
+        resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE)
+    )
     if out.shape[:2] != (ch, cw):  # rounding guard
         out = cv2.resize(out, (cw, ch), interpolation=cv2.INTER_LINEAR)
     return out, LetterboxInfo(scale, float(left), float(top), w, h)
@@ -85,8 +86,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def postprocess(output: np.ndarray, infos: list[LetterboxInfo], conf: float, iou: float,
-                max_det: int = 300) -> list[Detections]:
+def postprocess(
+    output: np.ndarray, infos: list[LetterboxInfo], conf: float, iou: float, max_det: int = 300
+) -> list[Detections]:
     """Raw YOLO output → per-frame detections in frame pixels (class-aware NMS).
 
     Accepts the anchor layout of YOLOv8/11 heads, ``(B, 4 + nc, A)`` with centre-xywh boxes,

@@ -25,8 +25,15 @@ def _square(box: Sequence[float], side_min: int, width: int, height: int, margin
     return [nx1, ny1, nx1 + side, ny1 + side]
 
 
-def roi_regions(width: int, height: int, boxes: Sequence[Sequence[float]], imgsz: int,
-                max_regions: int = 4, max_share: float = 0.6, min_scale: float = 2.0) -> list[Region] | None:
+def roi_regions(
+    width: int,
+    height: int,
+    boxes: Sequence[Sequence[float]],
+    imgsz: int,
+    max_regions: int = 4,
+    max_share: float = 0.6,
+    min_scale: float = 2.0,
+) -> list[Region] | None:
     """Square crops (x1, y1, x2, y2) covering ``boxes``; None when the whole frame is the better input
     (no boxes, a small frame, too many crops or crops covering most of the frame)."""
     if not boxes or max(width, height) < min_scale * imgsz:

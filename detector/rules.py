@@ -138,19 +138,45 @@ class _Episode:
 class EpisodeBook:
     """Episodes of one rule on one camera, one per subject, with grace, cooldown and re-arm."""
 
-    def __init__(self, camera_id: str, rule_name: str, rule_type: str, zone: str | None, grace_s: float,
-                 cooldown_s: float, update_interval_s: float = UPDATE_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        rule_name: str,
+        rule_type: str,
+        zone: str | None,
+        grace_s: float,
+        cooldown_s: float,
+        update_interval_s: float = UPDATE_INTERVAL_S,
+    ) -> None:
         self.camera_id, self.rule_name, self.rule_type, self.zone = camera_id, rule_name, rule_type, zone
         self.grace_s, self.cooldown_s, self.update_interval_s = grace_s, cooldown_s, update_interval_s
         self.episodes: dict[Any, _Episode] = {}
 
     def _event(self, ep: _Episode, ts: float, is_new: bool) -> RuleEvent:
-        return RuleEvent(ep.incident_id, self.rule_name, self.rule_type, self.zone, is_new, not ep.open,
-                         ep.revision, ep.started_ts, ts, ep.objects, dict(ep.details))
+        return RuleEvent(
+            ep.incident_id,
+            self.rule_name,
+            self.rule_type,
+            self.zone,
+            is_new,
+            not ep.open,
+            ep.revision,
+            ep.started_ts,
+            ts,
+            ep.objects,
+            dict(ep.details),
+        )
 
-    def hold(self, subject: Any, episode_key: str, ts: float, start_ts: float,
-             objects: Sequence[TrackedObject | RawDetection], details: dict[str, float | int | str],
-             signature: Any = None) -> RuleEvent | None:
+    def hold(
+        self,
+        subject: Any,
+        episode_key: str,
+        ts: float,
+        start_ts: float,
+        objects: Sequence[TrackedObject | RawDetection],
+        details: dict[str, float | int | str],
+        signature: Any = None,
+    ) -> RuleEvent | None:
         """The rule's condition holds for ``subject`` at ``ts``: open, re-open or update its episode."""
         ep = self.episodes.get(subject)
         objs = tuple(objects)
@@ -196,7 +222,7 @@ class EpisodeBook:
 class _Presence:
     """Per-track zone presence: established after ``inertia`` consecutive inside observations."""
 
-    __slots__ = ("run", "entered_ts", "last_inside_ts", "established")
+    __slots__ = ("entered_ts", "established", "last_inside_ts", "run")
 
     def __init__(self) -> None:
         self.run = 0
@@ -233,13 +259,13 @@ class _RuleRunner:
         self.grace_s = grace_s
         zone_name = getattr(rule, "zone", None)
         self.polygon = next((z.polygon for z in camera.zones if z.name == zone_name), None) if zone_name else None
-        self.book = EpisodeBook(camera.id, rule.name, rule.type, zone_name, grace_s, rule.cooldown_s,
-                                update_interval_s)
+        self.book = EpisodeBook(camera.id, rule.name, rule.type, zone_name, grace_s, rule.cooldown_s, update_interval_s)
 
     def qualifies(self, obj: TrackedObject | RawDetection) -> bool:
         score = obj.score if isinstance(obj, TrackedObject) else obj.confidence
-        return (obj.class_name in self.rule.classes and score >= self.rule.min_confidence
-                and obj.area >= self.rule.min_area)
+        return (
+            obj.class_name in self.rule.classes and score >= self.rule.min_confidence and obj.area >= self.rule.min_area
+        )
 
     def in_zone(self, obj: TrackedObject | RawDetection) -> bool:
         return self.polygon is None or point_in_polygon(obj.bottom_centre, self.polygon)
@@ -285,8 +311,11 @@ class _ZoneRunner(_RuleRunner):
             p = self.presence.setdefault(o.track_id, _Presence())
             p.observe(self.qualifies(o) and self.in_zone(o), frame.ts, inertia, self.grace_s)
         self.prune(self.presence, frame)
-        return [o for o in frame.objects
-                if o.track_id in self.presence and self.presence[o.track_id].inside(frame.ts, self.grace_s)]
+        return [
+            o
+            for o in frame.objects
+            if o.track_id in self.presence and self.presence[o.track_id].inside(frame.ts, self.grace_s)
+        ]
 
 
 class IntrusionRunner(_ZoneRunner):
@@ -296,8 +325,7 @@ class IntrusionRunner(_ZoneRunner):
         zone = self.rule.zone
         if inside:
             start = min(_entered(self.presence[o.track_id], frame.ts) for o in inside)
-            ev = self.book.hold(zone, zone, frame.ts, start, inside, {"count": len(inside)},
-                                signature=len(inside))
+            ev = self.book.hold(zone, zone, frame.ts, start, inside, {"count": len(inside)}, signature=len(inside))
             if ev:
                 events.append(ev)
         return events + self.book.sweep(frame.ts, {zone} if inside else set())
@@ -313,8 +341,7 @@ class LoiteringRunner(_ZoneRunner):
             dwell = frame.ts - entered
             if dwell >= self.rule.dwell_s:
                 holding.add(o.track_id)
-                ev = self.book.hold(o.track_id, self.rule.zone, frame.ts, entered, [o],
-                                    {"dwell_s": round(dwell, 1)})
+                ev = self.book.hold(o.track_id, self.rule.zone, frame.ts, entered, [o], {"dwell_s": round(dwell, 1)})
                 if ev:
                     events.append(ev)
         return events + self.book.sweep(frame.ts, holding)
@@ -338,10 +365,15 @@ class CrowdingRunner(_ZoneRunner):
             self.last_crowded_ts = frame.ts
             self.max_count = max(self.max_count, len(inside))
             if frame.ts - self.since >= self.rule.min_duration_s:
-                ev = self.book.hold(zone, zone, frame.ts, self.since, inside,
-                                    {"count": len(inside), "max_count": self.max_count,
-                                     "duration_s": round(frame.ts - self.since, 1)},
-                                    signature=len(inside))
+                ev = self.book.hold(
+                    zone,
+                    zone,
+                    frame.ts,
+                    self.since,
+                    inside,
+                    {"count": len(inside), "max_count": self.max_count, "duration_s": round(frame.ts - self.since, 1)},
+                    signature=len(inside),
+                )
                 if ev:
                     events.append(ev)
                 return events + self.book.sweep(frame.ts, {zone})
@@ -351,7 +383,7 @@ class CrowdingRunner(_ZoneRunner):
 
 
 class _Side:
-    __slots__ = ("stable", "candidate", "count")
+    __slots__ = ("candidate", "count", "stable")
 
     def __init__(self, side: int) -> None:
         self.stable, self.candidate, self.count = side, 0, 0
@@ -401,8 +433,15 @@ class LineCrossingRunner(_RuleRunner):
             holding.add(o.track_id)
             prev = self.book.episodes.get(o.track_id)
             crossings = int(prev.details.get("crossings", 0)) + 1 if prev else 1
-            ev = self.book.hold(o.track_id, self.rule.line, frame.ts, frame.ts, [o],
-                                {"direction": direction, "crossings": crossings}, signature=crossings)
+            ev = self.book.hold(
+                o.track_id,
+                self.rule.line,
+                frame.ts,
+                frame.ts,
+                [o],
+                {"direction": direction, "crossings": crossings},
+                signature=crossings,
+            )
             if ev:
                 events.append(ev)
         self.prune(self.sides, frame)
@@ -460,8 +499,14 @@ class StationaryRunner(_RuleRunner):
             still = frame.ts - since
             if still >= self.rule.stationary_s:
                 holding.add(o.track_id)
-                ev = self.book.hold(o.track_id, f"{self.rule.zone or '*'}:{round(st.anchor[0])},{round(st.anchor[1])}",
-                                    frame.ts, since, [o], {"stationary_s": round(still, 1)})
+                ev = self.book.hold(
+                    o.track_id,
+                    f"{self.rule.zone or '*'}:{round(st.anchor[0])},{round(st.anchor[1])}",
+                    frame.ts,
+                    since,
+                    [o],
+                    {"stationary_s": round(still, 1)},
+                )
                 if ev:
                     events.append(ev)
         self.prune(self.stays, frame)
@@ -489,11 +534,19 @@ class FireSmokeRunner(_RuleRunner):
             # starts from nothing; one re-opened within its cooldown keeps its peak)
             ep = self.book.episodes.get(subject)
             peak = max(float(ep.details.get("max_area_px", 0)) if ep else 0.0, sum(d.area for d in hits))
-            ev = self.book.hold(subject, subject, frame.ts, present[0], hits,
-                                {"classes": ",".join(sorted({d.class_name for d in hits})),
-                                 "frames": f"{len(present)}/{len(self.window)}",
-                                 "max_area_px": round(peak)},
-                                signature=tuple(sorted({d.class_name for d in hits})))
+            ev = self.book.hold(
+                subject,
+                subject,
+                frame.ts,
+                present[0],
+                hits,
+                {
+                    "classes": ",".join(sorted({d.class_name for d in hits})),
+                    "frames": f"{len(present)}/{len(self.window)}",
+                    "max_area_px": round(peak),
+                },
+                signature=tuple(sorted({d.class_name for d in hits})),
+            )
             if ev:
                 events.append(ev)
         elif len(present) >= self.rule.k:
@@ -515,8 +568,9 @@ RUNNERS: dict[type, type[_RuleRunner]] = {
 class CameraRules:
     """Every enabled rule of one camera."""
 
-    def __init__(self, camera: CameraConfig, grace_s: float = 2.0,
-                 update_interval_s: float = UPDATE_INTERVAL_S) -> None:
+    def __init__(
+        self, camera: CameraConfig, grace_s: float = 2.0, update_interval_s: float = UPDATE_INTERVAL_S
+    ) -> None:
         self.camera = camera
         self.runners = [RUNNERS[type(r)](r, camera, grace_s, update_interval_s) for r in camera.rules if r.enabled]
 

@@ -59,8 +59,13 @@ class LocalSnapshotStore(SnapshotStore):
 class S3SnapshotStore(SnapshotStore):
     """Any S3-compatible object store (MinIO, Ceph RGW...); needs ``boto3``."""
 
-    def __init__(self, bucket: str, endpoint_url: str | None = None, prefix: str = "snapshots/",
-                 public_base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        prefix: str = "snapshots/",
+        public_base_url: str | None = None,
+    ) -> None:
         import boto3  # optional dependency
 
         self.client = boto3.client("s3", endpoint_url=endpoint_url)
@@ -76,8 +81,9 @@ class S3SnapshotStore(SnapshotStore):
         return f"{self.public_base_url.rstrip('/')}/{key}" if self.public_base_url else f"s3://{self.bucket}/{key}"
 
 
-def annotate(image: np.ndarray, camera: CameraConfig, event: RuleEvent,
-             others: Sequence[TrackedObject | RawDetection] = ()) -> np.ndarray:
+def annotate(
+    image: np.ndarray, camera: CameraConfig, event: RuleEvent, others: Sequence[TrackedObject | RawDetection] = ()
+) -> np.ndarray:
     """The frame with the rule's zone/line, the incident's boxes (thick) and other objects (thin)."""
     out = image.copy()
     zone = next((z for z in camera.zones if z.name == event.zone), None)

@@ -35,9 +35,12 @@ class BlobBackend(InferenceBackend):
     kind = "blob"
 
     def __init__(self, names: dict[int, str] | None = None, min_area: int = 30, delay_s: float = 0.0) -> None:
-        super().__init__(imgsz=0, conf=0.0, iou=0.0,
-                         names=names or {0: "person", 1: "bicycle", 2: "motorbike", 3: "car", 4: "truck",
-                                         5: "fire", 6: "smoke"})
+        super().__init__(
+            imgsz=0,
+            conf=0.0,
+            iou=0.0,
+            names=names or {0: "person", 1: "bicycle", 2: "motorbike", 3: "car", 4: "truck", 5: "fire", 6: "smoke"},
+        )
         self.min_area = min_area
         self.delay_s = delay_s  # per image: makes a worker slow enough to be killed mid-stream in tests
 
@@ -50,9 +53,11 @@ class BlobBackend(InferenceBackend):
         out = []
         for img in images:
             boxes, scores, classes = [], [], []
-            for cls, mask in ((0, np.all(img > 200, axis=2)),
-                              (5, (img[..., 2] > 200) & (img[..., 1] < 80) & (img[..., 0] < 80)),
-                              (3, (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80))):
+            for cls, mask in (
+                (0, np.all(img > 200, axis=2)),
+                (5, (img[..., 2] > 200) & (img[..., 1] < 80) & (img[..., 0] < 80)),
+                (3, (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)),
+            ):
                 n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
                 for i in range(1, n):
                     x, y, w, h, area = stats[i]
@@ -60,13 +65,24 @@ class BlobBackend(InferenceBackend):
                         boxes.append((x, y, x + w, y + h))
                         scores.append(0.9)
                         classes.append(cls)
-            out.append(Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
-                                  np.asarray(classes, np.int32)))
+            out.append(
+                Detections(
+                    np.asarray(boxes, np.float32).reshape(-1, 4),
+                    np.asarray(scores, np.float32),
+                    np.asarray(classes, np.int32),
+                )
+            )
         return out
 
 
-def walker_frames(visits: Sequence[tuple[float, float]], duration_s: float, fps: float = 5.0, width: int = 320,
-                  height: int = 240, y: int = 200) -> list[tuple[float, np.ndarray]]:
+def walker_frames(
+    visits: Sequence[tuple[float, float]],
+    duration_s: float,
+    fps: float = 5.0,
+    width: int = 320,
+    height: int = 240,
+    y: int = 200,
+) -> list[tuple[float, np.ndarray]]:
     """(scene t, image): a white 12x30 'person' (for :class:`BlobBackend`) walking left → right across the
     frame during each (start, end) visit, on a dark background."""
     frames = []
@@ -89,15 +105,38 @@ def minimal_settings(cameras: Sequence[CameraConfig | dict[str, Any]], **section
         if not data.get("village"):
             data["village"] = "v1"
         cams.append(data)
-    tree = {"id": "city", "name": "City", "tier": "city", "children": [
-        {"id": "c1", "name": "County", "tier": "county", "children": [
-            {"id": "t1", "name": "Township", "tier": "township", "children": [
-                {"id": "v1", "name": "Village", "tier": "village"}]}]}]}
+    tree = {
+        "id": "city",
+        "name": "City",
+        "tier": "city",
+        "children": [
+            {
+                "id": "c1",
+                "name": "County",
+                "tier": "county",
+                "children": [
+                    {
+                        "id": "t1",
+                        "name": "Township",
+                        "tier": "township",
+                        "children": [{"id": "v1", "name": "Village", "tier": "village"}],
+                    }
+                ],
+            }
+        ],
+    }
     return Settings.model_validate({"centres": tree, "cameras": cams, **sections})
 
 
-def frame_message(camera_id: str, seq: int, ts: float, image: np.ndarray, motion: Iterable[MotionBox] = (),
-                  keepalive: bool = False, quality: int = 85) -> FrameMessage:
+def frame_message(
+    camera_id: str,
+    seq: int,
+    ts: float,
+    image: np.ndarray,
+    motion: Iterable[MotionBox] = (),
+    keepalive: bool = False,
+    quality: int = 85,
+) -> FrameMessage:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
@@ -109,8 +148,9 @@ def publish(producer: Producer, topic: str, msg: FrameMessage) -> None:
     producer.send(topic, msg.jpeg, key=msg.camera_id, headers=msg.headers())
 
 
-def publish_frames(producer: Producer, topic: str, camera: CameraConfig, frames: Iterable[tuple[float, np.ndarray]],
-                   t0: float) -> int:
+def publish_frames(
+    producer: Producer, topic: str, camera: CameraConfig, frames: Iterable[tuple[float, np.ndarray]], t0: float
+) -> int:
     """Publish (scene time, image) pairs as the ingest stage would, with motion from ingest's gate.
 
     Unlike ingest, frames without motion are published too (keep-alive flagged when one is due),
@@ -147,8 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     bus = make_bus(settings.bus)
     try:
-        DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group,
-                       backend=BlobBackend(delay_s=args.delay)).run(stop)
+        DetectorWorker(
+            settings, bus, worker_id=args.worker_id, group_id=args.group, backend=BlobBackend(delay_s=args.delay)
+        ).run(stop)
     finally:
         bus.close()
 

@@ -81,10 +81,12 @@ class ByteTracker:
         if not tracks or not len(boxes):
             return []
         # the better of the motion-predicted and the last box: robust to sudden stops and turns
-        ious = np.maximum(iou_matrix(np.stack([t.predicted(ts) for t in tracks]), boxes),
-                          iou_matrix(np.stack([t.xyxy for t in tracks]), boxes))
+        ious = np.maximum(
+            iou_matrix(np.stack([t.predicted(ts) for t in tracks]), boxes),
+            iou_matrix(np.stack([t.xyxy for t in tracks]), boxes),
+        )
         rows, cols = linear_sum_assignment(-ious)
-        return [(r, c) for r, c in zip(rows, cols) if ious[r, c] >= min_iou]
+        return [(r, c) for r, c in zip(rows, cols, strict=False) if ious[r, c] >= min_iou]
 
     def _apply(self, track: Track, det: Detections, j: int, ts: float) -> None:
         dt = ts - track.last_ts
@@ -130,9 +132,14 @@ class ByteTracker:
         for j in high:
             if track_ids[j] >= 0:
                 continue
-            t = Track(self._next_id, dets.xyxy[j].astype(np.float32), ts, ts,
-                      deque([float(dets.confidence[j])], maxlen=cfg.score_window),
-                      deque([int(dets.class_id[j])], maxlen=cfg.score_window))
+            t = Track(
+                self._next_id,
+                dets.xyxy[j].astype(np.float32),
+                ts,
+                ts,
+                deque([float(dets.confidence[j])], maxlen=cfg.score_window),
+                deque([int(dets.class_id[j])], maxlen=cfg.score_window),
+            )
             t.confirmed = cfg.min_hits <= 1
             self._next_id += 1
             self.tracks.append(t)

@@ -43,8 +43,11 @@ class Detections:
 
     def bottom_centres(self) -> np.ndarray:
         """(N, 2) bottom-centre points: where an object stands, the point zones are tested with."""
-        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1) if len(self) else \
-            np.zeros((0, 2), np.float32)
+        return (
+            np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1)
+            if len(self)
+            else np.zeros((0, 2), np.float32)
+        )
 
     def areas(self) -> np.ndarray:
         return (self.xyxy[:, 2] - self.xyxy[:, 0]).clip(0) * (self.xyxy[:, 3] - self.xyxy[:, 1]).clip(0)

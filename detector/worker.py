@@ -27,6 +27,19 @@ from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
+
+from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from xueliang.config import Settings
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import (
+    Box,
+    ContractError,
+    DeadLetter,
+    FrameMessage,
+    Incident,
+    topic_specs,
+    utc_from_ts,
+)
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
 from xueliang.detector.roi import Region, inside_crop, merge_crops, roi_regions
@@ -46,19 +59,6 @@ from xueliang.detector.snapshots import (
 )
 from xueliang.detector.tracking import ByteTracker, iou_matrix
 from xueliang.detector.types import Detections
-
-from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
-from xueliang.config import Settings
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import (
-    Box,
-    ContractError,
-    DeadLetter,
-    FrameMessage,
-    Incident,
-    topic_specs,
-    utc_from_ts,
-)
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,12 @@ class CameraState:
         return not self.tracker.tracks and not self.rules.busy
 
 
-_REDUCED_DECODE = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                   8: cv2.IMREAD_REDUCED_COLOR_8}
+_REDUCED_DECODE = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 def _at_spots(d: Detections, region: Region, spots: list[ZoomSpot], min_iou: float = 0.2) -> Detections:
@@ -133,10 +137,17 @@ class DetectorWorker:
     ``backend``, ``snapshots`` and ``clock`` default to what the settings name (tests inject fakes).
     """
 
-    def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
-                 backend: InferenceBackend | None = None, snapshots: SnapshotStore | None = None,
-                 group_id: str = GROUP,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        worker_id: str | None = None,
+        backend: InferenceBackend | None = None,
+        snapshots: SnapshotStore | None = None,
+        group_id: str = GROUP,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.config = settings.detector
         self.bus = bus
@@ -163,14 +174,17 @@ class DetectorWorker:
         st = self.states.get(camera_id)
         if st is None:
             cam = self.cameras[camera_id]
-            st = CameraState(cam, ByteTracker(self.config.tracker),
-                             CameraRules(cam, self.config.episode_grace_s))
+            st = CameraState(cam, ByteTracker(self.config.tracker), CameraRules(cam, self.config.episode_grace_s))
             self.states[camera_id] = st
         return st
 
     def _reset_partition(self, tp: TopicPartition, queues: dict[str, deque[_Pending]]) -> None:
-        log.info("%s: %s[%d] replays from an earlier offset; its cameras' state is rebuilt",
-                 self.worker_id, tp.topic, tp.partition)
+        log.info(
+            "%s: %s[%d] replays from an earlier offset; its cameras' state is rebuilt",
+            self.worker_id,
+            tp.topic,
+            tp.partition,
+        )
         for cam, ctp in list(self.camera_tp.items()):
             if ctp == tp:
                 self.states.pop(cam, None)
@@ -183,7 +197,7 @@ class DetectorWorker:
         now = consumer.assignment()
         if now == self._assignment:
             return
-        moved = (now ^ self._assignment)
+        moved = now ^ self._assignment
         for cam, tp in list(self.camera_tp.items()):
             if tp in moved:  # revoked, or (re)assigned: replay starts from the committed offset
                 self.states.pop(cam, None)
@@ -197,15 +211,20 @@ class DetectorWorker:
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
         self.bus.ensure_topics(topic_specs(self.topics, self.settings.bus.frame_partitions))
-        consumer = self.bus.consumer(self.group_id, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id)
+        consumer = self.bus.consumer(
+            self.group_id, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id
+        )
         producer = self.bus.producer(client_id=self.worker_id)
         timeout = max(self.config.batch_timeout_ms / 1000.0, 0.01)
         try:
             while not stop.is_set():
                 records = consumer.poll(timeout=timeout, max_records=self.config.queue_frames)
                 self._on_assignment(consumer)
-                records = [r for r in records if TopicPartition(r.topic, r.partition) in self._assignment] \
-                    if self._assignment else records
+                records = (
+                    [r for r in records if TopicPartition(r.topic, r.partition) in self._assignment]
+                    if self._assignment
+                    else records
+                )
                 if records:
                     self.process(records, producer)
                     self._commit(consumer, producer)
@@ -237,8 +256,10 @@ class DetectorWorker:
                 self._skip("unknown_camera")
                 if msg.camera_id not in self._warned:
                     self._warned.add(msg.camera_id)
-                    log.warning("frames from camera %r, which the configuration does not have (or disables): "
-                                "skipped", msg.camera_id)
+                    log.warning(
+                        "frames from camera %r, which the configuration does not have (or disables): skipped",
+                        msg.camera_id,
+                    )
                 self._done(tp, rec.offset)
                 continue
             self.camera_tp[msg.camera_id] = tp
@@ -256,7 +277,7 @@ class DetectorWorker:
                 if not q:
                     del queues[cam]
             for start in range(0, len(round_items), self.config.batch_size):
-                self._infer_batch(round_items[start:start + self.config.batch_size], producer)
+                self._infer_batch(round_items[start : start + self.config.batch_size], producer)
 
     def _gate(self, item: _Pending, producer: Producer) -> bool:
         """Whether to infer this frame; if not, it is counted and its offset is done."""
@@ -266,15 +287,20 @@ class DetectorWorker:
         reason = None
         if age > self.config.max_age_s:
             reason = "stale"
-        elif not (not st.camera.motion.enabled or msg.motion or msg.keepalive or st.tracker.tracks
-                  or st.last_inferred_ts is None or msg.capture_ts - st.last_inferred_ts >= self.config.full_pass_s):
+        elif not (
+            not st.camera.motion.enabled
+            or msg.motion
+            or msg.keepalive
+            or st.tracker.tracks
+            or st.last_inferred_ts is None
+            or msg.capture_ts - st.last_inferred_ts >= self.config.full_pass_s
+        ):
             reason = "no_motion"
         if reason is None:
             scale = self._decode_scale(msg)
             img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), _REDUCED_DECODE[scale])
             if img is None or img.size == 0:
-                self._dead_letter(producer, item.record,
-                                  f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq})")
+                self._dead_letter(producer, item.record, f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq})")
                 self._done(item.tp, item.record.offset)
                 return False
             item.image, item.scale = img, (msg.width / img.shape[1] if scale != 1 else 1.0)
@@ -297,7 +323,7 @@ class DetectorWorker:
             return
         views = [self._views(it) for it in items]
         inputs: list[np.ndarray] = []
-        for it, regions in zip(items, views):
+        for it, regions in zip(items, views, strict=False):
             if regions is None:
                 inputs.append(it.image)  # type: ignore[arg-type]
             else:
@@ -309,13 +335,13 @@ class DetectorWorker:
                 dets.append(raw[k])
                 k += 1
             else:
-                dets.append(merge_crops(list(zip(regions, raw[k:k + len(regions)])), self.config.iou))
+                dets.append(merge_crops(list(zip(regions, raw[k : k + len(regions)], strict=False)), self.config.iou))
                 k += len(regions)
         if any(self._zooms(it.msg.camera_id) for it in items):
             dets = self._second_look(items, dets)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
-        for item, d in zip(items, dets):
+        for item, d in zip(items, dets, strict=False):
             if item.scale != 1:  # back to the frame's pixels, where the zones are drawn
                 d = Detections((d.xyxy * np.float32(item.scale)).astype(np.float32), d.confidence, d.class_id)
             self._after_inference(item, d, producer)
@@ -330,21 +356,31 @@ class DetectorWorker:
         zoom, imgsz = self.config.zoom, self.backend.imgsz
         crops: list[np.ndarray] = []
         plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
-        for i, (item, d) in enumerate(zip(items, dets)):
+        for i, (item, d) in enumerate(zip(items, dets, strict=False)):
             h, w = item.image.shape[:2]  # type: ignore[union-attr]
             if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz or not self._zooms(item.msg.camera_id):
                 continue
             st = self.state(item.msg.camera_id)
             now, model_px = item.msg.capture_ts, imgsz / max(h, w)
-            for box, score, cls in zip(d.xyxy, d.confidence, d.class_id):
-                if score >= zoom.min_confidence and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px:
+            for box, score, cls in zip(d.xyxy, d.confidence, d.class_id, strict=False):
+                if (
+                    score >= zoom.min_confidence
+                    and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px
+                ):
                     st.zoom_spots.append(ZoomSpot(tuple(float(v) for v in box), now, float(score), int(cls)))  # type: ignore[arg-type]
             st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s.ts <= zoom.hold_s]
             best = sorted(st.zoom_spots, key=lambda s: -s.score)
             regions = None
             for n in (2 * zoom.max_crops, zoom.max_crops, 1):  # the surest spots first when they do not all fit
-                regions = roi_regions(w, h, [s.box for s in best[:n]], imgsz, max_regions=zoom.max_crops,
-                                      max_share=1.0, min_scale=zoom.min_frame_scale)
+                regions = roi_regions(
+                    w,
+                    h,
+                    [s.box for s in best[:n]],
+                    imgsz,
+                    max_regions=zoom.max_crops,
+                    max_share=1.0,
+                    min_scale=zoom.min_frame_scale,
+                )
                 if regions or len(best) <= n:
                     break
             if regions:
@@ -369,7 +405,9 @@ class DetectorWorker:
         """The largest JPEG reduction (1/2, 1/4, 1/8) still at least ``decode_min_scale`` × the model's
         input size: the network sees the frame shrunk to imgsz anyway, and a reduced decode costs a
         fraction of a full one. ROI crops and zoom need every pixel."""
-        if self.config.roi_crops or self._zooms(msg.camera_id) or self.backend.imgsz <= 0:  # (imgsz 0: a test backend that takes frames as they are)
+        if (
+            self.config.roi_crops or self._zooms(msg.camera_id) or self.backend.imgsz <= 0
+        ):  # (imgsz 0: a test backend that takes frames as they are)
             return 1
         long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * self.backend.imgsz
         return next((k for k in (8, 4, 2) if long_side // k >= least), 1)
@@ -386,11 +424,20 @@ class DetectorWorker:
         metrics.TRACKS.labels(camera=msg.camera_id).set(len(st.tracker.tracks))
         objects = []
         for t in st.tracker.tracks:
-            objects.append(TrackedObject(t.track_id, self.class_names.get(t.class_id, ""),
-                                         tuple(float(v) for v in t.xyxy), t.median_score, t.confirmed,
-                                         t.seen_now))
-        raw = tuple(RawDetection(n, tuple(float(v) for v in box), float(c))
-                    for n, box, c in zip(names, tracked.xyxy, tracked.confidence))
+            objects.append(
+                TrackedObject(
+                    t.track_id,
+                    self.class_names.get(t.class_id, ""),
+                    tuple(float(v) for v in t.xyxy),
+                    t.median_score,
+                    t.confirmed,
+                    t.seen_now,
+                )
+            )
+        raw = tuple(
+            RawDetection(n, tuple(float(v) for v in box), float(c))
+            for n, box, c in zip(names, tracked.xyxy, tracked.confidence, strict=False)
+        )
         frame = FrameView(msg.capture_ts, local_time(msg.capture_ts, self.tz), tuple(objects), raw)
         for ev in st.rules.step(frame):
             self._publish(ev, st, item, frame, producer)
@@ -409,26 +456,48 @@ class DetectorWorker:
         rule = st.rules.rule(ev.rule_name)
         if ev.is_new:
             assert item.image is not None
-            full = item.image if item.scale == 1 else cv2.imdecode(np.frombuffer(item.msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            full = (
+                item.image
+                if item.scale == 1
+                else cv2.imdecode(np.frombuffer(item.msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            )
             picture = annotate(full, st.camera, ev, [o for o in frame.objects if o.seen])
             url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
         else:
             url = self.snapshots.url_for(ev.incident_id)
-        boxes = [Box(xyxy=o.xyxy, class_name=o.class_name,
-                     confidence=min(1.0, max(0.0, o.score if isinstance(o, TrackedObject) else o.confidence)),
-                     track_id=o.track_id if isinstance(o, TrackedObject) else None) for o in ev.objects]
+        boxes = [
+            Box(
+                xyxy=o.xyxy,
+                class_name=o.class_name,
+                confidence=min(1.0, max(0.0, o.score if isinstance(o, TrackedObject) else o.confidence)),
+                track_id=o.track_id if isinstance(o, TrackedObject) else None,
+            )
+            for o in ev.objects
+        ]
         incident = Incident(
-            id=ev.incident_id, camera_id=st.camera.id, rule=ev.rule_name, rule_type=ev.rule_type,
-            severity=rule.graded_severity(ev.details), zone=ev.zone,
+            id=ev.incident_id,
+            camera_id=st.camera.id,
+            rule=ev.rule_name,
+            rule_type=ev.rule_type,
+            severity=rule.graded_severity(ev.details),
+            zone=ev.zone,
             class_names=sorted({o.class_name for o in ev.objects}),
-            started_at=utc_from_ts(ev.started_ts), updated_at=utc_from_ts(ev.ts), revision=ev.revision,
-            boxes=boxes, track_ids=sorted({o.track_id for o in ev.objects if isinstance(o, TrackedObject)}),
-            snapshot_url=url, details=ev.details, source_frame_seq=item.msg.seq,
+            started_at=utc_from_ts(ev.started_ts),
+            updated_at=utc_from_ts(ev.ts),
+            revision=ev.revision,
+            boxes=boxes,
+            track_ids=sorted({o.track_id for o in ev.objects if isinstance(o, TrackedObject)}),
+            snapshot_url=url,
+            details=ev.details,
+            source_frame_seq=item.msg.seq,
         )
-        producer.send(self.topics.incidents, incident.to_bytes(), key=st.camera.id, headers={"schema": b"xl.incident/1"})
+        producer.send(
+            self.topics.incidents, incident.to_bytes(), key=st.camera.id, headers={"schema": b"xl.incident/1"}
+        )
         self.stats.incidents_published += 1
-        metrics.INCIDENTS.labels(rule_type=ev.rule_type, severity=incident.severity.value,
-                                 kind="new" if ev.is_new else "update").inc()
+        metrics.INCIDENTS.labels(
+            rule_type=ev.rule_type, severity=incident.severity.value, kind="new" if ev.is_new else "update"
+        ).inc()
         if ev.is_new:
             metrics.CAPTURE_TO_INCIDENT_SECONDS.observe(max(0.0, self.clock() - item.msg.capture_ts))
 
@@ -438,7 +507,6 @@ class DetectorWorker:
         producer.send(self.topics.dead_letters, dl.to_bytes(), key=rec.key, headers={"schema": b"xl.dead-letter/1"})
         self.stats.dead_letters += 1
         metrics.DEAD_LETTERS.labels(reason=reason.split(":")[0][:40]).inc()
-
 
     def _skip(self, reason: str) -> None:
         metrics.FRAMES_SKIPPED.labels(reason=reason).inc()
@@ -461,8 +529,12 @@ class DetectorWorker:
             try:
                 consumer.commit(offsets)
             except BusError as exc:  # partitions moved meanwhile: their records go to the new owner
-                log.warning("%s: commit of %s failed (%s); the next poll picks up the new assignment",
-                            self.worker_id, sorted((t.topic, t.partition) for t in offsets), exc)
+                log.warning(
+                    "%s: commit of %s failed (%s); the next poll picks up the new assignment",
+                    self.worker_id,
+                    sorted((t.topic, t.partition) for t in offsets),
+                    exc,
+                )
                 return
             self.committed.update(offsets)
             self.stats.commits += 1

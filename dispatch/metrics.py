@@ -34,21 +34,24 @@ DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 4 * 3600, 
 class DispatchMetrics:
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
         kw: dict[str, Any] = {"registry": registry}
-        self.time_to_accept = Histogram("xl_dispatch_time_to_accept_seconds", "Report to acceptance",
-                                        ["severity"], buckets=DURATION_BUCKETS, **kw)
-        self.time_to_close = Histogram("xl_dispatch_time_to_close_seconds", "Report to closure",
-                                       ["severity"], buckets=DURATION_BUCKETS, **kw)
+        self.time_to_accept = Histogram(
+            "xl_dispatch_time_to_accept_seconds", "Report to acceptance", ["severity"], buckets=DURATION_BUCKETS, **kw
+        )
+        self.time_to_close = Histogram(
+            "xl_dispatch_time_to_close_seconds", "Report to closure", ["severity"], buckets=DURATION_BUCKETS, **kw
+        )
         self.closed = Counter("xl_dispatch_closed_total", "Incidents closed", ["severity", "on_time"], **kw)
         self.overdue = Counter("xl_dispatch_overdue_total", "SLA breaches (red flags)", ["clock", "severity"], **kw)
         self.warnings = Counter("xl_dispatch_sla_warnings_total", "Yellow flags", ["clock", "severity"], **kw)
-        self.escalations = Counter("xl_dispatch_escalations_total", "Escalations to a parent centre",
-                                   ["reason", "to_tier"], **kw)
+        self.escalations = Counter(
+            "xl_dispatch_escalations_total", "Escalations to a parent centre", ["reason", "to_tier"], **kw
+        )
         self.rejections = Counter("xl_dispatch_rejections_total", "Incidents rejected", ["reason"], **kw)
-        self.ingested = Counter("xl_dispatch_incidents_ingested_total", "Incident reports stored",
-                                ["outcome"], **kw)
+        self.ingested = Counter("xl_dispatch_incidents_ingested_total", "Incident reports stored", ["outcome"], **kw)
         self.messages = Counter("xl_dispatch_messages_total", "Bus records consumed", ["topic", "outcome"], **kw)
-        self.dead_letters = Counter("xl_dispatch_dead_letters_total", "Records sent to the dead-letter topic",
-                                    ["reason"], **kw)
+        self.dead_letters = Counter(
+            "xl_dispatch_dead_letters_total", "Records sent to the dead-letter topic", ["reason"], **kw
+        )
         self.tick_duration = Histogram("xl_dispatch_tick_duration_seconds", "SLA tick duration", **kw)
 
 
@@ -74,32 +77,51 @@ class StoreCollector(Collector):
 
         with self.store.read() as s:
             tiers = dict(s.execute(select(CentreRow.id, CentreRow.tier)).all())
-            counts = s.execute(select(IncidentRow.owner_centre_id, IncidentRow.severity, IncidentRow.state,
-                                      func.count()).group_by(IncidentRow.owner_centre_id, IncidentRow.severity,
-                                                             IncidentRow.state)).all()
-            flags = s.execute(select(IncidentRow.owner_centre_id, IncidentRow.sla_flag, func.count())
-                              .where(IncidentRow.sla_flag != "none")
-                              .group_by(IncidentRow.owner_centre_id, IncidentRow.sla_flag)).all()
+            counts = s.execute(
+                select(IncidentRow.owner_centre_id, IncidentRow.severity, IncidentRow.state, func.count()).group_by(
+                    IncidentRow.owner_centre_id, IncidentRow.severity, IncidentRow.state
+                )
+            ).all()
+            flags = s.execute(
+                select(IncidentRow.owner_centre_id, IncidentRow.sla_flag, func.count())
+                .where(IncidentRow.sla_flag != "none")
+                .group_by(IncidentRow.owner_centre_id, IncidentRow.sla_flag)
+            ).all()
             total = s.scalar(select(func.count()).select_from(IncidentRow)) or 0
-            false_alarms = s.scalar(select(func.count()).select_from(IncidentRow)
-                                    .where(IncidentRow.reject_reason == "false_alarm")) or 0
-            escalated = s.scalar(select(func.count()).select_from(IncidentRow)
-                                 .where(IncidentRow.escalation_level > 0)) or 0
+            false_alarms = (
+                s.scalar(
+                    select(func.count()).select_from(IncidentRow).where(IncidentRow.reject_reason == "false_alarm")
+                )
+                or 0
+            )
+            escalated = (
+                s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.escalation_level > 0)) or 0
+            )
             cams = s.execute(select(CameraRow.status, func.count()).group_by(CameraRow.status)).all()
-        g = GaugeMetricFamily("xl_dispatch_incidents", "Incidents by owner centre, tier, severity and state",
-                              labels=["centre", "tier", "severity", "state"])
+        g = GaugeMetricFamily(
+            "xl_dispatch_incidents",
+            "Incidents by owner centre, tier, severity and state",
+            labels=["centre", "tier", "severity", "state"],
+        )
         for centre, severity, state, n in counts:
             g.add_metric([centre, tiers.get(centre, ""), severity, state], n)
         yield g
-        f = GaugeMetricFamily("xl_dispatch_incidents_flagged", "Open incidents with a supervision flag",
-                              labels=["centre", "flag"])
+        f = GaugeMetricFamily(
+            "xl_dispatch_incidents_flagged", "Open incidents with a supervision flag", labels=["centre", "flag"]
+        )
         for centre, flag, n in flags:
             f.add_metric([centre, flag], n)
         yield f
-        yield GaugeMetricFamily("xl_dispatch_false_alarm_ratio", "Rejected as false alarm / incidents",
-                                value=false_alarms / total if total else 0.0)
-        yield GaugeMetricFamily("xl_dispatch_escalated_incidents_ratio", "Incidents escalated at least once / incidents",
-                                value=escalated / total if total else 0.0)
+        yield GaugeMetricFamily(
+            "xl_dispatch_false_alarm_ratio",
+            "Rejected as false alarm / incidents",
+            value=false_alarms / total if total else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "xl_dispatch_escalated_incidents_ratio",
+            "Incidents escalated at least once / incidents",
+            value=escalated / total if total else 0.0,
+        )
         c = GaugeMetricFamily("xl_dispatch_cameras", "Cameras by status", labels=["status"])
         for status, n in cams:
             c.add_metric([status or "unknown"], n)

@@ -10,8 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -135,12 +146,16 @@ class IncidentRow(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     accept_flag: Mapped[str] = mapped_column(String(8), default="none")
     close_flag: Mapped[str] = mapped_column(String(8), default="none")
-    sla_flag: Mapped[str] = mapped_column(String(8), default="none", index=True, doc="worst of the two: none|yellow|red")
+    sla_flag: Mapped[str] = mapped_column(
+        String(8), default="none", index=True, doc="worst of the two: none|yellow|red"
+    )
     accept_warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     accept_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     close_warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     close_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    close_target_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), doc="original close SLA, for on-time closure")
+    close_target_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), doc="original close SLA, for on-time closure"
+    )
     next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1, doc="row version: optimistic concurrency")
 

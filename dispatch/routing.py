@@ -56,7 +56,9 @@ class CentreTree:
     @classmethod
     def from_config(cls, root: Centre) -> CentreTree:
         return cls.from_nodes(
-            CentreNode(c.id, c.name, c.tier, parent.id if parent else None, c.division_code) for c, parent in root.walk())
+            CentreNode(c.id, c.name, c.tier, parent.id if parent else None, c.division_code)
+            for c, parent in root.walk()
+        )
 
     @classmethod
     def from_nodes(cls, nodes: Iterable[CentreNode]) -> CentreTree:
@@ -120,8 +122,13 @@ class CentreTree:
         """Nested ``{id, name, tier, division_code, children: [...]}`` for the API."""
         cid = centre_id or self.root_id
         n = self.node(cid)
-        return {"id": n.id, "name": n.name, "tier": n.tier.value, "division_code": n.division_code,
-                "children": [self.as_dict(c) for c in self.children[cid]]}
+        return {
+            "id": n.id,
+            "name": n.name,
+            "tier": n.tier.value,
+            "division_code": n.division_code,
+            "children": [self.as_dict(c) for c in self.children[cid]],
+        }
 
 
 def gb28181_division(camera_id: str) -> str | None:
@@ -160,8 +167,15 @@ def pick_rule(rules: Sequence[RoutingRule], severity: Severity, rule_type: str) 
     return generic[0] if generic else None
 
 
-def route(tree: CentreTree, rules: Sequence[RoutingRule], *, camera_id: str, village: str | None,
-          severity: Severity, rule_type: str) -> Route:
+def route(
+    tree: CentreTree,
+    rules: Sequence[RoutingRule],
+    *,
+    camera_id: str,
+    village: str | None,
+    severity: Severity,
+    rule_type: str,
+) -> Route:
     grid, why = resolve_grid(tree, camera_id, village)
     if grid is None:
         return Route(tree.root_id, tree.root_id, (), f"{why}; owned by the root centre {tree.root_id}")

@@ -177,4 +177,4 @@ def _sqlite_setup(engine: Engine, *, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("xl_write") else "BEGIN")
 
 
-__all__ = ["Store", "alembic_config", "Base"]
+__all__ = ["Base", "Store", "alembic_config"]

@@ -76,19 +76,38 @@ def sample_settings(**overrides: Any) -> Settings:
     return parse_config(yaml.safe_dump(raw, allow_unicode=True), "<sample>")
 
 
-def make_incident(n: int | str, at: datetime, *, camera_id: str = "cam-a1-gate", rule: str = "gate-intrusion",
-                  rule_type: str = "intrusion", severity: Severity | str = Severity.major, revision: int = 0,
-                  zone: str | None = "gate", dwell_s: float | None = None) -> Incident:
+def make_incident(
+    n: int | str,
+    at: datetime,
+    *,
+    camera_id: str = "cam-a1-gate",
+    rule: str = "gate-intrusion",
+    rule_type: str = "intrusion",
+    severity: Severity | str = Severity.major,
+    revision: int = 0,
+    zone: str | None = "gate",
+    dwell_s: float | None = None,
+) -> Incident:
     """A detector-style incident with a deterministic id from ``n``."""
     details: dict[str, float | int | str] = {"count": 1}
     if dwell_s is not None:
         details["dwell_s"] = dwell_s
     return Incident(
-        id=Incident.make_id(camera_id, rule, str(n)), camera_id=camera_id, rule=rule, rule_type=rule_type,
-        severity=Severity(severity), zone=zone, class_names=["person"], started_at=at, updated_at=at,
-        revision=revision, boxes=[Box(xyxy=(10.0, 20.0, 50.0, 120.0 + revision), class_name="person",
-                                      confidence=0.9, track_id=7)],
-        track_ids=[7], snapshot_url=f"/snapshots/{n}-{revision}.jpg", details=details)
+        id=Incident.make_id(camera_id, rule, str(n)),
+        camera_id=camera_id,
+        rule=rule,
+        rule_type=rule_type,
+        severity=Severity(severity),
+        zone=zone,
+        class_names=["person"],
+        started_at=at,
+        updated_at=at,
+        revision=revision,
+        boxes=[Box(xyxy=(10.0, 20.0, 50.0, 120.0 + revision), class_name="person", confidence=0.9, track_id=7)],
+        track_ids=[7],
+        snapshot_url=f"/snapshots/{n}-{revision}.jpg",
+        details=details,
+    )
 
 
 @contextmanager

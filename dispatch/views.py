@@ -214,7 +214,24 @@ class IngestResult(BaseModel):
 
 
 __all__ = [
-    "IncidentView", "AuditEntry", "NotificationView", "EscalationView", "SlaFlagView", "IncidentDetail",
-    "IncidentPage", "IncidentFilter", "CameraView", "CameraCreate", "CameraUpdate", "CameraUptime", "OnlineRate",
-    "DurationStats", "Kpis", "TickResult", "IngestResult", "Action", "RejectReason", "State",
+    "Action",
+    "AuditEntry",
+    "CameraCreate",
+    "CameraUpdate",
+    "CameraUptime",
+    "CameraView",
+    "DurationStats",
+    "EscalationView",
+    "IncidentDetail",
+    "IncidentFilter",
+    "IncidentPage",
+    "IncidentView",
+    "IngestResult",
+    "Kpis",
+    "NotificationView",
+    "OnlineRate",
+    "RejectReason",
+    "SlaFlagView",
+    "State",
+    "TickResult",
 ]

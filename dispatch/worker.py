@@ -21,10 +21,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError, OperationalError
-from xueliang.dispatch.clock import Clock, system_clock
-from xueliang.dispatch.service import DispatchService
-from xueliang.dispatch.store import Store
-from xueliang.dispatch.workflow import InvalidRequest
 
 from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record
 from xueliang.config import Settings
@@ -35,6 +31,10 @@ from xueliang.contracts import (
     Incident,
     topic_specs,
 )
+from xueliang.dispatch.clock import Clock, system_clock
+from xueliang.dispatch.service import DispatchService
+from xueliang.dispatch.store import Store
+from xueliang.dispatch.workflow import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,19 @@ STAGE = "dispatch"
 class Dispatcher:
     """``Dispatcher(settings, bus, store).run(stop)``; see the module docstring."""
 
-    def __init__(self, settings: Settings, bus: Bus, store: Store, *, clock: Clock | None = None,
-                 service: DispatchService | None = None, poll_timeout_s: float | None = None,
-                 max_records: int = 200, group_id: str = GROUP, events_retention_s: float = 7 * 86400) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        service: DispatchService | None = None,
+        poll_timeout_s: float | None = None,
+        max_records: int = 200,
+        group_id: str = GROUP,
+        events_retention_s: float = 7 * 86400,
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.store = store
@@ -102,8 +112,12 @@ class Dispatcher:
         backoff = 1.0
         while not stop.is_set():
             try:
-                consumer = self.bus.consumer(self.group_id, [self.topics.incidents, self.topics.camera_health],
-                                             offset_reset="earliest", client_id="dispatcher")
+                consumer = self.bus.consumer(
+                    self.group_id,
+                    [self.topics.incidents, self.topics.camera_health],
+                    offset_reset="earliest",
+                    client_id="dispatcher",
+                )
             except BusError as exc:
                 log.error("dispatcher: cannot join group %s, retrying in %.0fs: %s", self.group_id, backoff, exc)
                 stop.wait(backoff)
@@ -155,11 +169,16 @@ class Dispatcher:
                     raise ContractError(f"unexpected topic {rec.topic}")
             except (ContractError, InvalidRequest) as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
-                log.warning("dead-lettering %s[%d]@%d (key %s): %s", rec.topic, rec.partition, rec.offset,
-                            rec.key, reason)
-                producer.send(self.topics.dead_letters,
-                              DeadLetter.of(STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value,
-                                            rec.headers).to_bytes(), key=rec.key)
+                log.warning(
+                    "dead-lettering %s[%d]@%d (key %s): %s", rec.topic, rec.partition, rec.offset, rec.key, reason
+                )
+                producer.send(
+                    self.topics.dead_letters,
+                    DeadLetter.of(
+                        STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
+                    ).to_bytes(),
+                    key=rec.key,
+                )
                 self.metrics.messages.labels(rec.topic, "dead_letter").inc()
                 self.metrics.dead_letters.labels("schema" if isinstance(exc, ContractError) else "invalid").inc()
                 dead += 1

@@ -55,16 +55,16 @@ OPEN_STATES = frozenset(s for s in State if s not in FINAL_STATES)
 
 
 class Action(StrEnum):
-    accept = "accept"        # 受理
-    reject = "reject"        # not an incident: false alarm or duplicate
-    dispatch = "dispatch"    # 分拨 to a unit or a centre
-    receive = "receive"      # the unit signs for it
-    return_ = "return"       # the unit sends it back (not theirs)
-    handle = "handle"        # 处置 starts
-    feedback = "feedback"    # the unit reports the result
-    verify = "verify"        # the centre checks the result
-    close = "close"          # 办结
-    escalate = "escalate"    # to the parent centre (manual, or the SLA tick)
+    accept = "accept"  # 受理
+    reject = "reject"  # not an incident: false alarm or duplicate
+    dispatch = "dispatch"  # 分拨 to a unit or a centre
+    receive = "receive"  # the unit signs for it
+    return_ = "return"  # the unit sends it back (not theirs)
+    handle = "handle"  # 处置 starts
+    feedback = "feedback"  # the unit reports the result
+    verify = "verify"  # the centre checks the result
+    close = "close"  # 办结
+    escalate = "escalate"  # to the parent centre (manual, or the SLA tick)
 
 
 class RejectReason(StrEnum):
@@ -103,7 +103,8 @@ class IllegalTransition(WorkflowError):
         legal = sorted(a.value for a in allowed_actions(state))
         super().__init__(
             f"incident {incident_id}: cannot {action.value} an incident that is {state.value} "
-            f"(legal now: {', '.join(legal) or 'none, it is final'})")
+            f"(legal now: {', '.join(legal) or 'none, it is final'})"
+        )
 
 
 class StaleRevision(WorkflowError):
@@ -144,14 +145,15 @@ def allowed_actions(state: State) -> list[Action]:
 
 # ---------------------------------------------------------------- roles
 class Role(StrEnum):
-    operator = "operator"      # 值班员: runs the workflow at their centre
+    operator = "operator"  # 值班员: runs the workflow at their centre
     supervisor = "supervisor"  # 督办: everything an operator does, plus verify/close/escalate
-    engineer = "engineer"      # cameras and their health; no incident actions
-    admin = "admin"            # everything
+    engineer = "engineer"  # cameras and their health; no incident actions
+    admin = "admin"  # everything
 
 
-_OPERATOR = frozenset({Action.accept, Action.reject, Action.dispatch, Action.receive, Action.return_,
-                       Action.handle, Action.feedback})
+_OPERATOR = frozenset(
+    {Action.accept, Action.reject, Action.dispatch, Action.receive, Action.return_, Action.handle, Action.feedback}
+)
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.operator: _OPERATOR,
     Role.supervisor: _OPERATOR | {Action.verify, Action.close, Action.escalate},

@@ -23,6 +23,9 @@ import time
 import zlib
 
 from prometheus_client import Counter
+
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import FrameMessage, MotionBox
 from xueliang.ingest import metrics
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.motion import MotionGate
@@ -30,9 +33,6 @@ from xueliang.ingest.picture import Picture
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import QualityDiagnoser
 from xueliang.ingest.sources import FrameSource, SourceError, make_source
-
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import FrameMessage, MotionBox
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,10 @@ def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Ra
 def scale_boxes(boxes: tuple[MotionBox, ...], s: float, w: int, h: int) -> tuple[MotionBox, ...]:
     if s == 1.0:
         return boxes
-    return tuple(MotionBox(min(w, int(b.x1 * s)), min(h, int(b.y1 * s)), min(w, round(b.x2 * s)),
-                           min(h, round(b.y2 * s))) for b in boxes)
+    return tuple(
+        MotionBox(min(w, int(b.x1 * s)), min(h, int(b.y1 * s)), min(w, round(b.x2 * s)), min(h, round(b.y2 * s)))
+        for b in boxes
+    )
 
 
 class ThreadCpu:
@@ -105,8 +107,15 @@ class ThreadCpu:
 class CameraRunner:
     """Runs one camera in its own thread until :meth:`stop`."""
 
-    def __init__(self, camera: CameraConfig, publisher: Publisher, partition: int | None,
-                 health: HealthTracker | None = None, source: FrameSource | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        publisher: Publisher,
+        partition: int | None,
+        health: HealthTracker | None = None,
+        source: FrameSource | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.camera = camera
         self.publisher = publisher
         self.partition = partition
@@ -225,7 +234,15 @@ class CameraRunner:
             return
         w, h = encoded.width, encoded.height
         self._seq += 1
-        msg = FrameMessage(camera_id=cam.id, seq=self._seq, capture_ts=ts, width=w, height=h, jpeg=encoded.jpeg,
-                           motion=scale_boxes(boxes, encoded.scale, w, h), keepalive=keepalive)
+        msg = FrameMessage(
+            camera_id=cam.id,
+            seq=self._seq,
+            capture_ts=ts,
+            width=w,
+            height=h,
+            jpeg=encoded.jpeg,
+            motion=scale_boxes(boxes, encoded.scale, w, h),
+            keepalive=keepalive,
+        )
         self.publisher.offer_frame(msg, self.partition)
         self.published += 1

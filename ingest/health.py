@@ -25,11 +25,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from xueliang.ingest import metrics
-from xueliang.ingest.quality import Diagnosis
-
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import CameraHealth, CameraStatus, Incident, Severity
+from xueliang.ingest import metrics
+from xueliang.ingest.quality import Diagnosis
 
 FAULT_RULE = "camera_fault"
 #: Conditions an operator must act on at once (tampering) are graded higher.
@@ -109,32 +108,51 @@ class HealthTracker:
         with self._lock:
             status, faults, reason = self._status(now)
             # before the first frame, stay silent until the camera is really late
-            silent_start = self._published is None and self._last_frame is None and \
-                now - self._started < self.camera.reconnect.offline_after_s
+            silent_start = (
+                self._published is None
+                and self._last_frame is None
+                and now - self._started < self.camera.reconnect.offline_after_s
+            )
             if not silent_start and self._published != (status, faults):
                 self._published = (status, faults)
                 metrics.STATUS.labels(self.camera.id).set(metrics.STATUS_VALUE[status.value])
-                out.append(CameraHealth(
-                    camera_id=self.camera.id, status=status, at=datetime.fromtimestamp(now, UTC), reason=reason,
-                    faults=list(faults), scores=dict(self._diagnosis.scores) if self._diagnosis else {},
-                    fps=self.fps()))
+                out.append(
+                    CameraHealth(
+                        camera_id=self.camera.id,
+                        status=status,
+                        at=datetime.fromtimestamp(now, UTC),
+                        reason=reason,
+                        faults=list(faults),
+                        scores=dict(self._diagnosis.scores) if self._diagnosis else {},
+                        fps=self.fps(),
+                    )
+                )
             conditions = set(faults) | ({"offline"} if status is CameraStatus.offline and not silent_start else set())
             out.extend(self._episodes_update(conditions, now, reason))
         return out
 
     def _incident(self, condition: str, ep: _Episode, now: float, state: str, reason: str) -> Incident:
         started = datetime.fromtimestamp(ep.start, UTC)
-        details: dict[str, float | int | str] = {"fault": condition, "state": state,
-                                                 "duration_s": round(now - ep.start, 1)}
+        details: dict[str, float | int | str] = {
+            "fault": condition,
+            "state": state,
+            "duration_s": round(now - ep.start, 1),
+        }
         if reason:
             details["reason"] = reason
         if self._diagnosis is not None and condition in self._diagnosis.scores:
             details["score"] = self._diagnosis.scores[condition]
         return Incident(
             id=Incident.make_id(self.camera.id, FAULT_RULE, f"{condition}@{started.isoformat()}"),
-            camera_id=self.camera.id, rule=FAULT_RULE, rule_type=FAULT_RULE,
-            severity=_SEVERITY.get(condition, Severity.general), started_at=started,
-            updated_at=datetime.fromtimestamp(now, UTC), revision=ep.revision, details=details)
+            camera_id=self.camera.id,
+            rule=FAULT_RULE,
+            rule_type=FAULT_RULE,
+            severity=_SEVERITY.get(condition, Severity.general),
+            started_at=started,
+            updated_at=datetime.fromtimestamp(now, UTC),
+            revision=ep.revision,
+            details=details,
+        )
 
     def _episodes_update(self, conditions: set[str], now: float, reason: str) -> list[Incident]:
         out: list[Incident] = []

@@ -42,6 +42,7 @@ def _full_chroma(c: np.ndarray) -> np.ndarray:
     """Limited-range chroma to full range around 128 (signed: a lookup table)."""
     return cv2.LUT(c, _C_FULL)
 
+
 #: 4:2:0 planar formats whose planes can go to the JPEG encoder as they are (after the range stretch)
 _LIMITED_420 = {"yuv420p"}
 _FULL_420 = {"yuvj420p"}
@@ -79,7 +80,9 @@ def _encode_bgr(image: np.ndarray, quality: int, max_width: int) -> Encoded | No
     if w > max_width:
         s = max_width / w
         exact = w % max_width == 0  # integer factor: INTER_AREA's fast path; otherwise bilinear
-        image = cv2.resize(image, (max_width, round(h * s)), interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR)
+        image = cv2.resize(
+            image, (max_width, round(h * s)), interpolation=cv2.INTER_AREA if exact else cv2.INTER_LINEAR
+        )
         h, w = image.shape[:2]
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return Encoded(buf.tobytes(), w, h, s) if ok else None
@@ -148,8 +151,10 @@ class Yuv420Picture(Picture):
         """Full-range planes resized to ``width`` × ``height`` (even): resize first, stretch the fewer pixels."""
         exact = self.width % width == 0 and self.height % height == 0  # INTER_AREA's fast path; else bilinear
         mode = cv2.INTER_AREA if exact else cv2.INTER_LINEAR
-        y, u, v = (cv2.resize(self._plane(i), size, interpolation=mode)
-                   for i, size in ((0, (width, height)), (1, (width // 2, height // 2)), (2, (width // 2, height // 2))))
+        y, u, v = (
+            cv2.resize(self._plane(i), size, interpolation=mode)
+            for i, size in ((0, (width, height)), (1, (width // 2, height // 2)), (2, (width // 2, height // 2)))
+        )
         if self._full_range:
             return [y, u, v]
         return [_full_luma(y), _full_chroma(u), _full_chroma(v)]

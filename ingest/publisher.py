@@ -22,10 +22,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from xueliang.ingest import metrics
-
 from xueliang.bus.base import Bus, BusError, Producer
 from xueliang.contracts import FrameMessage
+from xueliang.ingest import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,16 @@ class _Event:
 
 
 class Publisher:
-    def __init__(self, bus: Bus, frames_topic: str, *, max_buffered_frames: int = 64, max_in_flight: int = 32,
-                 max_events: int = 1000, client_id: str = "xueliang-ingest") -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        frames_topic: str,
+        *,
+        max_buffered_frames: int = 64,
+        max_in_flight: int = 32,
+        max_events: int = 1000,
+        client_id: str = "xueliang-ingest",
+    ) -> None:
         self.bus = bus
         self.frames_topic = frames_topic
         self.max_buffered_frames = max_buffered_frames
@@ -68,13 +75,18 @@ class Publisher:
             metrics.BUFFERED.set(len(self._frames))
             self._cond.notify()
 
-    def offer_event(self, topic: str, key: str, value: bytes, headers: dict[str, bytes] | None = None,
-                    partition: int | None = None) -> None:
+    def offer_event(
+        self, topic: str, key: str, value: bytes, headers: dict[str, bytes] | None = None, partition: int | None = None
+    ) -> None:
         with self._cond:
             if len(self._events) >= self._max_events:
                 dropped = self._events.popleft()
-                log.error("event queue full (%d): dropping the oldest %s message of camera %s",
-                          self._max_events, dropped.topic, dropped.key)
+                log.error(
+                    "event queue full (%d): dropping the oldest %s message of camera %s",
+                    self._max_events,
+                    dropped.topic,
+                    dropped.key,
+                )
             self._events.append(_Event(topic, key, value, headers or {}, partition))
             self._cond.notify()
 
@@ -128,20 +140,21 @@ class Publisher:
                 return
             try:
                 if isinstance(item, _Event):
-                    producer.send(item.topic, item.value, key=item.key, headers=item.headers,
-                                  partition=item.partition)
+                    producer.send(item.topic, item.value, key=item.key, headers=item.headers, partition=item.partition)
                 else:
                     msg, partition = item
-                    producer.send(self.frames_topic, msg.jpeg, key=msg.camera_id, headers=msg.headers(),
-                                  partition=partition)
+                    producer.send(
+                        self.frames_topic, msg.jpeg, key=msg.camera_id, headers=msg.headers(), partition=partition
+                    )
                     metrics.FRAMES_PUBLISHED.labels(msg.camera_id).inc()
                     metrics.BYTES_PUBLISHED.labels(msg.camera_id).inc(len(msg.jpeg))
                     self.sent_frames += 1
                 backoff = 0.2
             except BusError as exc:
                 if isinstance(item, _Event):
-                    log.warning("cannot publish %s for camera %s (%s); retrying in %.1f s",
-                                item.topic, item.key, exc, backoff)
+                    log.warning(
+                        "cannot publish %s for camera %s (%s); retrying in %.1f s", item.topic, item.key, exc, backoff
+                    )
                     self._requeue_event(item)
                 else:
                     metrics.FRAMES_DROPPED.labels(item[0].camera_id, "bus_error").inc()
@@ -152,8 +165,13 @@ class Publisher:
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (events first) for up to ``timeout`` seconds, then close the producer."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (self._events or self._frames) and \
-                self._thread is not None and self._thread.is_alive() and self._producer is not None:
+        while (
+            time.monotonic() < deadline
+            and (self._events or self._frames)
+            and self._thread is not None
+            and self._thread.is_alive()
+            and self._producer is not None
+        ):
             time.sleep(0.02)
         self._stop.set()
         with self._cond:

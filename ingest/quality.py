@@ -90,7 +90,7 @@ def noise_sigma(frame: np.ndarray) -> float:
     h, w = frame.shape[:2]
     ch, cw = min(h, 360), min(w, 480)  # a centre crop keeps the noise statistics at a fraction of the cost
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    crop = frame[y0: y0 + ch, x0: x0 + cw]
+    crop = frame[y0 : y0 + ch, x0 : x0 + cw]
     g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
     h, w = g.shape
     # int16 holds the kernel's range (±16·255) exactly: the same sum as float32, a third of the work
@@ -165,8 +165,15 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 def _thresholds(cfg: QualityConfig) -> dict[str, float]:
     return {
-        "signal_loss": cfg.signal_loss, "covered": cfg.covered, "moved": cfg.moved, "frozen": 0.999, "too_dark": cfg.too_dark,
-        "too_bright": cfg.too_bright, "colour_cast": cfg.colour_cast, "blur": cfg.blur, "noise": cfg.noise,
+        "signal_loss": cfg.signal_loss,
+        "covered": cfg.covered,
+        "moved": cfg.moved,
+        "frozen": 0.999,
+        "too_dark": cfg.too_dark,
+        "too_bright": cfg.too_bright,
+        "colour_cast": cfg.colour_cast,
+        "blur": cfg.blur,
+        "noise": cfg.noise,
     }
 
 
@@ -201,8 +208,11 @@ class QualityDiagnoser:
         small = _small(frame)
         scores = measure(frame, small)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        if self._prev is not None and self._prev.shape == grey.shape and \
-                float(cv2.absdiff(grey, self._prev).mean()) < self.frozen_diff:
+        if (
+            self._prev is not None
+            and self._prev.shape == grey.shape
+            and float(cv2.absdiff(grey, self._prev).mean()) < self.frozen_diff
+        ):
             if self._frozen_since is None:
                 self._frozen_since = self._prev_ts
         else:

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 from xueliang.config.cameras import (
     CameraConfig,
@@ -46,6 +45,7 @@ from xueliang.config.cameras import (
     SceneSource,
     mask_url,
 )
+from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 if TYPE_CHECKING:
     import av
@@ -104,8 +104,17 @@ def _ffmpeg_options(transport: str | None) -> str:
 class OpenCvSource(FrameSource):
     """RTSP / HTTP MJPEG / file through OpenCV's FFmpeg backend."""
 
-    def __init__(self, camera_id: str, target: str, *, transport: str | None = None, timeout_s: float = 5.0,
-                 is_file: bool = False, loop: bool = False, realtime: bool = True) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        target: str,
+        *,
+        transport: str | None = None,
+        timeout_s: float = 5.0,
+        is_file: bool = False,
+        loop: bool = False,
+        realtime: bool = True,
+    ) -> None:
         super().__init__(camera_id)
         self.target = target
         self.transport = transport
@@ -125,8 +134,14 @@ class OpenCvSource(FrameSource):
     def _open_capture(self) -> cv2.VideoCapture:
         if self.is_file and not Path(self.target).is_file():
             raise SourceError(f"camera {self.camera_id}: file {self.target} does not exist")
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms,
-                  cv2.CAP_PROP_N_THREADS, DECODE_THREADS]
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            self.timeout_ms,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            self.timeout_ms,
+            cv2.CAP_PROP_N_THREADS,
+            DECODE_THREADS,
+        ]
         with _ENV_LOCK:
             before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
             os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = _ffmpeg_options(self.transport)
@@ -156,8 +171,10 @@ class OpenCvSource(FrameSource):
         if self.is_file:
             return self._grab_file()
         if not self._cap.grab():
-            raise SourceError(f"camera {self.camera_id}: no frame from {mask_url(self.target)} "
-                              f"within {self.timeout_ms} ms (stream stalled or closed)")
+            raise SourceError(
+                f"camera {self.camera_id}: no frame from {mask_url(self.target)} "
+                f"within {self.timeout_ms} ms (stream stalled or closed)"
+            )
         return time.time()
 
     def _grab_file(self) -> float | None:
@@ -207,8 +224,18 @@ class PyAvSource(FrameSource):
     #: undecodable packets in a row (damaged stream) before the stream counts as failed
     MAX_BAD_PACKETS = 50
 
-    def __init__(self, camera_id: str, target: str, *, transport: str | None = None, timeout_s: float = 5.0,
-                 is_file: bool = False, loop: bool = False, realtime: bool = True, keyframes_only: bool = False) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        target: str,
+        *,
+        transport: str | None = None,
+        timeout_s: float = 5.0,
+        is_file: bool = False,
+        loop: bool = False,
+        realtime: bool = True,
+        keyframes_only: bool = False,
+    ) -> None:
         super().__init__(camera_id)
         self.target = target
         self.transport = transport
@@ -236,8 +263,10 @@ class PyAvSource(FrameSource):
             import av
             import simplejpeg  # noqa: F401  (the JPEG from the planes)
         except ImportError as exc:
-            raise SourceError(f"camera {self.camera_id}: decoder pyav / keyframes_only needs the 'ingest' extra "
-                              f"(pip install 'xueliang[ingest]'): {exc}") from None
+            raise SourceError(
+                f"camera {self.camera_id}: decoder pyav / keyframes_only needs the 'ingest' extra "
+                f"(pip install 'xueliang[ingest]'): {exc}"
+            ) from None
 
         self.close()
         if self.is_file and not Path(self.target).is_file():
@@ -246,11 +275,11 @@ class PyAvSource(FrameSource):
         if self.transport:
             options["rtsp_transport"] = self.transport
         try:
-            self._container = av.open(self.target, options=options if not self.is_file else {},
-                                      timeout=self.timeout_s)
+            self._container = av.open(self.target, options=options if not self.is_file else {}, timeout=self.timeout_s)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"camera {self.camera_id}: cannot open {mask_url(self.target)}: "
-                              f"{type(exc).__name__}") from None
+            raise SourceError(
+                f"camera {self.camera_id}: cannot open {mask_url(self.target)}: {type(exc).__name__}"
+            ) from None
         stream = self._container.streams.video[0]
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
@@ -284,8 +313,9 @@ class PyAvSource(FrameSource):
                     if bad >= self.MAX_BAD_PACKETS:
                         raise
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"camera {self.camera_id}: stream {mask_url(self.target)} failed: "
-                              f"{type(exc).__name__}") from None
+            raise SourceError(
+                f"camera {self.camera_id}: stream {mask_url(self.target)} failed: {type(exc).__name__}"
+            ) from None
         return self._decoded.popleft()
 
     def grab(self) -> float | None:
@@ -463,17 +493,30 @@ def make_source(camera: CameraConfig) -> FrameSource:
     if isinstance(src, HttpSource) and src.mode == "snapshot":
         return SnapshotSource(camera.id, src.detect_url or src.url, fps=camera.sample_fps, timeout_s=timeout)
     if isinstance(src, RtspSource) and (src.decoder == "pyav" or src.keyframes_only):
-        return PyAvSource(camera.id, src.detect_url or src.url, transport=src.transport, timeout_s=timeout,
-                          keyframes_only=src.keyframes_only)
+        return PyAvSource(
+            camera.id,
+            src.detect_url or src.url,
+            transport=src.transport,
+            timeout_s=timeout,
+            keyframes_only=src.keyframes_only,
+        )
     if isinstance(src, RtspSource | HttpSource):
         transport = src.transport if isinstance(src, RtspSource) else None
         return OpenCvSource(camera.id, src.detect_url or src.url, transport=transport, timeout_s=timeout)
     if isinstance(src, FileSource):
         if src.decoder == "pyav" or src.keyframes_only:
-            return PyAvSource(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop,
-                              realtime=src.realtime, keyframes_only=src.keyframes_only)
-        return OpenCvSource(camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop,
-                            realtime=src.realtime)
+            return PyAvSource(
+                camera.id,
+                str(src.path),
+                timeout_s=timeout,
+                is_file=True,
+                loop=src.loop,
+                realtime=src.realtime,
+                keyframes_only=src.keyframes_only,
+            )
+        return OpenCvSource(
+            camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop, realtime=src.realtime
+        )
     if isinstance(src, SceneSource):
         return SceneFrameSource(camera.id, src)
     raise TypeError(f"camera {camera.id}: unsupported source type {type(src).__name__}")

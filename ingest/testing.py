@@ -25,8 +25,10 @@ from xueliang.config import Settings
 REPO = Path(__file__).resolve().parents[1]
 RTSP_SERVER = REPO / "deploy" / "rtsp" / "rtsp_server.py"
 CACHE = Path(tempfile.gettempdir()) / "xueliang-ingest-cache"
-_VTEST_CANDIDATES = [Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"),
-                     Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi.gz")]
+_VTEST_CANDIDATES = [
+    Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"),
+    Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi.gz"),
+]
 
 
 class FootageMissing(RuntimeError):
@@ -37,8 +39,9 @@ def vtest_avi() -> Path:
     """Path of opencv-doc's vtest.avi (a decompressed cache copy if the package ships it gzipped)."""
     candidates = list(_VTEST_CANDIDATES)
     if shutil.which("dpkg"):  # the package's own file list, wherever this distribution put it
-        listed = subprocess.run(["dpkg", "-L", "opencv-doc"], capture_output=True, text=True, timeout=30,
-                                check=False).stdout  # not installed: empty list
+        listed = subprocess.run(
+            ["dpkg", "-L", "opencv-doc"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout  # not installed: empty list
         candidates += [Path(p) for p in listed.splitlines() if p.endswith(("vtest.avi", "vtest.avi.gz"))]
     for path in candidates:
         if path.suffix == ".avi" and path.is_file():
@@ -54,9 +57,19 @@ def vtest_avi() -> Path:
     raise FootageMissing("opencv-doc's vtest.avi not found (apt-get install opencv-doc)")
 
 
-def encode_h264(src: Path, *, fps: int = 25, gop: int = 50, height: int | None = None, loops: int = 1,
-                crf: int = 23, preset: str = "veryfast", name: str | None = None, width: int | None = None,
-                seconds: float | None = None) -> Path:
+def encode_h264(
+    src: Path,
+    *,
+    fps: int = 25,
+    gop: int = 50,
+    height: int | None = None,
+    loops: int = 1,
+    crf: int = 23,
+    preset: str = "veryfast",
+    name: str | None = None,
+    width: int | None = None,
+    seconds: float | None = None,
+) -> Path:
     """Re-encode ``src`` to H.264 mp4 at ``fps`` (frames duplicated or dropped) with a fixed GOP; cached.
 
     ``height`` alone keeps the aspect ratio; ``width`` and ``height`` together force the size."""
@@ -69,10 +82,37 @@ def encode_h264(src: Path, *, fps: int = 25, gop: int = 50, height: int | None =
     if height:
         vf.append(f"scale={width or -2}:{height}:flags=bicubic")
     tmp = out.with_suffix(".part.mp4")
-    cmd = ["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(src), "-vf", ",".join(vf),
-           "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-g", str(gop), "-keyint_min", str(gop),
-           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-an",
-           *(["-t", str(seconds)] if seconds else []), str(tmp)]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-stream_loop",
+        str(loops - 1),
+        "-i",
+        str(src),
+        "-vf",
+        ",".join(vf),
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-an",
+        *(["-t", str(seconds)] if seconds else []),
+        str(tmp),
+    ]
     subprocess.run(cmd, check=True, timeout=600)
     tmp.rename(out)
     return out
@@ -137,14 +177,30 @@ class RtspServer:
 
 
 CENTRES: dict[str, Any] = {
-    "id": "city", "name": "绍兴市", "tier": "city", "children": [
-        {"id": "keqiao", "name": "柯桥区", "tier": "county", "children": [
-            {"id": "anchang", "name": "安昌街道", "tier": "township", "children": [
-                {"id": "v1", "name": "示范村", "tier": "village"}]}]}]}
+    "id": "city",
+    "name": "绍兴市",
+    "tier": "city",
+    "children": [
+        {
+            "id": "keqiao",
+            "name": "柯桥区",
+            "tier": "county",
+            "children": [
+                {
+                    "id": "anchang",
+                    "name": "安昌街道",
+                    "tier": "township",
+                    "children": [{"id": "v1", "name": "示范村", "tier": "village"}],
+                }
+            ],
+        }
+    ],
+}
 
 
-def settings_for(cameras: list[dict[str, Any]], bus: dict[str, Any] | None = None,
-                 ingest: dict[str, Any] | None = None) -> Settings:
+def settings_for(
+    cameras: list[dict[str, Any]], bus: dict[str, Any] | None = None, ingest: dict[str, Any] | None = None
+) -> Settings:
     """Validated settings with a one-village centre tree; cameras default to village ``v1``."""
     cams = [{"village": "v1", **c} for c in cameras]
     extra = {**({"bus": bus} if bus else {}), **({"ingest": ingest} if ingest else {})}
@@ -186,8 +242,12 @@ class MjpegServer:
                 try:
                     while True:
                         jpg = outer.jpegs[i % len(outer.jpegs)]
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
+                        self.wfile.write(
+                            b"--frame\r\nContent-Type: image/jpeg\r\n"
+                            + f"Content-Length: {len(jpg)}\r\n\r\n".encode()
+                            + jpg
+                            + b"\r\n"
+                        )
                         i += 1
                         delay = t0 + i / outer.fps - time.monotonic()
                         if delay > 0:

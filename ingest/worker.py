@@ -24,11 +24,6 @@ import os
 import socket
 import threading
 
-from xueliang.ingest import metrics
-from xueliang.ingest.camera import CameraRunner
-from xueliang.ingest.health import HealthTracker
-from xueliang.ingest.publisher import Publisher
-
 from xueliang.bus.base import Bus, BusError, Consumer
 from xueliang.bus.memory import MemoryBus
 from xueliang.config import Settings
@@ -40,6 +35,10 @@ from xueliang.contracts import (
     TopicSpec,
     topic_specs,
 )
+from xueliang.ingest import metrics
+from xueliang.ingest.camera import CameraRunner
+from xueliang.ingest.health import HealthTracker
+from xueliang.ingest.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +46,18 @@ GROUP_ID = "ingest"
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, bus: Bus, *, worker_id: str | None = None,
-                 camera_ids: list[str] | None = None, share: bool | None = None,
-                 max_buffered_frames: int | None = None, max_in_flight: int | None = None,
-                 tick_s: float | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        worker_id: str | None = None,
+        camera_ids: list[str] | None = None,
+        share: bool | None = None,
+        max_buffered_frames: int | None = None,
+        max_in_flight: int | None = None,
+        tick_s: float | None = None,
+    ) -> None:
         """``share``: use group membership (default: only on Kafka and without ``camera_ids``).
         ``max_buffered_frames`` + ``max_in_flight`` bound the frames this process holds for the bus
         (default: the ``ingest`` section of the configuration, as is ``tick_s``)."""
@@ -72,8 +79,13 @@ class IngestWorker:
         self.static_ids = camera_ids
         self.share = share if share is not None else (camera_ids is None and not isinstance(bus, MemoryBus))
         self.topics = settings.bus.topics
-        self.publisher = Publisher(bus, self.topics.frames, max_buffered_frames=max_buffered_frames or cfg.max_buffered_frames,
-                                   max_in_flight=max_in_flight or cfg.max_in_flight, client_id=f"ingest-{self.worker_id}")
+        self.publisher = Publisher(
+            bus,
+            self.topics.frames,
+            max_buffered_frames=max_buffered_frames or cfg.max_buffered_frames,
+            max_in_flight=max_in_flight or cfg.max_in_flight,
+            client_id=f"ingest-{self.worker_id}",
+        )
         self.tick_s = tick_s or cfg.tick_s
         self.runners: dict[str, CameraRunner] = {}
         self._order: list[str] = []
@@ -87,8 +99,13 @@ class IngestWorker:
         specs = []
         for spec in topic_specs(self.topics, self.settings.bus.frame_partitions):
             if spec.name == self.topics.camera_registry:
-                spec = TopicSpec(spec.name, max(spec.partitions, len(self.cameras), 1), spec.retention_ms,
-                                 spec.max_message_bytes, compacted=True)
+                spec = TopicSpec(
+                    spec.name,
+                    max(spec.partitions, len(self.cameras), 1),
+                    spec.retention_ms,
+                    spec.max_message_bytes,
+                    compacted=True,
+                )
             specs.append(spec)
         return specs
 
@@ -115,9 +132,12 @@ class IngestWorker:
 
     def _publish_registry(self) -> None:
         for cam in self.cameras:
-            self.publisher.offer_event(self.topics.camera_registry, cam.id,
-                                       CameraAssignment(camera_id=cam.id).to_bytes(),
-                                       partition=self.registry_partition(cam.id))
+            self.publisher.offer_event(
+                self.topics.camera_registry,
+                cam.id,
+                CameraAssignment(camera_id=cam.id).to_bytes(),
+                partition=self.registry_partition(cam.id),
+            )
 
     # ------------------------------------------------------------ cameras
     def running(self) -> list[str]:
@@ -143,8 +163,11 @@ class IngestWorker:
         for cid, r in runners:
             r.join(timeout=max(2.0, r.camera.reconnect.stall_timeout_s + 1))
             if r.alive():
-                log.warning("ingest %s: camera %s did not stop in time (blocked read); abandoning its thread",
-                            self.worker_id, cid)
+                log.warning(
+                    "ingest %s: camera %s did not stop in time (blocked read); abandoning its thread",
+                    self.worker_id,
+                    cid,
+                )
             metrics.forget_camera(cid)
             log.info("ingest %s: stopped camera %s", self.worker_id, cid)
 
@@ -165,14 +188,17 @@ class IngestWorker:
         for r in runners:
             for msg in r.health.tick():
                 if isinstance(msg, CameraHealth):
-                    log.info("camera %s is %s%s", msg.camera_id, msg.status.value,
-                             f" ({msg.reason})" if msg.reason else "")
-                    self.publisher.offer_event(self.topics.camera_health, msg.camera_id, msg.to_bytes(),
-                                               {"schema": msg.schema_.encode()})
+                    log.info(
+                        "camera %s is %s%s", msg.camera_id, msg.status.value, f" ({msg.reason})" if msg.reason else ""
+                    )
+                    self.publisher.offer_event(
+                        self.topics.camera_health, msg.camera_id, msg.to_bytes(), {"schema": msg.schema_.encode()}
+                    )
                 elif isinstance(msg, Incident):
                     log.warning("camera %s fault incident %s: %s", msg.camera_id, msg.id, msg.details)
-                    self.publisher.offer_event(self.topics.incidents, msg.camera_id, msg.to_bytes(),
-                                               {"schema": msg.schema_.encode()})
+                    self.publisher.offer_event(
+                        self.topics.incidents, msg.camera_id, msg.to_bytes(), {"schema": msg.schema_.encode()}
+                    )
 
     # ------------------------------------------------------------ lifecycle
     def run(self, stop: threading.Event) -> None:
@@ -194,8 +220,9 @@ class IngestWorker:
                 while not stop.is_set():
                     if consumer is None:
                         try:
-                            consumer = self.bus.consumer(GROUP_ID, [reg], offset_reset="latest",
-                                                         client_id=f"ingest-{self.worker_id}")
+                            consumer = self.bus.consumer(
+                                GROUP_ID, [reg], offset_reset="latest", client_id=f"ingest-{self.worker_id}"
+                            )
                         except BusError as exc:
                             log.warning("ingest %s: cannot join group %s yet: %s", self.worker_id, GROUP_ID, exc)
                             stop.wait(1.0)
@@ -236,4 +263,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

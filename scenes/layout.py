@@ -39,8 +39,9 @@ class Perspective:
         return self.horizon_y + ppm / self.k
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, base: tuple[int, int, int], amp: float,
-             cell: int = 3) -> np.ndarray:
+def _texture(
+    rng: np.random.Generator, h: int, w: int, base: tuple[int, int, int], amp: float, cell: int = 3
+) -> np.ndarray:
     """A noisy colour field (grass, soil, water), blocky at ``cell`` px."""
     small = rng.normal(0.0, amp, size=(max(1, h // cell + 1), max(1, w // cell + 1), 1)).astype(np.float32)
     tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -70,8 +71,9 @@ def _tree(img: np.ndarray, persp: Perspective, rng: np.random.Generator, x: floa
         return
     h = rng.uniform(4.0, 8.0) * ppm
     trunk_w = max(1, int(0.3 * ppm))
-    cv2.rectangle(img, (int(x - trunk_w / 2), int(y - 0.45 * h)), (int(x + trunk_w / 2), int(y)),
-                  _vary(rng, (40, 60, 85), 10), -1)
+    cv2.rectangle(
+        img, (int(x - trunk_w / 2), int(y - 0.45 * h)), (int(x + trunk_w / 2), int(y)), _vary(rng, (40, 60, 85), 10), -1
+    )
     green = _vary(rng, (45, 110, 55), 20)
     for _ in range(4):
         cx = x + rng.uniform(-0.18, 0.18) * h
@@ -89,15 +91,29 @@ def _house(img: np.ndarray, persp: Perspective, rng: np.random.Generator, x: flo
     x0, x1 = x - w / 2, x + w / 2
     cv2.rectangle(img, (int(x0), int(y - h)), (int(x1), int(y)), wall, -1)
     roof = _vary(rng, (60, 60, 70), 15) if rng.random() < 0.5 else _vary(rng, (50, 70, 150), 20)
-    _poly(img, [(x0 - 0.06 * w, y - h), (x1 + 0.06 * w, y - h), (x1 - 0.1 * w, y - h - 0.45 * h),
-                (x0 + 0.1 * w, y - h - 0.45 * h)], roof)
+    _poly(
+        img,
+        [
+            (x0 - 0.06 * w, y - h),
+            (x1 + 0.06 * w, y - h),
+            (x1 - 0.1 * w, y - h - 0.45 * h),
+            (x0 + 0.1 * w, y - h - 0.45 * h),
+        ],
+        roof,
+    )
     door_x = x + facing * 0.15 * w
-    cv2.rectangle(img, (int(door_x - 0.06 * w), int(y - 0.55 * h)), (int(door_x + 0.06 * w), int(y)),
-                  _vary(rng, (30, 50, 90), 10), -1)
+    cv2.rectangle(
+        img,
+        (int(door_x - 0.06 * w), int(y - 0.55 * h)),
+        (int(door_x + 0.06 * w), int(y)),
+        _vary(rng, (30, 50, 90), 10),
+        -1,
+    )
     for fx in (-0.3, 0.3):
         wx = x + fx * w
-        cv2.rectangle(img, (int(wx - 0.07 * w), int(y - 0.75 * h)), (int(wx + 0.07 * w), int(y - 0.45 * h)),
-                      (70, 60, 50), -1)
+        cv2.rectangle(
+            img, (int(wx - 0.07 * w), int(y - 0.75 * h)), (int(wx + 0.07 * w), int(y - 0.45 * h)), (70, 60, 50), -1
+        )
 
 
 def _sky_and_hills(img: np.ndarray, persp: Perspective, rng: np.random.Generator) -> None:
@@ -111,11 +127,13 @@ def _sky_and_hills(img: np.ndarray, persp: Perspective, rng: np.random.Generator
     xs = np.linspace(0, w, 24)
     base = hy - rng.uniform(0.02, 0.05) * h
     ys = base - np.abs(np.sin(xs / w * rng.uniform(3, 7) + rng.uniform(0, 6))) * rng.uniform(0.03, 0.09) * h
-    pts = [(0, hy)] + list(zip(xs, ys)) + [(w, hy)]
+    pts = [(0, hy), *list(zip(xs, ys, strict=False)), (w, hy)]
     _poly(img, pts, _vary(rng, (120, 135, 115), 12))
 
 
-def _road(persp: Perspective, x_bottom: tuple[float, float], x_horizon: tuple[float, float]) -> list[tuple[float, float]]:
+def _road(
+    persp: Perspective, x_bottom: tuple[float, float], x_horizon: tuple[float, float]
+) -> list[tuple[float, float]]:
     h = persp.height
     hy = persp.horizon_y
     return [(x_bottom[0], h), (x_bottom[1], h), (x_horizon[1], hy), (x_horizon[0], hy)]
@@ -140,8 +158,16 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
         if rng.random() < 0.7:
             x_far = width / 2 + side * rng.uniform(0.15, 0.45) * width
             x_near = width / 2 + side * width * 1.4
-            _fill_region(img, [(x_far, hy + 2), (width / 2 + side * width * 0.9, hy + 2),
-                               (width / 2 + side * width * 2.2, height), (x_near, height)], field)
+            _fill_region(
+                img,
+                [
+                    (x_far, hy + 2),
+                    (width / 2 + side * width * 0.9, hy + 2),
+                    (width / 2 + side * width * 2.2, height),
+                    (x_near, height),
+                ],
+                field,
+            )
     cx = width * rng.uniform(0.42, 0.58)
     vanish = width * rng.uniform(0.45, 0.55)
     road_w = width * rng.uniform(0.30, 0.42)
@@ -163,27 +189,50 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
         gx = vanish + (cx - vanish) * f
         post = _vary(rng, (40, 40, 150), 15)
         for sx in (-1, 1):
-            cv2.rectangle(img, (int(gx + sx * half - 0.25 * ppm), int(yg - 5 * ppm)), (int(gx + sx * half + 0.25 * ppm), int(yg)),
-                          post, -1)
-        cv2.rectangle(img, (int(gx - half - ppm), int(yg - 5.6 * ppm)), (int(gx + half + ppm), int(yg - 4.8 * ppm)),
-                      _vary(rng, (40, 40, 120), 10), -1)
-        cv2.rectangle(img, (int(gx - 0.25 * half), int(yg - 5.6 * ppm)), (int(gx + 0.25 * half), int(yg - 4.6 * ppm)),
-                      (30, 140, 200), -1)
+            cv2.rectangle(
+                img,
+                (int(gx + sx * half - 0.25 * ppm), int(yg - 5 * ppm)),
+                (int(gx + sx * half + 0.25 * ppm), int(yg)),
+                post,
+                -1,
+            )
+        cv2.rectangle(
+            img,
+            (int(gx - half - ppm), int(yg - 5.6 * ppm)),
+            (int(gx + half + ppm), int(yg - 4.8 * ppm)),
+            _vary(rng, (40, 40, 120), 10),
+            -1,
+        )
+        cv2.rectangle(
+            img,
+            (int(gx - 0.25 * half), int(yg - 5.6 * ppm)),
+            (int(gx + 0.25 * half), int(yg - 4.6 * ppm)),
+            (30, 140, 200),
+            -1,
+        )
     elif kind == "crossroads":
         road = _road(persp, (cx - road_w * 0.8, cx + road_w * 0.8), (vanish - 3, vanish + 3))
         _fill_region(img, road, asphalt)
         yc = hy + rng.uniform(0.28, 0.4) * (height - hy)
         band = persp.ppm(yc) * rng.uniform(5, 7)
-        _fill_region(img, [(0, yc - band * 0.45), (width, yc - band * 0.45), (width, yc + band * 0.55), (0, yc + band * 0.55)],
-                     asphalt)
+        _fill_region(
+            img,
+            [(0, yc - band * 0.45), (width, yc - band * 0.45), (width, yc + band * 0.55), (0, yc + band * 0.55)],
+            asphalt,
+        )
         # lane markings
         for i in range(0, width, max(8, int(band))):
             cv2.line(img, (i, int(yc + band * 0.05)), (i + int(band * 0.5), int(yc + band * 0.05)), (220, 220, 220), 1)
         for frac in np.linspace(0.05, 1.0, 9):
             y0 = hy + frac * (height - hy)
             x0 = vanish + (cx - vanish) * frac
-            cv2.line(img, (int(x0), int(y0)), (int(x0), int(min(height, y0 + 0.04 * (height - hy) * frac))),
-                     (210, 210, 210), max(1, int(2 * frac)))
+            cv2.line(
+                img,
+                (int(x0), int(y0)),
+                (int(x0), int(min(height, y0 + 0.04 * (height - hy) * frac))),
+                (210, 210, 210),
+                max(1, int(2 * frac)),
+            )
         for side in (-1, 1):
             y = hy + rng.uniform(0.08, 0.2) * (height - hy)
             _house(img, persp, rng, vanish + side * rng.uniform(0.25, 0.4) * width, y, -side)
@@ -200,14 +249,22 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
         _fill_region(img, [(0, yr0 - tilt), (width, yr0 + tilt), (width, yr1 + tilt), (0, yr1 - tilt)], water)
         # embankment path in the foreground
         yp = yr1 + rng.uniform(0.12, 0.2) * (height - hy)
-        _fill_region(img, [(0, yp), (width, yp + tilt), (width, yp + tilt + 0.22 * (height - hy)),
-                           (0, yp + 0.2 * (height - hy))], soil)
+        _fill_region(
+            img,
+            [(0, yp), (width, yp + tilt), (width, yp + tilt + 0.22 * (height - hy)), (0, yp + 0.2 * (height - hy))],
+            soil,
+        )
         # reeds along the water
         for x in rng.uniform(0, width, size=40):
             y = yr1 + tilt * (2 * x / width - 1) + rng.uniform(-2, 4)
             ppm = persp.ppm(y)
-            cv2.line(img, (int(x), int(y)), (int(x + rng.uniform(-1, 1) * ppm), int(y - rng.uniform(0.6, 1.2) * ppm)),
-                     _vary(rng, (60, 120, 110), 15), 1)
+            cv2.line(
+                img,
+                (int(x), int(y)),
+                (int(x + rng.uniform(-1, 1) * ppm), int(y - rng.uniform(0.6, 1.2) * ppm)),
+                _vary(rng, (60, 120, 110), 15),
+                1,
+            )
     elif kind == "school_gate":
         road = _road(persp, (-width * 0.2, width * 1.2), (vanish - width * 0.6, vanish + width * 0.6))
         _fill_region(img, road, asphalt)
@@ -216,23 +273,35 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
         wall_h = 2.6 * ppm
         wall = _vary(rng, (200, 210, 215), 10)
         cv2.rectangle(img, (0, int(yw - wall_h)), (width, int(yw)), wall, -1)
-        cv2.rectangle(img, (0, int(yw - wall_h)), (width, int(yw - wall_h + 0.3 * ppm)), _vary(rng, (60, 60, 170), 15), -1)
+        cv2.rectangle(
+            img, (0, int(yw - wall_h)), (width, int(yw - wall_h + 0.3 * ppm)), _vary(rng, (60, 60, 170), 15), -1
+        )
         gx = width * rng.uniform(0.4, 0.6)
         gw = 6 * ppm
-        cv2.rectangle(img, (int(gx - gw / 2), int(yw - wall_h * 0.95)), (int(gx + gw / 2), int(yw)), (110, 110, 110), -1)
+        cv2.rectangle(
+            img, (int(gx - gw / 2), int(yw - wall_h * 0.95)), (int(gx + gw / 2), int(yw)), (110, 110, 110), -1
+        )
         for i in range(int(gx - gw / 2), int(gx + gw / 2), max(2, int(0.4 * ppm))):
             cv2.line(img, (i, int(yw - wall_h * 0.95)), (i, int(yw)), (70, 70, 70), 1)
         for sx in (-1, 1):
-            cv2.rectangle(img, (int(gx + sx * gw / 2 - 0.4 * ppm), int(yw - 3.4 * ppm)),
-                          (int(gx + sx * gw / 2 + 0.4 * ppm), int(yw)), (180, 180, 190), -1)
-        cv2.rectangle(img, (int(gx - gw * 0.4), int(yw - 3.6 * ppm)), (int(gx + gw * 0.4), int(yw - 2.9 * ppm)),
-                      (40, 40, 170), -1)
+            cv2.rectangle(
+                img,
+                (int(gx + sx * gw / 2 - 0.4 * ppm), int(yw - 3.4 * ppm)),
+                (int(gx + sx * gw / 2 + 0.4 * ppm), int(yw)),
+                (180, 180, 190),
+                -1,
+            )
+        cv2.rectangle(
+            img, (int(gx - gw * 0.4), int(yw - 3.6 * ppm)), (int(gx + gw * 0.4), int(yw - 2.9 * ppm)), (40, 40, 170), -1
+        )
         # zebra crossing in front of the gate
         yz = yw + 0.18 * (height - hy)
         zppm = persp.ppm(yz)
         for i in range(-4, 5):
             x = gx + i * 1.0 * zppm
-            cv2.rectangle(img, (int(x), int(yz - 1.2 * zppm)), (int(x + 0.5 * zppm), int(yz + 1.2 * zppm)), (225, 225, 225), -1)
+            cv2.rectangle(
+                img, (int(x), int(yz - 1.2 * zppm)), (int(x + 0.5 * zppm), int(yz + 1.2 * zppm)), (225, 225, 225), -1
+            )
     # scattered trees near the horizon and at the sides
     for _ in range(int(rng.integers(4, 10))):
         y = hy + rng.uniform(0.01, 0.25) * (height - hy)

@@ -48,8 +48,9 @@ def state_at(actor: Actor, t: float) -> ActorState | None:
                 vx, vy = (dx / span, dy / span) if span > 0 else (0.0, 0.0)
                 if dx or dy:
                     hx, hy = dx, dy
-                return ActorState(prev.at[0] + f * dx, prev.at[1] + f * dy, vx, vy, hx, hy, bool(dx or dy),
-                                  t - actor.start_s)
+                return ActorState(
+                    prev.at[0] + f * dx, prev.at[1] + f * dy, vx, vy, hx, hy, bool(dx or dy), t - actor.start_s
+                )
             return ActorState(wp.at[0], wp.at[1], 0.0, 0.0, hx, hy, False, t - actor.start_s)
         # passed this waypoint: remember the heading of the segment just travelled
         if i + 1 < len(path):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from xueliang.scenes.layout import Perspective
 from xueliang.scenes.scenario import (
     SCENE_KINDS,
@@ -19,15 +20,29 @@ from xueliang.scenes.scenario import (
 
 RANDOM_SNAPSHOT_S = 5.0
 # class frequencies in random scenes (person most common, as on village cameras)
-CLASS_WEIGHTS = {"person": 0.36, "bicycle": 0.12, "motorbike": 0.12, "car": 0.16, "truck": 0.09, "fire": 0.07, "smoke": 0.08}
+CLASS_WEIGHTS = {
+    "person": 0.36,
+    "bicycle": 0.12,
+    "motorbike": 0.12,
+    "car": 0.16,
+    "truck": 0.09,
+    "fire": 0.07,
+    "smoke": 0.08,
+}
 # the smallest drawn size per class, as pixels per metre: keeps objects learnable at imgsz 320
 MIN_PPM = {"person": 17.0, "bicycle": 15.0, "motorbike": 14.0, "car": 8.0, "truck": 6.0, "fire": 14.0, "smoke": 7.0}
 LIGHTING_WEIGHTS = {"day": 0.45, "dusk": 0.2, "night": 0.35}
 
 
-def random_scenario(seed: int, width: int = 768, height: int = 432, kind: str | None = None,
-                    lighting: str | None = None, n_actors: tuple[int, int] = (5, 16),
-                    duration_s: float = 10.0) -> Scenario:
+def random_scenario(
+    seed: int,
+    width: int = 768,
+    height: int = 432,
+    kind: str | None = None,
+    lighting: str | None = None,
+    n_actors: tuple[int, int] = (5, 16),
+    duration_s: float = 10.0,
+) -> Scenario:
     rng = np.random.default_rng([seed, 2718])
     kind = kind or str(rng.choice(SCENE_KINDS))
     if lighting is None:
@@ -52,8 +67,15 @@ def random_scenario(seed: int, width: int = 768, height: int = 432, kind: str | 
         scale = float(rng.uniform(0.88, 1.12))
         if c in ("fire", "smoke"):
             start = float(rng.uniform(0.0, snap - 0.5))
-            actors.append(Actor(id=i + 1, class_name=c, path=[Waypoint(t=start, at=(x, y))],
-                                appearance=Appearance(scale=scale), end_s=duration_s))
+            actors.append(
+                Actor(
+                    id=i + 1,
+                    class_name=c,
+                    path=[Waypoint(t=start, at=(x, y))],
+                    appearance=Appearance(scale=scale),
+                    end_s=duration_s,
+                )
+            )
             continue
         # a straight path through (x, y) at the snapshot time; sometimes standing still
         speed_ppm = {"person": 1.4, "bicycle": 4.0, "motorbike": 8.0, "car": 9.0, "truck": 7.0}[c]
@@ -68,7 +90,20 @@ def random_scenario(seed: int, width: int = 768, height: int = 432, kind: str | 
         b = (x + dx * (t1 - snap), y + dy * (t1 - snap))
         path = [Waypoint(t=t0, at=a), Waypoint(t=t1, at=b)] if v > 0 else [Waypoint(t=t0, at=(x, y), dwell_s=t1)]
         actors.append(Actor(id=i + 1, class_name=c, path=path, appearance=Appearance(scale=scale)))
-    effects = Effects(noise_sigma=float(rng.uniform(0.0, 6.0)), shake_px=float(rng.uniform(0.0, 2.0)),
-                      jpeg_quality=int(rng.integers(45, 96)))
-    return Scenario(name=f"random-{seed}", kind=kind, lighting=lighting, width=width, height=height, fps=10.0,  # type: ignore[arg-type]
-                    duration_s=duration_s, effects=effects, actors=actors, tags=["random"])
+    effects = Effects(
+        noise_sigma=float(rng.uniform(0.0, 6.0)),
+        shake_px=float(rng.uniform(0.0, 2.0)),
+        jpeg_quality=int(rng.integers(45, 96)),
+    )
+    return Scenario(
+        name=f"random-{seed}",
+        kind=kind,
+        lighting=lighting,
+        width=width,
+        height=height,
+        fps=10.0,  # type: ignore[arg-type]
+        duration_s=duration_s,
+        effects=effects,
+        actors=actors,
+        tags=["random"],
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from xueliang.scenes import sprites
 from xueliang.scenes.classes import class_id
 from xueliang.scenes.layout import Perspective, render_background
@@ -63,8 +64,10 @@ def _lighting_luts(lighting: str) -> tuple[np.ndarray, np.ndarray | None]:
     g = 35.0 + (x / 255.0) ** 0.9 * 150.0
     lut = np.stack([g, g, g], axis=1)
     emissive = np.stack([200 + x * 0.2] * 3, axis=1)
-    return (np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3),
-            np.clip(emissive, 0, 255).astype(np.uint8).reshape(256, 1, 3))
+    return (
+        np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3),
+        np.clip(emissive, 0, 255).astype(np.uint8).reshape(256, 1, 3),
+    )
 
 
 def apply_lighting(img: np.ndarray, lighting: str, emissive: bool = False) -> np.ndarray:
@@ -92,8 +95,10 @@ class SceneRenderer:
         self.background = apply_lighting(base, scenario.lighting)
         self.background.setflags(write=False)
         look_rng = np.random.default_rng([self.seed, 104729])
-        self._looks = {a.id: sprites.choose_look(look_rng, a.class_name, a.appearance.colour, a.appearance.scale)
-                       for a in sorted(scenario.actors, key=lambda a: a.id)}
+        self._looks = {
+            a.id: sprites.choose_look(look_rng, a.class_name, a.appearance.colour, a.appearance.scale)
+            for a in sorted(scenario.actors, key=lambda a: a.id)
+        }
         fx = scenario.effects
         night = scenario.lighting == "night"
         self._sigma = fx.noise_sigma * (1.8 if night else 1.0)
@@ -174,8 +179,8 @@ class SceneRenderer:
             fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
             if fx1 <= fx0 or fy1 <= fy0 or total == 0:
                 continue
-            sub_a = sp.alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
-            sub_i = sp.image[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+            sub_a = sp.alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+            sub_i = sp.image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
             lit = apply_lighting(sub_i, sc.lighting, sp.emissive)
             roi = frame[fy0:fy1, fx0:fx1]
             if sp.opaque:
@@ -194,12 +199,23 @@ class SceneRenderer:
         boxes: list[GroundTruthBox] = []
         for actor, key, (bx0, by0, bx1, by1), total, opaque in drawn:
             visible = (counts[key] if opaque else key) / total
-            xyxy = (min(max(bx0 + dx, 0.0), W), min(max(by0 + dy, 0.0), H),
-                    min(max(bx1 + dx, 0.0), W), min(max(by1 + dy, 0.0), H))
+            xyxy = (
+                min(max(bx0 + dx, 0.0), W),
+                min(max(by0 + dy, 0.0), H),
+                min(max(bx1 + dx, 0.0), W),
+                min(max(by1 + dy, 0.0), H),
+            )
             if xyxy[2] - xyxy[0] < 1 or xyxy[3] - xyxy[1] < 1 or visible <= 0:
                 continue
-            boxes.append(GroundTruthBox(actor.class_name, class_id(actor.class_name), actor.id,
-                                        tuple(round(v, 2) for v in xyxy), round(float(visible), 4)))  # type: ignore[arg-type]
+            boxes.append(
+                GroundTruthBox(
+                    actor.class_name,
+                    class_id(actor.class_name),
+                    actor.id,
+                    tuple(round(v, 2) for v in xyxy),
+                    round(float(visible), 4),
+                )
+            )  # type: ignore[arg-type]
         if dx or dy:
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             frame = cv2.warpAffine(frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -211,9 +227,12 @@ class SceneRenderer:
             H, W = frame.shape[:2]
             bank = self._noise[int(rng.integers(len(self._noise)))]
             oy, ox = (int(v) for v in rng.integers(0, self.NOISE_MARGIN, size=2))
-            noise = bank[oy:oy + H, ox:ox + W]
-            frame = cv2.add(frame, noise, dtype=cv2.CV_8U) if noise.shape[2] == 3 else \
-                cv2.add(frame, np.repeat(noise, 3, axis=2), dtype=cv2.CV_8U)
+            noise = bank[oy : oy + H, ox : ox + W]
+            frame = (
+                cv2.add(frame, noise, dtype=cv2.CV_8U)
+                if noise.shape[2] == 3
+                else cv2.add(frame, np.repeat(noise, 3, axis=2), dtype=cv2.CV_8U)
+            )
         q = self.scenario.effects.jpeg_quality
         if q is not None:
             ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
@@ -243,7 +262,9 @@ class SceneRenderer:
         p = Path(path)
         rate = fps or self.scenario.fps
         code = fourcc or ("MJPG" if p.suffix.lower() == ".avi" else "mp4v")
-        writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*code), rate, (self.scenario.width, self.scenario.height))
+        writer = cv2.VideoWriter(
+            str(p), cv2.VideoWriter_fourcc(*code), rate, (self.scenario.width, self.scenario.height)
+        )
         if not writer.isOpened():
             raise RuntimeError(f"cannot open video writer for {p} with fourcc {code!r}")
         try:

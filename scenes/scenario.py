@@ -30,11 +30,11 @@ from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
-from xueliang.scenes.classes import CLASS_NAMES
 
 from xueliang.config._base import Identifier, Point, StrictModel
 from xueliang.config.cameras import Line, Zone
 from xueliang.config.rules import Rule
+from xueliang.scenes.classes import CLASS_NAMES
 
 SceneKind = Literal["village_entrance", "crossroads", "riverbank", "school_gate"]
 SCENE_KINDS: tuple[str, ...] = ("village_entrance", "crossroads", "riverbank", "school_gate")
@@ -73,16 +73,20 @@ class Actor(StrictModel):
     class_name: ActorClass = Field(alias="class")
     path: list[Waypoint] = Field(min_length=1, description="fire/smoke: one waypoint (where and when it starts)")
     appearance: Appearance = Appearance()
-    end_s: float | None = Field(None, gt=0, description="fire/smoke: when it goes out; others leave at their last waypoint")
+    end_s: float | None = Field(
+        None, gt=0, description="fire/smoke: when it goes out; others leave at their last waypoint"
+    )
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
     @model_validator(mode="after")
     def _increasing(self) -> Actor:
-        for i, (prev, nxt) in enumerate(zip(self.path, self.path[1:]), start=1):
+        for i, (prev, nxt) in enumerate(zip(self.path, self.path[1:], strict=False), start=1):
             if nxt.t < prev.t + prev.dwell_s:
-                raise ValueError(f"actor {self.id}: waypoint {i} (t={nxt.t}) comes before the previous one is left "
-                                 f"(t={prev.t} + dwell_s {prev.dwell_s}); waypoint times must increase")
+                raise ValueError(
+                    f"actor {self.id}: waypoint {i} (t={nxt.t}) comes before the previous one is left "
+                    f"(t={prev.t} + dwell_s {prev.dwell_s}); waypoint times must increase"
+                )
         return self
 
     @property
@@ -113,10 +117,14 @@ class CameraBlock(StrictModel):
         for rule in self.rules:
             zone = getattr(rule, "zone", None)
             if zone is not None and zone not in zones:
-                raise ValueError(f"rule {rule.name!r} names zone {zone!r}, not defined (zones: {sorted(zones) or 'none'})")
+                raise ValueError(
+                    f"rule {rule.name!r} names zone {zone!r}, not defined (zones: {sorted(zones) or 'none'})"
+                )
             line = getattr(rule, "line", None)
             if line is not None and line not in lines:
-                raise ValueError(f"rule {rule.name!r} names line {line!r}, not defined (lines: {sorted(lines) or 'none'})")
+                raise ValueError(
+                    f"rule {rule.name!r} names line {line!r}, not defined (lines: {sorted(lines) or 'none'})"
+                )
         return self
 
 
@@ -141,7 +149,9 @@ class Scenario(StrictModel):
     effects: Effects = Effects()
     actors: list[Actor] = Field(default_factory=list)
     camera: CameraBlock = CameraBlock()
-    tags: list[str] = Field(default_factory=list, description="e.g. 'no-incident' for scenes where nothing must be flagged")
+    tags: list[str] = Field(
+        default_factory=list, description="e.g. 'no-incident' for scenes where nothing must be flagged"
+    )
     expect: list[ExpectedCount] = Field(default_factory=list, description="author's checks on the derived incidents")
 
     @field_validator("actors")
@@ -159,7 +169,9 @@ class Scenario(StrictModel):
             if a.class_name in ("fire", "smoke") and len(a.path) != 1:
                 raise ValueError(f"actor {a.id} ({a.class_name}) must have exactly one waypoint (where it burns)")
             if a.class_name not in ("fire", "smoke") and a.end_s is not None:
-                raise ValueError(f"actor {a.id}: end_s is only for fire/smoke; other actors leave at their last waypoint")
+                raise ValueError(
+                    f"actor {a.id}: end_s is only for fire/smoke; other actors leave at their last waypoint"
+                )
         return self
 
     @model_validator(mode="after")
@@ -204,4 +216,3 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 def public_scenarios() -> list[Path]:
     """The public scenario set shipped under scenes/scenarios/."""
     return sorted(SCENARIO_DIR.glob("*.yaml"))
-

@@ -24,11 +24,29 @@ SIZES = {
 }
 
 SKIN = [(140, 170, 210), (110, 140, 190), (90, 120, 165), (160, 185, 225)]
-CLOTHES = [(40, 40, 180), (150, 60, 30), (40, 120, 40), (30, 30, 30), (200, 200, 200), (30, 160, 220), (120, 70, 120),
-           (70, 90, 110), (180, 120, 60), (20, 20, 120)]
+CLOTHES = [
+    (40, 40, 180),
+    (150, 60, 30),
+    (40, 120, 40),
+    (30, 30, 30),
+    (200, 200, 200),
+    (30, 160, 220),
+    (120, 70, 120),
+    (70, 90, 110),
+    (180, 120, 60),
+    (20, 20, 120),
+]
 TROUSERS = [(40, 30, 20), (90, 60, 30), (60, 60, 60), (30, 30, 30), (110, 100, 90)]
-PAINT = [(200, 200, 205), (30, 30, 30), (40, 40, 170), (150, 90, 30), (170, 170, 170), (40, 110, 40), (40, 160, 210),
-         (120, 40, 40)]
+PAINT = [
+    (200, 200, 205),
+    (30, 30, 30),
+    (40, 40, 170),
+    (150, 90, 30),
+    (170, 170, 170),
+    (40, 110, 40),
+    (40, 160, 210),
+    (120, 40, 40),
+]
 
 
 @dataclass(frozen=True)
@@ -59,8 +77,13 @@ def choose_look(rng: np.random.Generator, class_name: str, colour: tuple[int, in
         main = colour or PAINT[int(rng.integers(len(PAINT)))]
         second = PAINT[int(rng.integers(len(PAINT)))]
     skin = SKIN[int(rng.integers(len(SKIN)))]
-    return Look(tuple(int(c) for c in main), second, skin, scale * float(rng.uniform(0.93, 1.07)),  # type: ignore[arg-type]
-                float(rng.uniform(0, 2 * math.pi)))
+    return Look(
+        tuple(int(c) for c in main),
+        second,
+        skin,
+        scale * float(rng.uniform(0.93, 1.07)),  # type: ignore[arg-type]
+        float(rng.uniform(0, 2 * math.pi)),
+    )
 
 
 def _canvas(w: float, h: float, pad: int = 2) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -78,16 +101,28 @@ def _fill(img: np.ndarray, alpha: np.ndarray, pts: list[tuple[float, float]], co
     cv2.fillPoly(alpha, arr, 255, shift=2)
 
 
-def _circle(img: np.ndarray, alpha: np.ndarray, c: tuple[float, float], r: float, colour: tuple[int, int, int],
-            thickness: int = -1) -> None:
+def _circle(
+    img: np.ndarray,
+    alpha: np.ndarray,
+    c: tuple[float, float],
+    r: float,
+    colour: tuple[int, int, int],
+    thickness: int = -1,
+) -> None:
     ci = (round(c[0] * 4), round(c[1] * 4))
     ri = max(1, round(r * 4))
     cv2.circle(img, ci, ri, colour, thickness, shift=2)
     cv2.circle(alpha, ci, ri, 255, thickness, shift=2)
 
 
-def _line(img: np.ndarray, alpha: np.ndarray, a: tuple[float, float], b: tuple[float, float], colour: tuple[int, int, int],
-          width: float) -> None:
+def _line(
+    img: np.ndarray,
+    alpha: np.ndarray,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    colour: tuple[int, int, int],
+    width: float,
+) -> None:
     t = max(1, round(width))
     pa = (round(a[0] * 4), round(a[1] * 4))
     pb = (round(b[0] * 4), round(b[1] * 4))
@@ -125,10 +160,21 @@ def person(ppm: float, look: Look, t: float, moving: bool, side: bool, flip: boo
     # legs
     for s in (-1, 1):
         hx = cx + s * torso_w * 0.25
-        _line(img, alpha, (hx, hip_y), (hx + s * stride if side else hx + s * abs(stride) * 0.3, foot_y), trousers, leg_w)
+        _line(
+            img, alpha, (hx, hip_y), (hx + s * stride if side else hx + s * abs(stride) * 0.3, foot_y), trousers, leg_w
+        )
     # torso
-    _fill(img, alpha, [(cx - torso_w / 2, shoulder_y), (cx + torso_w / 2, shoulder_y), (cx + torso_w * 0.45, hip_y),
-                       (cx - torso_w * 0.45, hip_y)], look.main)
+    _fill(
+        img,
+        alpha,
+        [
+            (cx - torso_w / 2, shoulder_y),
+            (cx + torso_w / 2, shoulder_y),
+            (cx + torso_w * 0.45, hip_y),
+            (cx - torso_w * 0.45, hip_y),
+        ],
+        look.main,
+    )
     # arms
     arm_w = max(1.0, 0.06 * H)
     for s in (-1, 1):
@@ -173,11 +219,26 @@ def two_wheeler(kind: str, ppm: float, look: Look, side: bool, flip: bool) -> Sp
             _line(img, alpha, (seat[0] - 0.06 * L, seat[1]), (seat[0] + 0.06 * L, seat[1]), (20, 20, 20), lw * 1.5)
             _line(img, alpha, bar, (bar[0] + 0.05 * L, pad), (40, 40, 40), lw)
         else:
-            body = [(back[0], back[1] - 0.1 * H), (back[0] + 0.2 * L, pad + 0.25 * H), (front[0] - 0.25 * L, pad + 0.2 * H),
-                    (front[0] - 0.1 * L, back[1] - 0.25 * H), (front[0] - 0.3 * L, back[1]), (back[0] + 0.15 * L, back[1])]
+            body = [
+                (back[0], back[1] - 0.1 * H),
+                (back[0] + 0.2 * L, pad + 0.25 * H),
+                (front[0] - 0.25 * L, pad + 0.2 * H),
+                (front[0] - 0.1 * L, back[1] - 0.25 * H),
+                (front[0] - 0.3 * L, back[1]),
+                (back[0] + 0.15 * L, back[1]),
+            ]
             _fill(img, alpha, body, look.main)
-            _fill(img, alpha, [(back[0] + 0.05 * L, pad + 0.3 * H), (back[0] + 0.38 * L, pad + 0.22 * H),
-                               (back[0] + 0.38 * L, pad + 0.32 * H), (back[0] + 0.05 * L, pad + 0.4 * H)], (20, 20, 20))
+            _fill(
+                img,
+                alpha,
+                [
+                    (back[0] + 0.05 * L, pad + 0.3 * H),
+                    (back[0] + 0.38 * L, pad + 0.22 * H),
+                    (back[0] + 0.38 * L, pad + 0.32 * H),
+                    (back[0] + 0.05 * L, pad + 0.4 * H),
+                ],
+                (20, 20, 20),
+            )
             _line(img, alpha, (front[0], front[1]), (front[0] - 0.12 * L, pad), (60, 60, 60), max(1.0, 0.06 * H))
             _circle(img, alpha, (front[0] - 0.08 * L, pad + 0.22 * H), max(1.0, 0.06 * H), (200, 230, 240))
     else:
@@ -189,8 +250,17 @@ def two_wheeler(kind: str, ppm: float, look: Look, side: bool, flip: bool) -> Sp
         _line(img, alpha, (pad, pad + 0.08 * H), (pad + Wf, pad + 0.08 * H), (40, 40, 40), max(1.0, 0.05 * H))
         _line(img, alpha, (cx, pad + 0.08 * H), (cx, pad + 0.5 * H), look.main, max(1.0, 0.1 * Wf))
         if kind == "motorbike":
-            _fill(img, alpha, [(cx - 0.35 * Wf, pad + 0.25 * H), (cx + 0.35 * Wf, pad + 0.25 * H), (cx + 0.25 * Wf, pad + 0.6 * H),
-                               (cx - 0.25 * Wf, pad + 0.6 * H)], look.main)
+            _fill(
+                img,
+                alpha,
+                [
+                    (cx - 0.35 * Wf, pad + 0.25 * H),
+                    (cx + 0.35 * Wf, pad + 0.25 * H),
+                    (cx + 0.25 * Wf, pad + 0.6 * H),
+                    (cx - 0.25 * Wf, pad + 0.6 * H),
+                ],
+                look.main,
+            )
             _circle(img, alpha, (cx, pad + 0.3 * H), max(1.0, 0.12 * Wf), (200, 230, 240))
     return _finish(img, alpha, flip)
 
@@ -203,36 +273,125 @@ def car(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
         img, alpha, _, _ = _canvas(L, H)
         ground = pad + H
         r = 0.2 * H
-        _fill(img, alpha, [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6),
-                           (pad, ground - r * 0.6)], look.main)
-        _fill(img, alpha, [(pad + 0.22 * L, pad + 0.42 * H), (pad + 0.32 * L, pad), (pad + 0.68 * L, pad),
-                           (pad + 0.8 * L, pad + 0.43 * H)], _shade(look.main, 0.9))
-        _fill(img, alpha, [(pad + 0.27 * L, pad + 0.4 * H), (pad + 0.35 * L, pad + 0.08 * H), (pad + 0.49 * L, pad + 0.08 * H),
-                           (pad + 0.49 * L, pad + 0.4 * H)], dark)
-        _fill(img, alpha, [(pad + 0.52 * L, pad + 0.4 * H), (pad + 0.52 * L, pad + 0.08 * H), (pad + 0.66 * L, pad + 0.08 * H),
-                           (pad + 0.75 * L, pad + 0.4 * H)], dark)
+        _fill(
+            img,
+            alpha,
+            [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6), (pad, ground - r * 0.6)],
+            look.main,
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.22 * L, pad + 0.42 * H),
+                (pad + 0.32 * L, pad),
+                (pad + 0.68 * L, pad),
+                (pad + 0.8 * L, pad + 0.43 * H),
+            ],
+            _shade(look.main, 0.9),
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.27 * L, pad + 0.4 * H),
+                (pad + 0.35 * L, pad + 0.08 * H),
+                (pad + 0.49 * L, pad + 0.08 * H),
+                (pad + 0.49 * L, pad + 0.4 * H),
+            ],
+            dark,
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.52 * L, pad + 0.4 * H),
+                (pad + 0.52 * L, pad + 0.08 * H),
+                (pad + 0.66 * L, pad + 0.08 * H),
+                (pad + 0.75 * L, pad + 0.4 * H),
+            ],
+            dark,
+        )
         for fx in (0.2, 0.8):
             _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
             _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (150, 150, 150))
-        _fill(img, alpha, [(pad + L - 0.04 * L, pad + 0.5 * H), (pad + L, pad + 0.5 * H), (pad + L, pad + 0.6 * H),
-                           (pad + L - 0.04 * L, pad + 0.6 * H)], (200, 230, 240))
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + L - 0.04 * L, pad + 0.5 * H),
+                (pad + L, pad + 0.5 * H),
+                (pad + L, pad + 0.6 * H),
+                (pad + L - 0.04 * L, pad + 0.6 * H),
+            ],
+            (200, 230, 240),
+        )
     else:
         img, alpha, _cw, _ch = _canvas(Wf, H)
         ground = pad + H
-        _fill(img, alpha, [(pad + 0.08 * Wf, ground - 0.12 * H), (pad + 0.08 * Wf, ground), (pad + 0.25 * Wf, ground),
-                           (pad + 0.25 * Wf, ground - 0.12 * H)], (20, 20, 20))
-        _fill(img, alpha, [(pad + 0.75 * Wf, ground - 0.12 * H), (pad + 0.75 * Wf, ground), (pad + 0.92 * Wf, ground),
-                           (pad + 0.92 * Wf, ground - 0.12 * H)], (20, 20, 20))
-        _fill(img, alpha, [(pad, pad + 0.42 * H), (pad + Wf, pad + 0.42 * H), (pad + Wf, ground - 0.1 * H),
-                           (pad, ground - 0.1 * H)], look.main)
-        _fill(img, alpha, [(pad + 0.1 * Wf, pad + 0.42 * H), (pad + 0.2 * Wf, pad), (pad + 0.8 * Wf, pad),
-                           (pad + 0.9 * Wf, pad + 0.42 * H)], _shade(look.main, 0.9))
-        _fill(img, alpha, [(pad + 0.16 * Wf, pad + 0.4 * H), (pad + 0.24 * Wf, pad + 0.06 * H), (pad + 0.76 * Wf, pad + 0.06 * H),
-                           (pad + 0.84 * Wf, pad + 0.4 * H)], dark)
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.08 * Wf, ground - 0.12 * H),
+                (pad + 0.08 * Wf, ground),
+                (pad + 0.25 * Wf, ground),
+                (pad + 0.25 * Wf, ground - 0.12 * H),
+            ],
+            (20, 20, 20),
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.75 * Wf, ground - 0.12 * H),
+                (pad + 0.75 * Wf, ground),
+                (pad + 0.92 * Wf, ground),
+                (pad + 0.92 * Wf, ground - 0.12 * H),
+            ],
+            (20, 20, 20),
+        )
+        _fill(
+            img,
+            alpha,
+            [(pad, pad + 0.42 * H), (pad + Wf, pad + 0.42 * H), (pad + Wf, ground - 0.1 * H), (pad, ground - 0.1 * H)],
+            look.main,
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.1 * Wf, pad + 0.42 * H),
+                (pad + 0.2 * Wf, pad),
+                (pad + 0.8 * Wf, pad),
+                (pad + 0.9 * Wf, pad + 0.42 * H),
+            ],
+            _shade(look.main, 0.9),
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.16 * Wf, pad + 0.4 * H),
+                (pad + 0.24 * Wf, pad + 0.06 * H),
+                (pad + 0.76 * Wf, pad + 0.06 * H),
+                (pad + 0.84 * Wf, pad + 0.4 * H),
+            ],
+            dark,
+        )
         for fx in (0.15, 0.85):
             _circle(img, alpha, (pad + fx * Wf, pad + 0.58 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-        _fill(img, alpha, [(pad + 0.35 * Wf, pad + 0.6 * H), (pad + 0.65 * Wf, pad + 0.6 * H), (pad + 0.65 * Wf, pad + 0.72 * H),
-                           (pad + 0.35 * Wf, pad + 0.72 * H)], (60, 60, 60))
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.35 * Wf, pad + 0.6 * H),
+                (pad + 0.65 * Wf, pad + 0.6 * H),
+                (pad + 0.65 * Wf, pad + 0.72 * H),
+                (pad + 0.35 * Wf, pad + 0.72 * H),
+            ],
+            (60, 60, 60),
+        )
     return _finish(img, alpha, flip)
 
 
@@ -249,12 +408,35 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
         for i in range(1, 5):
             x = pad + 0.72 * L * i / 5
             _line(img, alpha, (x, pad + 0.05 * H), (x, ground - r - 0.05 * H), _shade(cargo, 0.75), max(1.0, 0.015 * L))
-        _fill(img, alpha, [(pad + 0.74 * L, pad + 0.25 * H), (pad + 0.93 * L, pad + 0.25 * H), (pad + L, pad + 0.5 * H),
-                           (pad + L, ground - r), (pad + 0.74 * L, ground - r)], cab)
-        _fill(img, alpha, [(pad + 0.8 * L, pad + 0.3 * H), (pad + 0.92 * L, pad + 0.3 * H), (pad + 0.97 * L, pad + 0.48 * H),
-                           (pad + 0.8 * L, pad + 0.48 * H)], (60, 45, 35))
-        _fill(img, alpha, [(pad, ground - r - 0.05 * H), (pad + L, ground - r - 0.05 * H), (pad + L, ground - r),
-                           (pad, ground - r)], (30, 30, 30))
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.74 * L, pad + 0.25 * H),
+                (pad + 0.93 * L, pad + 0.25 * H),
+                (pad + L, pad + 0.5 * H),
+                (pad + L, ground - r),
+                (pad + 0.74 * L, ground - r),
+            ],
+            cab,
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.8 * L, pad + 0.3 * H),
+                (pad + 0.92 * L, pad + 0.3 * H),
+                (pad + 0.97 * L, pad + 0.48 * H),
+                (pad + 0.8 * L, pad + 0.48 * H),
+            ],
+            (60, 45, 35),
+        )
+        _fill(
+            img,
+            alpha,
+            [(pad, ground - r - 0.05 * H), (pad + L, ground - r - 0.05 * H), (pad + L, ground - r), (pad, ground - r)],
+            (30, 30, 30),
+        )
         for fx in (0.12, 0.27, 0.86):
             _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
             _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (140, 140, 140))
@@ -262,16 +444,52 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
         img, alpha, _cw, _ch = _canvas(Wf, H)
         ground = pad + H
         _fill(img, alpha, [(pad, pad), (pad + Wf, pad), (pad + Wf, pad + 0.3 * H), (pad, pad + 0.3 * H)], cargo)
-        _fill(img, alpha, [(pad + 0.04 * Wf, pad + 0.3 * H), (pad + 0.96 * Wf, pad + 0.3 * H), (pad + 0.96 * Wf, ground - 0.08 * H),
-                           (pad + 0.04 * Wf, ground - 0.08 * H)], cab)
-        _fill(img, alpha, [(pad + 0.1 * Wf, pad + 0.35 * H), (pad + 0.9 * Wf, pad + 0.35 * H), (pad + 0.9 * Wf, pad + 0.6 * H),
-                           (pad + 0.1 * Wf, pad + 0.6 * H)], (60, 45, 35))
-        _fill(img, alpha, [(pad + 0.3 * Wf, pad + 0.7 * H), (pad + 0.7 * Wf, pad + 0.7 * H), (pad + 0.7 * Wf, pad + 0.85 * H),
-                           (pad + 0.3 * Wf, pad + 0.85 * H)], (50, 50, 50))
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.04 * Wf, pad + 0.3 * H),
+                (pad + 0.96 * Wf, pad + 0.3 * H),
+                (pad + 0.96 * Wf, ground - 0.08 * H),
+                (pad + 0.04 * Wf, ground - 0.08 * H),
+            ],
+            cab,
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.1 * Wf, pad + 0.35 * H),
+                (pad + 0.9 * Wf, pad + 0.35 * H),
+                (pad + 0.9 * Wf, pad + 0.6 * H),
+                (pad + 0.1 * Wf, pad + 0.6 * H),
+            ],
+            (60, 45, 35),
+        )
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + 0.3 * Wf, pad + 0.7 * H),
+                (pad + 0.7 * Wf, pad + 0.7 * H),
+                (pad + 0.7 * Wf, pad + 0.85 * H),
+                (pad + 0.3 * Wf, pad + 0.85 * H),
+            ],
+            (50, 50, 50),
+        )
         for fx in (0.12, 0.88):
             _circle(img, alpha, (pad + fx * Wf, pad + 0.78 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-            _fill(img, alpha, [(pad + (fx - 0.08) * Wf, ground - 0.1 * H), (pad + (fx + 0.08) * Wf, ground - 0.1 * H),
-                               (pad + (fx + 0.08) * Wf, ground), (pad + (fx - 0.08) * Wf, ground)], (20, 20, 20))
+            _fill(
+                img,
+                alpha,
+                [
+                    (pad + (fx - 0.08) * Wf, ground - 0.1 * H),
+                    (pad + (fx + 0.08) * Wf, ground - 0.1 * H),
+                    (pad + (fx + 0.08) * Wf, ground),
+                    (pad + (fx - 0.08) * Wf, ground),
+                ],
+                (20, 20, 20),
+            )
     return _finish(img, alpha, flip)
 
 

@@ -35,8 +35,19 @@ from xueliang.scenes.layout import Perspective
 from xueliang.scenes.motion import state_at
 from xueliang.scenes.scenario import Actor, Scenario
 
-EventKind = Literal["appear", "disappear", "zone_enter", "zone_exit", "zone_count", "stop", "move", "line_cross",
-                    "fire_start", "smoke_start", "hazard_end"]
+EventKind = Literal[
+    "appear",
+    "disappear",
+    "zone_enter",
+    "zone_exit",
+    "zone_count",
+    "stop",
+    "move",
+    "line_cross",
+    "fire_start",
+    "smoke_start",
+    "hazard_end",
+]
 STOP_MIN_S = 1.0  # a stop shorter than this is not an event
 MIN_PPM = 1.5  # keep in step with render.MIN_PPM
 
@@ -102,7 +113,7 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
         a = actors[aid]
         c = a.class_name
         prev = None
-        for t, p in zip(times, seq):
+        for t, p in zip(times, seq, strict=False):
             if p is not None and prev is None:
                 ev.append(GroundTruthEvent(t, "appear", aid, c))
                 if c in ("fire", "smoke"):
@@ -117,7 +128,7 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
             for i, wp in enumerate(a.path):
                 if wp.dwell_s >= STOP_MIN_S and len(a.path) > 1:
                     t0, t1 = wp.t, wp.t + wp.dwell_s
-                    on = [t for t, p in zip(times, seq) if p is not None and t0 <= t <= t1]
+                    on = [t for t, p in zip(times, seq, strict=False) if p is not None and t0 <= t <= t1]
                     if on:
                         ev.append(GroundTruthEvent(on[0], "stop", aid, c, value=round(t1 - t0, 3)))
                         if i < len(a.path) - 1 and t1 < times[-1]:
@@ -127,14 +138,20 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
         counts: dict[str, int] = {}
         inside_since: dict[int, float] = {}
         for i, t in enumerate(times):
-            now: dict[int, bool] = {aid: seq[i] is not None and point_in_polygon(seq[i], poly) for aid, seq in pts.items()}  # type: ignore[arg-type]
+            now: dict[int, bool] = {
+                aid: seq[i] is not None and point_in_polygon(seq[i], poly) for aid, seq in pts.items()
+            }  # type: ignore[arg-type]
             for aid, inside in now.items():
                 c = actors[aid].class_name
                 if inside and aid not in inside_since:
                     inside_since[aid] = t
                     ev.append(GroundTruthEvent(t, "zone_enter", aid, c, zone=zone.name))
                 elif not inside and aid in inside_since:
-                    ev.append(GroundTruthEvent(t, "zone_exit", aid, c, zone=zone.name, value=round(t - inside_since.pop(aid), 3)))
+                    ev.append(
+                        GroundTruthEvent(
+                            t, "zone_exit", aid, c, zone=zone.name, value=round(t - inside_since.pop(aid), 3)
+                        )
+                    )
             by_class: dict[str, int] = {}
             for aid, inside in now.items():
                 if inside:
@@ -146,18 +163,43 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
     for line in scenario.camera.lines:
         for aid, seq in pts.items():
             side = 0
-            for t, p in zip(times, seq):
+            for t, p in zip(times, seq, strict=False):
                 if p is None:
                     side = 0
                     continue
                 s = line_side(p, line.a, line.b)
                 if s and side and s != side and within_segment(p, line.a, line.b):
-                    ev.append(GroundTruthEvent(t, "line_cross", aid, actors[aid].class_name, line=line.name, value=s,
-                                               direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a"))
+                    ev.append(
+                        GroundTruthEvent(
+                            t,
+                            "line_cross",
+                            aid,
+                            actors[aid].class_name,
+                            line=line.name,
+                            value=s,
+                            direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a",
+                        )
+                    )
                 if s:
                     side = s
-    order = {k: i for i, k in enumerate(("disappear", "zone_exit", "appear", "zone_enter", "zone_count", "fire_start",
-                                           "smoke_start", "hazard_end", "stop", "move", "line_cross"))}
+    order = {
+        k: i
+        for i, k in enumerate(
+            (
+                "disappear",
+                "zone_exit",
+                "appear",
+                "zone_enter",
+                "zone_count",
+                "fire_start",
+                "smoke_start",
+                "hazard_end",
+                "stop",
+                "move",
+                "line_cross",
+            )
+        )
+    }
     ev.sort(key=lambda e: (e.t, order[e.kind], e.track_id or 0, e.zone or "", e.class_name or ""))
     return ev
 
@@ -170,7 +212,7 @@ def _intervals(flags: list[bool], times: list[float]) -> list[tuple[float, float
     """[start, end) times of runs of True; end is the first frame time after the run (or the scene end)."""
     out = []
     start = None
-    for t, f in zip(times, flags):
+    for t, f in zip(times, flags, strict=False):
         if f and start is None:
             start = t
         elif not f and start is not None:
@@ -206,7 +248,9 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                 for s, e in _intervals(inside(aid, rule.zone), times):
                     if e - s < need or s < rearm:
                         continue
-                    out.append(ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,)))
+                    out.append(
+                        ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,))
+                    )
                     rearm = e + rule.cooldown_s
         elif isinstance(rule, CrowdingRule):
             members = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}
@@ -218,14 +262,22 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                 t_inc = s + rule.min_duration_s
                 i = min(range(len(times)), key=lambda k: abs(times[k] - t_inc))
                 ids = tuple(sorted(aid for aid, m in members.items() if m[i]))
-                out.append(ExpectedIncident(rule.name, rule.type, round(t_inc, 3), zone=rule.zone, track_ids=ids,
-                                            details={"count": len(ids)}))
+                out.append(
+                    ExpectedIncident(
+                        rule.name,
+                        rule.type,
+                        round(t_inc, 3),
+                        zone=rule.zone,
+                        track_ids=ids,
+                        details={"count": len(ids)},
+                    )
+                )
                 rearm = e + rule.cooldown_s
         elif isinstance(rule, LineCrossingRule):
             ln = lines[rule.line]
             for aid in qualifying(rule.classes):
                 side = 0
-                for t, p in zip(times, pts[aid]):
+                for t, p in zip(times, pts[aid], strict=False):
                     if p is None:
                         side = 0
                         continue
@@ -233,15 +285,23 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                     if s and side and s != side and within_segment(p, ln.a, ln.b):
                         d = "a_to_b" if (side, s) == (-1, 1) else "b_to_a"
                         if rule.direction in ("any", d):
-                            out.append(ExpectedIncident(rule.name, rule.type, round(t, 3), line=rule.line, track_ids=(aid,),
-                                                        details={"direction": d}))
+                            out.append(
+                                ExpectedIncident(
+                                    rule.name,
+                                    rule.type,
+                                    round(t, 3),
+                                    line=rule.line,
+                                    track_ids=(aid,),
+                                    details={"direction": d},
+                                )
+                            )
                     if s:
                         side = s
         elif isinstance(rule, StalledVehicleRule):
             for aid in qualifying(rule.classes):
                 a = actors[aid]
                 stopped = []
-                for t, p in zip(times, pts[aid]):
+                for t, p in zip(times, pts[aid], strict=False):
                     st = state_at(a, t)
                     ok = p is not None and st is not None and not st.moving
                     stopped.append(bool(ok and (rule.zone is None or point_in_polygon(p, zones[rule.zone]))))  # type: ignore[arg-type]
@@ -249,8 +309,11 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                 for s, e in _intervals(stopped, times):
                     if e - s < rule.stationary_s or s < rearm:
                         continue
-                    out.append(ExpectedIncident(rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone,
-                                                track_ids=(aid,)))
+                    out.append(
+                        ExpectedIncident(
+                            rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone, track_ids=(aid,)
+                        )
+                    )
                     rearm = e + rule.cooldown_s
         elif isinstance(rule, FireSmokeRule):
             hazard = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}

@@ -60,6 +60,7 @@ def offline_env() -> None:
 def write_split(out: Path, split: str, seeds: range, imgsz: int, lighting: str | None = None) -> dict[str, int]:
     """Render one frame per random scenario into ``out/images/split`` and YOLO labels into ``out/labels/split``."""
     import cv2
+
     from xueliang.scenes.random_scene import RANDOM_SNAPSHOT_S, random_scenario
     from xueliang.scenes.render import SceneRenderer
     from xueliang.scenes.training import yolo_labels
@@ -101,8 +102,9 @@ def cmd_dataset(a: argparse.Namespace) -> None:
         "val": write_split(out, "val", range(VAL_SEEDS, VAL_SEEDS + a.n_val), a.render_size),
         # held-out test: half day, half night, seeds no other split uses
         "test_day": write_split(out, "test_day", range(TEST_SEEDS, TEST_SEEDS + a.n_test // 2), a.render_size, "day"),
-        "test_night": write_split(out, "test_night", range(TEST_SEEDS + a.n_test // 2, TEST_SEEDS + a.n_test),
-                                  a.render_size, "night"),
+        "test_night": write_split(
+            out, "test_night", range(TEST_SEEDS + a.n_test // 2, TEST_SEEDS + a.n_test), a.render_size, "night"
+        ),
     }
     # a combined held-out set (day + night) for one headline number
     for sub in ("images", "labels"):
@@ -129,12 +131,39 @@ def cmd_train(a: argparse.Namespace) -> None:
         raise SystemExit(f"{data} is missing: run the dataset step first")
     model = YOLO(a.model_yaml)
     t0 = time.time()
-    model.train(data=str(data), epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, workers=a.workers, device="cpu",
-                seed=a.seed, deterministic=True, project=str(RUNS), name=a.name, exist_ok=True,
-                pretrained=a.init_weights or False,
-                amp=False, plots=False, close_mosaic=a.close_mosaic, patience=0, cache=a.cache, verbose=False,
-                optimizer="AdamW", lr0=a.lr0, warmup_epochs=a.warmup_epochs, fliplr=0.5, mosaic=1.0, scale=0.3, translate=0.1, hsv_h=0.01, hsv_s=0.5, hsv_v=0.3, val=True,
-                fraction=a.fraction, **({"time": a.time} if a.time else {}))
+    model.train(
+        data=str(data),
+        epochs=a.epochs,
+        imgsz=a.imgsz,
+        batch=a.batch,
+        workers=a.workers,
+        device="cpu",
+        seed=a.seed,
+        deterministic=True,
+        project=str(RUNS),
+        name=a.name,
+        exist_ok=True,
+        pretrained=a.init_weights or False,
+        amp=False,
+        plots=False,
+        close_mosaic=a.close_mosaic,
+        patience=0,
+        cache=a.cache,
+        verbose=False,
+        optimizer="AdamW",
+        lr0=a.lr0,
+        warmup_epochs=a.warmup_epochs,
+        fliplr=0.5,
+        mosaic=1.0,
+        scale=0.3,
+        translate=0.1,
+        hsv_h=0.01,
+        hsv_s=0.5,
+        hsv_v=0.3,
+        val=True,
+        fraction=a.fraction,
+        **({"time": a.time} if a.time else {}),
+    )
     print(f"training took {time.time() - t0:.0f} s")
     best = RUNS / a.name / "weights" / "best.pt"
     if a.ship:
@@ -160,19 +189,36 @@ def cmd_ship(a: argparse.Namespace) -> None:
 def cmd_test(a: argparse.Namespace) -> None:
     import torch
     from ultralytics import YOLO
+
     from xueliang.scenes.classes import CLASS_NAMES
 
     torch.set_num_threads(a.threads)
     results = {}
     for split in ("test", "test_day", "test_night"):
-        m = YOLO(a.weights).val(data=str(Path(a.out) / f"{split}.yaml"), imgsz=a.imgsz, batch=16, device="cpu",
-                                workers=0, plots=False, project=str(RUNS), name=f"val-{split}", exist_ok=True,
-                                verbose=False)
-        per_class = {CLASS_NAMES[int(c)]: {"map50": round(float(m.box.ap50[i]), 4), "map50_95": round(float(m.box.ap[i]), 4)}
-                     for i, c in enumerate(m.box.ap_class_index)}
-        results[split] = {"map50": round(float(m.box.map50), 4), "map50_95": round(float(m.box.map), 4),
-                          "precision": round(float(m.box.mp), 4), "recall": round(float(m.box.mr), 4),
-                          "per_class": per_class, "speed_ms": {k: round(v, 2) for k, v in m.speed.items()}}
+        m = YOLO(a.weights).val(
+            data=str(Path(a.out) / f"{split}.yaml"),
+            imgsz=a.imgsz,
+            batch=16,
+            device="cpu",
+            workers=0,
+            plots=False,
+            project=str(RUNS),
+            name=f"val-{split}",
+            exist_ok=True,
+            verbose=False,
+        )
+        per_class = {
+            CLASS_NAMES[int(c)]: {"map50": round(float(m.box.ap50[i]), 4), "map50_95": round(float(m.box.ap[i]), 4)}
+            for i, c in enumerate(m.box.ap_class_index)
+        }
+        results[split] = {
+            "map50": round(float(m.box.map50), 4),
+            "map50_95": round(float(m.box.map), 4),
+            "precision": round(float(m.box.mp), 4),
+            "recall": round(float(m.box.mr), 4),
+            "per_class": per_class,
+            "speed_ms": {k: round(v, 2) for k, v in m.speed.items()},
+        }
     onnx = Path(a.weights).with_suffix(".onnx")
     if onnx.exists():
         import numpy as np
@@ -188,8 +234,11 @@ def cmd_test(a: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             sess.run(None, {name: x})
             times.append((time.perf_counter() - t0) * 1000)
-        bench = {"median_ms": round(float(np.median(times[10:])), 2), "min_ms": round(float(np.min(times[10:])), 2),
-                 "threads": a.threads}
+        bench = {
+            "median_ms": round(float(np.median(times[10:])), 2),
+            "min_ms": round(float(np.min(times[10:])), 2),
+            "threads": a.threads,
+        }
         (RUNS / "onnx-bench.json").write_text(json.dumps(bench))
         results["onnx_bench"] = bench
     out = RUNS / "heldout-metrics.json"
@@ -209,15 +258,29 @@ def cmd_sizes(a: argparse.Namespace) -> None:
     torch.set_num_threads(a.threads)
     rows = []
     for imgsz in (int(s) for s in a.sizes.split(",")):
-        m = YOLO(a.weights).val(data=str(Path(a.out) / "data.yaml"), imgsz=imgsz, batch=16, device="cpu",
-                                workers=0, plots=False, project=str(RUNS), name="val-sizes", exist_ok=True,
-                                verbose=False)
+        m = YOLO(a.weights).val(
+            data=str(Path(a.out) / "data.yaml"),
+            imgsz=imgsz,
+            batch=16,
+            device="cpu",
+            workers=0,
+            plots=False,
+            project=str(RUNS),
+            name="val-sizes",
+            exist_ok=True,
+            verbose=False,
+        )
         rows.append({"imgsz": imgsz, "map50": round(float(m.box.map50), 4), "map50_95": round(float(m.box.map), 4)})
         print(json.dumps(rows[-1]), flush=True)
     best = max(r["map50"] for r in rows)
     chosen = min(r["imgsz"] for r in rows if r["map50"] >= best - a.size_tolerance)
-    report = {"split": "val", "data": str(Path(a.out) / "data.yaml"), "tolerance": a.size_tolerance,
-              "val": rows, "chosen": chosen}
+    report = {
+        "split": "val",
+        "data": str(Path(a.out) / "data.yaml"),
+        "tolerance": a.size_tolerance,
+        "val": rows,
+        "chosen": chosen,
+    }
     (RUNS / "inference-size.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
@@ -234,38 +297,73 @@ def cmd_card(a: argparse.Namespace) -> None:
     last = {k.strip(): v for k, v in rows[-1].items()}
     bench = json.loads((RUNS / "onnx-bench.json").read_text()) if (RUNS / "onnx-bench.json").exists() else {}
     sizes_file = RUNS / "inference-size.json"
-    sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {"val": [], "chosen": a.imgsz, "tolerance": 0}
+    sizes = (
+        json.loads(sizes_file.read_text()) if sizes_file.exists() else {"val": [], "chosen": a.imgsz, "tolerance": 0}
+    )
     if sizes["chosen"] != a.imgsz:
         raise SystemExit(f"{sizes_file} chose imgsz {sizes['chosen']}, the card is for {a.imgsz}")
-    size_rows = "\n".join(f"| {r['imgsz']} | {r['map50']:.3f} | {r['map50_95']:.3f} |"
-                          + (" chosen |" if r["imgsz"] == sizes["chosen"] else " |") for r in sizes["val"])
+    size_rows = "\n".join(
+        f"| {r['imgsz']} | {r['map50']:.3f} | {r['map50_95']:.3f} |"
+        + (" chosen |" if r["imgsz"] == sizes["chosen"] else " |")
+        for r in sizes["val"]
+    )
     pt, onnx = MODELS / "xueliang-yolo-n.pt", MODELS / "xueliang-yolo-n.onnx"
     per = "\n".join(
-        f"| {c} | " + " | ".join(
+        f"| {c} | "
+        + " | ".join(
             f"{metrics[s]['per_class'].get(c, {}).get('map50', float('nan')):.3f} / "
-            f"{metrics[s]['per_class'].get(c, {}).get('map50_95', float('nan')):.3f}" for s in ("test", "test_day", "test_night"))
-        + " |" for c in CLASS_NAMES)
-    head = " | ".join(f"**{metrics[s]['map50']:.3f} / {metrics[s]['map50_95']:.3f}**" for s in ("test", "test_day", "test_night"))
+            f"{metrics[s]['per_class'].get(c, {}).get('map50_95', float('nan')):.3f}"
+            for s in ("test", "test_day", "test_night")
+        )
+        + " |"
+        for c in CLASS_NAMES
+    )
+    head = " | ".join(
+        f"**{metrics[s]['map50']:.3f} / {metrics[s]['map50_95']:.3f}**" for s in ("test", "test_day", "test_night")
+    )
     ok = metrics["test"]["map50"] >= 0.90 and metrics["test"]["map50_95"] >= 0.60
-    verdict = (f"**met** at the chosen inference size ({a.imgsz} px)." if ok else
-               "**not met** by this run: " + ("mAP50-95 is met; " if metrics["test"]["map50_95"] >= 0.60 else "")
-               + "mAP50 falls short. A 0.9 M-parameter model trained on a 2-core CPU (see Reproduce: five stages, "
-               "about 5 hours in all); over the last two stages (23 low-learning-rate epochs) held-out mAP50 moved "
-               "0.889 → 0.897 → 0.898 and the weight average of those two stages' best checkpoints scored the same "
-               "0.898, so this model's capacity, not the schedule, is the limit now. Smoke (translucent plumes with "
-               "soft edges) is the weakest class by far. The full yolov8n width (`--model-yaml yolov8n.yaml`, 3.3x "
-               "the compute per epoch) is the expected fix; not verified here.")
+    verdict = (
+        f"**met** at the chosen inference size ({a.imgsz} px)."
+        if ok
+        else "**not met** by this run: "
+        + ("mAP50-95 is met; " if metrics["test"]["map50_95"] >= 0.60 else "")
+        + "mAP50 falls short. A 0.9 M-parameter model trained on a 2-core CPU (see Reproduce: five stages, "
+        "about 5 hours in all); over the last two stages (23 low-learning-rate epochs) held-out mAP50 moved "
+        "0.889 → 0.897 → 0.898 and the weight average of those two stages' best checkpoints scored the same "
+        "0.898, so this model's capacity, not the schedule, is the limit now. Smoke (translucent plumes with "
+        "soft edges) is the weakest class by far. The full yolov8n width (`--model-yaml yolov8n.yaml`, 3.3x "
+        "the compute per epoch) is the expected fix; not verified here."
+    )
     text = CARD_TEMPLATE.format(
-        classes=", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES)), per_class=per, headline=head,
-        n_train=ds["train"]["images"], last_train=ds["train"]["images"] - 1, verdict=verdict, b_train=ds["train"]["boxes"], n_val=ds["val"]["images"],
-        n_day=ds["test_day"]["images"], b_day=ds["test_day"]["boxes"], n_night=ds["test_night"]["images"],
-        b_night=ds["test_night"]["boxes"], epochs=len(rows), train_s=float(last.get("time", "nan")),
-        pt_mb=pt.stat().st_size / 1e6, onnx_mb=onnx.stat().st_size / 1e6,
-        p=metrics["test"]["precision"], r=metrics["test"]["recall"],
-        speed=json.dumps(metrics["test"]["speed_ms"]), bench=json.dumps(bench) if bench else "not measured",
-        args=a.card_args, imgsz=a.imgsz, train_imgsz=a.train_imgsz, size_rows=size_rows or "| not measured | | | |",
-        tolerance=sizes["tolerance"], data=Path(a.out).relative_to(ROOT) if Path(a.out).is_relative_to(ROOT) else a.out,
-        render=f"{a.render_size}x{round(a.render_size * 9 / 16)}", render_size=a.render_size)
+        classes=", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES)),
+        per_class=per,
+        headline=head,
+        n_train=ds["train"]["images"],
+        last_train=ds["train"]["images"] - 1,
+        verdict=verdict,
+        b_train=ds["train"]["boxes"],
+        n_val=ds["val"]["images"],
+        n_day=ds["test_day"]["images"],
+        b_day=ds["test_day"]["boxes"],
+        n_night=ds["test_night"]["images"],
+        b_night=ds["test_night"]["boxes"],
+        epochs=len(rows),
+        train_s=float(last.get("time", "nan")),
+        pt_mb=pt.stat().st_size / 1e6,
+        onnx_mb=onnx.stat().st_size / 1e6,
+        p=metrics["test"]["precision"],
+        r=metrics["test"]["recall"],
+        speed=json.dumps(metrics["test"]["speed_ms"]),
+        bench=json.dumps(bench) if bench else "not measured",
+        args=a.card_args,
+        imgsz=a.imgsz,
+        train_imgsz=a.train_imgsz,
+        size_rows=size_rows or "| not measured | | | |",
+        tolerance=sizes["tolerance"],
+        data=Path(a.out).relative_to(ROOT) if Path(a.out).is_relative_to(ROOT) else a.out,
+        render=f"{a.render_size}x{round(a.render_size * 9 / 16)}",
+        render_size=a.render_size,
+    )
     (MODELS / "MODEL_CARD.md").write_text(text)
     print(text)
 
@@ -375,21 +473,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--imgsz", type=int, default=320, help="training size (train), inference size (ship/test/card)")
     p.add_argument("--train-imgsz", type=int, default=416, help="card: the size the shipped weights were trained at")
     p.add_argument("--sizes", default="416,448,480,512,544,576,640", help="sizes: candidate inference sizes")
-    p.add_argument("--size-tolerance", type=float, default=0.01,
-                   help="sizes: the smallest size within this val mAP50 of the best wins")
+    p.add_argument(
+        "--size-tolerance",
+        type=float,
+        default=0.01,
+        help="sizes: the smallest size within this val mAP50 of the best wins",
+    )
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr0", type=float, default=0.002)
-    p.add_argument("--init-weights", default=None,
-                   help="continue from these weights (e.g. the shipped .pt) with the --model-yaml architecture")
+    p.add_argument(
+        "--init-weights",
+        default=None,
+        help="continue from these weights (e.g. the shipped .pt) with the --model-yaml architecture",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--close-mosaic", type=int, default=3)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--fraction", type=float, default=1.0)
-    p.add_argument("--time", type=float, default=None,
-                   help="hours of training; ultralytics fits the epoch count to it (overrides --epochs)")
+    p.add_argument(
+        "--time",
+        type=float,
+        default=None,
+        help="hours of training; ultralytics fits the epoch count to it (overrides --epochs)",
+    )
     p.add_argument("--cache", default="disk", help="'disk' keeps training deterministic; 'ram' may not")
     p.add_argument("--name", default="xueliang-yolo-n")
     p.add_argument("--ship", action="store_true", help="copy best.pt and its ONNX export to detector/models/")

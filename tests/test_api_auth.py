@@ -222,8 +222,9 @@ def test_api_tables_have_their_own_migrations(tmp_path):
 
     def api_diff(store: Store) -> list:
         with store.engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={
-                "compare_type": True, "include_name": lambda n, t, p: t != "table" or n in metadata.tables})
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": lambda n, t, p: t != "table" or n in metadata.tables}
+            )
             return compare_metadata(ctx, metadata)
 
     fresh = Store.from_url(f"sqlite:///{tmp_path}/fresh.db")

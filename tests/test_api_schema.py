@@ -4,12 +4,12 @@ authenticated as an admin (widest reach) on a seeded database; the endless SSE s
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from xueliang.api.testing import ApiEnv, make_incident
 from xueliang.contracts import Severity

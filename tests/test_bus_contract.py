@@ -37,8 +37,11 @@ def bus(request: pytest.FixtureRequest) -> Iterator[Bus]:
 
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         # short heartbeats: members notice a rebalance within a quarter second
-        b = KafkaBus(KafkaBusConfig(bootstrap_servers=[bootstrap], session_timeout_s=3.0,
-                                    heartbeat_interval_s=0.25, client_timeout_s=20.0))
+        b = KafkaBus(
+            KafkaBusConfig(
+                bootstrap_servers=[bootstrap], session_timeout_s=3.0, heartbeat_interval_s=0.25, client_timeout_s=20.0
+            )
+        )
     yield b
     if request.param == "kafka":
         # keep the development broker small: hundreds of leftover partitions slow its restarts
@@ -273,9 +276,11 @@ def test_members_split_partitions_and_take_over_when_one_leaves(bus: Bus) -> Non
     c1 = Reader(bus.consumer(group, [topic], client_id="member-1"))
     c2 = Reader(bus.consumer(group, [topic], client_id="member-2"))
     try:
+
         def split() -> bool:
             a1, a2 = c1.consumer.assignment(), c2.consumer.assignment()
             return bool(a1) and bool(a2) and not (a1 & a2) and (a1 | a2) == everything
+
         poll_until([c1, c2], split, "the two members to split the partitions")
         owned1, owned2 = c1.consumer.assignment(), c2.consumer.assignment()
 
@@ -380,8 +385,14 @@ def test_latest_reset_and_seek_to_end_skip_old_records(bus: Bus) -> None:
     latest = Reader(bus.consumer(unique("group"), [topic], offset_reset="latest"))
     seeker = Reader(bus.consumer(unique("group"), [topic], offset_reset="earliest"))
     try:
-        poll_until([latest, seeker], lambda: latest.consumer.assignment() == all_partitions(topic, 2)
-                   and seeker.consumer.assignment() == all_partitions(topic, 2), "assignments")
+        poll_until(
+            [latest, seeker],
+            lambda: (
+                latest.consumer.assignment() == all_partitions(topic, 2)
+                and seeker.consumer.assignment() == all_partitions(topic, 2)
+            ),
+            "assignments",
+        )
         settle([latest, seeker])
         seeker.consumer.seek_to_end()
         seeker.records.clear()

@@ -16,17 +16,26 @@ store: {url: "sqlite:///DB"}
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "xueliang.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "xueliang.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def test_user_add_reports_bad_input(tmp_path: Path) -> None:
     cfg = tmp_path / "x.yaml"
     cfg.write_text(CONFIG.replace("DB", str(tmp_path / "x.db")))
     env = {"XL_NEW_USER_PASSWORD": "a-good-password"}
-    for username, centre, message in [("op", "village", "username 'op'"),
-                                      ("wang", "nowhere", "centre 'nowhere' is not in the centre tree")]:
-        out = run("user", "add", "-c", str(cfg), "--username", username, "--role", "operator", "--centre", centre, env=env)
+    for username, centre, message in [
+        ("op", "village", "username 'op'"),
+        ("wang", "nowhere", "centre 'nowhere' is not in the centre tree"),
+    ]:
+        out = run(
+            "user", "add", "-c", str(cfg), "--username", username, "--role", "operator", "--centre", centre, env=env
+        )
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
     ok = run("user", "add", "-c", str(cfg), "--username", "wang", "--role", "operator", "--centre", "village", env=env)
     assert ok.returncode == 0, ok.stderr

@@ -57,8 +57,9 @@ def test_valid_config_parses() -> None:
         ("sample_fps", "sample_fps", None, None),
     ],
 )
-def test_invalid_config_names_field_and_line(replace: str, by: str, expected_line: int | None,
-                                             expected_text: str | None) -> None:
+def test_invalid_config_names_field_and_line(
+    replace: str, by: str, expected_line: int | None, expected_text: str | None
+) -> None:
     if expected_text is None:
         text = BASE.replace("    village: v1\n", "    village: v1\n    sample_fps: -1\n")
         expected_line, expected_text = 19, "cameras.0.sample_fps"
@@ -90,7 +91,9 @@ def test_env_expansion_keeps_secrets_out_of_the_file() -> None:
     settings = parse_config(text, env={"CAM_USER": "admin", "CAM_PASS": "pw"})
     assert settings.cameras[0].source.url == "rtsp://admin:pw@10.0.0.5/stream1"
     assert settings.cameras[0].source.masked == "rtsp://***@10.0.0.5/stream1"
-    defaulted = parse_config(BASE.replace("url: \"rtsp", "url: \"${CAM_URL:-rtsp"). replace("stream1\"", "stream1}\""), env={})
+    defaulted = parse_config(
+        BASE.replace('url: "rtsp', 'url: "${CAM_URL:-rtsp').replace('stream1"', 'stream1}"'), env={}
+    )
     assert defaulted.cameras[0].source.url.endswith("/stream1")
 
 
@@ -136,13 +139,16 @@ def test_configuration_reference_is_current(repo_root) -> None:  # type: ignore[
     """docs/configuration.md is generated from the models; regenerate it when a field changes."""
     from xueliang.config.reference import render
 
-    assert (repo_root / "docs" / "configuration.md").read_text() == render() + "\n", \
+    assert (repo_root / "docs" / "configuration.md").read_text() == render() + "\n", (
         "run: .venv/bin/python -m xueliang.config.reference > docs/configuration.md"
+    )
 
 
 def test_keepalive_must_outpace_track_eviction_for_dwell_rules() -> None:
-    loiter = BASE.replace("      - {type: intrusion, name: gate-night, zone: gate, classes: [person]}",
-                          "      - {type: loitering, name: gate-loiter, zone: gate, dwell_s: 30}")
+    loiter = BASE.replace(
+        "      - {type: intrusion, name: gate-night, zone: gate, classes: [person]}",
+        "      - {type: loitering, name: gate-loiter, zone: gate, dwell_s: 30}",
+    )
     assert parse_config(loiter).cameras[0].motion.keepalive_s < 2.0
     slow = loiter.replace("    village: v1\n", "    village: v1\n    motion: {keepalive_s: 5}\n")
     with pytest.raises(ConfigError, match=r"keepalive_s \(5.0 s\) must be below detector.tracker.lost_ttl_s"):

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from xueliang.contracts import (
-    CameraHealth, CameraStatus, ContractError, DeadLetter, FrameMessage, Incident, MotionBox, Severity,
+    CameraHealth,
+    CameraStatus,
+    ContractError,
+    DeadLetter,
+    FrameMessage,
+    Incident,
+    MotionBox,
+    Severity,
 )
 
 
@@ -46,16 +53,26 @@ def test_incident_round_trip_and_deterministic_id() -> None:
     a = Incident.make_id("cam1", "gate", "zone:gate@1764240000")
     assert a == Incident.make_id("cam1", "gate", "zone:gate@1764240000")
     assert a != Incident.make_id("cam1", "gate", "zone:gate@1764240100")
-    inc = Incident(id=a, camera_id="cam1", rule="gate", rule_type="intrusion", severity=Severity.serious,
-                   started_at=now, updated_at=now, details={"count": 2})
+    inc = Incident(
+        id=a,
+        camera_id="cam1",
+        rule="gate",
+        rule_type="intrusion",
+        severity=Severity.serious,
+        started_at=now,
+        updated_at=now,
+        details={"count": 2},
+    )
     back = Incident.from_bytes(inc.to_bytes())
     assert back == inc and b'"schema":"xl.incident/1"' in inc.to_bytes()
 
 
 def test_incident_rejects_naive_time_and_unknown_fields() -> None:
     with pytest.raises(ContractError, match="timezone-aware"):
-        Incident.from_bytes(b'{"id":"i","camera_id":"c","rule":"r","rule_type":"intrusion","severity":"major",'
-                            b'"started_at":"2026-11-27T12:00:00","updated_at":"2026-11-27T12:00:00"}')
+        Incident.from_bytes(
+            b'{"id":"i","camera_id":"c","rule":"r","rule_type":"intrusion","severity":"major",'
+            b'"started_at":"2026-11-27T12:00:00","updated_at":"2026-11-27T12:00:00"}'
+        )
     with pytest.raises(ContractError, match="extra_forbidden"):
         CameraHealth.from_bytes(b'{"camera_id":"c","status":"online","at":"2026-11-27T12:00:00Z","x":1}')
     with pytest.raises(ContractError):

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
 from xueliang.coverage.model import MaxCoverage, coverage_from_points
 

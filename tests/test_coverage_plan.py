@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from xueliang.coverage.api import PlanRequest, PlanResult, plan_coverage
 from xueliang.coverage.cli import main
 from xueliang.coverage.errors import CoverageInputError, InfeasibleError
@@ -23,8 +24,14 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> County:
 
 @pytest.fixture(scope="module")
 def planned(county: County):  # type: ignore[no-untyped-def]
-    return run_plan(county.demand, county.candidates, PlanOptions(k=8, time_limit_s=5), cameras=county.cameras,
-                    buildings=county.buildings, dem=county.dem)
+    return run_plan(
+        county.demand,
+        county.candidates,
+        PlanOptions(k=8, time_limit_s=5),
+        cameras=county.cameras,
+        buildings=county.buildings,
+        dem=county.dem,
+    )
 
 
 def _place(report: dict, name: str) -> dict:
@@ -61,31 +68,65 @@ def test_blind_spots_include_the_places_left_unseen_and_the_plan_covers_them(cou
 
 
 def test_the_building_is_what_hides_b_crossroads(county: County, planned) -> None:  # type: ignore[no-untyped-def]
-    no_bld = run_plan(county.demand, county.candidates, PlanOptions(k=1, time_limit_s=2), cameras=county.cameras,
-                      dem=county.dem)
+    no_bld = run_plan(
+        county.demand, county.candidates, PlanOptions(k=1, time_limit_s=2), cameras=county.cameras, dem=county.dem
+    )
     assert _place(no_bld.report, "B-crossroads")["share_before"] == 1.0
     assert _place(planned.report, "B-crossroads")["share_before"] == 0.0
 
 
 def test_budget_and_target_share(county: County) -> None:
-    b = run_plan(county.demand, county.candidates, PlanOptions(budget=3.0, time_limit_s=2), cameras=county.cameras,
-                 buildings=county.buildings)
+    b = run_plan(
+        county.demand,
+        county.candidates,
+        PlanOptions(budget=3.0, time_limit_s=2),
+        cameras=county.cameras,
+        buildings=county.buildings,
+    )
     assert b.report["plan"]["objective"]["cost"] <= 3.0 and len(b.report["plan"]["cameras"]) == 3
-    t = run_plan(county.demand, county.candidates, PlanOptions(target_share=0.5, time_limit_s=2), cameras=county.cameras,
-                 buildings=county.buildings)
+    t = run_plan(
+        county.demand,
+        county.candidates,
+        PlanOptions(target_share=0.5, time_limit_s=2),
+        cameras=county.cameras,
+        buildings=county.buildings,
+    )
     assert t.report["after"]["share"] >= 0.5
     obj = t.report["plan"]["objective"]
     assert obj["cost_lower_bound"] is not None and obj["cost_lower_bound"] <= obj["cost"]
     with pytest.raises(InfeasibleError):
-        run_plan(county.demand, county.candidates, PlanOptions(target_share=1.0, time_limit_s=2), cameras=county.cameras,
-                 buildings=county.buildings)
+        run_plan(
+            county.demand,
+            county.candidates,
+            PlanOptions(target_share=1.0, time_limit_s=2),
+            cameras=county.cameras,
+            buildings=county.buildings,
+        )
 
 
 def test_cli_writes_geojson_report_and_map(county: County, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "plan"
-    rc = main(["plan", "--demand", str(county.demand), "--candidates", str(county.candidates), "--cameras",
-               str(county.cameras), "--buildings", str(county.buildings), "--dem", str(county.dem), "--k", "5",
-               "--out", str(out), "--time-limit", "3"])
+    rc = main(
+        [
+            "plan",
+            "--demand",
+            str(county.demand),
+            "--candidates",
+            str(county.candidates),
+            "--cameras",
+            str(county.cameras),
+            "--buildings",
+            str(county.buildings),
+            "--dem",
+            str(county.dem),
+            "--k",
+            "5",
+            "--out",
+            str(out),
+            "--time-limit",
+            "3",
+        ]
+    )
     cap = capsys.readouterr()
     assert rc == 0
     assert "100%" in cap.err and "done" in cap.err  # the progress bar
@@ -104,8 +145,12 @@ def test_cli_writes_geojson_report_and_map(county: County, tmp_path: Path, capsy
 
 
 def test_api_function(county: County) -> None:
-    req = PlanRequest(demand=json.loads(county.demand.read_text()), candidates=json.loads(county.candidates.read_text()),
-                      cameras=json.loads(county.cameras.read_text()), options=PlanOptions(k=3, time_limit_s=2))
+    req = PlanRequest(
+        demand=json.loads(county.demand.read_text()),
+        candidates=json.loads(county.candidates.read_text()),
+        cameras=json.loads(county.cameras.read_text()),
+        options=PlanOptions(k=3, time_limit_s=2),
+    )
     res = plan_coverage(req)
     assert isinstance(res, PlanResult)
     assert len(res.report["plan"]["cameras"]) == 3
@@ -123,28 +168,60 @@ def _pt(lon: float, lat: float, **props: object) -> dict:
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
 
 
-BOWTIE = {"type": "Feature", "properties": {"id": "bowtie", "category": "square"},
-          "geometry": {"type": "Polygon", "coordinates": [[[120.0, 30.0], [120.001, 30.001], [120.001, 30.0],
-                                                            [120.0, 30.001], [120.0, 30.0]]]}}
-LOOP = {"type": "Feature", "properties": {"id": "loop-road", "category": "main_road"},
-        "geometry": {"type": "LineString", "coordinates": [[120.0, 30.0], [120.002, 30.002], [120.002, 30.0], [120.0, 30.002]]}}
+BOWTIE = {
+    "type": "Feature",
+    "properties": {"id": "bowtie", "category": "square"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[120.0, 30.0], [120.001, 30.001], [120.001, 30.0], [120.0, 30.001], [120.0, 30.0]]],
+    },
+}
+LOOP = {
+    "type": "Feature",
+    "properties": {"id": "loop-road", "category": "main_road"},
+    "geometry": {
+        "type": "LineString",
+        "coordinates": [[120.0, 30.0], [120.002, 30.002], [120.002, 30.0], [120.0, 30.002]],
+    },
+}
 
 
 @pytest.mark.parametrize(
     "demand,dem,needle",
     [
-        (_fc(_pt(120.0, 30.0, id="gate", category="school"), BOWTIE), None, "feature 1 (bowtie): invalid geometry: Self-intersection"),
-        (_fc(_pt(120.0, 30.0, id="gate", category="school"), LOOP), None, "feature 1 (loop-road): self-intersecting line"),
-        (_fc(_pt(500000.0, 3300000.0, id="gate", category="school"), crs="EPSG:999999"), None, "unknown CRS 'EPSG:999999'"),
+        (
+            _fc(_pt(120.0, 30.0, id="gate", category="school"), BOWTIE),
+            None,
+            "feature 1 (bowtie): invalid geometry: Self-intersection",
+        ),
+        (
+            _fc(_pt(120.0, 30.0, id="gate", category="school"), LOOP),
+            None,
+            "feature 1 (loop-road): self-intersecting line",
+        ),
+        (
+            _fc(_pt(500000.0, 3300000.0, id="gate", category="school"), crs="EPSG:999999"),
+            None,
+            "unknown CRS 'EPSG:999999'",
+        ),
         (_fc(), None, "no features"),
-        (_fc(_pt(120.0, 30.0, id="gate", category="spaceport")), None, "feature 0 (gate): category 'spaceport' not in the weight table"),
+        (
+            _fc(_pt(120.0, 30.0, id="gate", category="spaceport")),
+            None,
+            "feature 0 (gate): category 'spaceport' not in the weight table",
+        ),
         (_fc(_pt(120.0, 30.0, id="gate")), None, "feature 0 (gate): missing property 'category'"),
-        (_fc(_pt(500000.0, 3300000.0, id="gate", category="school")), None, "coordinates do not fit CRS EPSG:4326 (projected data without a crs member?)"),
+        (
+            _fc(_pt(500000.0, 3300000.0, id="gate", category="school")),
+            None,
+            "coordinates do not fit CRS EPSG:4326 (projected data without a crs member?)",
+        ),
         (_fc(_pt(120.0, 30.0, id="gate", category="school")), "county", "DEM does not overlap the demand"),
     ],
 )
-def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str], county: County,
-                                                    demand: dict, dem: str | None, needle: str) -> None:
+def test_bad_input_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], county: County, demand: dict, dem: str | None, needle: str
+) -> None:
     d = tmp_path / "demand.geojson"
     d.write_text(json.dumps(demand))
     c = tmp_path / "poles.geojson"
@@ -180,17 +257,35 @@ def test_real_street_network_geodanet() -> None:
     for i, s in enumerate(streets):
         for j, part in enumerate(s.parts):
             if len(part) >= 2:
-                feats.append({"type": "Feature", "properties": {"id": f"street-{i}-{j}", "category": "road"},
-                              "geometry": {"type": "LineString", "coordinates": [list(p) for p in part]}})
+                feats.append(
+                    {
+                        "type": "Feature",
+                        "properties": {"id": f"street-{i}-{j}", "category": "road"},
+                        "geometry": {"type": "LineString", "coordinates": [list(p) for p in part]},
+                    }
+                )
     for i, p in enumerate(schools):
-        feats.append({"type": "Feature", "properties": {"id": f"school-{i}", "category": "school"},
-                      "geometry": {"type": "Point", "coordinates": [p[0], p[1]]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"id": f"school-{i}", "category": "school"},
+                "geometry": {"type": "Point", "coordinates": [p[0], p[1]]},
+            }
+        )
     demand = _fc(*feats, crs=prj)
     # candidate poles: every street end point (real intersections), deduplicated
     ends = np.unique(np.round([pt for s in streets for part in s.parts for pt in (part[0], part[-1])], 0), axis=0)
-    poles = _fc(*[{"type": "Feature", "properties": {"id": f"node-{i}"},
-                   "geometry": {"type": "Point", "coordinates": [float(x), float(y)]}} for i, (x, y) in enumerate(ends)],
-                crs=prj)
+    poles = _fc(
+        *[
+            {
+                "type": "Feature",
+                "properties": {"id": f"node-{i}"},
+                "geometry": {"type": "Point", "coordinates": [float(x), float(y)]},
+            }
+            for i, (x, y) in enumerate(ends)
+        ],
+        crs=prj,
+    )
     out = run_plan(demand, poles, PlanOptions(k=15, spacing_m=40, time_limit_s=5, headings=8, range_m=150))
     r = out.report
     assert r["demand"]["features"] == len(feats) and r["candidates"]["sites"] == len(ends)

@@ -25,9 +25,23 @@ def test_demo_serves_an_incident_within_60_seconds(tmp_path: Path) -> None:
     port = _free_port()
     log = (tmp_path / "demo.log").open("wb")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "xueliang.cli", "demo", "--port", str(port),
-                             "--workdir", str(tmp_path / "demo"), "--duration", "120"],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "YOLO_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xueliang.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--duration",
+            "120",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+    )
     items: list[dict] = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
@@ -38,7 +52,9 @@ def test_demo_serves_an_incident_within_60_seconds(tmp_path: Path) -> None:
                         r = client.post("/api/v1/auth/token", data={"username": "village", "password": "xueliang-demo"})
                         token = r.json()["access_token"] if r.status_code == 200 else None
                     if token is not None:
-                        items = client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+                        items = client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {token}"}).json()[
+                            "items"
+                        ]
                         if items:
                             break
                 except httpx.TransportError:

@@ -17,14 +17,21 @@ PT_MODEL = DEFAULT_MODEL.with_suffix(".pt")
 
 
 # ------------------------------------------------------------------ letterbox / NMS
-@pytest.mark.parametrize("h, w, imgsz, rect", [
-    (576, 768, 320, (256, 320)), (432, 768, 640, (384, 640)), (720, 1280, 320, (192, 320)),
-    (100, 50, 320, (320, 160)), (320, 320, 320, (320, 320))])
+@pytest.mark.parametrize(
+    "h, w, imgsz, rect",
+    [
+        (576, 768, 320, (256, 320)),
+        (432, 768, 640, (384, 640)),
+        (720, 1280, 320, (192, 320)),
+        (100, 50, 320, (320, 160)),
+        (320, 320, 320, (320, 320)),
+    ],
+)
 @pytest.mark.parametrize("fixed", [False, True])
 def test_letterbox_places_and_inverts(h, w, imgsz, rect, fixed):
     """Rectangular canvases (stride-aligned, the frame's aspect) by default; a static model's square on demand."""
     img = np.zeros((h, w, 3), np.uint8)
-    img[h // 4: h // 2, w // 4: w // 2] = 255
+    img[h // 4 : h // 2, w // 4 : w // 2] = 255
     assert canvas_shape(h, w, imgsz) == rect
     canvas, info = letterbox(img, imgsz, (imgsz, imgsz) if fixed else None)
     assert canvas.shape == ((imgsz, imgsz) if fixed else rect) + (3,)
@@ -106,7 +113,7 @@ def test_onnxruntime_and_openvino_agree():
     np.testing.assert_allclose(ort._forward(tensor), ov._forward(tensor), rtol=1e-3, atol=1e-2)
     # ... and so do the boxes after the shared NMS
     total = 0
-    for a, b in zip(ort.infer(frames), ov.infer(frames)):
+    for a, b in zip(ort.infer(frames), ov.infer(frames), strict=False):
         assert_same_boxes(a, b)
         total += len(a)
     print(f"{total} detections on {len(frames)} frames")
@@ -121,7 +128,7 @@ def test_openvino_bf16_finds_the_same_objects():
     f32 = OnnxRuntimeDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2)
     bf16 = OpenVinoDetector(DEFAULT_MODEL, 320, 0.25, 0.45, 2, "bf16")
     total = 0
-    for a, b in zip(f32.infer(frames), bf16.infer(frames)):
+    for a, b in zip(f32.infer(frames), bf16.infer(frames), strict=False):
         assert_same_boxes(a, b, min_iou=0.8, margin=0.1)
         total += len(a)
     assert total > 0
@@ -134,10 +141,11 @@ def test_ultralytics_backend_agrees_with_onnxruntime():
     frames = scene_frames()
     ort = make_backend(DetectorConfig())
     # the .pt keeps its training arguments (416); the ONNX records the inference size chosen on val
-    ul = make_backend(DetectorConfig(backend={"type": "ultralytics", "model": str(PT_MODEL), "threads": 2},
-                                     imgsz=ort.imgsz))
+    ul = make_backend(
+        DetectorConfig(backend={"type": "ultralytics", "model": str(PT_MODEL), "threads": 2}, imgsz=ort.imgsz)
+    )
     assert ul.names == ort.names
-    for a, b in zip(ort.infer(frames), ul.infer(frames)):
+    for a, b in zip(ort.infer(frames), ul.infer(frames), strict=False):
         assert_same_boxes(a, b, min_iou=0.85)
 
 

@@ -28,12 +28,19 @@ CAMERAS = {f"cam-{c}": [(1 + k, 9 + k), (20 + k, 27 + k)] for k, c in enumerate(
 
 
 def settings_for(bus_cfg: dict, snapshots: Path):
-    cams = [{"id": cid, "source": {"type": "file", "path": "unused.mp4"},
-             "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-             "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "cooldown_s": 5}],
-             "motion": {"keepalive_s": 2.0}} for cid in CAMERAS]
-    return minimal_settings(cams, bus=bus_cfg, detector={"max_age_s": 1e9, "snapshot_dir": str(snapshots),
-                                                         "queue_frames": 16})
+    cams = [
+        {
+            "id": cid,
+            "source": {"type": "file", "path": "unused.mp4"},
+            "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
+            "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "cooldown_s": 5}],
+            "motion": {"keepalive_s": 2.0},
+        }
+        for cid in CAMERAS
+    ]
+    return minimal_settings(
+        cams, bus=bus_cfg, detector={"max_age_s": 1e9, "snapshot_dir": str(snapshots), "queue_frames": 16}
+    )
 
 
 def feed(bus, settings, t0: float) -> int:
@@ -70,9 +77,17 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
 
     prefix = f"t-detk-{uuid.uuid4().hex[:8]}"
     topics = Topics(**{k: f"{prefix}.{v}" for k, v in Topics().model_dump().items()})
-    settings = settings_for({"type": "kafka", "bootstrap_servers": [kafka_bootstrap], "topics": topics.model_dump(),
-                             "frame_partitions": 4, "session_timeout_s": 6.0, "heartbeat_interval_s": 1.0},
-                            tmp_path / "snaps")
+    settings = settings_for(
+        {
+            "type": "kafka",
+            "bootstrap_servers": [kafka_bootstrap],
+            "topics": topics.model_dump(),
+            "frame_partitions": 4,
+            "session_timeout_s": 6.0,
+            "heartbeat_interval_s": 1.0,
+        },
+        tmp_path / "snaps",
+    )
     cfg = tmp_path / "xueliang.yaml"
     cfg.write_text(yaml.safe_dump(settings.model_dump(mode="json", by_alias=True)))
     bus = KafkaBus(settings.bus)
@@ -84,10 +99,28 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
 
     group = f"detector-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "xueliang.detector.testing", "--config", str(cfg),
-                               "--worker-id", f"w{i}", "--group", group, "--delay", "0.02"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xueliang.detector.testing",
+                "--config",
+                str(cfg),
+                "--worker-id",
+                f"w{i}",
+                "--group",
+                group,
+                "--delay",
+                "0.02",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in (1, 2)
+    ]
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and sum(bus.end_offsets(topics.incidents).values()) < 2:
@@ -99,8 +132,10 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
         deadline = time.monotonic() + 90
         last, still = None, time.monotonic()
         while time.monotonic() < deadline:
-            state = (sum(bus.end_offsets(topics.incidents).values()),
-                     sum(bus.committed_offsets(group, topics.frames).values()))
+            state = (
+                sum(bus.end_offsets(topics.incidents).values()),
+                sum(bus.committed_offsets(group, topics.frames).values()),
+            )
             if state[1] >= n:
                 break
             if state != last:
@@ -127,8 +162,10 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
     committed = sum(bus.committed_offsets(group, topics.frames).values())
     bus.close()
     ids = {i.id for i in incidents}
-    print(f"\n{len(incidents)} incident reports, {len(ids)} incidents after dedup, {len(expected)} expected; "
-          f"committed {committed}/{n}")
+    print(
+        f"\n{len(incidents)} incident reports, {len(ids)} incidents after dedup, {len(expected)} expected; "
+        f"committed {committed}/{n}"
+    )
     assert ids == expected, logs[1][-4000:]
     # the survivor did take over the killed member's partitions (its assignment grew to all four)
     assignments = [ln for ln in logs[1].splitlines() if "partitions now" in ln]

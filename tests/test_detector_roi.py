@@ -13,18 +13,21 @@ def contains(region, box):
     return region[0] <= box[0] and region[1] <= box[1] and region[2] >= box[2] and region[3] >= box[3]
 
 
-@pytest.mark.parametrize("w, h, boxes, expect_none", [
-    (600, 400, [(10, 10, 20, 40)], True),           # small frame (< 2 x imgsz): whole frame is better
-    (1920, 1080, [], True),                          # nothing to look at
-    (1920, 1080, [(1500, 200, 1510, 225)], False),   # a far-away person
-])
+@pytest.mark.parametrize(
+    "w, h, boxes, expect_none",
+    [
+        (600, 400, [(10, 10, 20, 40)], True),  # small frame (< 2 x imgsz): whole frame is better
+        (1920, 1080, [], True),  # nothing to look at
+        (1920, 1080, [(1500, 200, 1510, 225)], False),  # a far-away person
+    ],
+)
 def test_roi_whole_frame_or_crops(w, h, boxes, expect_none):
     regions = roi_regions(w, h, boxes, 320)
     assert (regions is None) is expect_none
     if regions:
         for r in regions:
             assert r[2] - r[0] >= 320 and r[3] - r[1] >= 320
-            assert 0 <= r[0] and r[2] <= w and 0 <= r[1] and r[3] <= h
+            assert r[0] >= 0 and r[2] <= w and r[1] >= 0 and r[3] <= h
         for b in boxes:
             assert any(contains(r, b) for r in regions)
 

@@ -11,30 +11,49 @@ from pydantic import TypeAdapter
 from xueliang.config.cameras import CameraConfig
 from xueliang.config.detector import TrackerConfig
 from xueliang.config.rules import ActiveWindow, Rule
-from xueliang.geometry import line_side, point_in_polygon, within_segment
 from xueliang.detector.rules import CameraRules, FrameView, RawDetection, TrackedObject, in_schedule
 from xueliang.detector.tracking import ByteTracker
 from xueliang.detector.types import Detections
+from xueliang.geometry import line_side, point_in_polygon, within_segment
 
 ZONE = [[100, 100], [300, 100], [300, 300], [100, 300]]
 NOON = time(12, 0)
 
 
 def camera(*rules: dict) -> CameraConfig:
-    return CameraConfig(id="cam-1", source={"type": "file", "path": "x.mp4"},
-                        zones=[{"name": "yard", "polygon": ZONE}],
-                        lines=[{"name": "fence", "a": [0, 400], "b": [600, 400]}],
-                        rules=[TypeAdapter(Rule).validate_python(r) for r in rules])
+    return CameraConfig(
+        id="cam-1",
+        source={"type": "file", "path": "x.mp4"},
+        zones=[{"name": "yard", "polygon": ZONE}],
+        lines=[{"name": "fence", "a": [0, 400], "b": [600, 400]}],
+        rules=[TypeAdapter(Rule).validate_python(r) for r in rules],
+    )
 
 
-def person(tid: int, x: float, y: float, score: float = 0.9, *, cls: str = "person", confirmed: bool = True,
-           w: float = 20, h: float = 50, seen: bool = True) -> TrackedObject:
+def person(
+    tid: int,
+    x: float,
+    y: float,
+    score: float = 0.9,
+    *,
+    cls: str = "person",
+    confirmed: bool = True,
+    w: float = 20,
+    h: float = 50,
+    seen: bool = True,
+) -> TrackedObject:
     """A box whose bottom-centre is (x, y)."""
     return TrackedObject(tid, cls, (x - w / 2, y - h, x + w / 2, y), score, confirmed, seen)
 
 
-def play(cam: CameraConfig, frames: list[tuple[float, list[TrackedObject]]], *, clock: time = NOON,
-         detections: dict[float, list[RawDetection]] | None = None, grace_s: float = 2.0):
+def play(
+    cam: CameraConfig,
+    frames: list[tuple[float, list[TrackedObject]]],
+    *,
+    clock: time = NOON,
+    detections: dict[float, list[RawDetection]] | None = None,
+    grace_s: float = 2.0,
+):
     engine = CameraRules(cam, grace_s=grace_s)
     events = []
     for ts, objs in frames:
@@ -48,8 +67,10 @@ def new(events):
 
 
 # ---------------------------------------------------------------- geometry
-@pytest.mark.parametrize("point, inside", [((200, 200), True), ((50, 200), False), ((299, 101), True),
-                                           ((301, 200), False), ((200, 99), False)])
+@pytest.mark.parametrize(
+    "point, inside",
+    [((200, 200), True), ((50, 200), False), ((299, 101), True), ((301, 200), False), ((200, 99), False)],
+)
 def test_point_in_polygon(point, inside):
     assert point_in_polygon(point, ZONE) is inside
 
@@ -68,9 +89,16 @@ def test_within_segment(point, on):
 INTRUSION = {"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3}
 
 
-@pytest.mark.parametrize("inside_frames, inertia, expected", [
-    (2, 3, 0), (3, 3, 1), (10, 3, 1), (1, 1, 1), (4, 5, 0),
-])
+@pytest.mark.parametrize(
+    "inside_frames, inertia, expected",
+    [
+        (2, 3, 0),
+        (3, 3, 1),
+        (10, 3, 1),
+        (1, 1, 1),
+        (4, 5, 0),
+    ],
+)
 def test_intrusion_needs_inertia_consecutive_frames(inside_frames, inertia, expected):
     cam = camera({**INTRUSION, "inertia": inertia})
     frames = [(i * 0.2, [person(1, 200, 200)]) for i in range(inside_frames)]
@@ -93,16 +121,19 @@ def test_intrusion_uses_bottom_centre(y_bottom, expected):
     assert len(new(play(cam, frames)[1])) == expected
 
 
-@pytest.mark.parametrize("rule_extra, obj_kwargs, expected", [
-    ({}, {"score": 0.9}, 1),
-    ({}, {"score": 0.3}, 0),                         # median score under min_confidence 0.4
-    ({"min_confidence": 0.2}, {"score": 0.3}, 1),
-    ({}, {"cls": "car"}, 0),                          # not in classes
-    ({"classes": ["car"]}, {"cls": "car"}, 1),
-    ({"min_area": 2000}, {"w": 20, "h": 50}, 0),      # 1000 px²
-    ({"min_area": 500}, {"w": 20, "h": 50}, 1),
-    ({"enabled": False}, {}, 0),
-])
+@pytest.mark.parametrize(
+    "rule_extra, obj_kwargs, expected",
+    [
+        ({}, {"score": 0.9}, 1),
+        ({}, {"score": 0.3}, 0),  # median score under min_confidence 0.4
+        ({"min_confidence": 0.2}, {"score": 0.3}, 1),
+        ({}, {"cls": "car"}, 0),  # not in classes
+        ({"classes": ["car"]}, {"cls": "car"}, 1),
+        ({"min_area": 2000}, {"w": 20, "h": 50}, 0),  # 1000 px²
+        ({"min_area": 500}, {"w": 20, "h": 50}, 1),
+        ({"enabled": False}, {}, 0),
+    ],
+)
 def test_intrusion_filters(rule_extra, obj_kwargs, expected):
     cam = camera({**INTRUSION, **rule_extra})
     frames = [(i * 0.2, [person(1, 200, 200, **obj_kwargs)]) for i in range(5)]
@@ -116,14 +147,17 @@ def test_intrusion_schedule_night_only(clock, expected):
     assert len(new(play(cam, frames, clock=clock)[1])) == expected
 
 
-@pytest.mark.parametrize("windows, now, active", [
-    ([], time(3, 0), True),
-    ([("08:00", "18:00")], time(12, 0), True),
-    ([("08:00", "18:00")], time(18, 0), False),
-    ([("22:00", "04:00")], time(23, 0), True),
-    ([("22:00", "04:00")], time(4, 30), False),
-    ([("01:00", "02:00"), ("13:00", "14:00")], time(13, 30), True),
-])
+@pytest.mark.parametrize(
+    "windows, now, active",
+    [
+        ([], time(3, 0), True),
+        ([("08:00", "18:00")], time(12, 0), True),
+        ([("08:00", "18:00")], time(18, 0), False),
+        ([("22:00", "04:00")], time(23, 0), True),
+        ([("22:00", "04:00")], time(4, 30), False),
+        ([("01:00", "02:00"), ("13:00", "14:00")], time(13, 30), True),
+    ],
+)
 def test_in_schedule(windows, now, active):
     assert in_schedule([ActiveWindow(start=s, end=e) for s, e in windows], now) is active
 
@@ -144,8 +178,9 @@ def test_one_event_one_incident_updates_and_end():
     assert events[-1].ended and events[-1].started_ts == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("gap_s, cooldown_s, same_incident", [(1.0, 60, True), (30.0, 60, True), (70.0, 60, False),
-                                                              (5.0, 0, False)])
+@pytest.mark.parametrize(
+    "gap_s, cooldown_s, same_incident", [(1.0, 60, True), (30.0, 60, True), (70.0, 60, False), (5.0, 0, False)]
+)
 def test_cooldown_and_rearm(gap_s, cooldown_s, same_incident):
     cam = camera({**INTRUSION, "cooldown_s": cooldown_s})
     first = [(i * 0.5, [person(1, 200, 200)]) for i in range(5)]
@@ -163,12 +198,15 @@ def test_cooldown_and_rearm(gap_s, cooldown_s, same_incident):
 LOITER = {"name": "yard-loiter", "type": "loitering", "zone": "yard", "dwell_s": 10, "inertia": 3}
 
 
-@pytest.mark.parametrize("n_frames, spacing_s, expected", [
-    (12, 1.0, 1),   # 11 s of capture time
-    (12, 0.5, 0),   # same frame count, 5.5 s: frame counts never make a dwell
-    (60, 0.1, 0),   # many frames, 5.9 s
-    (8, 1.5, 1),    # sparse frames (drops), 10.5 s
-])
+@pytest.mark.parametrize(
+    "n_frames, spacing_s, expected",
+    [
+        (12, 1.0, 1),  # 11 s of capture time
+        (12, 0.5, 0),  # same frame count, 5.5 s: frame counts never make a dwell
+        (60, 0.1, 0),  # many frames, 5.9 s
+        (8, 1.5, 1),  # sparse frames (drops), 10.5 s
+    ],
+)
 def test_loitering_dwell_is_capture_time(n_frames, spacing_s, expected):
     cam = camera(LOITER)
     frames = [(i * spacing_s, [person(1, 200, 200)]) for i in range(n_frames)]
@@ -215,10 +253,17 @@ def test_crowding_growth_updates_same_incident():
 
 
 def test_crowding_grades_follow_the_peak_and_must_ascend():
-    rule = TypeAdapter(Rule).validate_python({**CROWD, "grades": [{"count": 10, "severity": "major"},
-                                                                  {"count": 30, "severity": "critical"}]})
+    rule = TypeAdapter(Rule).validate_python(
+        {**CROWD, "grades": [{"count": 10, "severity": "major"}, {"count": 30, "severity": "critical"}]}
+    )
     assert [rule.graded_severity({"max_count": n}).value for n in (3, 9, 10, 29, 30, 80)] == [
-        "serious", "serious", "major", "major", "critical", "critical"]
+        "serious",
+        "serious",
+        "major",
+        "major",
+        "critical",
+        "critical",
+    ]
     for grades, message in [
         ([{"count": 3, "severity": "major"}], "count 3 must exceed 3"),
         ([{"count": 10, "severity": "major"}, {"count": 8, "severity": "critical"}], "count 8 must exceed 10"),
@@ -233,15 +278,18 @@ def test_crowding_grades_follow_the_peak_and_must_ascend():
 LINE = {"name": "fence-cross", "type": "line_crossing", "line": "fence", "min_frames": 3}
 
 
-@pytest.mark.parametrize("ys, direction, confirmed, expected", [
-    ([450, 440, 390, 380, 370], "any", True, 1),          # crosses, stays 3 frames
-    ([450, 440, 390, 380], "any", True, 0),               # only 2 frames across
-    ([450, 390, 450, 390, 450, 390], "any", True, 0),     # flicker never counts
-    ([450, 440, 390, 380, 370], "b_to_a", True, 1),        # +1 side (below) to −1 (above)
-    ([450, 440, 390, 380, 370], "a_to_b", True, 0),
-    ([350, 360, 410, 420, 430], "a_to_b", True, 1),
-    ([450, 440, 390, 380, 370], "any", False, 0),          # unconfirmed tracks never count
-])
+@pytest.mark.parametrize(
+    "ys, direction, confirmed, expected",
+    [
+        ([450, 440, 390, 380, 370], "any", True, 1),  # crosses, stays 3 frames
+        ([450, 440, 390, 380], "any", True, 0),  # only 2 frames across
+        ([450, 390, 450, 390, 450, 390], "any", True, 0),  # flicker never counts
+        ([450, 440, 390, 380, 370], "b_to_a", True, 1),  # +1 side (below) to −1 (above)
+        ([450, 440, 390, 380, 370], "a_to_b", True, 0),
+        ([350, 360, 410, 420, 430], "a_to_b", True, 1),
+        ([450, 440, 390, 380, 370], "any", False, 0),  # unconfirmed tracks never count
+    ],
+)
 def test_line_crossing(ys, direction, confirmed, expected):
     cam = camera({**LINE, "direction": direction})
     frames = [(i * 0.2, [person(1, 300, y, confirmed=confirmed)]) for i, y in enumerate(ys)]
@@ -266,21 +314,33 @@ def test_line_crossing_back_and_forth_within_cooldown_is_one_incident():
 STALL = {"name": "no-parking", "type": "stalled_vehicle", "zone": "yard", "stationary_s": 5, "max_motion_px": 8}
 
 
-@pytest.mark.parametrize("jitter_px, drift_px, seconds, expected", [
-    (0, 0, 6, 1), (0, 0, 4, 0), (4, 0, 8, 1),   # detection jitter of a parked car is not motion
-    (0, 20, 8, 0),                               # a moving car
-    (0, 3, 8, 0),                                # a creeping car leaves max_motion_px within stationary_s
-])
+@pytest.mark.parametrize(
+    "jitter_px, drift_px, seconds, expected",
+    [
+        (0, 0, 6, 1),
+        (0, 0, 4, 0),
+        (4, 0, 8, 1),  # detection jitter of a parked car is not motion
+        (0, 20, 8, 0),  # a moving car
+        (0, 3, 8, 0),  # a creeping car leaves max_motion_px within stationary_s
+    ],
+)
 def test_stalled_vehicle(jitter_px, drift_px, seconds, expected):
     cam = camera(STALL)
-    frames = [(i * 0.5, [person(1, 120 + jitter_px * (i % 2) + (drift_px * i) % 170, 200, cls="car", w=60, h=40)])
-              for i in range(int(seconds / 0.5) + 1)]
+    frames = [
+        (i * 0.5, [person(1, 120 + jitter_px * (i % 2) + (drift_px * i) % 170, 200, cls="car", w=60, h=40)])
+        for i in range(int(seconds / 0.5) + 1)
+    ]
     _, events = play(cam, frames)
     assert len(new(events)) == expected
 
 
-ABANDON = {"name": "left-bag", "type": "abandoned_object", "classes": ["bicycle"], "stationary_s": 4,
-           "owner_radius_px": 60}
+ABANDON = {
+    "name": "left-bag",
+    "type": "abandoned_object",
+    "classes": ["bicycle"],
+    "stationary_s": 4,
+    "owner_radius_px": 60,
+}
 
 
 @pytest.mark.parametrize("owner_leaves_at, expected", [(None, 0), (1.0, 1), (6.0, 0)])
@@ -300,9 +360,17 @@ def test_abandoned_object(owner_leaves_at, expected):
 FIRE = {"name": "fire", "type": "fire_smoke", "k": 3, "n": 5}
 
 
-@pytest.mark.parametrize("pattern, expected", [
-    ("11100", 1), ("11000", 0), ("10101", 1), ("1001001001", 0), ("00000", 0), ("0111111", 1),
-])
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ("11100", 1),
+        ("11000", 0),
+        ("10101", 1),
+        ("1001001001", 0),
+        ("00000", 0),
+        ("0111111", 1),
+    ],
+)
 def test_fire_smoke_k_of_n(pattern, expected):
     cam = camera(FIRE)
     dets = {i * 0.5: [RawDetection("fire", (10, 10, 60, 60), 0.8)] for i, c in enumerate(pattern) if c == "1"}
@@ -336,8 +404,12 @@ def test_a_spreading_fire_raises_its_grade_and_a_new_fire_starts_over():
 
 def test_fire_grades_must_ascend():
     with pytest.raises(ValueError, match="must exceed 20000"):
-        TypeAdapter(Rule).validate_python({**FIRE, "grades": [{"area_px": 20_000, "severity": "critical"},
-                                                              {"area_px": 5_000, "severity": "critical"}]})
+        TypeAdapter(Rule).validate_python(
+            {
+                **FIRE,
+                "grades": [{"area_px": 20_000, "severity": "critical"}, {"area_px": 5_000, "severity": "critical"}],
+            }
+        )
     with pytest.raises(ValueError, match="must be above major"):
         TypeAdapter(Rule).validate_python({**FIRE, "grades": [{"area_px": 5_000, "severity": "serious"}]})
 
@@ -346,7 +418,7 @@ def test_fire_grades_must_ascend():
 def test_state_is_bounded_after_tracks_leave():
     cam = camera(INTRUSION, LOITER, CROWD, LINE, STALL)
     frames = [(i * 0.5, [person(i + 1, 200, 200)]) for i in range(50)]  # 50 different tracks
-    engine, _ = play(cam, frames + [(30.0, [])])
+    engine, _ = play(cam, [*frames, (30.0, [])])
     for r in engine.runners:
         for attr in ("presence", "sides", "stays"):
             assert len(getattr(r, attr, {})) == 0

@@ -23,15 +23,21 @@ import time
 import uuid
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 from xueliang.config.detector import DEFAULT_MODEL
 from xueliang.contracts import DeadLetter, FrameMessage, Topics, topic_specs
-import cv2
-import numpy as np
-
-from xueliang.detector.evaluate import DEFAULT_SAMPLE_FPS, oracle_incidents, read_incidents, render, scenario_camera, score
+from xueliang.detector.evaluate import (
+    DEFAULT_SAMPLE_FPS,
+    oracle_incidents,
+    read_incidents,
+    render,
+    scenario_camera,
+    score,
+)
 from xueliang.detector.testing import minimal_settings, publish, publish_frames
 from xueliang.scenes.scenario import load_scenario, public_scenarios
 from xueliang.scenes.truth import expected_incidents
@@ -71,17 +77,29 @@ def test_rules_on_ground_truth_boxes_raise_exactly_the_expected_incidents(render
 
 def kafka_config(bootstrap: str, prefix: str) -> dict:
     topics = Topics(**{k: f"{prefix}.{v}" for k, v in Topics().model_dump().items()})
-    return {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics.model_dump(),
-            "frame_partitions": 4, "session_timeout_s": 6.0, "heartbeat_interval_s": 1.0}
+    return {
+        "type": "kafka",
+        "bootstrap_servers": [bootstrap],
+        "topics": topics.model_dump(),
+        "frame_partitions": 4,
+        "session_timeout_s": 6.0,
+        "heartbeat_interval_s": 1.0,
+    }
 
 
 def build(bootstrap: str, names: list[str], snapshots: Path):
     scenarios = {n: load_scenario(REPO / "scenes" / "scenarios" / f"{n}.yaml") for n in names}
     cams = {n: scenario_camera(sc, n) for n, sc in scenarios.items()}
-    settings = minimal_settings(list(cams.values()), bus=kafka_config(bootstrap, f"t-det-{uuid.uuid4().hex[:8]}"),
-                                detector={"max_age_s": 1e9, "snapshot_dir": str(snapshots),
-                                          "backend": {"type": "onnxruntime", "model": str(MODEL)},
-                                          "zoom": {"enabled": True}})  # far-field fires and walkers
+    settings = minimal_settings(
+        list(cams.values()),
+        bus=kafka_config(bootstrap, f"t-det-{uuid.uuid4().hex[:8]}"),
+        detector={
+            "max_age_s": 1e9,
+            "snapshot_dir": str(snapshots),
+            "backend": {"type": "onnxruntime", "model": str(MODEL)},
+            "zoom": {"enabled": True},
+        },
+    )  # far-field fires and walkers
     return scenarios, cams, settings
 
 
@@ -167,9 +185,26 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
     t0, _ = publish_all(bus, settings, scenarios, cams, rendered)
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     group = f"detector-{uuid.uuid4().hex[:8]}"  # the broker is shared: a group of our own
-    procs = [subprocess.Popen([sys.executable, "-m", "xueliang.detector.worker", "--config", str(cfg),
-                               "--worker-id", f"w{i}", "--group", group], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xueliang.detector.worker",
+                "--config",
+                str(cfg),
+                "--worker-id",
+                f"w{i}",
+                "--group",
+                group,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in (1, 2)
+    ]
     logs: list[bytes] = []
     try:
         # kill w1 as soon as the first incidents are out (mid-scenario)
@@ -188,8 +223,10 @@ def test_sigkill_one_of_two_workers_every_incident_exactly_once(kafka_bootstrap,
         # wait until the survivor is idle: incidents and committed offsets unchanged for 12 s
         last, still = None, time.monotonic()
         while time.monotonic() < deadline + 180:
-            state = (sum(bus.end_offsets(topics.incidents).values()),
-                     sum(bus.committed_offsets(group, topics.frames).values()))
+            state = (
+                sum(bus.end_offsets(topics.incidents).values()),
+                sum(bus.committed_offsets(group, topics.frames).values()),
+            )
             if state != last:
                 last, still = state, time.monotonic()
             elif time.monotonic() - still > 12:

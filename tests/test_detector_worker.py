@@ -29,11 +29,13 @@ CAMERA = {
 
 
 def make(tmp_path: Path, bus: MemoryBus, *, clock=None, **detector):
-    settings = minimal_settings([CAMERA], detector={
-        "max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "full_pass_s": 3.0, **detector})
+    settings = minimal_settings(
+        [CAMERA], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "full_pass_s": 3.0, **detector}
+    )
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
-    return settings, DetectorWorker(settings, bus, worker_id="w1", backend=BlobBackend(),
-                                    clock=clock or (lambda: T0 + 1000))
+    return settings, DetectorWorker(
+        settings, bus, worker_id="w1", backend=BlobBackend(), clock=clock or (lambda: T0 + 1000)
+    )
 
 
 def drain(worker: DetectorWorker, bus: MemoryBus, n_records: int, timeout: float = 20.0) -> None:
@@ -66,7 +68,9 @@ def sample(name: str, **labels: str) -> float:
 
 
 def test_incident_with_snapshot_then_commit(tmp_path):
-    before = {k: sample(k) for k in ("xl_detector_frames_inferred_total", "xl_detector_capture_to_incident_seconds_count")}
+    before = {
+        k: sample(k) for k in ("xl_detector_frames_inferred_total", "xl_detector_capture_to_incident_seconds_count")
+    }
     new_before = sample("xl_detector_incidents_total", rule_type="intrusion", severity="serious", kind="new")
     bus = MemoryBus()
     settings, worker = make(tmp_path, bus)
@@ -85,15 +89,24 @@ def test_incident_with_snapshot_then_commit(tmp_path):
     assert abs(first.started_at.timestamp() - (T0 + 4.7)) < 0.6
     assert max(incidents, key=lambda i: i.revision).details.get("ended") == 1
     # metrics moved with the work
-    assert sample("xl_detector_frames_inferred_total") - before["xl_detector_frames_inferred_total"] \
-        == worker.stats.frames_inferred > 0
-    assert sample("xl_detector_incidents_total", rule_type="intrusion", severity="serious", kind="new") \
-        - new_before == 1
-    assert sample("xl_detector_capture_to_incident_seconds_count") \
-        - before["xl_detector_capture_to_incident_seconds_count"] == 1
+    assert (
+        sample("xl_detector_frames_inferred_total") - before["xl_detector_frames_inferred_total"]
+        == worker.stats.frames_inferred
+        > 0
+    )
+    assert (
+        sample("xl_detector_incidents_total", rule_type="intrusion", severity="serious", kind="new") - new_before == 1
+    )
+    assert (
+        sample("xl_detector_capture_to_incident_seconds_count")
+        - before["xl_detector_capture_to_incident_seconds_count"]
+        == 1
+    )
     assert sample("xl_detector_inference_seconds_count", backend="blob") > 0
     # every frame handled, incidents flushed, offsets committed to the end
-    assert bus.committed_offsets("detector", topics.frames) == {p: e for p, e in bus.end_offsets(topics.frames).items() if e}
+    assert bus.committed_offsets("detector", topics.frames) == {
+        p: e for p, e in bus.end_offsets(topics.frames).items() if e
+    }
 
 
 def test_poison_goes_to_dead_letters_and_processing_continues(tmp_path):
@@ -122,8 +135,7 @@ def test_poison_goes_to_dead_letters_and_processing_continues(tmp_path):
 def test_stale_frames_are_skipped_and_counted(tmp_path):
     bus = MemoryBus()
     settings, worker = make(tmp_path, bus, clock=lambda: T0 + 3600, max_age_s=5.0)
-    n = publish_frames(bus.producer(), settings.bus.topics.frames, settings.cameras[0],
-                       walker_frames([(1, 9)], 12), T0)
+    n = publish_frames(bus.producer(), settings.bus.topics.frames, settings.cameras[0], walker_frames([(1, 9)], 12), T0)
     drain(worker, bus, n)
     assert worker.stats.skipped["stale"] == n and worker.stats.frames_inferred == 0
     assert read(bus, settings.bus.topics.incidents, Incident) == []
@@ -214,8 +226,10 @@ def test_rebalance_replay_rebuilds_state_and_keeps_ids(tmp_path):
     assert {i.id for i in got} == expected
 
 
-@pytest.mark.parametrize(("min_scale", "imgsz", "expected"), [(1.0, 416, 1), (0.9, 416, 2), (0.9, 480, 1),
-                                                               (1.0, 320, 2), (1.0, 96, 8), (0.5, 480, 2)])
+@pytest.mark.parametrize(
+    ("min_scale", "imgsz", "expected"),
+    [(1.0, 416, 1), (0.9, 416, 2), (0.9, 480, 1), (1.0, 320, 2), (1.0, 96, 8), (0.5, 480, 2)],
+)
 def test_reduced_jpeg_decode_never_shrinks_below_the_allowed_input(tmp_path, min_scale, imgsz, expected):
     """A 768×576 frame is decoded at 1/k only while 768/k ≥ decode_min_scale × imgsz (the letterbox then
     enlarges it by at most 1/decode_min_scale); zoom and ROI crops always decode every pixel."""
@@ -231,12 +245,25 @@ def test_reduced_jpeg_decode_never_shrinks_below_the_allowed_input(tmp_path, min
 def test_a_growing_crowd_raises_the_incident_grade(tmp_path):
     """crowding with grades: three people make a serious incident; when the crowd reaches five,
     later revisions of the same incident carry the higher grade (dispatch then re-routes it)."""
-    crowd = {**CAMERA, "rules": [{"name": "yard-crowd", "type": "crowding", "zone": "yard", "min_count": 3,
-                                  "min_duration_s": 1, "inertia": 2, "cooldown_s": 5,
-                                  "grades": [{"count": 5, "severity": "major"}]}],
-             "motion": {"keepalive_s": 1.0, "min_area_ratio": 0.0005}}
-    settings = minimal_settings([crowd], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"),
-                                                   "full_pass_s": 3.0})
+    crowd = {
+        **CAMERA,
+        "rules": [
+            {
+                "name": "yard-crowd",
+                "type": "crowding",
+                "zone": "yard",
+                "min_count": 3,
+                "min_duration_s": 1,
+                "inertia": 2,
+                "cooldown_s": 5,
+                "grades": [{"count": 5, "severity": "major"}],
+            }
+        ],
+        "motion": {"keepalive_s": 1.0, "min_area_ratio": 0.0005},
+    }
+    settings = minimal_settings(
+        [crowd], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "full_pass_s": 3.0}
+    )
     bus = MemoryBus()
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
     worker = DetectorWorker(settings, bus, worker_id="w1", backend=BlobBackend(), clock=lambda: T0 + 1000)

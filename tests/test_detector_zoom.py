@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.test_detector_worker import drain, read
 from xueliang.bus.memory import MemoryBus
 from xueliang.contracts import Incident, topic_specs
 from xueliang.detector.backends import InferenceBackend
@@ -16,8 +17,6 @@ from xueliang.detector.roi import inside_crop
 from xueliang.detector.testing import frame_message, minimal_settings, publish
 from xueliang.detector.types import Detections
 from xueliang.detector.worker import DetectorWorker
-
-from tests.test_detector_worker import drain, read
 
 T0 = 1_700_000_000.0
 W, H = 960, 720
@@ -54,8 +53,13 @@ class ShrinkSensitiveBackend(InferenceBackend):
                 boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
                 scores.append(score)
                 classes.append(cls)
-            out.append(Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
-                                  np.asarray(classes, np.int32)))
+            out.append(
+                Detections(
+                    np.asarray(boxes, np.float32).reshape(-1, 4),
+                    np.asarray(scores, np.float32),
+                    np.asarray(classes, np.int32),
+                )
+            )
         return out
 
 
@@ -66,20 +70,29 @@ def scene() -> np.ndarray:
     return img
 
 
-def run(tmp_path: Path, zoom: bool, camera_zoom: bool | None = None
-        ) -> tuple[list[Incident], DetectorWorker, ShrinkSensitiveBackend]:
-    camera = {"id": "far-field", "source": {"type": "file", "path": "unused.mp4"}, "zoom": camera_zoom,
-              "rules": [{"name": "field-fire", "type": "fire_smoke", "k": 2, "n": 3, "cooldown_s": 60}]}
-    settings = minimal_settings([camera], detector={
-        "max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "zoom": {"enabled": zoom}})
+def run(
+    tmp_path: Path, zoom: bool, camera_zoom: bool | None = None
+) -> tuple[list[Incident], DetectorWorker, ShrinkSensitiveBackend]:
+    camera = {
+        "id": "far-field",
+        "source": {"type": "file", "path": "unused.mp4"},
+        "zoom": camera_zoom,
+        "rules": [{"name": "field-fire", "type": "fire_smoke", "k": 2, "n": 3, "cooldown_s": 60}],
+    }
+    settings = minimal_settings(
+        [camera], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "zoom": {"enabled": zoom}}
+    )
     bus = MemoryBus()
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
     backend = ShrinkSensitiveBackend()
     worker = DetectorWorker(settings, bus, worker_id="w1", backend=backend, clock=lambda: T0 + 1000)
     producer = bus.producer()
     for seq in range(6):
-        publish(producer, settings.bus.topics.frames, frame_message("far-field", seq, T0 + seq * 0.5, scene(),
-                                                                    keepalive=True))
+        publish(
+            producer,
+            settings.bus.topics.frames,
+            frame_message("far-field", seq, T0 + seq * 0.5, scene(), keepalive=True),
+        )
     producer.flush()
     drain(worker, bus, 6)
     return read(bus, settings.bus.topics.incidents, Incident), worker, backend
@@ -113,8 +126,11 @@ def test_a_camera_can_turn_zoom_on_or_off_for_itself(tmp_path):
 
 
 def test_crop_detections_cut_by_an_inner_crop_edge_are_dropped():
-    d = Detections(np.array([[0, 50, 30, 90], [100, 100, 140, 150], [280, 10, 320, 40]], np.float32),
-                   np.array([0.9, 0.9, 0.9], np.float32), np.array([3, 3, 3], np.int32))
+    d = Detections(
+        np.array([[0, 50, 30, 90], [100, 100, 140, 150], [280, 10, 320, 40]], np.float32),
+        np.array([0.9, 0.9, 0.9], np.float32),
+        np.array([3, 3, 3], np.int32),
+    )
     # crop at the frame's left edge: its left side is the frame's edge, its right side is inside the frame
     kept = inside_crop(d, (0, 0, 320, 320), width=960, height=720)
     np.testing.assert_array_equal(kept.xyxy, d.xyxy[:2])

@@ -20,8 +20,17 @@ from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
 from xueliang.dispatch.testing import make_incident, postgres_schema, sample_settings
 from xueliang.dispatch.views import CameraCreate, CameraUpdate, IncidentFilter
-from xueliang.dispatch.workflow import (Action, Actor, Forbidden, IllegalTransition, InvalidRequest, NotFound, Role,
-                                        StaleRevision, State)
+from xueliang.dispatch.workflow import (
+    Action,
+    Actor,
+    Forbidden,
+    IllegalTransition,
+    InvalidRequest,
+    NotFound,
+    Role,
+    StaleRevision,
+    State,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -86,14 +95,24 @@ def test_upsert_by_incident_id_updates_evidence_and_never_goes_back(svc: Dispatc
     # routing at creation: major → village owns, township and county notified
     assert got.owner_centre_id == "village-a1"
     assert {(n.centre_id, n.kind) for n in got.notifications} == {
-        ("village-a1", "owner"), ("town-a", "notify"), ("county", "notify")}
+        ("village-a1", "owner"),
+        ("town-a", "notify"),
+        ("county", "notify"),
+    }
 
 
 def test_full_workflow_is_audited_step_by_step(svc: DispatchService, clock: ManualClock) -> None:
     inc = make_incident(2, clock(), severity=Severity.general)
     svc.ingest_incident(inc)
-    steps = [(Action.accept, {}), (Action.dispatch, {"target": "派出所"}), (Action.receive, {}),
-             (Action.handle, {}), (Action.feedback, {}), (Action.verify, {}), (Action.close, {})]
+    steps = [
+        (Action.accept, {}),
+        (Action.dispatch, {"target": "派出所"}),
+        (Action.receive, {}),
+        (Action.handle, {}),
+        (Action.feedback, {}),
+        (Action.verify, {}),
+        (Action.close, {}),
+    ]
     sup = Actor("chen", Role.supervisor, "village-a1")
     for action, kw in steps:
         clock.advance(60)
@@ -102,10 +121,21 @@ def test_full_workflow_is_audited_step_by_step(svc: DispatchService, clock: Manu
     detail = svc.get_incident(inc.id)
     trail = [(a.action, a.from_state, a.to_state, a.actor, a.centre_id) for a in detail.audit]
     assert trail == [("report", None, "reported", "system", None)] + [
-        (a.value, f, t, "chen", "village-a1") for (a, _), (f, t) in zip(steps, [
-            ("reported", "accepted"), ("accepted", "dispatched"), ("dispatched", "received"),
-            ("received", "handling"), ("handling", "feedback"), ("feedback", "verified"),
-            ("verified", "closed")], strict=True)]
+        (a.value, f, t, "chen", "village-a1")
+        for (a, _), (f, t) in zip(
+            steps,
+            [
+                ("reported", "accepted"),
+                ("accepted", "dispatched"),
+                ("dispatched", "received"),
+                ("received", "handling"),
+                ("handling", "feedback"),
+                ("feedback", "verified"),
+                ("verified", "closed"),
+            ],
+            strict=True,
+        )
+    ]
     assert [a.at for a in detail.audit] == sorted(a.at for a in detail.audit)
     assert detail.audit[2].note == "to 派出所: step dispatch"
     assert detail.dispatch_target == "派出所"
@@ -114,12 +144,16 @@ def test_full_workflow_is_audited_step_by_step(svc: DispatchService, clock: Manu
     assert k.time_to_accept.mean_s == 60 and k.resolved_share_by_tier == {"village": 1.0}
 
 
-def test_illegal_and_forbidden_transitions_are_refused_with_clear_errors(svc: DispatchService,
-                                                                         clock: ManualClock) -> None:
+def test_illegal_and_forbidden_transitions_are_refused_with_clear_errors(
+    svc: DispatchService, clock: ManualClock
+) -> None:
     inc = make_incident(3, clock())
     svc.ingest_incident(inc)
-    with pytest.raises(IllegalTransition, match=r"cannot close an incident that is reported \(legal now: "
-                                                r"accept, escalate, reject\)"):
+    with pytest.raises(
+        IllegalTransition,
+        match=r"cannot close an incident that is reported \(legal now: "
+        r"accept, escalate, reject\)",
+    ):
         svc.transition(inc.id, Action.close, SUP_COUNTY)
     with pytest.raises(Forbidden, match="role operator may not close"):
         svc.transition(inc.id, Action.close, OP_A1)
@@ -141,7 +175,10 @@ def test_illegal_and_forbidden_transitions_are_refused_with_clear_errors(svc: Di
         svc.transition(inc.id, Action.accept, OP_A1)
     # refused attempts leave no trace in the audit trail
     assert [(a.action, a.to_state) for a in svc.audit_trail(inc.id)] == [
-        ("report", "reported"), ("accept", "accepted"), ("reject", "rejected")]
+        ("report", "reported"),
+        ("accept", "accepted"),
+        ("reject", "rejected"),
+    ]
     assert svc.kpis().false_alarm_rate == 1.0
 
 
@@ -161,7 +198,8 @@ def test_dispatch_to_a_centre_lets_that_centre_work_it(svc: DispatchService, clo
 
 
 def test_unaccepted_major_incident_escalates_village_township_county_on_schedule(
-        svc: DispatchService, clock: ManualClock) -> None:
+    svc: DispatchService, clock: ManualClock
+) -> None:
     """major: accept within 300 s, yellow at 80 %; each escalation gives the parent a fresh window."""
     t0 = clock()
     inc = make_incident(5, t0)
@@ -191,10 +229,15 @@ def test_unaccepted_major_incident_escalates_village_township_county_on_schedule
     v = svc.get_incident(inc.id)
     assert (v.state, v.owner_centre_id, v.escalation_level) == (State.escalated, "county", 2)
     assert [(e.from_centre_id, e.to_centre_id, e.due_at, e.at) for e in v.escalations] == [
-        ("village-a1", "town-a", at(300), at(300)), ("town-a", "county", at(600), at(600))]
+        ("village-a1", "town-a", at(300), at(300)),
+        ("town-a", "county", at(600), at(600)),
+    ]
     assert [(f.clock, f.level, f.centre_id, f.due_at) for f in v.sla_flags] == [
-        ("accept", "yellow", "village-a1", at(240)), ("accept", "red", "village-a1", at(300)),
-        ("accept", "yellow", "town-a", at(540)), ("accept", "red", "town-a", at(600))]
+        ("accept", "yellow", "village-a1", at(240)),
+        ("accept", "red", "village-a1", at(300)),
+        ("accept", "yellow", "town-a", at(540)),
+        ("accept", "red", "town-a", at(600)),
+    ]
 
     # the county accepts: the accept clock stops, no further escalation
     clock.set(at(700))
@@ -207,8 +250,7 @@ def test_unaccepted_major_incident_escalates_village_township_county_on_schedule
     assert [a.actor for a in esc_audit] == ["system", "system"] and "village-a1 → town-a" in esc_audit[0].note
 
 
-def test_a_raised_severity_moves_the_case_up_and_shortens_its_windows(svc: DispatchService,
-                                                                     clock: ManualClock) -> None:
+def test_a_raised_severity_moves_the_case_up_and_shortens_its_windows(svc: DispatchService, clock: ManualClock) -> None:
     """A later revision grading the event higher (a crowd swells, a fire spreads) re-routes it: the
     grade's owner takes it over when it sits above the current one, the running SLA windows shrink
     to the new grade's, the grade's centres are told; a lower grade later never lowers it."""
@@ -234,17 +276,25 @@ def test_a_raised_severity_moves_the_case_up_and_shortens_its_windows(svc: Dispa
     svc.ingest_incident(make_incident(20, clock(), severity=Severity.critical, revision=2))
     v = svc.get_incident(inc.id)
     assert (v.severity, v.owner_centre_id, v.state, v.escalation_level) == (
-        Severity.critical, "county", State.reported, 0)
+        Severity.critical,
+        "county",
+        State.reported,
+        0,
+    )
     assert (v.accept_due_at, v.close_due_at) == (at(240), at(120 + 3600))
     notes = {(n.centre_id, n.kind) for n in v.notifications}
     assert {("county", "owner"), ("city", "notify")} <= notes
     assert "owner village-a1 → county" in v.audit[-1].note
     with pytest.raises(Forbidden):  # no longer the village's to accept
         svc.transition(inc.id, Action.accept, OP_A1)
-    kinds = [(r.kind, r.payload.get("severity_from"), r.payload.get("from_centre_id"))
-             for r in svc.store.events_after(start)]
-    assert kinds == [("incident.updated", "general", None), ("incident.rerouted", "serious", "village-a1"),
-                     ("incident.updated", "serious", None)]
+    kinds = [
+        (r.kind, r.payload.get("severity_from"), r.payload.get("from_centre_id")) for r in svc.store.events_after(start)
+    ]
+    assert kinds == [
+        ("incident.updated", "general", None),
+        ("incident.rerouted", "serious", "village-a1"),
+        ("incident.updated", "serious", None),
+    ]
 
     # a later revision grading it lower changes the evidence, not the grade or the owner
     clock.set(at(150))
@@ -287,8 +337,9 @@ def test_accepting_in_time_stops_the_escalation(svc: DispatchService, clock: Man
     assert v.escalations[-1].reason == "close_sla"
 
 
-def test_restart_inside_a_pending_sla_window_still_escalates_on_time(db_url: str, svc: DispatchService,
-                                                                      clock: ManualClock) -> None:
+def test_restart_inside_a_pending_sla_window_still_escalates_on_time(
+    db_url: str, svc: DispatchService, clock: ManualClock
+) -> None:
     t0 = clock()
     inc = make_incident(7, t0)
     svc.ingest_incident(inc)
@@ -311,8 +362,10 @@ def test_restart_inside_a_pending_sla_window_still_escalates_on_time(db_url: str
     svc3.tick()
     v = svc3.get_incident(inc.id)
     assert [(e.to_centre_id, e.due_at) for e in v.escalations] == [
-        ("town-a", t0 + timedelta(seconds=300)), ("county", t0 + timedelta(seconds=600)),
-        ("city", t0 + timedelta(seconds=900))]
+        ("town-a", t0 + timedelta(seconds=300)),
+        ("county", t0 + timedelta(seconds=600)),
+        ("city", t0 + timedelta(seconds=900)),
+    ]
     clock.set(t0 + timedelta(seconds=5000))
     svc3.tick()  # the top centre: red, nowhere higher to go
     assert svc3.get_incident(inc.id).owner_centre_id == "city"
@@ -366,8 +419,9 @@ def test_list_filters_subtree_and_cursor_pagination(svc: DispatchService, clock:
 
 def test_cameras_crud_health_history_and_online_rate(svc: DispatchService, clock: ManualClock) -> None:
     t0 = clock()
-    cam = svc.create_camera(CameraCreate(id="33060321001320000099", name="山头村桥头",
-                                         url="rtsp://admin:pw@10.1.1.1/main"))
+    cam = svc.create_camera(
+        CameraCreate(id="33060321001320000099", name="山头村桥头", url="rtsp://admin:pw@10.1.1.1/main")
+    )
     assert cam.grid_id == "village-b1" and cam.masked_url == "rtsp://***@10.1.1.1/main"
     with pytest.raises(InvalidRequest, match="town-a' is a township centre"):
         svc.create_camera(CameraCreate(id="cam-bad", village="town-a"))
@@ -376,8 +430,14 @@ def test_cameras_crud_health_history_and_online_rate(svc: DispatchService, clock
     assert svc.update_camera(cam.id, CameraUpdate(village="village-b1", name="桥头")).name == "桥头"
 
     def health(status: CameraStatus, s: float) -> CameraHealth:
-        return CameraHealth(camera_id=cam.id, status=status, at=t0 + timedelta(seconds=s), reason=status.value,
-                            faults=["blur"] if status is CameraStatus.degraded else [], scores={"blur": 0.1})
+        return CameraHealth(
+            camera_id=cam.id,
+            status=status,
+            at=t0 + timedelta(seconds=s),
+            reason=status.value,
+            faults=["blur"] if status is CameraStatus.degraded else [],
+            scores={"blur": 0.1},
+        )
 
     assert svc.ingest_health(health(CameraStatus.online, 0))
     assert not svc.ingest_health(health(CameraStatus.online, 100))  # same status: no new history row
@@ -443,8 +503,9 @@ def test_concurrent_accepts_one_wins(svc: DispatchService, clock: ManualClock) -
         assert s.scalar(select(func.count()).select_from(NotificationRow)) == 3
 
 
-def test_gb28181_camera_incident_lands_in_the_village_of_its_division_code(svc: DispatchService,
-                                                                            clock: ManualClock) -> None:
+def test_gb28181_camera_incident_lands_in_the_village_of_its_division_code(
+    svc: DispatchService, clock: ManualClock
+) -> None:
     # configured without `village`: the id's division code 33060312 names 大和山村 (village-a2)
     assert svc.get_camera("33060312001320000017").grid_id == "village-a2"
     inc = make_incident(11, clock(), camera_id="33060312001320000017", severity=Severity.serious)
@@ -485,10 +546,11 @@ def test_concurrent_migrations_of_a_fresh_database_serialise(db_url: str) -> Non
         st.dispose()
 
 
-def test_a_tailer_of_the_event_feed_never_misses_a_concurrent_commit(svc: DispatchService,
-                                                                     clock: ManualClock) -> None:
-    incidents = [make_incident(200 + n, clock(), severity=Severity.general,
-                               camera_id=["cam-a1-gate", "cam-b1-school"][n % 2]) for n in range(24)]
+def test_a_tailer_of_the_event_feed_never_misses_a_concurrent_commit(svc: DispatchService, clock: ManualClock) -> None:
+    incidents = [
+        make_incident(200 + n, clock(), severity=Severity.general, camera_id=["cam-a1-gate", "cam-b1-school"][n % 2])
+        for n in range(24)
+    ]
     start = svc.store.last_event_id()
     seen: list[int] = []
     done = threading.Event()

@@ -82,9 +82,11 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def counts(store: Store) -> tuple[int, int, int]:
     with store.read() as s:
-        return (s.scalar(select(func.count()).select_from(IncidentRow)) or 0,
-                s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "report")) or 0,
-                s.scalar(select(func.count()).select_from(NotificationRow)) or 0)
+        return (
+            s.scalar(select(func.count()).select_from(IncidentRow)) or 0,
+            s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "report")) or 0,
+            s.scalar(select(func.count()).select_from(NotificationRow)) or 0,
+        )
 
 
 def test_dispatcher_stores_incidents_and_health_and_dead_letters_bad_records(env) -> None:  # type: ignore[no-untyped-def]
@@ -100,8 +102,13 @@ def test_dispatcher_stores_incidents_and_health_and_dead_letters_bad_records(env
     producer.send(TOPICS.incidents, b"\xff not json", key="cam-b1-school")
     long_id = make_incident(99, t0).model_copy(update={"camera_id": "c" * 80})
     producer.send(TOPICS.incidents, long_id.to_bytes(), key="c")
-    producer.send(TOPICS.camera_health, CameraHealth(camera_id="cam-b1-school", status=CameraStatus.offline,
-                                                     at=t0, reason="no frames for 8 s").to_bytes(), key="cam-b1-school")
+    producer.send(
+        TOPICS.camera_health,
+        CameraHealth(
+            camera_id="cam-b1-school", status=CameraStatus.offline, at=t0, reason="no frames for 8 s"
+        ).to_bytes(),
+        key="cam-b1-school",
+    )
     run = Running(Dispatcher(settings, bus, store, clock=clock))
     wait_for(lambda: caught_up(bus), 15, "the dispatcher to commit every record")
     run.stop()
@@ -128,8 +135,9 @@ def test_crash_between_db_commit_and_offset_commit_stores_each_incident_once(env
     sent: dict[str, int] = {}
     for n in range(40):
         for rev in range(n % 3 + 1):
-            inc = make_incident(n, clock(), camera_id=["cam-a1-gate", "cam-b1-school"][n % 2], revision=rev,
-                                severity=Severity.serious)
+            inc = make_incident(
+                n, clock(), camera_id=["cam-a1-gate", "cam-b1-school"][n % 2], revision=rev, severity=Severity.serious
+            )
             producer.send(TOPICS.incidents, inc.to_bytes(), key=inc.camera_id)
             sent[inc.id] = rev
 
@@ -187,28 +195,56 @@ def test_restart_inside_a_pending_sla_window_escalates_on_time(env) -> None:  # 
     run.stop()
     v = svc.get_incident(inc.id)
     assert (v.owner_centre_id, v.escalations[0].due_at, v.escalations[0].at) == (
-        "city", t0 + timedelta(seconds=120), t0 + timedelta(seconds=120))
+        "city",
+        t0 + timedelta(seconds=120),
+        t0 + timedelta(seconds=120),
+    )
 
 
 # ------------------------------------------------------------------------------- Kafka, real process
 def _start_dispatcher(config: Path, store_url: str, group: str, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "xueliang.dispatch.worker", "--config", str(config),
-                                 "--store-url", store_url, "--group", group, "--log-level", "INFO"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xueliang.dispatch.worker",
+                "--config",
+                str(config),
+                "--store-url",
+                store_url,
+                "--group",
+                group,
+                "--log-level",
+                "INFO",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
 
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:8]
-    topics = Topics(frames=f"t{tag}.frames", incidents=f"t{tag}.incidents", camera_health=f"t{tag}.health",
-                    dead_letters=f"t{tag}.dlq", camera_registry=f"t{tag}.registry")
+    topics = Topics(
+        frames=f"t{tag}.frames",
+        incidents=f"t{tag}.incidents",
+        camera_health=f"t{tag}.health",
+        dead_letters=f"t{tag}.dlq",
+        camera_registry=f"t{tag}.registry",
+    )
     group = f"dispatch-{tag}"
     raw = yaml.safe_load(SAMPLE_YAML)
-    raw["bus"] = {"type": "kafka", "bootstrap_servers": [kafka_bootstrap], "topics": topics.model_dump(),
-                  "frame_partitions": 1, "session_timeout_s": 6.0}  # the broker's minimum: the dead member goes sooner
+    raw["bus"] = {
+        "type": "kafka",
+        "bootstrap_servers": [kafka_bootstrap],
+        "topics": topics.model_dump(),
+        "frame_partitions": 1,
+        "session_timeout_s": 6.0,
+    }  # the broker's minimum: the dead member goes sooner
     raw["dispatch"]["sla"]["critical"] = {"accept_s": 15, "close_s": 600}
     config = tmp_path / "xueliang.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True))
@@ -220,8 +256,16 @@ def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_
         _sigkill_scenario(config, store_url, settings, topics, bus_config=raw["bus"], group=group, tmp_path=tmp_path)
 
 
-def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *, bus_config: dict,  # type: ignore[no-untyped-def]
-                      group: str, tmp_path: Path) -> None:
+def _sigkill_scenario(
+    config: Path,
+    store_url: str,
+    settings,
+    topics: Topics,
+    *,
+    bus_config: dict,  # type: ignore[no-untyped-def]
+    group: str,
+    tmp_path: Path,
+) -> None:
     from xueliang.bus.kafka import KafkaBus
     from xueliang.config import KafkaBusConfig
 
@@ -276,6 +320,7 @@ def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *,
             ends = bus.end_offsets(topics.incidents)
             committed = bus.committed_offsets(group, topics.incidents)
             return all(committed.get(p, 0) >= e for p, e in ends.items())
+
         wait_for(done, 90, "the restarted dispatcher to commit the whole stream")
         wait_for(lambda: bool(svc.get_incident(probe.id).escalations), 30, "the probe's escalation")
         proc.send_signal(signal.SIGTERM)
@@ -286,12 +331,11 @@ def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *,
         bus.close()
 
     assert 0 < killed_at < len(sent) + 1, "the kill should land mid-stream"
-    n_inc, n_report, n_notes = counts(store)
+    n_inc, n_report, _n_notes = counts(store)
     assert (n_inc, n_report) == (len(sent) + 1, len(sent) + 1)  # each incident exactly once, audited once
     with store.read() as s:
         # in insertion order: PostgreSQL returns an unordered scan in heap order, not id order
-        notes = s.execute(select(NotificationRow.incident_id, NotificationRow.kind)
-                          .order_by(NotificationRow.id)).all()
+        notes = s.execute(select(NotificationRow.incident_id, NotificationRow.kind).order_by(NotificationRow.id)).all()
     assert sorted(i for i, _ in notes if i != probe.id) == sorted(sent)  # one owner notification each
     probe_notes = [k for i, k in notes if i == probe.id]  # (later: the city's own window may flag it too)
     assert probe_notes[:5] == ["owner", "notify", "sla_yellow", "sla_red", "escalation"], probe_notes
@@ -309,7 +353,9 @@ def _sigkill_scenario(config: Path, store_url: str, settings, topics: Topics, *,
     lateness = (v.escalations[0].at - v.escalations[0].due_at).total_seconds()
     assert kill_time < v.escalations[0].due_at, "the kill should land inside the probe's SLA window"
     assert 0 <= lateness < 3, f"escalation {lateness:.2f}s after its deadline"
-    print(f"[{store.dialect}] SIGKILL after {killed_at}/{len(sent) + 1} incidents stored; escalation {lateness:.2f}s after its deadline")
+    print(
+        f"[{store.dialect}] SIGKILL after {killed_at}/{len(sent) + 1} incidents stored; escalation {lateness:.2f}s after its deadline"
+    )
     with store.read() as s:
         assert s.scalar(select(func.count()).select_from(EscalationRow)) == 1
     store.dispose()
@@ -370,8 +416,7 @@ def test_store_collector_exports_incident_state(env) -> None:  # type: ignore[no
     clock.advance(30)
     svc.transition(inc.id, Action.reject, Actor("op", Role.operator, "village-a1"), reason="false_alarm")
     text = generate_latest(registry).decode()
-    assert ('xl_dispatch_incidents{centre="village-a1",severity="major",state="rejected",tier="village"} 1.0'
-            in text)
+    assert 'xl_dispatch_incidents{centre="village-a1",severity="major",state="rejected",tier="village"} 1.0' in text
     assert "xl_dispatch_false_alarm_ratio 0.5" in text
     assert 'xl_dispatch_rejections_total{reason="false_alarm"} 1.0' in text
     assert 'xl_dispatch_incidents_ingested_total{outcome="created"} 2.0' in text

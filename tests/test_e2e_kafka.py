@@ -46,20 +46,45 @@ def _config(tmp_path: Path, bootstrap: str, topics: Topics, api_port: int) -> Pa
     scenario = load_scenario(SCENARIO)
     camera = scenario.camera.model_dump(mode="json", exclude_none=True)
     config = {
-        "centres": {"id": "county", "name": "县综治中心", "tier": "county", "children": [
-            {"id": "town", "name": "镇综治中心", "tier": "township", "children": [
-                {"id": "village", "name": "村", "tier": "village"}]}]},
-        "cameras": [{
-            "id": "cam-e2e", "village": "village",
-            "source": {"type": "scene", "scenario": str(SCENARIO), "seed": 3, "loop": False, "realtime": True},
-            "sample_fps": 5,
-            "zones": camera.get("zones", []), "lines": camera.get("lines", []), "rules": camera.get("rules", []),
-        }],
-        "detector": {"backend": {"type": "onnxruntime", "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
-                                 "threads": 1},
-                     "imgsz": 320, "snapshot_dir": str(tmp_path / "snapshots")},
-        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "frame_partitions": 2,
-                "topics": topics.model_dump()},
+        "centres": {
+            "id": "county",
+            "name": "县综治中心",
+            "tier": "county",
+            "children": [
+                {
+                    "id": "town",
+                    "name": "镇综治中心",
+                    "tier": "township",
+                    "children": [{"id": "village", "name": "村", "tier": "village"}],
+                }
+            ],
+        },
+        "cameras": [
+            {
+                "id": "cam-e2e",
+                "village": "village",
+                "source": {"type": "scene", "scenario": str(SCENARIO), "seed": 3, "loop": False, "realtime": True},
+                "sample_fps": 5,
+                "zones": camera.get("zones", []),
+                "lines": camera.get("lines", []),
+                "rules": camera.get("rules", []),
+            }
+        ],
+        "detector": {
+            "backend": {
+                "type": "onnxruntime",
+                "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
+                "threads": 1,
+            },
+            "imgsz": 320,
+            "snapshot_dir": str(tmp_path / "snapshots"),
+        },
+        "bus": {
+            "type": "kafka",
+            "bootstrap_servers": [bootstrap],
+            "frame_partitions": 2,
+            "topics": topics.model_dump(),
+        },
         "store": {"url": f"sqlite:///{tmp_path / 'xueliang.db'}"},
         "api": {"port": api_port, "jwt_secret": "e2e-secret-" + uuid.uuid4().hex},
     }
@@ -71,7 +96,9 @@ def _config(tmp_path: Path, bootstrap: str, topics: Topics, api_port: int) -> Pa
 def _stage(stack: ExitStack, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     out = stack.enter_context(log.open("wb"))
-    proc = subprocess.Popen([sys.executable, "-m", "xueliang.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xueliang.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=env
+    )
 
     def stop() -> None:
         proc.terminate()
@@ -89,15 +116,21 @@ def test_incident_crosses_real_kafka_topics(tmp_path: Path, kafka_bootstrap: str
     truth = [e for e in expected_incidents(scenario) if e.type == "intrusion"]
     assert truth, "the scenario must script an intrusion"
     uid = uuid.uuid4().hex[:8]
-    topics = Topics(frames=f"e2e-{uid}.frames", incidents=f"e2e-{uid}.incidents",
-                    camera_health=f"e2e-{uid}.health", dead_letters=f"e2e-{uid}.dlq",
-                    camera_registry=f"e2e-{uid}.registry")
+    topics = Topics(
+        frames=f"e2e-{uid}.frames",
+        incidents=f"e2e-{uid}.incidents",
+        camera_health=f"e2e-{uid}.health",
+        dead_letters=f"e2e-{uid}.dlq",
+        camera_registry=f"e2e-{uid}.registry",
+    )
     api_port = _free_port()
     cfg = _config(tmp_path, kafka_bootstrap, topics, api_port)
     bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[kafka_bootstrap], topics=topics))
 
     with ExitStack() as stack:
-        subprocess.run([sys.executable, "-m", "xueliang.cli", "topics", "-c", str(cfg)], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "xueliang.cli", "topics", "-c", str(cfg)], check=True, capture_output=True
+        )
         stack.callback(bus.close)
         frames = bus.consumer(f"e2e-frames-{uid}", [topics.frames], offset_reset="earliest")
         incidents = bus.consumer(f"e2e-incidents-{uid}", [topics.incidents], offset_reset="earliest")
@@ -136,8 +169,26 @@ def test_incident_crosses_real_kafka_topics(tmp_path: Path, kafka_bootstrap: str
 
         # the dispatcher stored it and the operator API serves it to the village's operator
         env = {**os.environ, "XL_NEW_USER_PASSWORD": "e2e-password-1"}
-        subprocess.run([sys.executable, "-m", "xueliang.cli", "user", "add", "-c", str(cfg), "--username", "op-village",
-                        "--role", "operator", "--centre", "village"], check=True, capture_output=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "xueliang.cli",
+                "user",
+                "add",
+                "-c",
+                str(cfg),
+                "--username",
+                "op-village",
+                "--role",
+                "operator",
+                "--centre",
+                "village",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         base = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=base, timeout=10) as client:
             token = None

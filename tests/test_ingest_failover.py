@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from xueliang.ingest.testing import CENTRES, FootageMissing, encode_h264, vtest_avi
 
 from xueliang.contracts import FrameMessage
+from xueliang.ingest.testing import CENTRES, FootageMissing, encode_h264, vtest_avi
 
 CAMERAS = [f"cam{i}" for i in range(6)]
 SAMPLE_FPS = 2.0
@@ -76,23 +76,39 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
     prefix = f"t-failover-{uuid.uuid4().hex[:8]}"
     config = {
         "centres": CENTRES,
-        "bus": {"type": "kafka", "bootstrap_servers": [kafka_bootstrap], "frame_partitions": 6,
-                "session_timeout_s": 6, "heartbeat_interval_s": 1,
-                "topics": {"frames": f"{prefix}.frames", "incidents": f"{prefix}.incidents",
-                           "camera_health": f"{prefix}.health", "dead_letters": f"{prefix}.dlq",
-                           "camera_registry": f"{prefix}.registry"}},
-        "cameras": [{"id": c, "village": "v1", "source": {"type": "file", "path": str(clip)},
-                     "sample_fps": SAMPLE_FPS, "motion": {"enabled": False}, "quality": {"enabled": False}}
-                    for c in CAMERAS],
+        "bus": {
+            "type": "kafka",
+            "bootstrap_servers": [kafka_bootstrap],
+            "frame_partitions": 6,
+            "session_timeout_s": 6,
+            "heartbeat_interval_s": 1,
+            "topics": {
+                "frames": f"{prefix}.frames",
+                "incidents": f"{prefix}.incidents",
+                "camera_health": f"{prefix}.health",
+                "dead_letters": f"{prefix}.dlq",
+                "camera_registry": f"{prefix}.registry",
+            },
+        },
+        "cameras": [
+            {
+                "id": c,
+                "village": "v1",
+                "source": {"type": "file", "path": str(clip)},
+                "sample_fps": SAMPLE_FPS,
+                "motion": {"enabled": False},
+                "quality": {"enabled": False},
+            }
+            for c in CAMERAS
+        ],
     }
     cfg_path = tmp_path / "ingest.yaml"
     cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True))
     settings = load_config(cfg_path)
     bus = KafkaBus(settings.bus)
     # the worker creates its topics itself; create them here too so the checker can subscribe first
-    from xueliang.ingest.worker import IngestWorker
-
     from xueliang.bus.memory import MemoryBus
+    from xueliang.ingest.worker import IngestWorker
 
     bus.ensure_topics(IngestWorker(settings, MemoryBus(), share=True).topic_specs())
     frames = Frames(bus, settings.bus.topics.frames)
@@ -104,7 +120,10 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
         for w, log in logs.items():
             procs[w] = subprocess.Popen(
                 [sys.executable, "-m", "xueliang.ingest.worker", "-c", str(cfg_path), "--worker-id", w],
-                stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         # steady state: the six cameras split between the two workers, none twice
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -130,8 +149,10 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
                 fresh = [m for m in frames.by_cam.get(cam, []) if m.capture_ts > killed + 0.5]
                 if fresh and cam not in moved_at:
                     moved_at[cam] = fresh[0].capture_ts - killed
-        print("SIGKILL wA → its cameras' frames resume via wB after " +
-              ", ".join(f"{c} {t:.1f} s" for c, t in sorted(moved_at.items())))
+        print(
+            "SIGKILL wA → its cameras' frames resume via wB after "
+            + ", ".join(f"{c} {t:.1f} s" for c, t in sorted(moved_at.items()))
+        )
         assert set(moved_at) == a, f"cameras {sorted(a - set(moved_at))} did not move"
         assert max(moved_at.values()) <= 30.0
         assert _running(logs["wB"]) == set(CAMERAS)
@@ -144,7 +165,10 @@ def test_sigkill_one_worker_moves_its_cameras_to_the_other(kafka_bootstrap, tmp_
         logs["wC"] = tmp_path / "wC.log"
         procs["wC"] = subprocess.Popen(
             [sys.executable, "-m", "xueliang.ingest.worker", "-c", str(cfg_path), "--worker-id", "wC"],
-            stdout=logs["wC"].open("wb"), stderr=subprocess.STDOUT, env=env)
+            stdout=logs["wC"].open("wb"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             frames.pump(0.5)

@@ -15,6 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from xueliang.bus.base import BusError
+from xueliang.contracts import FrameMessage
 from xueliang.ingest import metrics
 from xueliang.ingest.testing import (
     REPO,
@@ -25,9 +28,6 @@ from xueliang.ingest.testing import (
     vtest_avi,
 )
 from xueliang.ingest.worker import IngestWorker
-
-from xueliang.bus.base import BusError
-from xueliang.contracts import FrameMessage
 
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 OUTAGE_S = 20.0
@@ -47,12 +47,23 @@ class PrivateBroker:
         controller = free_port()
         while controller == self.port:
             controller = free_port()
-        self.env = {**os.environ, "XL_KAFKA_PORT": str(self.port), "XL_KAFKA_CONTROLLER_PORT": str(controller),
-                    "XL_KAFKA_DATA": str(data), "XL_KAFKA_HEAP": "384m"}
+        self.env = {
+            **os.environ,
+            "XL_KAFKA_PORT": str(self.port),
+            "XL_KAFKA_CONTROLLER_PORT": str(controller),
+            "XL_KAFKA_DATA": str(data),
+            "XL_KAFKA_HEAP": "384m",
+        }
 
     def _run(self, cmd: str) -> None:
-        subprocess.run([str(KAFKA_SH), cmd], env=self.env, check=True, timeout=150,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [str(KAFKA_SH), cmd],
+            env=self.env,
+            check=True,
+            timeout=150,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def start(self) -> None:
         self._run("start")
@@ -82,14 +93,30 @@ def test_broker_outage_bounded_memory_and_resume(broker: PrivateBroker) -> None:
 
     prefix = f"t-outage-{uuid.uuid4().hex[:6]}"
     settings = settings_for(
-        [{"id": "cam-o", "source": {"type": "file", "path": str(clip)}, "sample_fps": 25,
-          "motion": {"enabled": False}, "quality": {"enabled": False}}],
-        bus={"type": "kafka", "bootstrap_servers": [f"127.0.0.1:{broker.port}"], "frame_partitions": 1,
-             "client_timeout_s": 10,
-             "topics": {"frames": f"{prefix}.frames", "incidents": f"{prefix}.incidents",
-                        "camera_health": f"{prefix}.health", "dead_letters": f"{prefix}.dlq",
-                        "camera_registry": f"{prefix}.registry"}},
-        ingest={"max_buffered_frames": MAX_BUFFERED, "max_in_flight": MAX_IN_FLIGHT})  # the configured buffer
+        [
+            {
+                "id": "cam-o",
+                "source": {"type": "file", "path": str(clip)},
+                "sample_fps": 25,
+                "motion": {"enabled": False},
+                "quality": {"enabled": False},
+            }
+        ],
+        bus={
+            "type": "kafka",
+            "bootstrap_servers": [f"127.0.0.1:{broker.port}"],
+            "frame_partitions": 1,
+            "client_timeout_s": 10,
+            "topics": {
+                "frames": f"{prefix}.frames",
+                "incidents": f"{prefix}.incidents",
+                "camera_health": f"{prefix}.health",
+                "dead_letters": f"{prefix}.dlq",
+                "camera_registry": f"{prefix}.registry",
+            },
+        },
+        ingest={"max_buffered_frames": MAX_BUFFERED, "max_in_flight": MAX_IN_FLIGHT},
+    )  # the configured buffer
     bus = KafkaBus(settings.bus)
     worker = IngestWorker(settings, bus, worker_id="w-outage", camera_ids=["cam-o"])
     stop = threading.Event()
@@ -117,9 +144,11 @@ def test_broker_outage_bounded_memory_and_resume(broker: PrivateBroker) -> None:
         broker.start()
         restarted = time.time()
         drops = dropped._value.get() - drops_before
-        print(f"\nbroker down {OUTAGE_S:.0f} s: buffer peak {worker.publisher.peak_buffered}/{MAX_BUFFERED}, "
-              f"in flight peak {peak_pending}/{MAX_IN_FLIGHT}, dropped oldest {drops:.0f}, "
-              f"RSS {rss_before / 2**20:.0f} → peak {rss_peak / 2**20:.0f} MiB")
+        print(
+            f"\nbroker down {OUTAGE_S:.0f} s: buffer peak {worker.publisher.peak_buffered}/{MAX_BUFFERED}, "
+            f"in flight peak {peak_pending}/{MAX_IN_FLIGHT}, dropped oldest {drops:.0f}, "
+            f"RSS {rss_before / 2**20:.0f} → peak {rss_peak / 2**20:.0f} MiB"
+        )
         assert worker.publisher.peak_buffered <= MAX_BUFFERED
         assert peak_pending <= MAX_IN_FLIGHT
         assert drops >= 25 * OUTAGE_S * 0.5  # most of the outage's frames were dropped, not kept
@@ -130,8 +159,9 @@ def test_broker_outage_bounded_memory_and_resume(broker: PrivateBroker) -> None:
         consumer = None
         while consumer is None:
             try:
-                consumer = bus.consumer(f"check-{uuid.uuid4().hex[:6]}", [settings.bus.topics.frames],
-                                        offset_reset="earliest")
+                consumer = bus.consumer(
+                    f"check-{uuid.uuid4().hex[:6]}", [settings.bus.topics.frames], offset_reset="earliest"
+                )
             except BusError:  # the checker's admin client may need a moment after the restart
                 if time.monotonic() > deadline:
                     raise
@@ -143,8 +173,10 @@ def test_broker_outage_bounded_memory_and_resume(broker: PrivateBroker) -> None:
                     fresh += 1
                     first_fresh = first_fresh or time.time() - restarted
         consumer.close()
-        print(f"publishing resumed: {fresh} frames captured after the broker restart arrived, "
-              f"the first {first_fresh or float('nan'):.1f} s after it accepted clients")
+        print(
+            f"publishing resumed: {fresh} frames captured after the broker restart arrived, "
+            f"the first {first_fresh or float('nan'):.1f} s after it accepted clients"
+        )
         assert fresh >= 25
         assert thread.is_alive()
     finally:

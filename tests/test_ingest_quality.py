@@ -11,14 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from xueliang.ingest.quality import QualityDiagnoser, measure, primary_fault
-from xueliang.ingest.sources import make_source
-from xueliang.ingest.testing import FootageMissing, settings_for, vtest_avi
-from xueliang.ingest.worker import IngestWorker
 
 from xueliang.bus.memory import MemoryBus
 from xueliang.config.cameras import CameraConfig, QualityConfig
 from xueliang.contracts import CameraHealth, CameraStatus, Incident
+from xueliang.ingest.quality import QualityDiagnoser, measure, primary_fault
+from xueliang.ingest.sources import make_source
+from xueliang.ingest.testing import FootageMissing, settings_for, vtest_avi
+from xueliang.ingest.worker import IngestWorker
 
 FPS = 10
 CLIP_FRAMES = 20
@@ -55,10 +55,22 @@ TRANSFORMS = {
     "colour_cast": lambda f, rng: np.clip(f.astype(np.float32) * (0.7, 1.0, 1.45), 0, 255).astype(np.uint8),
     "dark": lambda f, rng: np.clip(f.astype(np.float32) * 0.15, 0, 255).astype(np.uint8),
     "bright": lambda f, rng: np.clip(f.astype(np.float32) * 0.3 + 200, 0, 255).astype(np.uint8),
-    "noisy": lambda f, rng: cv2.add(f, cv2.randn(np.empty(f.shape, np.int16), (0, 0, 0), (20, 20, 20)), dtype=cv2.CV_8U),
+    "noisy": lambda f, rng: cv2.add(
+        f, cv2.randn(np.empty(f.shape, np.int16), (0, 0, 0), (20, 20, 20)), dtype=cv2.CV_8U
+    ),
 }
-EXPECTED = {"clean": None, "blurred": "blur", "covered": "covered", "frozen": "frozen", "turned": "moved", "black": "signal_loss",
-            "colour_cast": "colour_cast", "dark": "too_dark", "bright": "too_bright", "noisy": "noise"}
+EXPECTED = {
+    "clean": None,
+    "blurred": "blur",
+    "covered": "covered",
+    "frozen": "frozen",
+    "turned": "moved",
+    "black": "signal_loss",
+    "colour_cast": "colour_cast",
+    "dark": "too_dark",
+    "bright": "too_bright",
+    "noisy": "noise",
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +108,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
 
 
 def _diagnose_clip(path: Path, quality: QualityConfig) -> tuple[str, ...]:
-    cam = CameraConfig.model_validate({"id": "q", "source": {"type": "file", "path": str(path), "loop": False,
-                                                             "realtime": False}})
+    cam = CameraConfig.model_validate(
+        {"id": "q", "source": {"type": "file", "path": str(path), "loop": False, "realtime": False}}
+    )
     source = make_source(cam)
     source.open()
     diag = QualityDiagnoser(quality)
@@ -118,8 +131,11 @@ def test_quality_confusion_table(clips: dict[str, list[Path]]) -> None:
     for label, paths in clips.items():
         table[label] = Counter(primary_fault(_diagnose_clip(p, quality)) or "ok" for p in paths)
     cols = ["ok", "blur", "covered", "moved", "frozen", "signal_loss", "colour_cast", "too_dark", "too_bright", "noise"]
-    lines = ["", "quality diagnosis: labelled clip (rows) → primary fault (columns), clips of vtest.avi",
-             f"{'':12s}" + "".join(f"{c:>12s}" for c in cols)]
+    lines = [
+        "",
+        "quality diagnosis: labelled clip (rows) → primary fault (columns), clips of vtest.avi",
+        f"{'':12s}" + "".join(f"{c:>12s}" for c in cols),
+    ]
     for label, counts in table.items():
         lines.append(f"{label:12s}" + "".join(f"{counts.get(c, 0):12d}" for c in cols))
     print("\n".join(lines))
@@ -148,10 +164,12 @@ def test_worker_publishes_diagnosis_change_and_fault_incident(clips: dict[str, l
     """End to end: a covered camera goes degraded (health event) and, after the grace period,
     becomes a camera_fault incident; the clean camera stays online and raises nothing."""
     quality = {"interval_s": 0.5, "fault_grace_s": 2.0}
-    settings = settings_for([
-        {"id": "clean-cam", "source": {"type": "file", "path": str(clips["clean"][0])}, "quality": quality},
-        {"id": "covered-cam", "source": {"type": "file", "path": str(clips["covered"][0])}, "quality": quality},
-    ])
+    settings = settings_for(
+        [
+            {"id": "clean-cam", "source": {"type": "file", "path": str(clips["clean"][0])}, "quality": quality},
+            {"id": "covered-cam", "source": {"type": "file", "path": str(clips["covered"][0])}, "quality": quality},
+        ]
+    )
     bus = MemoryBus()
     stop = threading.Event()
     worker = IngestWorker(settings, bus, worker_id="w-quality", tick_s=0.2)
@@ -178,8 +196,12 @@ def test_worker_publishes_diagnosis_change_and_fault_incident(clips: dict[str, l
     assert all(h.status is CameraStatus.online for h in health if h.camera_id == "clean-cam")
     assert len(incidents) == 1
     inc = incidents[0]
-    assert (inc.camera_id, inc.rule, inc.rule_type, inc.details["fault"]) == \
-        ("covered-cam", "camera_fault", "camera_fault", "covered")
+    assert (inc.camera_id, inc.rule, inc.rule_type, inc.details["fault"]) == (
+        "covered-cam",
+        "camera_fault",
+        "camera_fault",
+        "covered",
+    )
     assert inc.id == Incident.make_id("covered-cam", "camera_fault", f"covered@{inc.started_at.isoformat()}")
     assert (inc.updated_at - inc.started_at).total_seconds() >= 2.0
 

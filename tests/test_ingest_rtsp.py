@@ -14,6 +14,10 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+
+from xueliang.bus.base import Bus
+from xueliang.bus.memory import MemoryBus
+from xueliang.contracts import FRAME_SCHEMA, CameraHealth, CameraStatus, FrameMessage
 from xueliang.ingest.testing import (
     FootageMissing,
     RtspServer,
@@ -22,10 +26,6 @@ from xueliang.ingest.testing import (
     vtest_avi,
 )
 from xueliang.ingest.worker import IngestWorker
-
-from xueliang.bus.base import Bus
-from xueliang.bus.memory import MemoryBus
-from xueliang.contracts import FRAME_SCHEMA, CameraHealth, CameraStatus, FrameMessage
 
 SAMPLE_FPS = 5.0
 WINDOW_S = 6.0
@@ -89,9 +89,18 @@ def _bus(kind: str, request: pytest.FixtureRequest) -> tuple[Bus, dict | None]: 
     from xueliang.config.bus import KafkaBusConfig
 
     prefix = f"t-ingest-{uuid.uuid4().hex[:8]}"
-    cfg = KafkaBusConfig(bootstrap_servers=[bootstrap], frame_partitions=2, topics={
-        "frames": f"{prefix}.frames", "incidents": f"{prefix}.incidents", "camera_health": f"{prefix}.health",
-        "dead_letters": f"{prefix}.dlq", "camera_registry": f"{prefix}.registry"})
+    cfg = KafkaBusConfig(
+        bootstrap_servers=[bootstrap],
+        frame_partitions=2,
+        topics={
+            "frames": f"{prefix}.frames",
+            "incidents": f"{prefix}.incidents",
+            "camera_health": f"{prefix}.health",
+            "dead_letters": f"{prefix}.dlq",
+            "camera_registry": f"{prefix}.registry",
+        },
+    )
+
     def drop_topics() -> None:  # leave the shared broker as we found it
         admin = KafkaBus(cfg)
         try:
@@ -116,9 +125,18 @@ def _match(reference: np.ndarray, jpeg: bytes) -> tuple[int, float]:
 @pytest.mark.parametrize(("bus_kind", "decoder"), [("memory", "opencv"), ("kafka", "opencv"), ("memory", "pyav")])
 def test_rtsp_frames_arrive_at_rate_with_headers_and_content(bus_kind, decoder, rtsp, reference, request):  # type: ignore[no-untyped-def]
     bus, bus_cfg = _bus(bus_kind, request)
-    settings = settings_for([{
-        "id": "cam1", "source": {"type": "rtsp", "url": rtsp.url("cam1"), "transport": "tcp", "decoder": decoder},
-        "sample_fps": SAMPLE_FPS, "motion": {"enabled": False}, "max_width": 960}], bus=bus_cfg)
+    settings = settings_for(
+        [
+            {
+                "id": "cam1",
+                "source": {"type": "rtsp", "url": rtsp.url("cam1"), "transport": "tcp", "decoder": decoder},
+                "sample_fps": SAMPLE_FPS,
+                "motion": {"enabled": False},
+                "max_width": 960,
+            }
+        ],
+        bus=bus_cfg,
+    )
     topics = settings.bus.topics
     worker = IngestWorker(settings, bus, worker_id="w-rtsp")
     bus.ensure_topics(worker.topic_specs())
@@ -173,9 +191,13 @@ def test_rtsp_frames_arrive_at_rate_with_headers_and_content(bus_kind, decoder, 
     steady = [(ts, i) for ts, i, _ in matches if ts >= t0]
     span_ts = steady[-1][0] - steady[0][0]
     advanced = steady[-1][1] - steady[0][1]
-    pace = float(np.median([(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(steady, steady[1:]) if b[0] > a[0]]))
-    print(f"[{bus_kind}/{decoder}] footage advanced {advanced} frames in {span_ts:.2f} s of capture time, "
-          f"median pace {pace:.2f} frames/s")
+    pace = float(
+        np.median([(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(steady, steady[1:], strict=False) if b[0] > a[0]])
+    )
+    print(
+        f"[{bus_kind}/{decoder}] footage advanced {advanced} frames in {span_ts:.2f} s of capture time, "
+        f"median pace {pace:.2f} frames/s"
+    )
     assert abs(pace - 10) <= 1.0, (pace, advanced, span_ts)
     assert abs(advanced - 10 * span_ts) <= 0.2 * 10 * span_ts + 2, (advanced, span_ts)
 
@@ -205,10 +227,17 @@ def _wait_status(events: Iterator[CameraHealth], status: CameraStatus, timeout: 
 @pytest.mark.parametrize("decoder", ["opencv", "pyav"])
 def test_rtsp_server_stop_marks_offline_and_restart_recovers(rtsp, decoder):  # type: ignore[no-untyped-def]
     bus = MemoryBus()
-    settings = settings_for([{
-        "id": "cam1", "source": {"type": "rtsp", "url": rtsp.url("cam1"), "decoder": decoder}, "sample_fps": 2,
-        "motion": {"enabled": False},
-        "reconnect": {"stall_timeout_s": 3, "offline_after_s": 6, "initial_backoff_s": 0.5, "max_backoff_s": 2}}])
+    settings = settings_for(
+        [
+            {
+                "id": "cam1",
+                "source": {"type": "rtsp", "url": rtsp.url("cam1"), "decoder": decoder},
+                "sample_fps": 2,
+                "motion": {"enabled": False},
+                "reconnect": {"stall_timeout_s": 3, "offline_after_s": 6, "initial_backoff_s": 0.5, "max_backoff_s": 2},
+            }
+        ]
+    )
     worker = IngestWorker(settings, bus, worker_id="w-offline")
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))

@@ -11,6 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import FrameMessage
 from xueliang.ingest.sources import (
     OpenCvSource,
     PyAvSource,
@@ -26,10 +30,6 @@ from xueliang.ingest.testing import (
     vtest_avi,
 )
 from xueliang.ingest.worker import IngestWorker
-
-from xueliang.bus.memory import MemoryBus
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import FrameMessage
 
 SCENARIO = REPO / "scenes" / "scenarios" / "intrusion_day.yaml"
 
@@ -58,8 +58,7 @@ def test_scene_source_capture_time_is_start_plus_scene_time() -> None:
     from xueliang.scenes.render import SceneRenderer
     from xueliang.scenes.scenario import load_scenario
 
-    src = make_source(_cam({"type": "scene", "scenario": str(SCENARIO), "seed": 3, "loop": False,
-                            "realtime": False}))
+    src = make_source(_cam({"type": "scene", "scenario": str(SCENARIO), "seed": 3, "loop": False, "realtime": False}))
     src.open()
     expected = SceneRenderer(load_scenario(SCENARIO), 3).frames()
     start = None
@@ -78,10 +77,17 @@ def test_scene_source_capture_time_is_start_plus_scene_time() -> None:
 def test_scene_camera_through_worker_gates_motion_and_keeps_exact_times() -> None:
     if not SCENARIO.exists():
         pytest.skip("scenes/scenarios not present")
-    settings = settings_for([{"id": "scene-cam", "sample_fps": 5, "quality": {"enabled": False},
-                              "motion": {"keepalive_s": 5},
-                              "source": {"type": "scene", "scenario": str(SCENARIO), "loop": False,
-                                         "realtime": False}}])
+    settings = settings_for(
+        [
+            {
+                "id": "scene-cam",
+                "sample_fps": 5,
+                "quality": {"enabled": False},
+                "motion": {"keepalive_s": 5},
+                "source": {"type": "scene", "scenario": str(SCENARIO), "loop": False, "realtime": False},
+            }
+        ]
+    )
     bus = MemoryBus()
     stop = threading.Event()
     worker = IngestWorker(settings, bus, worker_id="w-scene")
@@ -137,8 +143,9 @@ def test_http_mjpeg_camera(vtest: Path) -> None:
 # ------------------------------------------------------------------ key frames
 def test_keyframe_only_source_decodes_one_frame_per_gop(vtest: Path) -> None:
     clip = encode_h264(vtest, fps=25, gop=25, seconds=6, name="kf576")
-    src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False,
-                            "keyframes_only": True}))
+    src = make_source(
+        _cam({"type": "file", "path": str(clip), "loop": False, "realtime": False, "keyframes_only": True})
+    )
     assert isinstance(src, PyAvSource)
     src.open()
     stamps, images = [], []
@@ -163,8 +170,7 @@ def test_pyav_decoder_matches_opencv_and_encodes_from_the_planes(vtest: Path) ->
     from xueliang.ingest.picture import Yuv420Picture
 
     clip = encode_h264(vtest, fps=25, gop=25, seconds=2, name="pyav576")
-    src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False,
-                            "decoder": "pyav"}))
+    src = make_source(_cam({"type": "file", "path": str(clip), "loop": False, "realtime": False, "decoder": "pyav"}))
     assert isinstance(src, PyAvSource) and not src.keyframes_only
     cap = cv2.VideoCapture(str(clip))
     src.open()
@@ -197,6 +203,7 @@ def test_pyav_decoder_matches_opencv_and_encodes_from_the_planes(vtest: Path) ->
 def test_full_range_planes_go_to_the_jpeg_as_they_are() -> None:
     """yuvj420p (MJPEG cameras, full-range H.264) needs no range stretch."""
     import av
+
     from xueliang.ingest.picture import Yuv420Picture, picture_of
 
     rng = np.random.default_rng(0)
@@ -214,6 +221,7 @@ def test_full_range_planes_go_to_the_jpeg_as_they_are() -> None:
     # the 4:2:0 chroma of the test pattern bounds both encodings alike; a wrong range stretch would cost ~10 dB
     assert _psnr(decoded, bgr) > _psnr(reference, bgr) - 1.0
 
+
 def test_limited_range_stretch_is_exact_for_every_level() -> None:
     """The single-pass luma stretch and the chroma table give round((v − 16)·255/219) and
     round((v − 128)·255/224) + 128, saturated, for all 256 levels, on strided planes too."""
@@ -227,7 +235,6 @@ def test_limited_range_stretch_is_exact_for_every_level() -> None:
     plane = padded[:, :64]  # a decoder's plane: rows padded to its line size
     assert np.array_equal(_full_luma(plane).ravel(), want_y)
     assert np.array_equal(_full_chroma(plane).ravel(), want_c)
-
 
 
 def test_looping_file_keeps_time_running(tmp_path: Path) -> None:
@@ -259,11 +266,11 @@ def test_motion_gate_on_an_empty_generated_scene_sends_keepalives_only() -> None
     if not quiet.exists():
         pytest.skip("scenes/scenarios not present")
     import yaml
+
+    from xueliang.config.cameras import MotionConfig
     from xueliang.ingest.motion import MotionGate
     from xueliang.scenes.render import SceneRenderer
     from xueliang.scenes.scenario import Scenario
-
-    from xueliang.config.cameras import MotionConfig
 
     data = yaml.safe_load(quiet.read_text())
     data["actors"] = []
@@ -309,8 +316,9 @@ def test_http_snapshot_camera_polled_at_sample_rate_with_basic_auth(vtest: Path)
     thread.start()
     try:
         port = server.server_address[1]
-        cam = _cam({"type": "http", "mode": "snapshot", "url": f"http://admin:pw%40x@127.0.0.1:{port}/snap.jpg"},
-                   sample_fps=5)
+        cam = _cam(
+            {"type": "http", "mode": "snapshot", "url": f"http://admin:pw%40x@127.0.0.1:{port}/snap.jpg"}, sample_fps=5
+        )
         src = make_source(cam)
         src.open()
         stamps = []

@@ -11,14 +11,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-from xueliang.ingest import metrics
-from xueliang.ingest.camera import CameraRunner, Sampler, backoff_delays
-from xueliang.ingest.health import HealthTracker
-from xueliang.ingest.motion import MotionGate
-from xueliang.ingest.publisher import Publisher
-from xueliang.ingest.quality import Diagnosis
-from xueliang.ingest.testing import settings_for
-from xueliang.ingest.worker import IngestWorker
 
 from xueliang.bus.base import BusError, Producer
 from xueliang.bus.memory import MemoryBus
@@ -31,6 +23,14 @@ from xueliang.contracts import (
     Topics,
     topic_specs,
 )
+from xueliang.ingest import metrics
+from xueliang.ingest.camera import CameraRunner, Sampler, backoff_delays
+from xueliang.ingest.health import HealthTracker
+from xueliang.ingest.motion import MotionGate
+from xueliang.ingest.publisher import Publisher
+from xueliang.ingest.quality import Diagnosis
+from xueliang.ingest.testing import settings_for
+from xueliang.ingest.worker import IngestWorker
 
 
 # ------------------------------------------------------------------ sampler
@@ -110,9 +110,15 @@ class Clock:
 
 
 def _camera(**kw: object) -> CameraConfig:
-    return CameraConfig.model_validate({"id": "cam-h", "source": {"type": "file", "path": "/x.mp4"},
-                                        "reconnect": {"stall_timeout_s": 3, "offline_after_s": 8},
-                                        "quality": {"fault_grace_s": 10}, **kw})
+    return CameraConfig.model_validate(
+        {
+            "id": "cam-h",
+            "source": {"type": "file", "path": "/x.mp4"},
+            "reconnect": {"stall_timeout_s": 3, "offline_after_s": 8},
+            "quality": {"fault_grace_s": 10},
+            **kw,
+        }
+    )
 
 
 def test_health_status_changes_and_fault_incident_lifecycle() -> None:
@@ -221,10 +227,17 @@ def test_publisher_sends_events_first_and_frames_to_their_partition() -> None:
 
 # ------------------------------------------------------------------ credentials
 def test_credentials_never_logged(caplog: pytest.LogCaptureFixture) -> None:
-    cam = CameraConfig.model_validate({
-        "id": "secret-cam", "source": {"type": "rtsp", "url": "rtsp://admin:hunter2@127.0.0.1:1/main",
-                                       "detect_url": "rtsp://admin:hunter2@127.0.0.1:1/sub"},
-        "reconnect": {"stall_timeout_s": 0.5, "initial_backoff_s": 0.1, "max_backoff_s": 0.2}})
+    cam = CameraConfig.model_validate(
+        {
+            "id": "secret-cam",
+            "source": {
+                "type": "rtsp",
+                "url": "rtsp://admin:hunter2@127.0.0.1:1/main",
+                "detect_url": "rtsp://admin:hunter2@127.0.0.1:1/sub",
+            },
+            "reconnect": {"stall_timeout_s": 0.5, "initial_backoff_s": 0.1, "max_backoff_s": 0.2},
+        }
+    )
     bus = MemoryBus()
     health = HealthTracker(cam)
     runner = CameraRunner(cam, Publisher(bus, "xl.frames"), 0, health)
@@ -249,9 +262,13 @@ def test_camera_cpu_time_is_counted_per_camera(tmp_path) -> None:  # type: ignor
         cv2.rectangle(frame, (2 * i, 100), (2 * i + 30, 180), (200, 200, 200), -1)
         writer.write(frame)
     writer.release()
-    cam = CameraConfig.model_validate({"id": "cpu-cam", "sample_fps": 25,
-                                       "source": {"type": "file", "path": str(clip), "loop": False,
-                                                  "realtime": False}})
+    cam = CameraConfig.model_validate(
+        {
+            "id": "cpu-cam",
+            "sample_fps": 25,
+            "source": {"type": "file", "path": str(clip), "loop": False, "realtime": False},
+        }
+    )
     counter = metrics.CPU_SECONDS.labels("cpu-cam")
     before_counted, before_cpu = counter._value.get(), time.thread_time()
     runner = CameraRunner(cam, Publisher(MemoryBus(), "xl.frames"), 0)
@@ -272,8 +289,17 @@ def test_cameras_shared_between_workers_and_moved_when_one_leaves(tmp_path) -> N
     for _ in range(10):
         writer.write(img)
     writer.release()
-    settings = settings_for([{"id": f"cam{i}", "source": {"type": "file", "path": str(clip)}, "sample_fps": 1,
-                              "quality": {"enabled": False}} for i in range(6)])
+    settings = settings_for(
+        [
+            {
+                "id": f"cam{i}",
+                "source": {"type": "file", "path": str(clip)},
+                "sample_fps": 1,
+                "quality": {"enabled": False},
+            }
+            for i in range(6)
+        ]
+    )
     bus = MemoryBus()
     w1 = IngestWorker(settings, bus, worker_id="w1", share=True, tick_s=0.1)
     w2 = IngestWorker(settings, bus, worker_id="w2", share=True, tick_s=0.1)

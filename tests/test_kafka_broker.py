@@ -55,15 +55,25 @@ class Broker:
     def __init__(self, data: Path) -> None:
         self.port, self.controller_port = free_port(), free_port()
         self.env = os.environ | {
-            "XL_KAFKA_PORT": str(self.port), "XL_KAFKA_CONTROLLER_PORT": str(self.controller_port),
-            "XL_KAFKA_DATA": str(data), "XL_KAFKA_HEAP": "384m", "XL_KAFKA_START_TIMEOUT": "120",
+            "XL_KAFKA_PORT": str(self.port),
+            "XL_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "XL_KAFKA_DATA": str(data),
+            "XL_KAFKA_HEAP": "384m",
+            "XL_KAFKA_START_TIMEOUT": "120",
         }
         self.data = data
 
     def run(self, command: str, **env: str) -> subprocess.CompletedProcess[str]:
         # run from another directory: the script must not depend on the cwd
-        return subprocess.run([str(KAFKA_SH), command], check=False, env=self.env | env, cwd="/",
-                              capture_output=True, text=True, timeout=240)
+        return subprocess.run(
+            [str(KAFKA_SH), command],
+            check=False,
+            env=self.env | env,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -98,8 +108,11 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
     assert again.returncode == 0 and "already running" in again.stdout
     assert broker.run("status").returncode == 0
 
-    bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[broker.bootstrap], session_timeout_s=6.0,
-                                  heartbeat_interval_s=0.5, client_timeout_s=60.0))
+    bus = KafkaBus(
+        KafkaBusConfig(
+            bootstrap_servers=[broker.bootstrap], session_timeout_s=6.0, heartbeat_interval_s=0.5, client_timeout_s=60.0
+        )
+    )
     try:
         topic, group = f"restart.{uuid.uuid4().hex[:8]}", "restart-group"
         bus.ensure_topics([TopicSpec(topic, 2, retention_ms=3_600_000)])
@@ -147,6 +160,7 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
                 late["producer"] = bus.producer(client_id="late-producer")
             except BusError as exc:
                 late["error"] = exc
+
         creator = threading.Thread(target=create_late_producer)
         creator.start()
 
@@ -176,8 +190,10 @@ def test_broker_restart_loses_nothing(private_broker: Broker) -> None:
         assert sum(bus.end_offsets(topic).values()) == 13  # 6 + "delivered" + 5 + "late"; no "lost"
         assert bus.committed_offsets(group, topic) == bus.end_offsets(topic)
         assert consumer.committed(TopicPartition(topic, 0)) == bus.end_offsets(topic)[0]
-        print(f"private broker: first start {cold_start_s:.1f}s, restart {warm_start_s:.1f}s, "
-              f"flushed {flushed_s:.1f}s and consumed {time.monotonic() - restarted:.1f}s after the restart began")
+        print(
+            f"private broker: first start {cold_start_s:.1f}s, restart {warm_start_s:.1f}s, "
+            f"flushed {flushed_s:.1f}s and consumed {time.monotonic() - restarted:.1f}s after the restart began"
+        )
         producer.close()
         consumer.close()
     finally:

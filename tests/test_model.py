@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from xueliang.detector.backends import _metadata_imgsz
 from xueliang.scenes.classes import CLASS_NAMES
 from xueliang.scenes.render import GroundTruthBox, SceneRenderer
@@ -34,22 +35,33 @@ def _detect(sess: ort.InferenceSession, img: np.ndarray, conf: float = 0.4) -> l
     """Letterbox to a square input of the model's size, run, decode (cx, cy, w, h, scores...) → (class, score, xyxy) in
     image pixels, greedy NMS per class."""
     inp = sess.get_inputs()[0]
-    size = inp.shape[2] if isinstance(inp.shape[2], int) else _metadata_imgsz(sess.get_modelmeta().custom_metadata_map["imgsz"])
+    size = (
+        inp.shape[2]
+        if isinstance(inp.shape[2], int)
+        else _metadata_imgsz(sess.get_modelmeta().custom_metadata_map["imgsz"])
+    )
     h, w = img.shape[:2]
     r = min(size / w, size / h)
     nw, nh = round(w * r), round(h * r)
     px, py = (size - nw) / 2, (size - nh) / 2
     canvas = np.full((size, size, 3), 114, np.uint8)
     top, left = round(py - 0.1), round(px - 0.1)
-    canvas[top:top + nh, left:left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas[top : top + nh, left : left + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
     x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
     out = sess.run(None, {inp.name: x})[0][0]  # (4 + nc, N)
     boxes, scores = out[:4].T, out[4:].T
     cls = scores.argmax(1)
     best = scores.max(1)
     keep = best >= conf
-    xyxy = np.stack([boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2,
-                     boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2], 1)
+    xyxy = np.stack(
+        [
+            boxes[:, 0] - boxes[:, 2] / 2,
+            boxes[:, 1] - boxes[:, 3] / 2,
+            boxes[:, 0] + boxes[:, 2] / 2,
+            boxes[:, 1] + boxes[:, 3] / 2,
+        ],
+        1,
+    )
     xyxy = (xyxy - [left, top, left, top]) / r
     dets = []
     for c in np.unique(cls[keep]):
@@ -105,7 +117,9 @@ def test_onnx_detects_the_demo_intruder() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,t", [("fire_smoke_dusk", 20.0), ("stalled_vehicle_night", 14.0), ("intrusion_night", 12.0)])
+@pytest.mark.parametrize(
+    "name,t", [("fire_smoke_dusk", 20.0), ("stalled_vehicle_night", 14.0), ("intrusion_night", 12.0)]
+)
 def test_onnx_finds_most_labelled_objects(name: str, t: float) -> None:
     sc = load_scenario(next(p for p in public_scenarios() if p.stem == name))
     frame = SceneRenderer(sc, 0).render_frame(int(t * sc.fps))

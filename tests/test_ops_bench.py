@@ -44,8 +44,16 @@ def test_delta_between_scrapes(bench) -> None:  # type: ignore[no-untyped-def]
 def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import argparse
 
-    args = argparse.Namespace(backend="openvino", precision="bf16", detector_threads=2, keyframes_only=True,
-                              partitions=6, imgsz=None, linger_ms=25, decode_min_scale=0.9)
+    args = argparse.Namespace(
+        backend="openvino",
+        precision="bf16",
+        detector_threads=2,
+        keyframes_only=True,
+        partitions=6,
+        imgsz=None,
+        linger_ms=25,
+        decode_min_scale=0.9,
+    )
     cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
     assert [c.id for c in settings.cameras] == ["bench-000", "bench-001", "bench-002"]

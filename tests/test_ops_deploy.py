@@ -35,8 +35,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the ConfigMap
 def _k8s_docs() -> tuple[tuple[str, str], ...]:
     out = []
     for path in sorted(K8S.glob("*.yaml")):
-        out += [(f"{path.name}#{i}", json.dumps(d)) for i, d in enumerate(yaml.load_all(path.read_text(), Loader))
-                if d]
+        out += [(f"{path.name}#{i}", json.dumps(d)) for i, d in enumerate(yaml.load_all(path.read_text(), Loader)) if d]
     return tuple(out)
 
 
@@ -163,8 +162,9 @@ def _generator():  # type: ignore[no-untyped-def]
 @pytest.mark.slow  # parsing 400 kB of YAML with line numbers takes ~5 s here
 def test_county_config_is_generated_and_valid() -> None:
     text, configmap = _generator().render()
-    assert (REPO / "deploy/config/county-production.yaml").read_text(encoding="utf-8") == text, \
+    assert (REPO / "deploy/config/county-production.yaml").read_text(encoding="utf-8") == text, (
         "stale: run python deploy/config/generate_county.py"
+    )
     assert (K8S / "20-configmap.yaml").read_text(encoding="utf-8") == configmap
     settings = load_config(REPO / "deploy/config/county-production.yaml")
     assert len(settings.cameras) >= 300
@@ -180,8 +180,9 @@ def test_configmap_carries_the_county_config() -> None:
     assert text == (REPO / "deploy/config/county-production.yaml").read_text(encoding="utf-8")
     # secrets are expanded from the pod's environment (the Secret xueliang-secrets)
     head = text.split("cameras:")[0] + "cameras:\n" + text.split("cameras:\n")[1].split("\n- id:")[0] + "\n"
-    settings = parse_config(head, "20-configmap.yaml",
-                            env={"XL_CAMERA_PASSWORD": "pw", "XL_POSTGRES_PASSWORD": "pw", "XL_JWT_SECRET": "s"})
+    settings = parse_config(
+        head, "20-configmap.yaml", env={"XL_CAMERA_PASSWORD": "pw", "XL_POSTGRES_PASSWORD": "pw", "XL_JWT_SECRET": "s"}
+    )
     assert "admin:pw@" in settings.cameras[0].source.url
 
 

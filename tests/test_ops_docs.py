@@ -21,8 +21,9 @@ def test_catalogue_in_the_docs_is_current() -> None:
         """metric, type and labels of each row (a reworded help text is not a stale catalogue)."""
         return {tuple(c.strip() for c in line.split("|")[1:4]) for line in table.splitlines()[2:]}
 
-    assert key_columns(block) == key_columns(markdown(rows)), \
+    assert key_columns(block) == key_columns(markdown(rows)), (
         "run: python -m xueliang.ops.catalogue --write docs/operations.md"
+    )
     names = {r.name for r in rows}
     # every stage and the ops collectors are in it
     for prefix in ("xl_ingest_", "xl_detector_", "xl_dispatch_", "xl_api_", "xl_kafka_", "xl_fleet_"):

@@ -27,8 +27,10 @@ RULES = REPO / "deploy/prometheus/rules/xueliang.yml"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None and not Path("/usr/bin/prometheus").exists(),
-                       reason="prometheus missing (Debian package prometheus; scripts/setup.sh installs it)"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None and not Path("/usr/bin/prometheus").exists(),
+        reason="prometheus missing (Debian package prometheus; scripts/setup.sh installs it)",
+    ),
 ]
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,11 @@ def panel_expressions() -> list[tuple[str, str]]:
 
 
 def rule_expressions() -> list[tuple[str, str]]:
-    return [(r.get("alert") or r["record"], r["expr"])
-            for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    return [
+        (r.get("alert") or r["record"], r["expr"])
+        for g in yaml.safe_load(RULES.read_text())["groups"]
+        for r in g["rules"]
+    ]
 
 
 def _wait(what: str, cond, timeout_s: float, every_s: float = 0.25):  # type: ignore[no-untyped-def]
@@ -77,10 +82,10 @@ def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
     short = {s: Sla(accept_s=3, close_s=6, warn_share=0.5) for s in Severity}
     # a second village camera playing the same scene (another seed): two incidents by the first events
     cam = settings.cameras[0]
-    twin = cam.model_copy(update={"id": "cam-xishi-square", "village": "xishi",
-                                  "source": cam.source.model_copy(update={"seed": 11})})
-    settings = settings.model_copy(update={"dispatch": DispatchConfig(sla=short, tick_s=0.5),
-                                           "cameras": [cam, twin]})
+    twin = cam.model_copy(
+        update={"id": "cam-xishi-square", "village": "xishi", "source": cam.source.model_copy(update={"seed": 11})}
+    )
+    settings = settings.model_copy(update={"dispatch": DispatchConfig(sla=short, tick_s=0.5), "cameras": [cam, twin]})
     settings.detector.snapshot_dir.mkdir(parents=True, exist_ok=True)
     bus = MemoryBus()
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
@@ -100,9 +105,14 @@ def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
     client.__enter__()  # the API's start-up (its tables) before the stages write to the database
     dispatcher = Dispatcher(settings, bus, store)
     stop = threading.Event()
-    threads = [threading.Thread(target=run, args=(stop,), name=name, daemon=True) for name, run in [
-        ("dispatch", dispatcher.run), ("detect", DetectorWorker(settings, bus).run),
-        ("ingest", IngestWorker(settings, bus).run)]]
+    threads = [
+        threading.Thread(target=run, args=(stop,), name=name, daemon=True)
+        for name, run in [
+            ("dispatch", dispatcher.run),
+            ("detect", DetectorWorker(settings, bus).run),
+            ("ingest", IngestWorker(settings, bus).run),
+        ]
+    ]
     started_at = time.monotonic()
     for t in threads:
         t.start()
@@ -135,9 +145,16 @@ def _stand_in_incidents(settings, bus) -> None:  # type: ignore[no-untyped-def]
     producer = bus.producer()
     now = datetime.now(UTC)
     for i, rule in enumerate(cam.rules[:3]):
-        inc = Incident(id=Incident.make_id(cam.id, rule.name, f"stand-in-{i}"), camera_id=cam.id, rule=rule.name,
-                       rule_type=rule.type, severity=Severity(rule.effective_severity), started_at=now,
-                       updated_at=now, class_names=["person"])
+        inc = Incident(
+            id=Incident.make_id(cam.id, rule.name, f"stand-in-{i}"),
+            camera_id=cam.id,
+            rule=rule.name,
+            rule_type=rule.type,
+            severity=Severity(rule.effective_severity),
+            started_at=now,
+            updated_at=now,
+            class_names=["person"],
+        )
         producer.send(settings.bus.topics.incidents, inc.to_bytes(), key=cam.id, headers={"schema": b"xl.incident/1"})
     producer.flush()
 
@@ -148,6 +165,7 @@ def _operator_actions(dispatcher, client) -> None:  # type: ignore[no-untyped-de
     from xueliang.dispatch.workflow import SYSTEM
 
     service = dispatcher.service
+
     def awaiting() -> list[str] | None:
         items = service.list_incidents(limit=20).items
         log.info("incidents: %s", [(i.rule, i.state) for i in items])
@@ -155,8 +173,15 @@ def _operator_actions(dispatcher, client) -> None:  # type: ignore[no-untyped-de
         return ids if len(ids) >= 2 else None  # one is closed, the other stays open (and overdue)
 
     first = _wait("two incidents awaiting acceptance", awaiting, timeout_s=40, every_s=0.5)[0]
-    for action, kw in [("accept", {}), ("dispatch", {"target": "village-patrol"}), ("receive", {}),
-                       ("handle", {}), ("feedback", {}), ("verify", {}), ("close", {})]:
+    for action, kw in [
+        ("accept", {}),
+        ("dispatch", {"target": "village-patrol"}),
+        ("receive", {}),
+        ("handle", {}),
+        ("feedback", {}),
+        ("verify", {}),
+        ("close", {}),
+    ]:
         service.transition(first, action, SYSTEM, **kw)
     for _ in range(3):
         assert client.get("/healthz").status_code == 200
@@ -174,7 +199,7 @@ def _coverage_plan(tmp_path: Path) -> None:
 def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from xueliang.ops.prometheus import PrometheusServer, render_config
 
-    settings, store, dispatcher, port, bus, client, started_at = pipeline
+    settings, _store, dispatcher, port, bus, client, started_at = pipeline
     started = time.monotonic()
     config = render_config([f"127.0.0.1:{port}"], scrape_interval_s=1.0)
     with PrometheusServer(config, tmp_path / "prometheus") as prom:
@@ -183,17 +208,23 @@ def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, 
         prom.wait_for_scrapes(2, timeout_s=20)
         try:
             # the demo scene's first events come 4–30 s into its 40 s loop; the model must see them
-            _wait("an incident raised by the detector", lambda: prom.query("sum(xl_detector_incidents_total) > 0"),
-                  timeout_s=max(5.0, DETECTOR_DEADLINE_S - (time.monotonic() - started_at)), every_s=1)
+            _wait(
+                "an incident raised by the detector",
+                lambda: prom.query("sum(xl_detector_incidents_total) > 0"),
+                timeout_s=max(5.0, DETECTOR_DEADLINE_S - (time.monotonic() - started_at)),
+                every_s=1,
+            )
             detector_raised = True
         except AssertionError:
             detector_raised = False
             _stand_in_incidents(settings, bus)
         log.info("t=%.1f detector_raised=%s", time.monotonic() - started_at, detector_raised)
         # the SLA tick flags and escalates an unaccepted incident within seconds (accept_s = 3) ...
-        _wait("an SLA breach and an escalation",
-              lambda: prom.query("sum(xl_dispatch_overdue_total)") and prom.query("sum(xl_dispatch_escalations_total)"),
-              timeout_s=20)
+        _wait(
+            "an SLA breach and an escalation",
+            lambda: prom.query("sum(xl_dispatch_overdue_total)") and prom.query("sum(xl_dispatch_escalations_total)"),
+            timeout_s=20,
+        )
         log.info("t=%.1f SLA breach seen", time.monotonic() - started_at)
         # ... then an operator takes it from acceptance to closure
         _operator_actions(dispatcher, client)
@@ -205,10 +236,16 @@ def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, 
         # every metric the dashboards and rules name is known to Prometheus (metadata from the scrapes)
         metadata = set(prom.api("metadata"))
         recorded = {name for name, _ in rule_expressions() if ":" in name}
-        named = {re.sub(r"_(bucket|sum|count)$", "", m)
-                 for _, e in panel_expressions() + rule_expressions() for m in re.findall(r"\bxl_[a-z0-9_]+", e)}
-        unknown = {n for n in named if n not in metadata and f"{n}_total" not in metadata
-                   and n.removesuffix("_total") not in metadata} - recorded
+        named = {
+            re.sub(r"_(bucket|sum|count)$", "", m)
+            for _, e in panel_expressions() + rule_expressions()
+            for m in re.findall(r"\bxl_[a-z0-9_]+", e)
+        }
+        unknown = {
+            n
+            for n in named
+            if n not in metadata and f"{n}_total" not in metadata and n.removesuffix("_total") not in metadata
+        } - recorded
         assert not unknown, f"metrics no stage exported in this run: {sorted(unknown)}"
 
         log.info("t=%.1f querying", time.monotonic() - started_at)
@@ -232,6 +269,8 @@ def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, 
         assert lag and float(lag[0]["value"][1]) < 200
     log.info("t=%.1f done; integration run took %.1f s", time.monotonic() - started_at, time.monotonic() - started)
     if not detector_raised:
-        pytest.xfail(f"the detector raised no incident from the demo scene within {DETECTOR_DEADLINE_S:.0f} s "
-                     "(stand-in incidents fed "
-                     "dispatch); every other check passed; panels left without data: " + "; ".join(empty_detector))
+        pytest.xfail(
+            f"the detector raised no incident from the demo scene within {DETECTOR_DEADLINE_S:.0f} s "
+            "(stand-in incidents fed "
+            "dispatch); every other check passed; panels left without data: " + "; ".join(empty_detector)
+        )

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from xueliang.bus.base import Bus, BusError, TopicPartition
 from xueliang.bus.memory import MemoryBus
-from xueliang.contracts import TopicSpec, Topics
+from xueliang.contracts import Topics, TopicSpec
 from xueliang.ops.lag import ConsumerLagCollector, LagWatch, measure_lag, pipeline_watches
 
 
@@ -32,8 +32,11 @@ def fill(bus: Bus, topic: str, partitions: int, per_partition: list[int]) -> Non
 
 
 def lag_of(reg: CollectorRegistry, group: str, topic: str) -> dict[int, float]:
-    return {int(dict(k)["partition"]): v for k, v in samples(reg, "xl_kafka_consumer_lag").items()
-            if dict(k)["group"] == group and dict(k)["topic"] == topic}
+    return {
+        int(dict(k)["partition"]): v
+        for k, v in samples(reg, "xl_kafka_consumer_lag").items()
+        if dict(k)["group"] == group and dict(k)["topic"] == topic
+    }
 
 
 def test_lag_follows_commits_on_the_memory_bus() -> None:

@@ -15,8 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 PROM = REPO / "deploy" / "prometheus"
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None,
-                                reason="promtool missing (Debian package prometheus; scripts/setup.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool missing (Debian package prometheus; scripts/setup.sh installs it)",
+)
 
 
 def promtool(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -52,19 +54,43 @@ def test_promtool_check_config(name: str, tmp_path: Path) -> None:
 def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
     """The check is real: a rule with a PromQL syntax error fails."""
     bad = tmp_path / "bad.yml"
-    bad.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [
-        {"alert": "Broken", "expr": "sum(rate(xl_ingest_frames_captured_total[1m])"}]}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "x",
+                        "rules": [{"alert": "Broken", "expr": "sum(rate(xl_ingest_frames_captured_total[1m])"}],
+                    }
+                ]
+            }
+        )
+    )
     r = promtool("check", "rules", bad)
     assert r.returncode != 0
 
 
 def test_every_alert_is_unit_tested() -> None:
-    alerts = {r["alert"] for g in yaml.safe_load((PROM / "rules" / "xueliang.yml").read_text())["groups"]
-              for r in g["rules"] if "alert" in r}
-    tested = {t["alertname"] for f in (PROM / "tests").glob("*.yml")
-              for case in yaml.safe_load(f.read_text())["tests"] for t in case.get("alert_rule_test", [])}
-    assert alerts >= {"XlCameraOfflineShareHigh", "XlConsumerLagGrowing", "XlDetectorDown", "XlNoFrames",
-                      "XlSlaBreachSurge", "XlDeadLetters"}
+    alerts = {
+        r["alert"]
+        for g in yaml.safe_load((PROM / "rules" / "xueliang.yml").read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    tested = {
+        t["alertname"]
+        for f in (PROM / "tests").glob("*.yml")
+        for case in yaml.safe_load(f.read_text())["tests"]
+        for t in case.get("alert_rule_test", [])
+    }
+    assert alerts >= {
+        "XlCameraOfflineShareHigh",
+        "XlConsumerLagGrowing",
+        "XlDetectorDown",
+        "XlNoFrames",
+        "XlSlaBreachSurge",
+        "XlDeadLetters",
+    }
     assert alerts - tested == set()
 
 
@@ -79,7 +105,7 @@ def test_every_panel_has_a_query_and_datasource() -> None:
         for p in board["panels"]:
             assert p["targets"], (path.name, p["title"])
             g = p["gridPos"]
-            assert 0 <= g["x"] and g["x"] + g["w"] <= 24, (path.name, p["title"])
+            assert g["x"] >= 0 and g["x"] + g["w"] <= 24, (path.name, p["title"])
             for t in p["targets"]:
                 assert t["datasource"]["uid"] == "xl-prometheus"
                 assert t["expr"].strip()
@@ -97,8 +123,9 @@ def test_dashboards_are_generated() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     for name, text in mod.render().items():
-        assert (REPO / "deploy/grafana/dashboards" / name).read_text(encoding="utf-8") == text, \
+        assert (REPO / "deploy/grafana/dashboards" / name).read_text(encoding="utf-8") == text, (
             f"{name} is stale: run python deploy/grafana/build_dashboards.py"
+        )
 
 
 _METRIC = re.compile(r"\b(xl_[a-z0-9_]+|xl:[a-z0-9_:]+)\b")
@@ -128,8 +155,12 @@ def test_expressions_use_only_exported_metrics() -> None:
     from prometheus_client import CollectorRegistry
 
     exported = exported_metric_names(CollectorRegistry)
-    recorded = {r["record"] for g in yaml.safe_load((PROM / "rules" / "xueliang.yml").read_text())["groups"]
-                for r in g["rules"] if "record" in r}
+    recorded = {
+        r["record"]
+        for g in yaml.safe_load((PROM / "rules" / "xueliang.yml").read_text())["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
     missing = {}
     for where, expr in all_expressions():
         for name in metric_names(expr) - exported - recorded:
@@ -143,8 +174,13 @@ def exported_metric_names(registry_cls) -> set[str]:  # type: ignore[no-untyped-
 
     from prometheus_client import REGISTRY
 
-    for mod in ("xueliang.ingest.metrics", "xueliang.detector.metrics", "xueliang.dispatch.metrics",
-                "xueliang.api.metrics", "xueliang.coverage.metrics"):
+    for mod in (
+        "xueliang.ingest.metrics",
+        "xueliang.detector.metrics",
+        "xueliang.dispatch.metrics",
+        "xueliang.api.metrics",
+        "xueliang.coverage.metrics",
+    ):
         try:
             importlib.import_module(mod)
         except ImportError as exc:  # a stage not written yet: its panels are reported as missing below
@@ -153,14 +189,24 @@ def exported_metric_names(registry_cls) -> set[str]:  # type: ignore[no-untyped-
 
     get_metrics()
     names = set()
-    for family_names in REGISTRY._names_to_collectors:  # noqa: SLF001 - the registry's own index of names
+    for family_names in REGISTRY._names_to_collectors:
         names.add(re.sub(r"_(total|bucket|sum|count|created)$", "", family_names))
         names.add(family_names)
     # collectors that produce families only at scrape time (custom collectors)
-    names |= {"xl_kafka_consumer_lag", "xl_kafka_consumer_committed_offset", "xl_kafka_topic_end_offset",
-              "xl_kafka_lag_collect_errors_total", "xl_kafka_lag_collect_seconds",
-              "xl_fleet_camera_info", "xl_fleet_quality_threshold", "xl_fleet_villages",
-              "xl_fleet_villages_with_cameras",
-              "xl_dispatch_incidents", "xl_dispatch_incidents_flagged", "xl_dispatch_false_alarm_ratio",
-              "xl_dispatch_escalated_incidents_ratio", "xl_dispatch_cameras"}
+    names |= {
+        "xl_kafka_consumer_lag",
+        "xl_kafka_consumer_committed_offset",
+        "xl_kafka_topic_end_offset",
+        "xl_kafka_lag_collect_errors_total",
+        "xl_kafka_lag_collect_seconds",
+        "xl_fleet_camera_info",
+        "xl_fleet_quality_threshold",
+        "xl_fleet_villages",
+        "xl_fleet_villages_with_cameras",
+        "xl_dispatch_incidents",
+        "xl_dispatch_incidents_flagged",
+        "xl_dispatch_false_alarm_ratio",
+        "xl_dispatch_escalated_incidents_ratio",
+        "xl_dispatch_cameras",
+    }
     return names

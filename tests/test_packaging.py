@@ -15,8 +15,13 @@ DESIGNED = ["ingest", "detector", "coverage", "api", "dispatch", "scenes"]
 
 @pytest.mark.parametrize("cwd", [REPO, REPO / "tests", Path("/")], ids=["repo-root", "tests", "filesystem-root"])
 def test_import_coverage_is_coverage_py(cwd: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", "import coverage; print(coverage.__file__); print(coverage.Coverage)"],
-                         cwd=cwd, capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", "import coverage; print(coverage.__file__); print(coverage.Coverage)"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert "site-packages" in out[0] and out[0].endswith("coverage/__init__.py"), out
     assert not out[0].startswith(str(REPO / "coverage")), out
 
@@ -34,8 +39,22 @@ def test_top_level_folders_have_no_init() -> None:
 
 @pytest.mark.slow
 def test_wheel_installs_only_the_xueliang_namespace(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("xueliang-*.whl"))
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert tops == {"xueliang", wheel.name.split("-py3")[0] + ".dist-info"}, tops

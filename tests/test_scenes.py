@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from xueliang.config.rules import RULE_TYPES
 from xueliang.scenes.classes import CLASS_NAMES
 from xueliang.scenes.motion import state_at
 from xueliang.scenes.random_scene import RANDOM_SNAPSHOT_S, random_scenario
@@ -28,8 +30,6 @@ from xueliang.scenes.truth import (
     point_in_polygon,
 )
 
-from xueliang.config.rules import RULE_TYPES
-
 SCENARIOS = public_scenarios()
 DEMO = next(p for p in SCENARIOS if p.name == "demo.yaml")
 
@@ -43,6 +43,7 @@ def _clean(sc: Scenario) -> Scenario:
 
 
 # -- the scenario schema -------------------------------------------------------------------------
+
 
 def test_public_scenarios_load_and_cover_every_rule_type() -> None:
     assert len(SCENARIOS) >= 8
@@ -99,6 +100,7 @@ def test_bad_scenarios_name_the_file_and_field(tmp_path: Path) -> None:
 
 # -- determinism ---------------------------------------------------------------------------------
 
+
 def test_same_seed_same_frames_different_seed_different_frames() -> None:
     sc = load_scenario(DEMO)
     a, b, c = SceneRenderer(sc, 7), SceneRenderer(sc, 7), SceneRenderer(sc, 8)
@@ -126,9 +128,15 @@ def test_frames_iterator_and_loop() -> None:
 
 # -- ground truth matches the drawing -----------------------------------------------------------
 
-@pytest.mark.parametrize("name,times", [("demo", (3.0, 8.0, 13.0, 25.0, 33.0)),
-                                        ("stalled_vehicle_night", (4.0, 11.0, 14.0)),
-                                        ("fire_smoke_dusk", (9.0, 12.0, 20.0))])
+
+@pytest.mark.parametrize(
+    "name,times",
+    [
+        ("demo", (3.0, 8.0, 13.0, 25.0, 33.0)),
+        ("stalled_vehicle_night", (4.0, 11.0, 14.0)),
+        ("fire_smoke_dusk", (9.0, 12.0, 20.0)),
+    ],
+)
 def test_boxes_are_where_actors_are_drawn(name: str, times: tuple[float, ...]) -> None:
     sc = _clean(load_scenario(next(p for p in SCENARIOS if p.stem == name)))
     r = SceneRenderer(sc, 3)
@@ -172,11 +180,17 @@ def test_box_bottom_centre_is_the_scripted_ground_point() -> None:
 
 
 def test_occlusion_reduces_the_visible_fraction() -> None:
-    sc = Scenario.model_validate({
-        "effects": {"noise_sigma": 0, "shake_px": 0, "jpeg_quality": None}, "duration_s": 1,
-        "actors": [{"id": 1, "class": "person", "path": [{"t": 0, "at": [300, 300], "dwell_s": 1}]},
-                   {"id": 2, "class": "car", "path": [{"t": 0, "at": [310, 330], "dwell_s": 1}]},
-                   {"id": 3, "class": "person", "path": [{"t": 0, "at": [600, 300], "dwell_s": 1}]}]})
+    sc = Scenario.model_validate(
+        {
+            "effects": {"noise_sigma": 0, "shake_px": 0, "jpeg_quality": None},
+            "duration_s": 1,
+            "actors": [
+                {"id": 1, "class": "person", "path": [{"t": 0, "at": [300, 300], "dwell_s": 1}]},
+                {"id": 2, "class": "car", "path": [{"t": 0, "at": [310, 330], "dwell_s": 1}]},
+                {"id": 3, "class": "person", "path": [{"t": 0, "at": [600, 300], "dwell_s": 1}]},
+            ],
+        }
+    )
     boxes = {b.track_id: b for b in SceneRenderer(sc, 0).render_frame(0).boxes}
     assert boxes[1].visible_fraction < 0.6  # behind the car (drawn later: nearer the camera)
     assert boxes[2].visible_fraction == 1.0 and boxes[3].visible_fraction == 1.0
@@ -188,7 +202,7 @@ def test_effects_change_pixels_but_not_boxes() -> None:
     diff = np.abs(noisy.image.astype(int) - clean.image.astype(int))
     assert 0.5 < diff.mean() < 25
     assert [b.track_id for b in noisy.boxes] == [b.track_id for b in clean.boxes]
-    for a, b in zip(noisy.boxes, clean.boxes):
+    for a, b in zip(noisy.boxes, clean.boxes, strict=False):
         assert np.allclose(a.xyxy, b.xyxy, atol=sc.effects.shake_px + 0.01)
 
 
@@ -202,6 +216,7 @@ def test_night_is_grey_and_dusk_is_darker_than_day() -> None:
 
 
 # -- timelines are consistent with the boxes ----------------------------------------------------
+
 
 def _membership_from_events(events: list, zone: str, t: float) -> set[int]:
     inside: set[int] = set()
@@ -253,8 +268,11 @@ def test_timeline_is_consistent_with_boxes(path: Path) -> None:
                 assert point_in_polygon(p, poly) == (tid in from_events), (path.name, zone.name, f.t, tid, p)
                 compared += 1
         for tid, t0 in starts.items():
-            assert (tid in boxes) == (f.t >= t0 - 1e-9 and f.t <= next(a for a in sc.actors if a.id == tid).stop_s), \
-                (path.name, f.t, tid)
+            assert (tid in boxes) == (f.t >= t0 - 1e-9 and f.t <= next(a for a in sc.actors if a.id == tid).stop_s), (
+                path.name,
+                f.t,
+                tid,
+            )
     assert compared > 0 or not sc.camera.zones
 
 
@@ -276,11 +294,22 @@ def test_zone_counts_follow_enters_and_exits() -> None:
                 count[e.class_name] = int(e.value)
                 assert count[e.class_name] == len(members.get(e.class_name, set())), (zone.name, e)
     kinds = {e.kind for e in events}
-    assert {"appear", "disappear", "zone_enter", "zone_exit", "zone_count", "stop", "move", "line_cross",
-            "fire_start", "smoke_start"} <= kinds
+    assert {
+        "appear",
+        "disappear",
+        "zone_enter",
+        "zone_exit",
+        "zone_count",
+        "stop",
+        "move",
+        "line_cross",
+        "fire_start",
+        "smoke_start",
+    } <= kinds
 
 
 # -- training data and outputs -------------------------------------------------------------------
+
 
 def test_random_scenes_are_seeded_and_labelled() -> None:
     a, b = random_scenario(5), random_scenario(5)

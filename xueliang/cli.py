@@ -1,14 +1,14 @@
 """The ``xueliang`` command: one entry point for every stage.
 
-    xueliang demo                       everything in one process: embedded bus + SQLite
-    xueliang ingest   -c config.yaml    camera stream workers
-    xueliang detect   -c config.yaml    YOLO detector workers
-    xueliang dispatch -c config.yaml    incident routing, SLA and escalation
-    xueliang api      -c config.yaml    operator API and web console
-    xueliang coverage plan ...          camera placement planning
-    xueliang validate-config FILE       check a configuration file and exit
-    xueliang topics   -c config.yaml    create the bus topics
-    xueliang user add -c config.yaml    create an operator account
+xueliang demo                       everything in one process: embedded bus + SQLite
+xueliang ingest   -c config.yaml    camera stream workers
+xueliang detect   -c config.yaml    YOLO detector workers
+xueliang dispatch -c config.yaml    incident routing, SLA and escalation
+xueliang api      -c config.yaml    operator API and web console
+xueliang coverage plan ...          camera placement planning
+xueliang validate-config FILE       check a configuration file and exit
+xueliang topics   -c config.yaml    create the bus topics
+xueliang user add -c config.yaml    create an operator account
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ def _metrics_server(settings: Settings, bus=None, store=None) -> None:  # type: 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from xueliang.ingest.worker import IngestWorker
-
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
@@ -90,7 +89,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from xueliang.detector.worker import DetectorWorker
-
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
@@ -105,7 +103,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from xueliang.dispatch.worker import Dispatcher
-
     from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
@@ -124,7 +121,6 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     from xueliang.api.app import create_app, serve
     from xueliang.dispatch.metrics import register_store_collector
-
     from xueliang.ops.exporter import install_collectors
 
     settings = _settings(args.config)
@@ -145,8 +141,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = _settings(args.file)
-    print(f"{args.file}: valid — {len(settings.cameras)} cameras, "
-          f"{sum(1 for _ in settings.centres.walk())} centres, bus={settings.bus.type}")
+    print(
+        f"{args.file}: valid — {len(settings.cameras)} cameras, "
+        f"{sum(1 for _ in settings.centres.walk())} centres, bus={settings.bus.type}"
+    )
     return 0
 
 
@@ -182,7 +180,9 @@ def cmd_coverage(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xueliang", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="xueliang", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--version", action="version", version=f"xueliang {__version__}")
     p.add_argument("--log-level", default=os.environ.get("XL_LOG_LEVEL", "INFO"))
     sub = p.add_subparsers(dest="command", required=True)
@@ -195,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the whole pipeline in one process (embedded bus + SQLite)")
     d.add_argument("--port", type=int, default=int(os.environ.get("XL_DEMO_PORT", "8000")))
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps its SQLite file and snapshots")
-    d.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    d.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)"
+    )
     d.add_argument("-c", "--config", default=None, help="use this configuration instead of the built-in demo")
     d.set_defaults(func=cmd_demo)
 

@@ -200,7 +200,9 @@ class Incident(_Payload):
     id: str
     camera_id: str
     rule: str = Field(description="rule name from the camera's config")
-    rule_type: str = Field(description="intrusion, loitering, crowding, line_crossing, stalled_vehicle, abandoned_object, fire_smoke, camera_fault")
+    rule_type: str = Field(
+        description="intrusion, loitering, crowding, line_crossing, stalled_vehicle, abandoned_object, fire_smoke, camera_fault"
+    )
     severity: Severity
     zone: str | None = None
     class_names: list[str] = Field(default_factory=list)
@@ -210,7 +212,9 @@ class Incident(_Payload):
     boxes: list[Box] = Field(default_factory=list)
     track_ids: list[int] = Field(default_factory=list)
     snapshot_url: str | None = None
-    details: dict[str, float | int | str] = Field(default_factory=dict, description="rule measurements: dwell_s, count, ...")
+    details: dict[str, float | int | str] = Field(
+        default_factory=dict, description="rule measurements: dwell_s, count, ..."
+    )
     source_frame_seq: int | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -246,7 +250,10 @@ class CameraHealth(_Payload):
     status: CameraStatus
     at: datetime
     reason: str = ""
-    faults: list[str] = Field(default_factory=list, description="failing diagnoses: blur, covered, moved, frozen, signal_loss, colour_cast, too_dark, too_bright, noise")
+    faults: list[str] = Field(
+        default_factory=list,
+        description="failing diagnoses: blur, covered, moved, frozen, signal_loss, colour_cast, too_dark, too_bright, noise",
+    )
     scores: dict[str, float] = Field(default_factory=dict)
     fps: float | None = None
 
@@ -276,15 +283,29 @@ class DeadLetter(_Payload):
         return self.model_dump_json(by_alias=True).encode()
 
     @classmethod
-    def of(cls, stage: str, reason: str, topic: str, partition: int | None, offset: int | None,
-           key: str | None, value: bytes, headers: dict[str, bytes] | None = None) -> DeadLetter:
+    def of(
+        cls,
+        stage: str,
+        reason: str,
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        key: str | None,
+        value: bytes,
+        headers: dict[str, bytes] | None = None,
+    ) -> DeadLetter:
         # keep the evidence but never exceed the topic's size limit
         value = value[: MAX_MESSAGE_BYTES // 2]
         return cls(
-            stage=stage, reason=reason, source_topic=topic, source_partition=partition,
-            source_offset=offset, key=key,
+            stage=stage,
+            reason=reason,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key=key,
             headers={k: base64.b64encode(v).decode() for k, v in (headers or {}).items()},
-            payload_b64=base64.b64encode(value).decode(), at=datetime.now(UTC),
+            payload_b64=base64.b64encode(value).decode(),
+            at=datetime.now(UTC),
         )
 
     def payload(self) -> bytes:
@@ -306,7 +327,23 @@ class CameraAssignment(_Payload):
 
 JsonDict = dict[str, Any]
 __all__ = [
-    "FRAME_SCHEMA", "INCIDENT_SCHEMA", "HEALTH_SCHEMA", "DEAD_LETTER_SCHEMA", "MAX_MESSAGE_BYTES",
-    "Topics", "TopicSpec", "topic_specs", "ContractError", "MotionBox", "FrameMessage", "Severity",
-    "Box", "Incident", "CameraStatus", "CameraHealth", "DeadLetter", "CameraAssignment", "utc_from_ts",
+    "DEAD_LETTER_SCHEMA",
+    "FRAME_SCHEMA",
+    "HEALTH_SCHEMA",
+    "INCIDENT_SCHEMA",
+    "MAX_MESSAGE_BYTES",
+    "Box",
+    "CameraAssignment",
+    "CameraHealth",
+    "CameraStatus",
+    "ContractError",
+    "DeadLetter",
+    "FrameMessage",
+    "Incident",
+    "MotionBox",
+    "Severity",
+    "TopicSpec",
+    "Topics",
+    "topic_specs",
+    "utc_from_ts",
 ]

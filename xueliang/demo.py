@@ -58,8 +58,9 @@ def with_scenario_geometry(settings: Settings) -> Settings:
     for cam in settings.cameras:
         if isinstance(cam.source, SceneSource) and not cam.rules:
             scenario = load_scenario(cam.source.scenario)
-            cam = cam.model_copy(update={"zones": scenario.camera.zones, "lines": scenario.camera.lines,
-                                         "rules": scenario.camera.rules})
+            cam = cam.model_copy(
+                update={"zones": scenario.camera.zones, "lines": scenario.camera.lines, "rules": scenario.camera.rules}
+            )
         cameras.append(cam)
     return settings.model_copy(update={"cameras": cameras})
 
@@ -71,8 +72,9 @@ def _ensure_demo_users(store) -> None:  # type: ignore[no-untyped-def]
         create_user(store, username, DEMO_PASSWORD, role, centre, exist_ok=True)
 
 
-def run_demo(port: int = 8000, workdir: Path = Path("var/demo"), duration_s: float | None = None,
-             config_path: str | None = None) -> int:
+def run_demo(
+    port: int = 8000, workdir: Path = Path("var/demo"), duration_s: float | None = None, config_path: str | None = None
+) -> int:
     from xueliang.api.app import create_app, make_server
     from xueliang.bus import make_bus
     from xueliang.contracts import topic_specs

@@ -49,6 +49,7 @@ class Lifecycle:
 
     def start(self) -> None:
         for stage in self.stages:
+
             def target(s: _Stage = stage) -> None:
                 try:
                     s.run(self.stop)

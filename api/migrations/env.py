@@ -18,7 +18,13 @@ def _include(name: str | None, type_: str, _parent: object) -> bool:
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise SystemExit("run the API migrations through xueliang.api.users.ensure_schema(store)")
-context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
-                  render_as_batch=connection.dialect.name == "sqlite", compare_type=True, include_name=_include)
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table=VERSION_TABLE,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+    include_name=_include,
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -9,8 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from xueliang.api import users as users_mod
-from xueliang.api.errors import problem
 from xueliang.api.deps import UNAUTHORIZED, ClockDep, CurrentUser, SettingsDep, StoreDep, now_from
+from xueliang.api.errors import problem
 from xueliang.api.metrics import LOGINS
 from xueliang.api.security import LoginThrottle, create_token
 from xueliang.api.users import UserPublic

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from xueliang.api.access import check_centre, sees_centre
-from xueliang.api.errors import problem
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, now_from
+from xueliang.api.errors import problem
 from xueliang.api.schemas import CameraGeometry, CameraPublic, RulePublic
 from xueliang.api.users import UserPublic
 from xueliang.config import Settings

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from xueliang.api.access import check_centre
-from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep
+from xueliang.api.errors import problem
 from xueliang.dispatch.views import Kpis, NotificationView
 from xueliang.dispatch.workflow import Role
 

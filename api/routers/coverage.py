@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
-from xueliang.api.errors import problem, unprocessable
 from xueliang.api.deps import CameraManager, ClockDep, ServiceDep, SettingsDep, StoreDep, now_from
+from xueliang.api.errors import problem, unprocessable
 from xueliang.api.routers.map import LayerInfo, save_layer
 from xueliang.config import Settings
 from xueliang.dispatch.workflow import Role

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from xueliang.api.access import check_centre
-from xueliang.api.errors import problem
 from xueliang.api.deps import oauth2_scheme, user_from_token
+from xueliang.api.errors import problem
 from xueliang.api.feed import CLOSED, FeedHub
 from xueliang.api.users import UserPublic
 

@@ -29,7 +29,7 @@ def readyz(store: StoreDep, response: Response) -> Health:
     try:
         with store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver error means not ready; reported, not swallowed
+    except Exception as exc:  # noqa: BLE001 - any driver error means not ready; reported, not swallowed
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Health(status="unavailable", detail=f"database: {type(exc).__name__}: {exc}"[:500])
     return Health(status="ok")

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from xueliang.api.access import actor_of, check_centre, permitted_actions
-from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep
+from xueliang.api.errors import problem
 from xueliang.api.schemas import (
     ACTION_BODIES,
     ACTION_SUMMARIES,

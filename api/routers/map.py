@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from xueliang.api.access import check_centre, sees_centre
-from xueliang.api.errors import problem, unprocessable
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, StoreDep, now_from
+from xueliang.api.errors import problem, unprocessable
 from xueliang.api.schemas import Feature, FeatureCollection, Geometry
 from xueliang.api.users import MapLayerRow
 from xueliang.config.cameras import GeoPlacement

@@ -11,8 +11,8 @@ import re
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 
-from xueliang.api.errors import problem
 from xueliang.api.deps import CurrentUser, ServiceDep, SettingsDep
+from xueliang.api.errors import problem
 from xueliang.api.routers.incidents import visible_incident
 
 router = APIRouter(tags=["incidents"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from xueliang.api import users as users_mod
 from xueliang.api.access import check_centre, sees_centre
-from xueliang.api.errors import problem
 from xueliang.api.deps import AdminUser, ServiceDep, StoreDep
+from xueliang.api.errors import problem
 from xueliang.api.users import UserCreate, UserError, UserPublic, UserUpdate
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])

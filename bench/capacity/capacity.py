@@ -51,8 +51,7 @@ def free_port() -> int:
 
 
 def find_vtest() -> Path:
-    for cand in [Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"),
-                 *Path("/usr/share").glob("**/vtest.avi")]:
+    for cand in [Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"), *Path("/usr/share").glob("**/vtest.avi")]:
         if cand.exists():
             return cand
     raise SystemExit("vtest.avi not found: apt-get install opencv-doc")
@@ -64,36 +63,100 @@ def make_clip(seconds: int = 600, gop: int = 50) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
     clip = WORK / (f"vtest-576p25-{seconds}s" + ("" if gop == 50 else f"-g{gop}") + ".mp4")
     if not clip.exists():
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(find_vtest()),
-                        "-t", str(seconds), "-r", "25", "-vf", "scale=768:576", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", str(gop), "-pix_fmt", "yuv420p", str(clip)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(find_vtest()),
+                "-t",
+                str(seconds),
+                "-r",
+                "25",
+                "-vf",
+                "scale=768:576",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                str(gop),
+                "-pix_fmt",
+                "yuv420p",
+                str(clip),
+            ],
+            check=True,
+        )
     return clip
 
 
 def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict:
-    backend = {"type": args.backend, "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
-               "threads": args.detector_threads, **({"precision": args.precision} if args.backend == "openvino" else {})}
-    cams = [{
-        "id": f"bench-{i:03d}", "village": "v1",
-        "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp", "keyframes_only": args.keyframes_only},
-        "sample_fps": 2,
-        # walkers cross the road at x = 384 every few seconds: each crossing is one incident (an
-        # intrusion zone over the always-busy walkway would be one incident per camera, updated forever)
-        "lines": [{"name": "road", "a": [384, 150], "b": [384, 360]}],
-        "rules": [{"type": "line_crossing", "name": "road-crossing", "line": "road", "direction": "any",
-                   "classes": ["person"], "min_frames": 2, "cooldown_s": 2}],
-    } for i in range(n)]
-    topics = {k: f"{prefix}.{k.replace('_', '-')}" for k in
-              ("frames", "incidents", "camera_health", "dead_letters", "camera_registry")}
+    backend = {
+        "type": args.backend,
+        "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
+        "threads": args.detector_threads,
+        **({"precision": args.precision} if args.backend == "openvino" else {}),
+    }
+    cams = [
+        {
+            "id": f"bench-{i:03d}",
+            "village": "v1",
+            "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp", "keyframes_only": args.keyframes_only},
+            "sample_fps": 2,
+            # walkers cross the road at x = 384 every few seconds: each crossing is one incident (an
+            # intrusion zone over the always-busy walkway would be one incident per camera, updated forever)
+            "lines": [{"name": "road", "a": [384, 150], "b": [384, 360]}],
+            "rules": [
+                {
+                    "type": "line_crossing",
+                    "name": "road-crossing",
+                    "line": "road",
+                    "direction": "any",
+                    "classes": ["person"],
+                    "min_frames": 2,
+                    "cooldown_s": 2,
+                }
+            ],
+        }
+        for i in range(n)
+    ]
+    topics = {
+        k: f"{prefix}.{k.replace('_', '-')}"
+        for k in ("frames", "incidents", "camera_health", "dead_letters", "camera_registry")
+    }
     return {
-        "centres": {"id": "county", "name": "县", "tier": "county", "children": [
-            {"id": "t1", "name": "镇", "tier": "township", "children": [{"id": "v1", "name": "村", "tier": "village"}]}]},
+        "centres": {
+            "id": "county",
+            "name": "县",
+            "tier": "county",
+            "children": [
+                {
+                    "id": "t1",
+                    "name": "镇",
+                    "tier": "township",
+                    "children": [{"id": "v1", "name": "村", "tier": "village"}],
+                }
+            ],
+        },
         "cameras": cams,
-        "detector": {"backend": backend, "batch_size": 8, "snapshot_dir": str(workdir / "snapshots"),
-                     "decode_min_scale": args.decode_min_scale,
-                     **({"imgsz": args.imgsz} if args.imgsz else {})},  # default: the model's own input size
-        "bus": {"type": "kafka", "bootstrap_servers": [bootstrap], "topics": topics, "linger_ms": args.linger_ms,
-                "frame_partitions": args.partitions},
+        "detector": {
+            "backend": backend,
+            "batch_size": 8,
+            "snapshot_dir": str(workdir / "snapshots"),
+            "decode_min_scale": args.decode_min_scale,
+            **({"imgsz": args.imgsz} if args.imgsz else {}),
+        },  # default: the model's own input size
+        "bus": {
+            "type": "kafka",
+            "bootstrap_servers": [bootstrap],
+            "topics": topics,
+            "linger_ms": args.linger_ms,
+            "frame_partitions": args.partitions,
+        },
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
     }
 
@@ -155,8 +218,18 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
     rtsp_port = free_port()
     procs: list[subprocess.Popen] = []
     try:
-        server = subprocess.Popen(["/usr/bin/python3", str(REPO / "deploy/rtsp/rtsp_server.py"), "--port",
-                                   str(rtsp_port), "--mount", f"cam={clip}"], stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [
+                "/usr/bin/python3",
+                str(REPO / "deploy/rtsp/rtsp_server.py"),
+                "--port",
+                str(rtsp_port),
+                "--mount",
+                f"cam={clip}",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(server)
         line = server.stdout.readline() if server.stdout else ""
         if "READY" not in line:
@@ -173,8 +246,13 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
             path = workdir / f"{stage}.yaml"
             path.write_text(yaml.safe_dump({**cfg, "metrics": {"port": port}}, allow_unicode=True))
             log = (workdir / f"{stage}.log").open("w")
-            proc = subprocess.Popen([sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
-                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+            )
             procs.append(proc)
             stage_pids[stage] = proc.pid
             if stage == "ingest":
@@ -195,29 +273,46 @@ def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
         drops_by_reason: dict[str, float] = {}
         for k, v in delta(a["ingest"], b["ingest"], "xl_ingest_frames_dropped_total").items():
             drops_by_reason[dict(k)["reason"]] = drops_by_reason.get(dict(k)["reason"], 0) + v
-        skips = {dict(k)["reason"]: v for k, v in delta(a["detect"], b["detect"], "xl_detector_frames_skipped_total").items()}
-        unplanned = sum(v for r, v in drops_by_reason.items() if r not in PLANNED_DROPS) + \
-            sum(v for r, v in skips.items() if r in UNPLANNED_SKIPS)
+        skips = {
+            dict(k)["reason"]: v for k, v in delta(a["detect"], b["detect"], "xl_detector_frames_skipped_total").items()
+        }
+        unplanned = sum(v for r, v in drops_by_reason.items() if r not in PLANNED_DROPS) + sum(
+            v for r, v in skips.items() if r in UNPLANNED_SKIPS
+        )
         lat = delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_bucket")
         incidents = sum(delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_count").values())
         p95 = p95_from_buckets(lat)
         online = sum(1 for (name, _), v in b["ingest"].items() if name == "xl_ingest_camera_status" and v == 2)
         result = {
-            "cameras": n, "seconds": round(span, 1), "cameras_online": online,
-            "captured_fps": round(captured / span, 1), "published_fps": round(published / span, 1),
-            "inferred_fps": round(inferred / span, 1), "incidents": int(incidents),
+            "cameras": n,
+            "seconds": round(span, 1),
+            "cameras_online": online,
+            "captured_fps": round(captured / span, 1),
+            "published_fps": round(published / span, 1),
+            "inferred_fps": round(inferred / span, 1),
+            "incidents": int(incidents),
             "capture_to_incident_p95_s": None if p95 is None else round(p95, 3),
-            "ingest_drops": drops_by_reason, "detector_skips": skips, "unplanned_drops": int(unplanned),
-            "dead_processes": [str(d) for d in dead], "cpu_count": os.cpu_count(),
-            "cores_used": cores, "load_average_1m": round(load1, 1),
-            "bus_bytes_per_s": round(sum(delta(a["ingest"], b["ingest"], "xl_ingest_bytes_published_total").values())
-                                     / span),
-            "mean_batch_frames": round(sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_sum").values())
-                                       / max(sum(delta(a["detect"], b["detect"],
-                                                       "xl_detector_batch_size_frames_count").values()), 1), 2),
-            "inference_ms_per_frame": round(1000 * sum(delta(a["detect"], b["detect"],
-                                                             "xl_detector_inference_seconds_sum").values())
-                                            / max(inferred, 1), 1),
+            "ingest_drops": drops_by_reason,
+            "detector_skips": skips,
+            "unplanned_drops": int(unplanned),
+            "dead_processes": [str(d) for d in dead],
+            "cpu_count": os.cpu_count(),
+            "cores_used": cores,
+            "load_average_1m": round(load1, 1),
+            "bus_bytes_per_s": round(
+                sum(delta(a["ingest"], b["ingest"], "xl_ingest_bytes_published_total").values()) / span
+            ),
+            "mean_batch_frames": round(
+                sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_sum").values())
+                / max(sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_count").values()), 1),
+                2,
+            ),
+            "inference_ms_per_frame": round(
+                1000
+                * sum(delta(a["detect"], b["detect"], "xl_detector_inference_seconds_sum").values())
+                / max(inferred, 1),
+                1,
+            ),
         }
         # throughput holds: every camera online, every published frame inferred, nothing dropped unplanned
         result["throughput_ok"] = bool(unplanned == 0 and not dead and online == n and inferred >= 0.9 * published)
@@ -250,15 +345,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
     ap.add_argument("--precision", choices=("f32", "bf16"), default="f32", help="OpenVINO inference precision")
     ap.add_argument("--gop", type=int, default=50, help="key-frame interval of the streamed clip, in frames")
-    ap.add_argument("--keyframes-only", action="store_true",
-                    help="ingest decodes key frames only (PyAV); with --gop 12 that is 2 frames/s at 25 fps")
+    ap.add_argument(
+        "--keyframes-only",
+        action="store_true",
+        help="ingest decodes key frames only (PyAV); with --gop 12 that is 2 frames/s at 25 fps",
+    )
     ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
     ap.add_argument("--linger-ms", type=int, default=5, help="producers' batching delay (bus.linger_ms)")
     ap.add_argument("--decode-min-scale", type=float, default=1.0, help="detector.decode_min_scale")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")
-    ap.add_argument("--allow-no-incidents", action="store_true",
-                    help="when the model raises no incident, judge N on throughput alone (reported as such)")
+    ap.add_argument(
+        "--allow-no-incidents",
+        action="store_true",
+        help="when the model raises no incident, judge N on throughput alone (reported as such)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep each run's config and logs under var/bench-capacity")
     args = ap.parse_args(argv)
     if not args.bootstrap:
@@ -274,9 +375,16 @@ def main(argv: list[str] | None = None) -> int:
             best = max(best, n)
         elif not args.all:
             break
-    summary = {"largest_passing_cameras": best, "runs": runs, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "args": {k: v for k, v in vars(args).items() if k != "bootstrap"}, "load_avg_1m_at_end": os.getloadavg()[0]}
-    (RESULTS / f"capacity-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_text(json.dumps(summary, indent=2))
+    summary = {
+        "largest_passing_cameras": best,
+        "runs": runs,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "args": {k: v for k, v in vars(args).items() if k != "bootstrap"},
+        "load_avg_1m_at_end": os.getloadavg()[0],
+    }
+    (RESULTS / f"capacity-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json").write_text(
+        json.dumps(summary, indent=2)
+    )
     print(f"largest N with capture→incident p95 ≤ 2 s and no unplanned drops: {best}")
     return 0
 

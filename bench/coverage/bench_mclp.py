@@ -30,6 +30,7 @@ from pathlib import Path
 import highspy  # noqa: F401 - imported up front, like pulp for spopt: import time is not solve time
 import numpy as np
 import scipy.sparse as sp
+
 from xueliang.coverage.model import MaxCoverage, coverage_from_points
 
 
@@ -55,6 +56,7 @@ def points_instance(kind: str, n: int, m: int, seed: int) -> tuple[np.ndarray, n
 def terrain_instance(n_side: int, m: int, seed: int, range_m: float = 2000.0):
     """Demand: a regular subsample of the DEM cells; candidates: masts 10 m high on random cells."""
     from matplotlib import cbook
+
     from xueliang.coverage.terrain import DEM
     from xueliang.coverage.visibility import Scene, candidate_coverage
 
@@ -96,8 +98,11 @@ def set_spopt_sites(model: object, k: int) -> None:
     minutes; the model differs between k only in this one right-hand side, so the benchmark builds
     it once per instance and re-solves it for each k, charging every k the measured build time."""
     fac = {v.name for v in model.fac_vars}  # type: ignore[attr-defined]
-    found = [c for c in model.problem.constraints.values()  # type: ignore[attr-defined]
-             if c.sense == 0 and {v.name for v in c.keys()} == fac]
+    found = [
+        c
+        for c in model.problem.constraints.values()  # type: ignore[attr-defined]
+        if c.sense == 0 and {v.name for v in c} == fac
+    ]
     if len(found) != 1:
         raise RuntimeError(f"expected one facility-count constraint in spopt's model, found {len(found)}")
     found[0].constant = -float(k)
@@ -119,7 +124,8 @@ def solve_spopt(model: object, built: dict[str, object], limit: float) -> dict[s
         sel = [j for j, v in enumerate(model.fac_vars) if v.value() is not None and v.value() > 0.5]  # type: ignore[attr-defined]
         out["selected"] = sel
         out["sol_status"] = {1: "optimal", 2: "feasible", 0: "none", -1: "infeasible", -2: "unbounded"}.get(
-            prob.sol_status, str(prob.sol_status))
+            prob.sol_status, str(prob.sol_status)
+        )
         out["objective"] = pulp.value(prob.objective)
     except Exception as exc:  # noqa: BLE001 - spopt raises when CBC returns no solution; record it
         out["solve_s"] = time.perf_counter() - t2
@@ -137,17 +143,28 @@ def covered_weight(A: sp.csr_matrix, w: np.ndarray, sel: list[int]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="CI-sized (~20 s): 1,000x200 and a small terrain instance, 60 s CBC limit")
+    ap.add_argument(
+        "--quick", action="store_true", help="CI-sized (~20 s): 1,000x200 and a small terrain instance, 60 s CBC limit"
+    )
     ap.add_argument("--sizes", default=None, help="comma list of NxM, e.g. 1000x200,10000x1000,50000x5000")
     ap.add_argument("--ks", default="20,100,300")
     ap.add_argument("--kinds", default="random,clustered,terrain")
     ap.add_argument("--cbc-limit", type=float, default=300.0, help="CBC time limit (s)")
     ap.add_argument("--spopt-max-n", type=int, default=10_000, help="skip spopt above this many demand points")
-    ap.add_argument("--ours-limit", type=float, default=None,
-                    help="our time limit (s); default: spopt's measured time / 25, capped to [1, 60] s")
-    ap.add_argument("--spopt-results", type=Path, action="append", default=[],
-                    help="take spopt's rows (same instance, k and seed) from these earlier result files instead of "
-                         "running spopt again (its 50,000 x 5,000 build alone takes over half an hour)")
+    ap.add_argument(
+        "--ours-limit",
+        type=float,
+        default=None,
+        help="our time limit (s); default: spopt's measured time / 25, capped to [1, 60] s",
+    )
+    ap.add_argument(
+        "--spopt-results",
+        type=Path,
+        action="append",
+        default=[],
+        help="take spopt's rows (same instance, k and seed) from these earlier result files instead of "
+        "running spopt again (its 50,000 x 5,000 build alone takes over half an hour)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/coverage/results.json")
     args = ap.parse_args(argv)
@@ -195,10 +212,15 @@ def main(argv: list[str] | None = None) -> int:
             earlier = recorded.get((label, k, args.seed))
             if earlier is not None:
                 run_sp = False
-                sp_res = {"sol_status": earlier["spopt_status"], "weight": earlier["spopt_weight"],
-                          "build_s": earlier["spopt_build_s"], "solve_s": earlier["spopt_solve_s"],
-                          "total_s": earlier["spopt_total_s"], "error": earlier["spopt_error"],
-                          "from": earlier["from"]}
+                sp_res = {
+                    "sol_status": earlier["spopt_status"],
+                    "weight": earlier["spopt_weight"],
+                    "build_s": earlier["spopt_build_s"],
+                    "solve_s": earlier["spopt_solve_s"],
+                    "total_s": earlier["spopt_total_s"],
+                    "error": earlier["spopt_error"],
+                    "from": earlier["from"],
+                }
             if run_sp:
                 if not sp_built:
                     if kind == "terrain":
@@ -228,16 +250,27 @@ def main(argv: list[str] | None = None) -> int:
             ours_total = time.perf_counter() - t
             Afull = model.A
             sp_val = covered_weight(Afull, w, sp_res["selected"]) if "selected" in sp_res else sp_res.get("weight")  # type: ignore[arg-type]
-            row.update({
-                "spopt_status": sp_res["sol_status"], "spopt_weight": sp_val,
-                "spopt_build_s": sp_res.get("build_s"), "spopt_solve_s": sp_res.get("solve_s"),
-                "spopt_total_s": sp_res.get("total_s"), "spopt_error": sp_res.get("error"),
-                "ours_weight": sol.covered_weight, "ours_bound": sol.upper_bound, "ours_gap": sol.gap,
-                "ours_status": sol.status, "ours_method": sol.method, "ours_limit_s": limit,
-                "ours_total_s": ours_total, "ours_timings": sol.timings,
-                "terrain_visibility_build_s": geo_build if kind == "terrain" else None,
-                "total_weight": float(w.sum()), "nnz": int(Afull.nnz),
-            })
+            row.update(
+                {
+                    "spopt_status": sp_res["sol_status"],
+                    "spopt_weight": sp_val,
+                    "spopt_build_s": sp_res.get("build_s"),
+                    "spopt_solve_s": sp_res.get("solve_s"),
+                    "spopt_total_s": sp_res.get("total_s"),
+                    "spopt_error": sp_res.get("error"),
+                    "ours_weight": sol.covered_weight,
+                    "ours_bound": sol.upper_bound,
+                    "ours_gap": sol.gap,
+                    "ours_status": sol.status,
+                    "ours_method": sol.method,
+                    "ours_limit_s": limit,
+                    "ours_total_s": ours_total,
+                    "ours_timings": sol.timings,
+                    "terrain_visibility_build_s": geo_build if kind == "terrain" else None,
+                    "total_weight": float(w.sum()),
+                    "nnz": int(Afull.nnz),
+                }
+            )
             if "from" in sp_res:
                 row["spopt_from"] = sp_res["from"]
             if sp_val is not None:
@@ -246,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps({k2: v for k2, v in row.items() if k2 != "ours_timings"}), file=sys.stderr, flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"machine": platform.platform(), "args": vars(args), "rows": rows},
-                                                 indent=1, default=str))
+            Path(args.out).write_text(
+                json.dumps({"machine": platform.platform(), "args": vars(args), "rows": rows}, indent=1, default=str)
+            )
     print(markdown_table(rows))
     return 0
 
@@ -256,14 +290,21 @@ def markdown_table(rows: list[dict[str, object]]) -> str:
     def f(v: object, fmt: str) -> str:
         return "—" if v is None else format(v, fmt)
 
-    out = ["| instance | k | spopt weight | spopt status | spopt time (build+solve) s | ours weight | upper bound | gap | ours time s | speed-up |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| instance | k | spopt weight | spopt status | spopt time (build+solve) s | ours weight | upper bound | gap | ours time s | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        spt = (f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f}+{r['spopt_solve_s']:.1f})"
-               if r.get("spopt_solve_s") is not None else "—")
-        out.append(f"| {r['instance']} | {r['k']} | {f(r['spopt_weight'], '.0f')} | {r['spopt_status']} | {spt} | "
-                   f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} | "
-                   f"{f(r.get('speedup'), '.0f')}{'×' if r.get('speedup') else ''} |")
+        spt = (
+            f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f}+{r['spopt_solve_s']:.1f})"
+            if r.get("spopt_solve_s") is not None
+            else "—"
+        )
+        out.append(
+            f"| {r['instance']} | {r['k']} | {f(r['spopt_weight'], '.0f')} | {r['spopt_status']} | {spt} | "
+            f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} | "
+            f"{f(r.get('speedup'), '.0f')}{'×' if r.get('speedup') else ''} |"
+        )
     return "\n".join(out)
 
 

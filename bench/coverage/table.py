@@ -1,6 +1,6 @@
 """Merge bench/coverage/results_*.json into the Markdown table of docs/coverage.md.
 
-    .venv/bin/python bench/coverage/table.py bench/coverage/results_*.json
+.venv/bin/python bench/coverage/table.py bench/coverage/results_*.json
 """
 
 from __future__ import annotations
@@ -23,24 +23,32 @@ def main(paths: list[str]) -> int:
         n = int(size.split("x")[0])
         return (n, order[kind], r["k"], r["ours_limit_mode"])
 
-    out = ["| instance (n×m) | k | spopt covered | CBC status | spopt s (build + solve) | ours covered | upper bound | gap | ours s (limit) | ours − spopt | speed-up |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| instance (n×m) | k | spopt covered | CBC status | spopt s (build + solve) | ours covered | upper bound | gap | ours s (limit) | ours − spopt | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=key):
         sp = r.get("spopt_weight")
-        spt = (f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f} + {r['spopt_solve_s']:.1f})"
-               if r.get("spopt_solve_s") is not None else "not run")
+        spt = (
+            f"{r['spopt_total_s']:.1f} ({r['spopt_build_s']:.1f} + {r['spopt_solve_s']:.1f})"
+            if r.get("spopt_solve_s") is not None
+            else "not run"
+        )
         diff = "—" if sp is None else f"{r['ours_weight'] - sp:+.0f}"
         speed = "—" if r.get("speedup") is None else f"{r['speedup']:.0f}×"
         out.append(
             f"| {r['instance']} | {r['k']} | {'—' if sp is None else f'{sp:.0f}'} | {r['spopt_status']}"
             f"{' †' if r.get('spopt_from') else ''} | {spt} | "
             f"{r['ours_weight']:.0f} | {r['ours_bound']:.1f} | {r['ours_gap']:.3%} | {r['ours_total_s']:.2f} "
-            f"({r['ours_limit_s']:.1f}) | {diff} | {speed} |")
+            f"({r['ours_limit_s']:.1f}) | {diff} | {speed} |"
+        )
     earlier = sorted({r["spopt_from"] for r in rows if r.get("spopt_from")})
     if earlier:
         out.append("")
-        out.append(f"† spopt's result recorded by an earlier run of the same bench on the same seeded instance "
-                   f"({', '.join(earlier)}); ours solved again in this run.")
+        out.append(
+            f"† spopt's result recorded by an earlier run of the same bench on the same seeded instance "
+            f"({', '.join(earlier)}); ours solved again in this run."
+        )
     print("\n".join(out))
     return 0
 

@@ -70,7 +70,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
-    ap.add_argument("--clip", default="vtest", help="'vtest' (default), 'idle' (a still frame with sensor noise) or a scenario YAML (rendered at --fps)")
+    ap.add_argument(
+        "--clip",
+        default="vtest",
+        help="'vtest' (default), 'idle' (a still frame with sensor noise) or a scenario YAML (rendered at --fps)",
+    )
     ap.add_argument("--fps", type=float, default=5.0, help="sample rate for a scenario clip")
     args = ap.parse_args()
 
@@ -83,8 +87,7 @@ def main() -> None:
     elif args.clip == "idle":  # a camera where nothing happens: vtest's first frame plus sensor noise
         rng = np.random.default_rng(0)
         still = load_frames(vtest_path(), 1)[0].astype(np.int16)
-        frames = [np.clip(still + rng.normal(0, 2.0, still.shape), 0, 255).astype(np.uint8)
-                  for _ in range(args.frames)]
+        frames = [np.clip(still + rng.normal(0, 2.0, still.shape), 0, 255).astype(np.uint8) for _ in range(args.frames)]
         clip_fps, clip = 10.0, "idle (vtest frame 0 + noise)"
     else:
         from xueliang.scenes.render import SceneRenderer
@@ -111,16 +114,24 @@ def main() -> None:
         model.predict(frames[0], imgsz=imgsz, verbose=False)
         torch.set_num_threads(default_threads)
         s = timed(lambda: [model.predict(f, imgsz=imgsz, verbose=False) for f in frames], args.repeats)
-        rows.append({"backend": "ultralytics predict (plain)", "imgsz": imgsz, "batch": 1, "gated": False,
-                     "fps": len(frames) / s})
+        rows.append(
+            {
+                "backend": "ultralytics predict (plain)",
+                "imgsz": imgsz,
+                "batch": 1,
+                "gated": False,
+                "fps": len(frames) / s,
+            }
+        )
 
     for kind in args.backends:
         for imgsz in args.imgsz:
             if kind == "onnxruntime":
                 det = OnnxRuntimeDetector(Path(args.onnx), imgsz, 0.25, 0.45, args.threads)
             elif kind.startswith("openvino"):
-                det = OpenVinoDetector(Path(args.onnx), imgsz, 0.25, 0.45, args.threads,
-                                       "bf16" if kind.endswith("bf16") else "f32")
+                det = OpenVinoDetector(
+                    Path(args.onnx), imgsz, 0.25, 0.45, args.threads, "bf16" if kind.endswith("bf16") else "f32"
+                )
             else:
                 det = UltralyticsDetector(args.pt, imgsz, 0.25, 0.45, threads=args.threads)
             for batch in args.batch:
@@ -128,28 +139,31 @@ def main() -> None:
 
                 def run(indices: list[int], batch: int = batch, det=det) -> None:
                     for k in range(0, len(indices), batch):
-                        det.infer([frames[i] for i in indices[k:k + batch]])
+                        det.infer([frames[i] for i in indices[k : k + batch]])
 
                 s = timed(lambda: run(list(range(len(frames)))), args.repeats)
                 fps = len(frames) / s
                 rows.append({"backend": kind, "imgsz": imgsz, "batch": batch, "gated": False, "fps": fps})
                 sg = timed(lambda: run(gated), args.repeats) + gate_s * len(frames)
-                rows.append({"backend": kind, "imgsz": imgsz, "batch": batch, "gated": True,
-                             "fps": len(frames) / sg})
+                rows.append({"backend": kind, "imgsz": imgsz, "batch": batch, "gated": True, "fps": len(frames) / sg})
             det.close()
 
     base = {r["imgsz"]: r["fps"] for r in rows if r["backend"].startswith("ultralytics predict")}
     h, w = frames[0].shape[:2]
-    print(f"{clip}, {len(frames)} frames {w}x{h}, {args.threads} threads; motion gate passes "
-          f"{len(gated)}/{len(frames)} frames ({share:.0%}), gate {gate_s * 1000:.2f} ms/frame; "
-          f"cpu_count={os.cpu_count()}, affinity={len(os.sched_getaffinity(0))}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{clip}, {len(frames)} frames {w}x{h}, {args.threads} threads; motion gate passes "
+        f"{len(gated)}/{len(frames)} frames ({share:.0%}), gate {gate_s * 1000:.2f} ms/frame; "
+        f"cpu_count={os.cpu_count()}, affinity={len(os.sched_getaffinity(0))}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print("| backend | imgsz | batch | motion gating | frames/s | × plain predict |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         r["speedup"] = r["fps"] / base[r["imgsz"]]
-        print(f"| {r['backend']} | {r['imgsz']} | {r['batch']} | {'yes' if r['gated'] else 'no'} | "
-              f"{r['fps']:.1f} | {r['speedup']:.2f} |")
+        print(
+            f"| {r['backend']} | {r['imgsz']} | {r['batch']} | {'yes' if r['gated'] else 'no'} | "
+            f"{r['fps']:.1f} | {r['speedup']:.2f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"frames": len(frames), "gated_share": share, "rows": rows}, indent=1))
 

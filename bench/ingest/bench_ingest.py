@@ -41,16 +41,16 @@ import uuid
 from pathlib import Path
 
 import cv2
+
+from xueliang.bus.memory import MemoryBus
+from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Topics, topic_specs
 from xueliang.ingest.camera import CameraRunner
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import measure
 from xueliang.ingest.sources import DECODE_THREADS
 from xueliang.ingest.testing import encode_h264, vtest_avi
-
-from xueliang.bus.memory import MemoryBus
-from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import Topics, topic_specs
 
 FRAME_PARTITIONS = 8
 
@@ -73,18 +73,36 @@ def raw_decode(path: Path, convert: bool) -> int:
     return n
 
 
-def ingest(path: Path, sample_fps: float, keyframes: bool, bus, topics: Topics,  # type: ignore[no-untyped-def]
-           decoder: str = "opencv", cameras: int = 1) -> int:
+def ingest(
+    path: Path,
+    sample_fps: float,
+    keyframes: bool,
+    bus,
+    topics: Topics,  # type: ignore[no-untyped-def]
+    decoder: str = "opencv",
+    cameras: int = 1,
+) -> int:
     """One worker: ``cameras`` camera loops over ``path`` (one thread each when more than one) sharing
     one publisher, as ``IngestWorker`` runs them; returns the frames published."""
     publisher = Publisher(bus, topics.frames, max_buffered_frames=10_000, max_in_flight=64)
     publisher.start()
     runners = []
     for i in range(cameras):
-        cam = CameraConfig.model_validate({
-            "id": f"bench{i}", "source": {"type": "file", "path": str(path), "loop": False, "realtime": False,
-                                          "keyframes_only": keyframes, "decoder": decoder},
-            "sample_fps": sample_fps, "max_width": 960})
+        cam = CameraConfig.model_validate(
+            {
+                "id": f"bench{i}",
+                "source": {
+                    "type": "file",
+                    "path": str(path),
+                    "loop": False,
+                    "realtime": False,
+                    "keyframes_only": keyframes,
+                    "decoder": decoder,
+                },
+                "sample_fps": sample_fps,
+                "max_width": 960,
+            }
+        )
         runners.append(CameraRunner(cam, publisher, i % FRAME_PARTITIONS, HealthTracker(cam)))
     if cameras == 1:
         runners[0]._run()  # in this thread, to the end of the file
@@ -105,8 +123,12 @@ def main() -> int:
     ap.add_argument("--sample-fps", default="2,5", help="comma-separated sample rates of the ingest cases")
     ap.add_argument("--kafka", default=None, help="publish to this Kafka bootstrap server instead of the embedded bus")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--cameras", type=int, default=1,
-                    help="cameras in the one worker (threads sharing one publisher), each reading its own copy of the clip")
+    ap.add_argument(
+        "--cameras",
+        type=int,
+        default=1,
+        help="cameras in the one worker (threads sharing one publisher), each reading its own copy of the clip",
+    )
     ap.add_argument("--linger-ms", type=int, default=None, help="Kafka producer linger (default: the bus config's)")
     ap.add_argument("--opencv-threads", type=int, default=1, help="cv2.setNumThreads (1: per-core figures)")
     args = ap.parse_args()
@@ -127,9 +149,13 @@ def main() -> int:
         from xueliang.config.bus import KafkaBusConfig
 
         prefix = f"bench-{uuid.uuid4().hex[:6]}"
-        topics = Topics(frames=f"{prefix}.frames", incidents=f"{prefix}.incidents",
-                        camera_health=f"{prefix}.health", dead_letters=f"{prefix}.dlq",
-                        camera_registry=f"{prefix}.registry")
+        topics = Topics(
+            frames=f"{prefix}.frames",
+            incidents=f"{prefix}.incidents",
+            camera_health=f"{prefix}.health",
+            dead_letters=f"{prefix}.dlq",
+            camera_registry=f"{prefix}.registry",
+        )
         extra = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
         bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[args.kafka], topics=topics, **extra))
     else:
@@ -172,21 +198,26 @@ def main() -> int:
         }
     bus.close()
 
-    print(f"\ningest bench: {args.seconds:.0f} s clips of vtest.avi, H.264 25 fps GOP 25, {n_cams} camera(s) in one worker, "
-          f"median of {args.repeat} rounds, "
-          f"bus: {'kafka ' + args.kafka if args.kafka else 'embedded'}; {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads}, decoder threads {DECODE_THREADS}")
+    print(
+        f"\ningest bench: {args.seconds:.0f} s clips of vtest.avi, H.264 25 fps GOP 25, {n_cams} camera(s) in one worker, "
+        f"median of {args.repeat} rounds, "
+        f"bus: {'kafka ' + args.kafka if args.kafka else 'embedded'}; {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads}, decoder threads {DECODE_THREADS}"
+    )
     cols = list(next(iter(results.values()))["cpu_s"])
-    print("frames/s per core (stream frames per CPU second), and CPU as a ratio to raw decode in the same round "
-          "(median of the rounds; range below):")
+    print(
+        "frames/s per core (stream frames per CPU second), and CPU as a ratio to raw decode in the same round "
+        "(median of the rounds; range below):"
+    )
     print(f"{'':6s} " + " ".join(f"{c:>13s}" for c in cols))
     for name, r in results.items():
         print(f"{name:6s} " + " ".join(f"{r['fps_per_core'][c]:8.0f} ({r['ratio_to_decode'][c]:.2f})" for c in cols))
         spans = (f"{r['ratio_range'][c][0]:.2f}-{r['ratio_range'][c][1]:.2f}" for c in cols)
         print(f"{'':6s} " + " ".join(f"{span:>13s}" for span in spans))
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
+        )
     return 0
 
 

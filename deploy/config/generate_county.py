@@ -23,10 +23,22 @@ CONFIGMAP = HERE.parent / "k8s" / "20-configmap.yaml"
 
 # (id, name, villages) — Keqiao district's 16 streets and towns
 TOWNSHIPS = [
-    ("keqiao", "柯桥街道", 24), ("huashe", "华舍街道", 18), ("hutang", "湖塘街道", 20), ("keyan", "柯岩街道", 22),
-    ("qixian", "齐贤街道", 19), ("anchang", "安昌街道", 21), ("fuquan", "福全街道", 17), ("qianqing", "钱清街道", 23),
-    ("yangxunqiao", "杨汛桥街道", 18), ("lanting", "兰亭街道", 20), ("maan", "马鞍街道", 19), ("lizhu", "漓渚镇", 16),
-    ("xialv", "夏履镇", 12), ("pingshui", "平水镇", 22), ("jidong", "稽东镇", 26), ("wangtan", "王坛镇", 20),
+    ("keqiao", "柯桥街道", 24),
+    ("huashe", "华舍街道", 18),
+    ("hutang", "湖塘街道", 20),
+    ("keyan", "柯岩街道", 22),
+    ("qixian", "齐贤街道", 19),
+    ("anchang", "安昌街道", 21),
+    ("fuquan", "福全街道", 17),
+    ("qianqing", "钱清街道", 23),
+    ("yangxunqiao", "杨汛桥街道", 18),
+    ("lanting", "兰亭街道", 20),
+    ("maan", "马鞍街道", 19),
+    ("lizhu", "漓渚镇", 16),
+    ("xialv", "夏履镇", 12),
+    ("pingshui", "平水镇", 22),
+    ("jidong", "稽东镇", 26),
+    ("wangtan", "王坛镇", 20),
 ]
 COUNTY_LON, COUNTY_LAT = 120.49, 30.08
 
@@ -46,30 +58,64 @@ def camera(t: int, tid: str, v: int, vid: str, k: int) -> dict[str, Any]:
         "id": f"{vid}-{kind}",
         "name": {"entrance": "村口", "square": "文化广场", "riverbank": "河埠头"}[kind],
         "village": vid,
-        "source": {"type": "rtsp", "url": f"rtsp://{cred}@{host}:554/Streaming/Channels/101",
-                   "detect_url": f"rtsp://{cred}@{host}:554/Streaming/Channels/102", "transport": "tcp"},
+        "source": {
+            "type": "rtsp",
+            "url": f"rtsp://{cred}@{host}:554/Streaming/Channels/101",
+            "detect_url": f"rtsp://{cred}@{host}:554/Streaming/Channels/102",
+            "transport": "tcp",
+        },
         "sample_fps": 2,
-        "placement": {"lon": round(COUNTY_LON + (t % 4) * 0.04 + v * 0.0012, 5),
-                      "lat": round(COUNTY_LAT + (t // 4) * 0.03 + k * 0.0008, 5),
-                      "height_m": 6, "azimuth_deg": (t * 45 + v * 30 + k * 90) % 360, "hfov_deg": 70, "range_m": 60},
+        "placement": {
+            "lon": round(COUNTY_LON + (t % 4) * 0.04 + v * 0.0012, 5),
+            "lat": round(COUNTY_LAT + (t // 4) * 0.03 + k * 0.0008, 5),
+            "height_m": 6,
+            "azimuth_deg": (t * 45 + v * 30 + k * 90) % 360,
+            "hfov_deg": 70,
+            "range_m": 60,
+        },
     }
     if kind == "entrance":
         cam["lines"] = [{"name": "gate", "a": [120, 400], "b": [840, 400]}]
-        cam["rules"] = [{"type": "line_crossing", "name": "night-entry", "line": "gate", "direction": "a_to_b",
-                         "classes": ["person", "car", "motorbike"],
-                         "schedule": [{"start": "22:00:00", "end": "05:00:00"}]}]
+        cam["rules"] = [
+            {
+                "type": "line_crossing",
+                "name": "night-entry",
+                "line": "gate",
+                "direction": "a_to_b",
+                "classes": ["person", "car", "motorbike"],
+                "schedule": [{"start": "22:00:00", "end": "05:00:00"}],
+            }
+        ]
     elif kind == "square":
         cam["zones"] = [{"name": "square", "polygon": [[80, 200], [880, 200], [940, 540], [20, 540]]}]
-        cam["rules"] = [{"type": "crowding", "name": "gathering", "zone": "square", "min_count": 15,
-                         "min_duration_s": 120, "grades": [{"count": 50, "severity": "major"}]}]
+        cam["rules"] = [
+            {
+                "type": "crowding",
+                "name": "gathering",
+                "zone": "square",
+                "min_count": 15,
+                "min_duration_s": 120,
+                "grades": [{"count": 50, "severity": "major"}],
+            }
+        ]
     else:
         cam["zones"] = [{"name": "water-edge", "polygon": [[0, 380], [960, 330], [960, 540], [0, 540]]}]
         cam["rules"] = [
-            {"type": "intrusion", "name": "water-edge-intrusion", "zone": "water-edge", "severity": "major",
-             "schedule": [{"start": "19:00:00", "end": "07:00:00"}]},
+            {
+                "type": "intrusion",
+                "name": "water-edge-intrusion",
+                "zone": "water-edge",
+                "severity": "major",
+                "schedule": [{"start": "19:00:00", "end": "07:00:00"}],
+            },
             {"type": "loitering", "name": "water-edge-loitering", "zone": "water-edge", "dwell_s": 300},
-            {"type": "fire_smoke", "name": "straw-burning", "k": 3, "n": 5,
-             "grades": [{"area_px": 60000, "severity": "critical"}]},  # ~12 % of a 960x540 substream frame
+            {
+                "type": "fire_smoke",
+                "name": "straw-burning",
+                "k": 3,
+                "n": 5,
+                "grades": [{"area_px": 60000, "severity": "critical"}],
+            },  # ~12 % of a 960x540 substream frame
         ]
     return cam
 
@@ -80,22 +126,53 @@ def build() -> dict[str, Any]:
         villages = []
         for v in range(1, n_villages + 1):
             vid = f"{tid}-v{v:02d}"
-            villages.append({"id": vid, "name": f"{tname}第{v}村", "tier": "village",
-                             "division_code": f"330603{t:03d}{200 + v:03d}"})
+            villages.append(
+                {
+                    "id": vid,
+                    "name": f"{tname}第{v}村",
+                    "tier": "village",
+                    "division_code": f"330603{t:03d}{200 + v:03d}",
+                }
+            )
             cameras += [camera(t, tid, v, vid, k) for k in range(cameras_in_village(t, v))]
-        townships.append({"id": tid, "name": f"{tname}综治中心", "tier": "township",
-                          "division_code": f"330603{t:03d}", "children": villages})
+        townships.append(
+            {
+                "id": tid,
+                "name": f"{tname}综治中心",
+                "tier": "township",
+                "division_code": f"330603{t:03d}",
+                "children": villages,
+            }
+        )
     return {
-        "centres": {"id": "shaoxing", "name": "绍兴市社会治理中心", "tier": "city", "division_code": "330600",
-                    "children": [{"id": "keqiao-county", "name": "柯桥区综治中心", "tier": "county",
-                                  "division_code": "330603", "children": townships}]},
+        "centres": {
+            "id": "shaoxing",
+            "name": "绍兴市社会治理中心",
+            "tier": "city",
+            "division_code": "330600",
+            "children": [
+                {
+                    "id": "keqiao-county",
+                    "name": "柯桥区综治中心",
+                    "tier": "county",
+                    "division_code": "330603",
+                    "children": townships,
+                }
+            ],
+        },
         "cameras": cameras,
         # ≈ 60 cameras per ingest pod: room for a few seconds of their frames while the brokers fail over
         "ingest": {"max_buffered_frames": 256, "max_in_flight": 64},
         "detector": {
-            "backend": {"type": "onnxruntime", "model": "/opt/xueliang/detector/models/xueliang-yolo-n.onnx",
-                        "threads": 2},
-            "confidence": 0.25, "batch_size": 8, "batch_timeout_ms": 50, "max_age_s": 5.0,
+            "backend": {
+                "type": "onnxruntime",
+                "model": "/opt/xueliang/detector/models/xueliang-yolo-n.onnx",
+                "threads": 2,
+            },
+            "confidence": 0.25,
+            "batch_size": 8,
+            "batch_timeout_ms": 50,
+            "max_age_s": 5.0,
             "snapshot_dir": "/var/lib/xueliang/snapshots",
             "class_map": {"motorcycle": "motorbike", "bicycle": "bicycle"},
         },
@@ -107,13 +184,22 @@ def build() -> dict[str, Any]:
                 {"severity": "major", "rule_type": "fire_smoke", "owner_tier": "county", "notify_tiers": ["city"]},
                 {"severity": "critical", "owner_tier": "county", "notify_tiers": ["city"]},
             ],
-            "sla": {"general": {"accept_s": 1800, "close_s": 259200}, "serious": {"accept_s": 900, "close_s": 86400},
-                    "major": {"accept_s": 300, "close_s": 14400}, "critical": {"accept_s": 120, "close_s": 3600}},
+            "sla": {
+                "general": {"accept_s": 1800, "close_s": 259200},
+                "serious": {"accept_s": 900, "close_s": 86400},
+                "major": {"accept_s": 300, "close_s": 14400},
+                "critical": {"accept_s": 120, "close_s": 3600},
+            },
             "tick_s": 5.0,
         },
-        "bus": {"type": "kafka", "frame_partitions": 24,
-                "bootstrap_servers": ["xueliang-kafka-bootstrap.xueliang.svc.cluster.local:9092"]},
-        "store": {"url": "postgresql+psycopg://xueliang:${XL_POSTGRES_PASSWORD}@xueliang-postgres.xueliang.svc:5432/xueliang"},
+        "bus": {
+            "type": "kafka",
+            "frame_partitions": 24,
+            "bootstrap_servers": ["xueliang-kafka-bootstrap.xueliang.svc.cluster.local:9092"],
+        },
+        "store": {
+            "url": "postgresql+psycopg://xueliang:${XL_POSTGRES_PASSWORD}@xueliang-postgres.xueliang.svc:5432/xueliang"
+        },
         "api": {"host": "0.0.0.0", "port": 8000, "jwt_secret": "${XL_JWT_SECRET}"},
         "metrics": {"port": 9100},
     }
@@ -133,14 +219,22 @@ def render() -> tuple[str, str]:
     n_villages = sum(len(t["children"]) for t in config["centres"]["children"][0]["children"])
     body = yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=160, default_flow_style=None)
     text = HEADER.format(villages=n_villages, cameras=len(config["cameras"])) + body
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": {"name": "xueliang-config", "namespace": "xueliang",
-                              "labels": {"app.kubernetes.io/part-of": "xueliang"}},
-                 "data": {"xueliang.yaml": text}}
-    cm = ("# Generated by deploy/config/generate_county.py from county-production.yaml.\n"
-          "# Over 256 KiB: apply server-side (kubectl apply --server-side -f ...), client-side apply\n"
-          "# cannot store it in its last-applied annotation.\n"
-          + yaml.safe_dump(configmap, allow_unicode=True, sort_keys=False, width=120))
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "xueliang-config",
+            "namespace": "xueliang",
+            "labels": {"app.kubernetes.io/part-of": "xueliang"},
+        },
+        "data": {"xueliang.yaml": text},
+    }
+    cm = (
+        "# Generated by deploy/config/generate_county.py from county-production.yaml.\n"
+        "# Over 256 KiB: apply server-side (kubectl apply --server-side -f ...), client-side apply\n"
+        "# cannot store it in its last-applied annotation.\n"
+        + yaml.safe_dump(configmap, allow_unicode=True, sort_keys=False, width=120)
+    )
     return text, cm
 
 

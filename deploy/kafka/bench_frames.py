@@ -27,8 +27,13 @@ def run(bus: Bus, frames: int, kib: int, cameras: int) -> dict[str, float]:
     t0 = time.perf_counter()
     for i in range(frames):
         cam = f"cam-{i % cameras:02d}"
-        producer.send(topic, payloads[i % len(payloads)], key=cam, partition=i % cameras % 6,
-                      headers={"camera": cam.encode(), "seq": str(i).encode()})
+        producer.send(
+            topic,
+            payloads[i % len(payloads)],
+            key=cam,
+            partition=i % cameras % 6,
+            headers={"camera": cam.encode(), "seq": str(i).encode()},
+        )
     producer.flush(timeout=120)
     produce_s = time.perf_counter() - t0
     producer.close()
@@ -47,9 +52,14 @@ def run(bus: Bus, frames: int, kib: int, cameras: int) -> dict[str, float]:
     if hasattr(bus, "delete_topics"):
         bus.delete_topics([topic])
     mib = frames * kib / 1024
-    return {"frames": frames, "produce_fps": frames / produce_s, "produce_mib_s": mib / produce_s,
-            "consume_fps": got / consume_s, "consume_mib_s": got * kib / 1024 / consume_s,
-            "join_s": (first or t1) - t1}
+    return {
+        "frames": frames,
+        "produce_fps": frames / produce_s,
+        "produce_mib_s": mib / produce_s,
+        "consume_fps": got / consume_s,
+        "consume_mib_s": got * kib / 1024 / consume_s,
+        "join_s": (first or t1) - t1,
+    }
 
 
 def main() -> None:
@@ -73,10 +83,12 @@ def main() -> None:
         r = run(bus, args.frames, args.kib, args.cameras)
     finally:
         bus.close()
-    print(f"{'memory' if args.memory else 'kafka'}: {r['frames']} frames of {args.kib} KiB: "
-          f"produce {r['produce_fps']:.0f} frames/s ({r['produce_mib_s']:.0f} MiB/s), "
-          f"consume {r['consume_fps']:.0f} frames/s ({r['consume_mib_s']:.0f} MiB/s), "
-          f"group join {r['join_s']:.2f}s")
+    print(
+        f"{'memory' if args.memory else 'kafka'}: {r['frames']} frames of {args.kib} KiB: "
+        f"produce {r['produce_fps']:.0f} frames/s ({r['produce_mib_s']:.0f} MiB/s), "
+        f"consume {r['consume_fps']:.0f} frames/s ({r['consume_mib_s']:.0f} MiB/s), "
+        f"group join {r['join_s']:.2f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ class FileFactory(GstRtspServer.RTSPMediaFactory):
 
     def do_create_element(self, url):
         demux = "matroskademux" if self.path.endswith((".mkv", ".webm")) else "qtdemux"
-        launch = (f"( filesrc location={self.path} ! {demux} ! h264parse config-interval=-1 "
-                  f"! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+        launch = (
+            f"( filesrc location={self.path} ! {demux} ! h264parse config-interval=-1 "
+            f"! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        )
         return Gst.parse_launch(launch)
 
 

@@ -51,8 +51,14 @@ class BusError(RuntimeError):
 
 class Producer(abc.ABC):
     @abc.abstractmethod
-    def send(self, topic: str, value: bytes, key: str | None = None, headers: dict[str, bytes] | None = None,
-             partition: int | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        headers: dict[str, bytes] | None = None,
+        partition: int | None = None,
+    ) -> None:
         """Queue a record; raises :class:`BusError` if it can never be delivered (too large...)."""
 
     @abc.abstractmethod
@@ -99,8 +105,15 @@ class Bus(abc.ABC):
     def producer(self, client_id: str = "xueliang", *, compression: Compression | None = None) -> Producer: ...
 
     @abc.abstractmethod
-    def consumer(self, group_id: str, topics: Sequence[str], *, offset_reset: OffsetReset = "earliest",
-                 client_id: str = "xueliang", max_record_bytes: int | None = None) -> Consumer: ...
+    def consumer(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        offset_reset: OffsetReset = "earliest",
+        client_id: str = "xueliang",
+        max_record_bytes: int | None = None,
+    ) -> Consumer: ...
 
     @abc.abstractmethod
     def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:

@@ -69,8 +69,7 @@ REQUEST_TIMEOUT_MS = 30_000
 _T = TypeVar("_T")
 
 # Errors that mean "no broker answered (yet)": client creation retries them.
-_UNREACHABLE = (kerr.KafkaTimeoutError, kerr.KafkaConnectionError, kerr.NodeNotReadyError,
-                kerr.MetadataEmptyBrokerList)
+_UNREACHABLE = (kerr.KafkaTimeoutError, kerr.KafkaConnectionError, kerr.NodeNotReadyError, kerr.MetadataEmptyBrokerList)
 
 
 def _patch_kafka_python_join_race() -> None:
@@ -165,8 +164,9 @@ class KafkaBus(Bus):
                         f"no Kafka broker answered at {','.join(self._servers)} within "
                         f"{self.config.client_timeout_s:g}s (creating {what}, {attempt} attempts): {exc!r}"
                     ) from exc
-                log.warning("Kafka at %s not reachable yet (creating %s): %r; retrying",
-                            ",".join(self._servers), what, exc)
+                log.warning(
+                    "Kafka at %s not reachable yet (creating %s): %r; retrying", ",".join(self._servers), what, exc
+                )
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             except kerr.KafkaError as exc:
                 raise BusError(f"cannot create {what} for Kafka at {','.join(self._servers)}: {exc!r}") from exc
@@ -178,10 +178,16 @@ class KafkaBus(Bus):
             if self._closed:
                 raise BusError("bus is closed")
             if self._admin is None:
-                self._admin = self._connect("admin client", lambda t: _construct(
-                    KafkaAdminClient,
-                    bootstrap_servers=self._servers, client_id="xueliang-admin",
-                    request_timeout_ms=REQUEST_TIMEOUT_MS, bootstrap_timeout_ms=t))
+                self._admin = self._connect(
+                    "admin client",
+                    lambda t: _construct(
+                        KafkaAdminClient,
+                        bootstrap_servers=self._servers,
+                        client_id="xueliang-admin",
+                        request_timeout_ms=REQUEST_TIMEOUT_MS,
+                        bootstrap_timeout_ms=t,
+                    ),
+                )
             return self._admin
 
     def _admin_call(self, what: str, fn: Callable[[KafkaAdminClient], _T]) -> _T:
@@ -208,8 +214,10 @@ class KafkaBus(Bus):
     # ----------------------------------------------------------------- topics
     def _partitions(self, topic: str) -> list[int] | None:
         """Partition ids of ``topic`` (None if it does not exist)."""
+
         def describe(admin: KafkaAdminClient) -> list[dict[str, Any]]:
             return admin.describe_topics([topic])  # type: ignore[no-any-return]
+
         for t in self._admin_call(f"describe topic {topic!r}", describe):
             if t.get("name") != topic:
                 continue
@@ -231,8 +239,9 @@ class KafkaBus(Bus):
     def topic_max_message_bytes(self, topic: str) -> int:
         """The topic's ``max.message.bytes`` (largest record batch the broker accepts)."""
         resource = ConfigResource(ConfigResourceType.TOPIC, topic, ["max.message.bytes"])
-        result = self._admin_call(f"describe config of topic {topic!r}",
-                                  lambda a: a.describe_configs([resource], config_filter="all"))
+        result = self._admin_call(
+            f"describe config of topic {topic!r}", lambda a: a.describe_configs([resource], config_filter="all")
+        )
         try:
             return int(result["topic"][topic]["max.message.bytes"]["value"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -251,8 +260,12 @@ class KafkaBus(Bus):
             request[spec.name] = {"num_partitions": spec.partitions, "replication_factor": -1, "configs": configs}
 
         def create(admin: KafkaAdminClient) -> dict[str, Any]:
-            return admin.create_topics(request, timeout_ms=REQUEST_TIMEOUT_MS,  # type: ignore[no-any-return]
-                                       raise_errors=False)
+            return admin.create_topics(
+                request,
+                timeout_ms=REQUEST_TIMEOUT_MS,  # type: ignore[no-any-return]
+                raise_errors=False,
+            )
+
         result = self._admin_call("create topics", create)
         existing: list[TopicSpec] = []
         by_name = {spec.name: spec for spec in specs}
@@ -269,13 +282,25 @@ class KafkaBus(Bus):
         for spec in existing:
             parts = self._partitions(spec.name) or []
             if len(parts) < spec.partitions:
-                log.warning("topic %s has %d partitions, config asks for %d: adding partitions "
-                            "(keys move to other partitions from now on)", spec.name, len(parts), spec.partitions)
-                self._admin_call(f"add partitions to {spec.name!r}",
-                                 lambda a, s=spec: a.create_partitions({s.name: s.partitions}))
+                log.warning(
+                    "topic %s has %d partitions, config asks for %d: adding partitions "
+                    "(keys move to other partitions from now on)",
+                    spec.name,
+                    len(parts),
+                    spec.partitions,
+                )
+                self._admin_call(
+                    f"add partitions to {spec.name!r}", lambda a, s=spec: a.create_partitions({s.name: s.partitions})
+                )
             elif len(parts) > spec.partitions:
-                log.warning("topic %s has %d partitions, more than the %d configured (Kafka cannot remove "
-                            "partitions); keeping %d", spec.name, len(parts), spec.partitions, len(parts))
+                log.warning(
+                    "topic %s has %d partitions, more than the %d configured (Kafka cannot remove "
+                    "partitions); keeping %d",
+                    spec.name,
+                    len(parts),
+                    spec.partitions,
+                    len(parts),
+                )
         names = [spec.name for spec in specs]
         self._admin_call("wait for topic metadata", lambda a: a.wait_for_topics(names, timeout_ms=REQUEST_TIMEOUT_MS))
 
@@ -286,6 +311,7 @@ class KafkaBus(Bus):
 
         def delete(admin: KafkaAdminClient) -> Any:
             return admin.delete_topics(list(names), timeout_ms=REQUEST_TIMEOUT_MS, raise_errors=False)
+
         result = self._admin_call("delete topics", delete)
         for topic in result["topics"]:
             code = topic.get("error_code", 0)
@@ -303,14 +329,18 @@ class KafkaBus(Bus):
     def committed_offsets(self, group_id: str, topic: str) -> dict[int, int]:
         def fetch(admin: KafkaAdminClient) -> dict[str, dict[KTopicPartition, OffsetAndMetadata]]:
             return admin.list_group_offsets({group_id: None})  # type: ignore[no-any-return]
+
         try:
             result = self._admin_call(f"fetch committed offsets of group {group_id!r}", fetch)
         except BusError as exc:
             if isinstance(exc.__cause__, kerr.GroupIdNotFoundError):
                 return {}
             raise
-        return {tp.partition: int(om.offset) for tp, om in result.get(group_id, {}).items()
-                if tp.topic == topic and om.offset is not None and om.offset >= 0}
+        return {
+            tp.partition: int(om.offset)
+            for tp, om in result.get(group_id, {}).items()
+            if tp.topic == topic and om.offset is not None and om.offset >= 0
+        }
 
     # -------------------------------------------------------------- clients
     def producer(self, client_id: str = "xueliang", *, compression: Compression | None = None) -> Producer:
@@ -320,8 +350,15 @@ class KafkaBus(Bus):
         self._clients.add(p)
         return p
 
-    def consumer(self, group_id: str, topics: Sequence[str], *, offset_reset: OffsetReset = "earliest",
-                 client_id: str = "xueliang", max_record_bytes: int | None = None) -> Consumer:
+    def consumer(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        offset_reset: OffsetReset = "earliest",
+        client_id: str = "xueliang",
+        max_record_bytes: int | None = None,
+    ) -> Consumer:
         if self._closed:
             raise BusError("bus is closed")
         if not topics:
@@ -366,24 +403,27 @@ class _KafkaProducer(Producer):
         # kafka-python requires delivery_timeout_ms >= linger_ms + request_timeout_ms
         linger_ms = bus.config.linger_ms
         request_ms = max(500, min(REQUEST_TIMEOUT_MS, delivery_ms - linger_ms - 1))
-        return bus._connect(f"producer {self._client_id!r}", lambda t: _construct(
-            KafkaProducer,
-            bootstrap_servers=bus._servers,
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=True,
-            compression_type=self._compression,
-            max_request_size=MAX_REQUEST_BYTES,
-            linger_ms=linger_ms,
-            # below every topic's max.message.bytes, so only a single oversize record can overflow
-            batch_size=256 * 1024,
-            delivery_timeout_ms=max(delivery_ms, linger_ms + request_ms),
-            request_timeout_ms=request_ms,
-            max_block_ms=REQUEST_TIMEOUT_MS,
-            allow_auto_create_topics=False,
-            reconnect_backoff_max_ms=2000,
-            bootstrap_timeout_ms=t,
-        ))
+        return bus._connect(
+            f"producer {self._client_id!r}",
+            lambda t: _construct(
+                KafkaProducer,
+                bootstrap_servers=bus._servers,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                compression_type=self._compression,
+                max_request_size=MAX_REQUEST_BYTES,
+                linger_ms=linger_ms,
+                # below every topic's max.message.bytes, so only a single oversize record can overflow
+                batch_size=256 * 1024,
+                delivery_timeout_ms=max(delivery_ms, linger_ms + request_ms),
+                request_timeout_ms=request_ms,
+                max_block_ms=REQUEST_TIMEOUT_MS,
+                allow_auto_create_topics=False,
+                reconnect_backoff_max_ms=2000,
+                bootstrap_timeout_ms=t,
+            ),
+        )
 
     def _recover_if_fatal(self) -> None:
         """kafka-python's idempotent producer refuses every later record after a fatal error
@@ -414,11 +454,22 @@ class _KafkaProducer(Producer):
             if len(self._errors) < 5:
                 self._errors.append(f"{topic}: {failure!r}")
         if failed & (failed - 1) == 0:  # 1st, 2nd, 4th, 8th... failure: visible without flooding the log
-            log.warning("producer %s: %d record(s) not delivered since the last flush, latest to %s: %r",
-                        self._client_id, failed, topic, failure)
+            log.warning(
+                "producer %s: %d record(s) not delivered since the last flush, latest to %s: %r",
+                self._client_id,
+                failed,
+                topic,
+                failure,
+            )
 
-    def send(self, topic: str, value: bytes, key: str | None = None, headers: dict[str, bytes] | None = None,
-             partition: int | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        headers: dict[str, bytes] | None = None,
+        partition: int | None = None,
+    ) -> None:
         if self._closed:
             raise BusError("producer is closed")
         limit = self._limit(topic)
@@ -427,8 +478,10 @@ class _KafkaProducer(Producer):
         kheaders = [(k, bytes(v)) for k, v in (headers or {}).items()]
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(kkey, kvalue, kheaders)
         if size > min(limit, MAX_REQUEST_BYTES):
-            raise BusError(f"record of {len(kvalue)} bytes ({size} with key, headers and batch overhead) "
-                           f"exceeds {topic}'s limit of {min(limit, MAX_REQUEST_BYTES)} bytes")
+            raise BusError(
+                f"record of {len(kvalue)} bytes ({size} with key, headers and batch overhead) "
+                f"exceeds {topic}'s limit of {min(limit, MAX_REQUEST_BYTES)} bytes"
+            )
         self._recover_if_fatal()
         with self._lock:  # counted before sending: the acknowledgement may arrive before send() returns
             self._pending += 1
@@ -466,32 +519,41 @@ class _KafkaProducer(Producer):
 
 
 class _KafkaConsumer(Consumer):
-    def __init__(self, bus: KafkaBus, group_id: str, topics: tuple[str, ...], offset_reset: OffsetReset,
-                 client_id: str, max_record_bytes: int | None) -> None:
+    def __init__(
+        self,
+        bus: KafkaBus,
+        group_id: str,
+        topics: tuple[str, ...],
+        offset_reset: OffsetReset,
+        client_id: str,
+        max_record_bytes: int | None,
+    ) -> None:
         self._bus = bus
         self._group_id = group_id
         self._closed = False
         cfg = bus.config
         # topics given to the constructor (not subscribe()) so their metadata is requested at once
         # and the first join already sees their partitions
-        self._consumer: KafkaConsumer = bus._connect(f"consumer {client_id!r} of group {group_id!r}",
-                                                     lambda t: _construct(
-            KafkaConsumer,
-            *topics,
-            bootstrap_servers=bus._servers,
-            client_id=client_id,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=offset_reset,
-            max_partition_fetch_bytes=max_record_bytes or MAX_REQUEST_BYTES,
-            fetch_max_bytes=max(16 * 1024 * 1024, max_record_bytes or 0),
-            session_timeout_ms=int(cfg.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(cfg.heartbeat_interval_s * 1000),
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
-            allow_auto_create_topics=False,
-            reconnect_backoff_max_ms=2000,
-            bootstrap_timeout_ms=t,
-        ))
+        self._consumer: KafkaConsumer = bus._connect(
+            f"consumer {client_id!r} of group {group_id!r}",
+            lambda t: _construct(
+                KafkaConsumer,
+                *topics,
+                bootstrap_servers=bus._servers,
+                client_id=client_id,
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset=offset_reset,
+                max_partition_fetch_bytes=max_record_bytes or MAX_REQUEST_BYTES,
+                fetch_max_bytes=max(16 * 1024 * 1024, max_record_bytes or 0),
+                session_timeout_ms=int(cfg.session_timeout_s * 1000),
+                heartbeat_interval_ms=int(cfg.heartbeat_interval_s * 1000),
+                request_timeout_ms=REQUEST_TIMEOUT_MS,
+                allow_auto_create_topics=False,
+                reconnect_backoff_max_ms=2000,
+                bootstrap_timeout_ms=t,
+            ),
+        )
 
     def poll(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
         if self._closed:
@@ -546,5 +608,6 @@ class _KafkaConsumer(Consumer):
         try:
             self._consumer.close(autocommit=False, timeout_ms=REQUEST_TIMEOUT_MS)
         except kerr.KafkaError as exc:
-            log.warning("closing consumer of group %s: %r (the broker drops it after the session timeout)",
-                        self._group_id, exc)
+            log.warning(
+                "closing consumer of group %s: %r (the broker drops it after the session timeout)", self._group_id, exc
+            )

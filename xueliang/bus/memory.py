@@ -87,7 +87,7 @@ class _Log:
 
     def read(self, pos: int, n: int) -> list[Record]:
         i = pos - self.base
-        return self.records[i: i + n]
+        return self.records[i : i + n]
 
     def trim(self, retention_ms: int, max_bytes: int | None) -> None:
         drop, keep = 0, len(self.records) - 1  # the newest record always stays (a broker's active segment)
@@ -122,7 +122,9 @@ class MemoryBus(Bus):
     #: per partition, like Kafka's ``retention.bytes``: 64 MiB ≈ 15 minutes of one 576p camera at 1 fps
     DEFAULT_MAX_PARTITION_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, default_partitions: int = 3, *, max_partition_bytes: int | None = DEFAULT_MAX_PARTITION_BYTES) -> None:
+    def __init__(
+        self, default_partitions: int = 3, *, max_partition_bytes: int | None = DEFAULT_MAX_PARTITION_BYTES
+    ) -> None:
         self.max_partition_bytes = max_partition_bytes
         self._lock = threading.Condition()
         self._topics: dict[str, _Topic] = {}
@@ -164,8 +166,9 @@ class MemoryBus(Bus):
             return {tp.partition: off for tp, off in group.committed.items() if tp.topic == topic}
 
     # -------------------------------------------------------------- producing
-    def _append(self, topic: str, value: bytes, key: str | None, headers: dict[str, bytes] | None,
-                partition: int | None) -> None:
+    def _append(
+        self, topic: str, value: bytes, key: str | None, headers: dict[str, bytes] | None, partition: int | None
+    ) -> None:
         with self._lock:
             t = self._topic(topic)
             if len(value) > t.spec.max_message_bytes:
@@ -186,8 +189,15 @@ class MemoryBus(Bus):
         return _MemoryProducer(self)
 
     # -------------------------------------------------------------- consuming
-    def consumer(self, group_id: str, topics: Sequence[str], *, offset_reset: OffsetReset = "earliest",
-                 client_id: str = "xueliang", max_record_bytes: int | None = None) -> Consumer:
+    def consumer(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        offset_reset: OffsetReset = "earliest",
+        client_id: str = "xueliang",
+        max_record_bytes: int | None = None,
+    ) -> Consumer:
         with self._lock:
             for t in topics:
                 self._topic(t)
@@ -235,8 +245,14 @@ class _MemoryProducer(Producer):
         self._bus = bus
         self._closed = False
 
-    def send(self, topic: str, value: bytes, key: str | None = None, headers: dict[str, bytes] | None = None,
-             partition: int | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        headers: dict[str, bytes] | None = None,
+        partition: int | None = None,
+    ) -> None:
         if self._closed:
             raise BusError("producer is closed")
         self._bus._append(topic, value, key, headers, partition)
@@ -249,8 +265,9 @@ class _MemoryProducer(Producer):
 
 
 class _MemoryConsumer(Consumer):
-    def __init__(self, bus: MemoryBus, group_id: str, member: str, topics: tuple[str, ...],
-                 offset_reset: OffsetReset) -> None:
+    def __init__(
+        self, bus: MemoryBus, group_id: str, member: str, topics: tuple[str, ...], offset_reset: OffsetReset
+    ) -> None:
         self._bus = bus
         self._group_id = group_id
         self._member = member

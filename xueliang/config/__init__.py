@@ -24,12 +24,13 @@ from xueliang.config.detector import DetectorConfig
 from xueliang.config.dispatch import DispatchConfig
 from xueliang.config.ingest import IngestConfig
 
-
 _DWELL_RULES = {"loitering", "crowding", "stalled_vehicle", "abandoned_object"}
 
 
 class StoreConfig(StrictModel):
-    url: str = Field("sqlite:///var/xueliang.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+    url: str = Field(
+        "sqlite:///var/xueliang.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://..."
+    )
 
     @field_validator("url")
     @classmethod
@@ -89,7 +90,8 @@ class Settings(StrictModel):
                 raise ValueError(
                     f"camera {cam.id!r}: motion.keepalive_s ({cam.motion.keepalive_s} s) must be below "
                     f"detector.tracker.lost_ttl_s ({ttl} s): without motion a still object would lose its track "
-                    f"between keep-alive frames and rules {dwell_rules} would restart their clocks")
+                    f"between keep-alive frames and rules {dwell_rules} would restart their clocks"
+                )
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:
@@ -108,6 +110,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 def _expand_env(node: Any, env: Mapping[str, str]) -> Any:
     if isinstance(node, str):
+
         def sub(m: re.Match[str]) -> str:
             value = env.get(m.group(1))
             if value is None:
@@ -115,6 +118,7 @@ def _expand_env(node: Any, env: Mapping[str, str]) -> Any:
                     return m.group(2)
                 return m.group(0)  # left for the consumer to report (e.g. a missing secret)
             return value
+
         return _ENV.sub(sub, node)
     if isinstance(node, list):
         return [_expand_env(v, env) for v in node]
@@ -174,7 +178,20 @@ def load_config(path: str | Path) -> Settings:
 
 
 __all__ = [
-    "Settings", "ConfigError", "load_config", "parse_config", "mask_url", "CameraConfig", "Centre", "Tier",
-    "DetectorConfig", "DispatchConfig", "StoreConfig", "ApiConfig", "MetricsConfig", "BusConfig",
-    "KafkaBusConfig", "MemoryBusConfig",
+    "ApiConfig",
+    "BusConfig",
+    "CameraConfig",
+    "Centre",
+    "ConfigError",
+    "DetectorConfig",
+    "DispatchConfig",
+    "KafkaBusConfig",
+    "MemoryBusConfig",
+    "MetricsConfig",
+    "Settings",
+    "StoreConfig",
+    "Tier",
+    "load_config",
+    "mask_url",
+    "parse_config",
 ]

@@ -27,26 +27,37 @@ class KafkaBusConfig(StrictModel):
     frame_partitions: int = Field(6, ge=1, le=256, description="partitions of the frames topic (parallel detectors)")
     client_timeout_s: float = Field(30.0, gt=0, description="how long client creation retries an unreachable broker")
     delivery_timeout_s: float = Field(
-        120.0, ge=1, le=3600,
+        120.0,
+        ge=1,
+        le=3600,
         description="how long a produced record may wait (broker away, retries) before it counts as failed "
-                    "and Producer.flush raises")
+        "and Producer.flush raises",
+    )
     linger_ms: int = Field(
-        5, ge=0, le=1000,
+        5,
+        ge=0,
+        le=1000,
         description="how long a producer waits to batch records into one request; each request costs the "
-                    "client ≈ 2 ms of CPU, so a worker with many cameras spends less at 20–50 ms (latency +linger)")
+        "client ≈ 2 ms of CPU, so a worker with many cameras spends less at 20–50 ms (latency +linger)",
+    )
     session_timeout_s: float = Field(
-        10.0, ge=1, le=300,
-        description="consumer group session timeout: a member silent this long loses its partitions")
+        10.0, ge=1, le=300, description="consumer group session timeout: a member silent this long loses its partitions"
+    )
     heartbeat_interval_s: float = Field(
-        1.0, gt=0, le=100,
+        1.0,
+        gt=0,
+        le=100,
         description="consumer heartbeat period (under a third of the session timeout); members notice "
-                    "a rebalance within about this long")
+        "a rebalance within about this long",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> KafkaBusConfig:
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
-            raise ValueError(f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "
-                             f"of session_timeout_s ({self.session_timeout_s})")
+            raise ValueError(
+                f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most a third "
+                f"of session_timeout_s ({self.session_timeout_s})"
+            )
         return self
 
 

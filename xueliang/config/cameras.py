@@ -21,9 +21,11 @@ def mask_url(url: str) -> str:
 
 
 Decoder = Literal["opencv", "pyav"]
-_DECODER_DOC = ("opencv: OpenCV's FFmpeg backend, frames converted to BGR; pyav: PyAV, frames kept in YUV "
-                "(grey = Y plane, JPEG encoded from the planes): no colour conversion of kept frames "
-                "(needs the 'ingest' extra: av, simplejpeg); keyframes_only always decodes with PyAV")
+_DECODER_DOC = (
+    "opencv: OpenCV's FFmpeg backend, frames converted to BGR; pyav: PyAV, frames kept in YUV "
+    "(grey = Y plane, JPEG encoded from the planes): no colour conversion of kept frames "
+    "(needs the 'ingest' extra: av, simplejpeg); keyframes_only always decodes with PyAV"
+)
 
 
 class _UrlSource(StrictModel):
@@ -39,16 +41,22 @@ class RtspSource(_UrlSource):
     type: Literal["rtsp"]
     transport: Literal["tcp", "udp"] = "tcp"
     decoder: Decoder = Field("opencv", description=_DECODER_DOC)
-    keyframes_only: bool = Field(False, description="decode key frames only (PyAV, skip_frame=NONKEY): far less CPU; "
-                                 "the sample rate is then bounded by the stream's key-frame rate")
+    keyframes_only: bool = Field(
+        False,
+        description="decode key frames only (PyAV, skip_frame=NONKEY): far less CPU; "
+        "the sample rate is then bounded by the stream's key-frame rate",
+    )
 
 
 class HttpSource(_UrlSource):
     """HTTP MJPEG (multipart/x-mixed-replace) or a snapshot URL polled at the sample rate."""
 
     type: Literal["http"]
-    mode: Literal["mjpeg", "snapshot"] = Field("mjpeg", description="mjpeg: one multipart stream; snapshot: GET one "
-                                               "JPEG per sampled frame (Basic auth from the URL's user:password)")
+    mode: Literal["mjpeg", "snapshot"] = Field(
+        "mjpeg",
+        description="mjpeg: one multipart stream; snapshot: GET one "
+        "JPEG per sampled frame (Basic auth from the URL's user:password)",
+    )
 
 
 class FileSource(StrictModel):
@@ -97,9 +105,15 @@ class MotionConfig(StrictModel):
     downscale_width: int = Field(320, ge=64, le=1920)
     threshold: int = Field(25, ge=1, le=255, description="grey-level difference that counts as change")
     min_area_ratio: float = Field(0.0005, ge=0, le=1, description="changed share of the frame that counts as motion")
-    ignore: list[Polygon] = Field(default_factory=list, description="image polygons where motion is ignored (trees, clocks)")
-    keepalive_s: float = Field(1.5, gt=0, description="without motion, still publish one frame this often; keep it "
-                               "below detector.tracker.lost_ttl_s or still objects lose their tracks (and dwell times)")
+    ignore: list[Polygon] = Field(
+        default_factory=list, description="image polygons where motion is ignored (trees, clocks)"
+    )
+    keepalive_s: float = Field(
+        1.5,
+        gt=0,
+        description="without motion, still publish one frame this often; keep it "
+        "below detector.tracker.lost_ttl_s or still objects lose their tracks (and dwell times)",
+    )
 
 
 class QualityConfig(StrictModel):
@@ -109,10 +123,18 @@ class QualityConfig(StrictModel):
     interval_s: float = Field(5.0, gt=0, description="diagnose one sampled frame this often")
     blur: float = Field(0.7, ge=0, le=1)
     covered: float = Field(0.8, ge=0, le=1)
-    moved: float = Field(0.6, ge=0, le=1, description="camera turned or moved (tamper): the view's edges no longer "
-                         "match the learnt reference view")
-    moved_rebaseline_s: float = Field(600.0, gt=0, description="a new view kept this long becomes the reference "
-                                      "(the fault clears; its incident keeps the history)")
+    moved: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="camera turned or moved (tamper): the view's edges no longer match the learnt reference view",
+    )
+    moved_rebaseline_s: float = Field(
+        600.0,
+        gt=0,
+        description="a new view kept this long becomes the reference "
+        "(the fault clears; its incident keeps the history)",
+    )
     frozen_s: float = Field(20.0, gt=0, description="identical picture this long = frozen")
     signal_loss: float = Field(0.9, ge=0, le=1)
     colour_cast: float = Field(0.6, ge=0, le=1)
@@ -142,11 +164,20 @@ class GeoPlacement(StrictModel):
 
 
 class CameraConfig(StrictModel):
-    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-                             description="camera id; a GB/T 28181 20-digit code carries its division code")]
+    id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+            description="camera id; a GB/T 28181 20-digit code carries its division code",
+        ),
+    ]
     name: str = ""
-    village: Identifier | None = Field(None, description="id of the village centre whose grid holds the camera; "
-                                       "derived from a GB/T 28181 id when omitted")
+    village: Identifier | None = Field(
+        None,
+        description="id of the village centre whose grid holds the camera; derived from a GB/T 28181 id when omitted",
+    )
     source: Source
     sample_fps: float = Field(2.0, gt=0, le=30, description="frames per second sent to detection")
     enabled: bool = True
@@ -158,8 +189,11 @@ class CameraConfig(StrictModel):
     reconnect: ReconnectConfig = ReconnectConfig()
     jpeg_quality: int = Field(80, ge=30, le=100)
     max_width: int = Field(960, ge=160, description="frames wider than this are downscaled before publishing")
-    zoom: bool | None = Field(None, description="detector zoom for this camera (a far-field view: on, a near one: "
-                              "off); unset: detector.zoom.enabled")
+    zoom: bool | None = Field(
+        None,
+        description="detector zoom for this camera (a far-field view: on, a near one: "
+        "off); unset: detector.zoom.enabled",
+    )
     placement: GeoPlacement | None = None
 
     @field_validator("zones", "lines")
@@ -183,12 +217,16 @@ class CameraConfig(StrictModel):
             names.add(rule.name)
             zone = getattr(rule, "zone", None)
             if zone is not None and zone not in zones:
-                raise ValueError(f"rule {rule.name!r} names zone {zone!r}, which this camera does not define "
-                                 f"(zones: {sorted(zones) or 'none'})")
+                raise ValueError(
+                    f"rule {rule.name!r} names zone {zone!r}, which this camera does not define "
+                    f"(zones: {sorted(zones) or 'none'})"
+                )
             line = getattr(rule, "line", None)
             if line is not None and line not in lines:
-                raise ValueError(f"rule {rule.name!r} names line {line!r}, which this camera does not define "
-                                 f"(lines: {sorted(lines) or 'none'})")
+                raise ValueError(
+                    f"rule {rule.name!r} names line {line!r}, which this camera does not define "
+                    f"(lines: {sorted(lines) or 'none'})"
+                )
         return rules
 
     @property

@@ -26,7 +26,8 @@ class Centre(StrictModel):
     name: str = Field(description="display name, e.g. 柯桥区综治中心")
     tier: Tier
     division_code: str | None = Field(
-        None, pattern=r"^\d{6}(\d{2}|\d{3}|\d{6})?$",
+        None,
+        pattern=r"^\d{6}(\d{2}|\d{3}|\d{6})?$",
         description="administrative division code: 6 digits (county), 8 (GB/T 28181 grassroots unit), 9 (township) or 12 (village)",
     )
     children: list[Centre] = Field(default_factory=list)

@@ -58,10 +58,18 @@ class ZoomConfig(StrictModel):
     around them are inferred at full resolution and merged in (a 10-px fire at 768 px is 6 px at 480)."""
 
     enabled: bool = False
-    min_confidence: float = Field(0.1, ge=0, le=1, description="whole-frame detections from this score are candidates "
-                                  "(none below detector.confidence reach it)")
-    max_object_px: float = Field(24.0, gt=0, description="candidates are at most this big at the model's input scale "
-                                 "(a new fire's first boxes take in its smoke column: 34 frame px tall, 21 at 480)")
+    min_confidence: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="whole-frame detections from this score are candidates (none below detector.confidence reach it)",
+    )
+    max_object_px: float = Field(
+        24.0,
+        gt=0,
+        description="candidates are at most this big at the model's input scale "
+        "(a new fire's first boxes take in its smoke column: 34 frame px tall, 21 at 480)",
+    )
     hold_s: float = Field(2.0, ge=0, description="a candidate's place is looked at again for this long (capture time)")
     max_crops: int = Field(2, ge=1, le=8, description="crops per frame at most")
     min_frame_scale: float = Field(1.5, ge=1.0, description="only frames at least this many times imgsz (long side)")
@@ -69,12 +77,22 @@ class ZoomConfig(StrictModel):
 
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
-    imgsz: int | None = Field(None, ge=64, le=1920, multiple_of=32,
-                              description="network input size (the long side); default: the size the model was "
-                                          "trained and exported at (its metadata), else 320")
-    confidence: float = Field(0.1, ge=0, le=1, description="detections below this are discarded before tracking "
-                              "(keep it low: the tracker rescues tracks with low-score detections, and each rule "
-                              "applies its own min_confidence to the median score)")
+    imgsz: int | None = Field(
+        None,
+        ge=64,
+        le=1920,
+        multiple_of=32,
+        description="network input size (the long side); default: the size the model was "
+        "trained and exported at (its metadata), else 320",
+    )
+    confidence: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="detections below this are discarded before tracking "
+        "(keep it low: the tracker rescues tracks with low-score detections, and each rule "
+        "applies its own min_confidence to the median score)",
+    )
     iou: float = Field(0.45, ge=0, le=1)
     batch_size: int = Field(8, ge=1, le=64)
     batch_timeout_ms: int = Field(50, ge=0, le=5000)
@@ -83,7 +101,7 @@ class DetectorConfig(StrictModel):
     class_map: dict[str, str] = Field(
         default_factory=dict,
         description="model class name → project class (e.g. COCO 'motorcycle' → 'motorbike'); unmapped names pass "
-                    "through unchanged; map to '' to drop a class",
+        "through unchanged; map to '' to drop a class",
     )
     snapshot_dir: Path = Path("var/snapshots")
     snapshot_url_prefix: str = Field("/snapshots/", description="incident snapshot_url = prefix + '<incident id>.jpg'")
@@ -91,15 +109,26 @@ class DetectorConfig(StrictModel):
     tracker: TrackerConfig = TrackerConfig()
     queue_frames: int = Field(64, ge=1, le=10000, description="frames buffered per worker; beyond it the oldest drop")
     timezone: str = Field("Asia/Shanghai", description="IANA zone in which rule schedules (active hours) are read")
-    episode_grace_s: float = Field(2.0, ge=0, description="a rule's condition may lapse this long (missed detections) "
-                                   "before its episode ends")
-    max_replay_s: float = Field(120.0, gt=0, description="offsets are held back at most this long (capture time) "
-                                "to let a successor rebuild open episodes after a crash")
+    episode_grace_s: float = Field(
+        2.0, ge=0, description="a rule's condition may lapse this long (missed detections) before its episode ends"
+    )
+    max_replay_s: float = Field(
+        120.0,
+        gt=0,
+        description="offsets are held back at most this long (capture time) "
+        "to let a successor rebuild open episodes after a crash",
+    )
     decode_min_scale: float = Field(
-        1.0, ge=0.5, le=1.0,
+        1.0,
+        ge=0.5,
+        le=1.0,
         description="JPEG frames are decoded at 1/2, 1/4 or 1/8 size while that is at least this × imgsz (long "
-                    "side): 1.0 never upscales; 0.9 decodes a 768-px frame at 384 for imgsz 416 (2.8 → 1.0 ms "
-                    "per frame) and lets the letterbox enlarge it 8 %")
-    roi_crops: bool = Field(False, description="on frames wider than 2×imgsz, infer on crops around motion and "
-                            "tracked objects instead of the shrunken whole frame")
+        "side): 1.0 never upscales; 0.9 decodes a 768-px frame at 384 for imgsz 416 (2.8 → 1.0 ms "
+        "per frame) and lets the letterbox enlarge it 8 %",
+    )
+    roi_crops: bool = Field(
+        False,
+        description="on frames wider than 2×imgsz, infer on crops around motion and "
+        "tracked objects instead of the shrunken whole frame",
+    )
     zoom: ZoomConfig = ZoomConfig()

@@ -66,10 +66,14 @@ def _models(tp: object) -> list[type[BaseModel]]:
 
 
 def render() -> str:
-    lines = ["# Configuration reference", "",
-             "Generated from the models by `python -m xueliang.config.reference`; unknown keys are errors. "
-             "`${VAR}` and `${VAR:-default}` are expanded from the environment (keep secrets there). "
-             "Check a file with `xueliang validate-config FILE`: errors name the field path and the line.", ""]
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the models by `python -m xueliang.config.reference`; unknown keys are errors. "
+        "`${VAR}` and `${VAR:-default}` are expanded from the environment (keep secrets there). "
+        "Check a file with `xueliang validate-config FILE`: errors name the field path and the line.",
+        "",
+    ]
     seen: set[type[BaseModel]] = set()
     queue: list[tuple[str, type[BaseModel]]] = [("(top level)", Settings)]
     while queue:
@@ -88,7 +92,9 @@ def render() -> str:
                 continue
             key = field.alias or name
             desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{key}` | {_type_name(field.annotation).replace('|', chr(92) + '|')} | {_default(field)} | {desc} |")
+            lines.append(
+                f"| `{key}` | {_type_name(field.annotation).replace('|', chr(92) + '|')} | {_default(field)} | {desc} |"
+            )
             for sub in _models(field.annotation):
                 queue.append((f"{path}.{key}" if path != "(top level)" else key, sub))
         lines.append("")

@@ -32,7 +32,9 @@ class _RuleBase(StrictModel):
     min_confidence: float = Field(0.4, ge=0, le=1, description="median of the track's recent scores must reach it")
     min_area: float = Field(0.0, ge=0, description="minimum box area in px² (filters far-away noise)")
     schedule: list[ActiveWindow] = Field(default_factory=list, description="empty: always active")
-    cooldown_s: float = Field(60.0, ge=0, description="after an episode ends, the same (rule, zone/track) re-arms after this")
+    cooldown_s: float = Field(
+        60.0, ge=0, description="after an episode ends, the same (rule, zone/track) re-arms after this"
+    )
 
     default_severity: Severity = Severity.general
 
@@ -95,11 +97,15 @@ def check_grades(grades: Sequence[_Grade], floor: Severity, above: float = 0.0) 
     prev_value, prev_severity = above, floor
     for step in grades:
         if step.threshold <= prev_value:
-            raise ValueError(f"grades: {step.MEASURE} {step.threshold:g} must exceed {prev_value:g} "
-                             "(the rule's own threshold or the previous step)")
+            raise ValueError(
+                f"grades: {step.MEASURE} {step.threshold:g} must exceed {prev_value:g} "
+                "(the rule's own threshold or the previous step)"
+            )
         if step.severity.rank <= prev_severity.rank:
-            raise ValueError(f"grades: severity {step.severity.value} at {step.MEASURE} {step.threshold:g} "
-                             f"must be above {prev_severity.value}")
+            raise ValueError(
+                f"grades: severity {step.severity.value} at {step.MEASURE} {step.threshold:g} "
+                f"must be above {prev_severity.value}"
+            )
         prev_value, prev_severity = step.threshold, step.severity
 
 
@@ -120,7 +126,8 @@ class CrowdingRule(_RuleBase):
     grades: list[CountGrade] = Field(
         default_factory=list,
         description="raise the incident's severity as the crowd grows: the last step whose count the crowd's peak "
-                    "has reached (counts and severities ascending); dispatch re-routes a raised grade")
+        "has reached (counts and severities ascending); dispatch re-routes a raised grade",
+    )
     default_severity: Severity = Severity.serious
 
     @model_validator(mode="after")
@@ -173,8 +180,9 @@ class FireSmokeRule(_RuleBase):
     grades: list[AreaGrade] = Field(
         default_factory=list,
         description="raise the incident's severity as the fire spreads: the last step whose area_px (total box area "
-                    "of the fire/smoke seen in one frame, px²) the episode's peak has reached (ascending); dispatch "
-                    "re-routes a raised grade")
+        "of the fire/smoke seen in one frame, px²) the episode's peak has reached (ascending); dispatch "
+        "re-routes a raised grade",
+    )
     default_severity: Severity = Severity.major
 
     @model_validator(mode="after")
@@ -189,8 +197,22 @@ class FireSmokeRule(_RuleBase):
 
 
 Rule = Annotated[
-    IntrusionRule | LoiteringRule | CrowdingRule | LineCrossingRule | StalledVehicleRule
-    | AbandonedObjectRule | FireSmokeRule,
+    IntrusionRule
+    | LoiteringRule
+    | CrowdingRule
+    | LineCrossingRule
+    | StalledVehicleRule
+    | AbandonedObjectRule
+    | FireSmokeRule,
     Field(discriminator="type"),
 ]
-RULE_TYPES = ("intrusion", "loitering", "crowding", "line_crossing", "stalled_vehicle", "abandoned_object", "fire_smoke", "camera_fault")
+RULE_TYPES = (
+    "intrusion",
+    "loitering",
+    "crowding",
+    "line_crossing",
+    "stalled_vehicle",
+    "abandoned_object",
+    "fire_smoke",
+    "camera_fault",
+)

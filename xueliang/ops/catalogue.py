@@ -19,8 +19,13 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-STAGE_MODULES = ("xueliang.ingest.metrics", "xueliang.detector.metrics", "xueliang.dispatch.metrics",
-                 "xueliang.api.metrics", "xueliang.coverage.metrics")
+STAGE_MODULES = (
+    "xueliang.ingest.metrics",
+    "xueliang.detector.metrics",
+    "xueliang.dispatch.metrics",
+    "xueliang.api.metrics",
+    "xueliang.coverage.metrics",
+)
 START, END = "<!-- metrics-catalogue:start -->", "<!-- metrics-catalogue:end -->"
 _SUFFIX = {"counter": "_total", "histogram": " (`_bucket`, `_sum`, `_count`)"}
 
@@ -54,9 +59,11 @@ def _custom_collectors() -> list[tuple[Any, str]]:
     tmp = tempfile.mkdtemp(prefix="xl-catalogue-")
     store = Store.from_url(f"sqlite:///{tmp}/c.db")
     store.migrate()
-    return [(FleetCollector(settings), "xueliang.ops.fleet"),
-            (ConsumerLagCollector(bus, pipeline_watches(Topics()), min_interval_s=0), "xueliang.ops.lag"),
-            (StoreCollector(store), "xueliang.dispatch.metrics (StoreCollector)")]
+    return [
+        (FleetCollector(settings), "xueliang.ops.fleet"),
+        (ConsumerLagCollector(bus, pipeline_watches(Topics()), min_interval_s=0), "xueliang.ops.lag"),
+        (StoreCollector(store), "xueliang.dispatch.metrics (StoreCollector)"),
+    ]
 
 
 def catalogue() -> list[Row]:
@@ -66,7 +73,7 @@ def catalogue() -> list[Row]:
     from xueliang.dispatch.metrics import get_metrics
 
     get_metrics()
-    for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001 - the registry's own collector index
+    for collector in list(REGISTRY._collector_to_names):
         name = getattr(collector, "_name", None)
         if isinstance(name, str) and name.startswith("xl_") and hasattr(collector, "_type"):
             module = type(collector).__module__

@@ -31,18 +31,36 @@ class Installed:
                 c.unregister()
 
 
-def install_collectors(settings: Settings, bus: Bus | None, registry: CollectorRegistry = REGISTRY, *,
-                       fleet: bool = True, lag: bool = True, lag_interval_s: float = 5.0) -> Installed:
+def install_collectors(
+    settings: Settings,
+    bus: Bus | None,
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    fleet: bool = True,
+    lag: bool = True,
+    lag_interval_s: float = 5.0,
+) -> Installed:
     """Register the fleet collector and (given a bus) the pipeline's consumer-lag collector."""
     f = FleetCollector(settings).register(registry) if fleet else None
-    c = (ConsumerLagCollector(bus, pipeline_watches(settings.bus.topics), min_interval_s=lag_interval_s)
-         .register(registry) if lag and bus is not None else None)
+    c = (
+        ConsumerLagCollector(bus, pipeline_watches(settings.bus.topics), min_interval_s=lag_interval_s).register(
+            registry
+        )
+        if lag and bus is not None
+        else None
+    )
     return Installed(f, c)
 
 
-def start_metrics_server(settings: Settings, bus: Bus | None = None, store: object | None = None, *,
-                         port: int | None = None, addr: str = "0.0.0.0",
-                         registry: CollectorRegistry = REGISTRY) -> tuple[Installed, object]:
+def start_metrics_server(
+    settings: Settings,
+    bus: Bus | None = None,
+    store: object | None = None,
+    *,
+    port: int | None = None,
+    addr: str = "0.0.0.0",
+    registry: CollectorRegistry = REGISTRY,
+) -> tuple[Installed, object]:
     """What a stage's entry point calls: register the ops collectors (and, given the dispatch
     ``store``, its database state collector), then serve ``registry`` on ``port``
     (default ``settings.metrics.port``). Returns the collectors and the HTTP server

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily
 
-from xueliang.ops.collector import RegisteredCollector
 from xueliang.config import CameraConfig, Centre, Settings, Tier
+from xueliang.ops.collector import RegisteredCollector
 
 #: Quality checks and the config field of their threshold ("frozen" is a time share: fault at 1).
 QUALITY_CHECKS = ("signal_loss", "covered", "frozen", "too_dark", "too_bright", "colour_cast", "blur", "noise")
@@ -70,15 +70,24 @@ def camera_places(settings: Settings) -> list[CameraPlace]:
             continue
         village = _village_of(cam, settings)
         path = paths.get(village, {})
-        places.append(CameraPlace(cam.id, village, path.get(Tier.township, ""), path.get(Tier.county, ""),
-                                  cam.source.type))
+        places.append(
+            CameraPlace(cam.id, village, path.get(Tier.township, ""), path.get(Tier.county, ""), cam.source.type)
+        )
     return places
 
 
 def quality_thresholds(cam: CameraConfig) -> dict[str, float]:
     q = cam.quality
-    return {"signal_loss": q.signal_loss, "covered": q.covered, "frozen": 0.999, "too_dark": q.too_dark,
-            "too_bright": q.too_bright, "colour_cast": q.colour_cast, "blur": q.blur, "noise": q.noise}
+    return {
+        "signal_loss": q.signal_loss,
+        "covered": q.covered,
+        "frozen": 0.999,
+        "too_dark": q.too_dark,
+        "too_bright": q.too_bright,
+        "colour_cast": q.colour_cast,
+        "blur": q.blur,
+        "noise": q.noise,
+    }
 
 
 class FleetCollector(RegisteredCollector):
@@ -89,21 +98,28 @@ class FleetCollector(RegisteredCollector):
         self.places = camera_places(settings)
 
     def collect(self):  # type: ignore[no-untyped-def]
-        info = GaugeMetricFamily("xl_fleet_camera_info", "Configured, enabled camera and its place in the centre tree",
-                                 labels=["camera", "village", "township", "county", "source"])
+        info = GaugeMetricFamily(
+            "xl_fleet_camera_info",
+            "Configured, enabled camera and its place in the centre tree",
+            labels=["camera", "village", "township", "county", "source"],
+        )
         for p in self.places:
             info.add_metric([p.camera, p.village, p.township, p.county, p.source], 1)
-        thresholds = GaugeMetricFamily("xl_fleet_quality_threshold",
-                                       "Quality score above which a check is a fault, per camera",
-                                       labels=["camera", "check"])
+        thresholds = GaugeMetricFamily(
+            "xl_fleet_quality_threshold",
+            "Quality score above which a check is a fault, per camera",
+            labels=["camera", "check"],
+        )
         for cam in self.settings.cameras:
             if cam.enabled and cam.quality.enabled:
                 for check, value in quality_thresholds(cam).items():
                     thresholds.add_metric([cam.id, check], value)
-        villages = GaugeMetricFamily("xl_fleet_villages", "Villages (grids) in the centre tree",
-                                     labels=["county", "township"])
-        covered = GaugeMetricFamily("xl_fleet_villages_with_cameras", "Villages with at least one enabled camera",
-                                    labels=["county", "township"])
+        villages = GaugeMetricFamily(
+            "xl_fleet_villages", "Villages (grids) in the centre tree", labels=["county", "township"]
+        )
+        covered = GaugeMetricFamily(
+            "xl_fleet_villages_with_cameras", "Villages with at least one enabled camera", labels=["county", "township"]
+        )
         paths = _ancestors(self.settings)
         with_cams = {p.village for p in self.places}
         total: Counter[tuple[str, str]] = Counter()
@@ -117,4 +133,3 @@ class FleetCollector(RegisteredCollector):
             villages.add_metric(list(key), total[key])
             covered.add_metric(list(key), have[key])
         yield from (info, thresholds, villages, covered)
-

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from xueliang.ops.collector import RegisteredCollector
 from xueliang.bus.base import Bus, BusError
 from xueliang.contracts import Topics
+from xueliang.ops.collector import RegisteredCollector
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,21 @@ class ConsumerLagCollector(RegisteredCollector):
 
     def collect(self):  # type: ignore[no-untyped-def]  # prometheus-client's collector protocol
         rows, took = self._measure()
-        lag = GaugeMetricFamily("xl_kafka_consumer_lag", "Records a consumer group has yet to commit, "
-                                "per partition (end offset minus committed offset)",
-                                labels=["group", "topic", "partition"])
-        committed = GaugeMetricFamily("xl_kafka_consumer_committed_offset",
-                                      "The group's committed offset (next record to read)",
-                                      labels=["group", "topic", "partition"])
-        end = GaugeMetricFamily("xl_kafka_topic_end_offset", "Offset of the next record written to the partition",
-                                labels=["topic", "partition"])
+        lag = GaugeMetricFamily(
+            "xl_kafka_consumer_lag",
+            "Records a consumer group has yet to commit, per partition (end offset minus committed offset)",
+            labels=["group", "topic", "partition"],
+        )
+        committed = GaugeMetricFamily(
+            "xl_kafka_consumer_committed_offset",
+            "The group's committed offset (next record to read)",
+            labels=["group", "topic", "partition"],
+        )
+        end = GaugeMetricFamily(
+            "xl_kafka_topic_end_offset",
+            "Offset of the next record written to the partition",
+            labels=["topic", "partition"],
+        )
         seen_end: set[tuple[str, int]] = set()
         for r in rows:
             labels = [r.group, r.topic, str(r.partition)]
@@ -134,11 +141,13 @@ class ConsumerLagCollector(RegisteredCollector):
             if (r.topic, r.partition) not in seen_end:
                 seen_end.add((r.topic, r.partition))
                 end.add_metric([r.topic, str(r.partition)], r.end_offset)
-        errors = CounterMetricFamily("xl_kafka_lag_collect_errors", "Lag look-ups that failed (broker or topic "
-                                     "unavailable)", labels=["group", "topic"])
+        errors = CounterMetricFamily(
+            "xl_kafka_lag_collect_errors",
+            "Lag look-ups that failed (broker or topic unavailable)",
+            labels=["group", "topic"],
+        )
         for watch, count in self._errors.items():
             errors.add_metric([watch.group, watch.topic], count)
         duration = GaugeMetricFamily("xl_kafka_lag_collect_seconds", "Time the last lag look-up took")
         duration.add_metric([], took)
         yield from (lag, committed, end, errors, duration)
-

@@ -46,8 +46,12 @@ def find_binary(name: str) -> str:
     return path
 
 
-def render_config(targets: list[str], scrape_interval_s: float = 1.0, template: Path = TEST_CONFIG,
-                  rule_files: list[Path] | None = None) -> dict[str, Any]:
+def render_config(
+    targets: list[str],
+    scrape_interval_s: float = 1.0,
+    template: Path = TEST_CONFIG,
+    rule_files: list[Path] | None = None,
+) -> dict[str, Any]:
     """The test configuration with its ``xueliang`` job pointed at ``targets`` and rule paths made absolute."""
     config = yaml.safe_load(template.read_text(encoding="utf-8"))
     interval = f"{int(scrape_interval_s * 1000)}ms"
@@ -80,10 +84,19 @@ class PrometheusServer:
         cfg.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
         log = (self.workdir / "prometheus.log").open("wb")
         self._proc = subprocess.Popen(
-            [find_binary("prometheus"), f"--config.file={cfg}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GOMAXPROCS": "1"})
+            [
+                find_binary("prometheus"),
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "GOMAXPROCS": "1"},
+        )
         log.close()
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
@@ -152,8 +165,9 @@ class PrometheusServer:
             if res and float(res[0]["value"][1]) >= n:
                 return
             time.sleep(0.25)
-        raise PrometheusError(f"targets of job {job} not scraped {n} times within {timeout_s} s: "
-                              f"{self.api('targets')['activeTargets']}")
+        raise PrometheusError(
+            f"targets of job {job} not scraped {n} times within {timeout_s} s: {self.api('targets')['activeTargets']}"
+        )
 
     def rule_groups(self) -> list[dict[str, Any]]:
         return list(self.api("rules")["groups"])
