@@ -110,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except InfeasibleError as exc:
         return fail(f"infeasible: {exc}", 3)
     r = outcome.report
+    plan = r["plan"]
     print(
-        f"coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with {len(r['plan']['cameras'])} new cameras; "
-        f"upper bound {r['plan']['upper_bound_total']:.1f}, gap {r['plan']['gap']:.3%}; "
-        f"{len(r['blind_spots'])} blind spots today"
+        f"coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with {len(plan['cameras'])} new cameras "
+        f"({plan['k_text']}); {plan['status_text']} (upper bound {plan['upper_bound_total']:.1f}, "
+        f"{plan['bound_kind']} bound, gap {plan['gap']:.3%}); {len(r['blind_spots'])} blind spots today"
     )
     for name, path in files.items():
         print(f"  {name}: {path}")

@@ -81,15 +81,59 @@ class Presolved:
     n_original: int
 
 
+def weight_quantum(values: np.ndarray) -> float:
+    """The largest ``q`` in (1, 1/2, 1/4, 1/5, 1/10, 1/20, 1/100) such that every value is a multiple of
+    ``q`` (0 when none is). Every plan's covered weight is then a multiple of ``q`` too, so a plan whose
+    weight is within ``q`` of an upper bound is optimal."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return 1.0
+    for q in (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.01):
+        r = v / q
+        if np.all(np.abs(r - np.round(r)) <= 1e-9 * np.maximum(1.0, np.abs(r))):
+            return q
+    return 0.0
+
+
+def proven_optimal(value: float, bound: float, quantum: float) -> bool:
+    """True when ``bound`` proves ``value`` optimal: ``bound - value < quantum`` for weights that are
+    multiples of ``quantum`` (integer weights: ``quantum = 1``), otherwise a zero gap (to 1e-9)."""
+    if quantum > 0:
+        return bound - value < quantum * (1 - 1e-6)
+    return bound - value <= 1e-9 * max(1.0, abs(bound))
+
+
+def gap_words(gap: float) -> str:
+    """``within X %``, X rounded *up* (three decimals), so the words never claim more than is proven."""
+    pct = math.ceil(max(0.0, gap) * 100 * 1000 - 1e-9) / 1000
+    return f"within {max(pct, 0.001):.3f} %"
+
+
+BOUND_KINDS = {
+    "total": "all weight a new camera can see",
+    "best-singles": "the k best single cameras' weights summed",
+    "lagrangian": "Lagrangian relaxation (subgradient multipliers)",
+    "lp": "LP relaxation (interior point; certified by the Lagrangian at its duals)",
+    "mip": "HiGHS branch-and-bound dual bound",
+    "cheapest-camera": "set cover: the cheapest camera's cost (a lower bound)",
+    "cost-mip": "set cover: HiGHS dual bound on the cheapest cost",
+}
+
+
 @dataclass(frozen=True)
 class CoverageSolution:
     """A plan and the evidence for it.
 
     ``covered_weight`` counts only demand the chosen cameras newly cover (``fixed_weight``,
     covered by existing cameras, is reported beside it); ``upper_bound`` bounds the best
-    achievable ``covered_weight`` and ``gap = (upper_bound - covered_weight) / upper_bound``.
-    ``curve[t]`` is the covered weight after the greedy's first ``t + 1`` picks (the
-    marginal-gain curve).
+    achievable ``covered_weight`` (``bound_kind`` says which bound it is, :data:`BOUND_KINDS`) and
+    ``gap = (upper_bound - covered_weight) / upper_bound``. ``status`` is ``"optimal"`` only when the
+    bound proves it (:func:`proven_optimal`: integer weights and ``upper_bound - covered_weight < 1``,
+    or a zero gap); otherwise ``"feasible"`` and :attr:`status_text` says ``within X %``.
+    ``k_requested`` is the k asked for; fewer cameras (:attr:`k_used`) are returned only when no
+    further camera adds weight: :attr:`everything_coverable_covered` then says whether that is because
+    all the weight any candidate sees is covered. ``curve[t]`` is the covered weight after the
+    greedy's first ``t + 1`` picks (the marginal-gain curve).
     """
 
     selected: np.ndarray
@@ -104,6 +148,10 @@ class CoverageSolution:
     cost: float
     timings: dict[str, float] = field(default_factory=dict)
     cost_lower_bound: float | None = None  # set cover: a lower bound on the cheapest plan's cost
+    bound_kind: str = "total"
+    k_requested: int | None = None
+    coverable_weight: float = 0.0  # the weight new cameras could cover if all candidates were built
+    quantum: float = 0.0  # every plan's covered weight is a multiple of this (0: unknown)
 
     @property
     def gap(self) -> float:
@@ -111,15 +159,62 @@ class CoverageSolution:
             return 0.0
         return max(0.0, (self.upper_bound - self.covered_weight) / self.upper_bound)
 
+    @property
+    def k_used(self) -> int:
+        return len(self.selected)
+
+    @property
+    def everything_coverable_covered(self) -> bool:
+        return self.covered_weight >= self.coverable_weight - 1e-9 * max(1.0, self.coverable_weight)
+
+    @property
+    def cost_gap(self) -> float | None:
+        """Set cover: ``(cost - cost_lower_bound) / cost``."""
+        if self.cost_lower_bound is None or self.cost <= 0:
+            return None
+        return max(0.0, (self.cost - self.cost_lower_bound) / self.cost)
+
+    @property
+    def status_text(self) -> str:
+        """``optimal`` or ``within X %`` (of the upper bound; of the cost lower bound for set cover)."""
+        if self.status == "optimal":
+            return "optimal"
+        g = self.cost_gap if self.cost_lower_bound is not None else self.gap
+        return gap_words(g or 0.0) + (" of the cheapest cost" if self.cost_lower_bound is not None else "")
+
+    @property
+    def k_text(self) -> str:
+        """``k requested 300, 75 used: everything coverable covered`` (or ``k requested 10, 10 used``)."""
+        if self.k_requested is None:
+            return f"{self.k_used} cameras" + (
+                ": everything coverable covered" if self.everything_coverable_covered else ""
+            )
+        out = f"k requested {self.k_requested}, {self.k_used} used"
+        if self.k_used < self.k_requested:
+            out += (
+                ": everything coverable covered"
+                if self.everything_coverable_covered
+                else ": no further camera adds weight within the site capacities / budget"
+            )
+        return out
+
     def summary(self) -> dict[str, object]:
         return {
             "cameras": len(self.selected),
+            "k_requested": self.k_requested,
+            "k_used": self.k_used,
+            "everything_coverable_covered": self.everything_coverable_covered,
             "covered_weight": float(self.covered_weight),
+            "coverable_weight": float(self.coverable_weight),
             "upper_bound": float(self.upper_bound),
+            "bound_kind": self.bound_kind,
+            "bound": BOUND_KINDS.get(self.bound_kind, self.bound_kind),
             "gap": float(self.gap),
             "fixed_weight": float(self.fixed_weight),
             "total_weight": float(self.total_weight),
             "status": self.status,
+            "status_text": self.status_text,
+            "k_text": self.k_text,
             "method": self.method,
             "cost": float(self.cost),
             "cost_lower_bound": self.cost_lower_bound,
@@ -243,14 +338,20 @@ class MaxCoverage:
         search_share: float = 0.3,
         small_nnz: int = 20_000,
         lp_nnz: int = 150_000,
+        lp_share: float = 0.6,
     ) -> CoverageSolution:
         """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
 
-        ``time_limit`` bounds the whole call (seconds); ``search_share`` of it may go to iterated
-        local search before HiGHS gets the rest. Below ``small_nnz`` non-zeros the model goes straight
-        from the heuristic to the HiGHS MIP, which proves optimality in milliseconds there; above ``lp_nnz`` the LP
-        is not tried (it rarely finishes in seconds there) and the bound is the Lagrangian one.
-        ``status == "optimal"`` means proven within ``mip_gap`` (relative). Raises
+        ``time_limit`` bounds the whole call (seconds). Below ``small_nnz`` non-zeros the model goes
+        straight from the heuristic to the HiGHS MIP, which proves optimality in milliseconds there.
+        Above, the bound comes first: the LP relaxation by interior point without crossover (up to
+        ``lp_share`` of the time left), certified by evaluating the Lagrangian bound at its duals (any
+        multipliers give a valid bound, so the LP's accuracy does not matter); when it does not finish,
+        subgradient multipliers. Then the heuristics use the LP's solution (restricted MIP up to
+        ``lp_nnz`` non-zeros, iterated local search on its support above) and the rest of the time,
+        ``search_share`` of it for iterated local search; models up to ``lp_nnz`` finish with the full
+        HiGHS MIP. The search stops when the plan is within ``mip_gap`` (relative) of the bound, but
+        ``status == "optimal"`` only when the bound proves it (:func:`proven_optimal`). Raises
         :class:`InfeasibleError` when neither ``k`` nor ``budget`` allow a camera.
         """
         if k is None and budget is None:
@@ -265,6 +366,7 @@ class MaxCoverage:
         timings["presolve"] = time.perf_counter() - t0
         kk = k if k is not None else self.m
         solver = _Core(pre.A, pre.weights, self.cost, self.site, self.capacity)
+        q = weight_quantum(pre.weights)
         t = time.perf_counter()
         sel, curve = solver.greedy(kk, budget)
         timings["greedy"] = time.perf_counter() - t
@@ -279,52 +381,56 @@ class MaxCoverage:
             sel = sel2
         value = solver.value(sel)
         t = time.perf_counter()
-        x_lp: np.ndarray | None = None
         small = pre.A.nnz <= small_nnz and mip
-        large = pre.A.nnz > lp_nnz  # neither the LP nor the MIP finishes in seconds: bound by subgradient only
+        large = pre.A.nnz > lp_nnz  # the full MIP does not finish in seconds: ILS on the LP's support instead
         # quick bounds: everything seeable; the k best single cameras
-        bound = solver.lagrangian_bound(
-            kk,
-            budget,
-            value,
-            iters=0 if small else lagrangian_iters * (4 if large else 1),
-            deadline=time.perf_counter() + (0.2 if large else 0.1) * time_limit,
-            tol=mip_gap,
-            sel=sel,
-        )
-        timings["lagrangian"] = time.perf_counter() - t
-        status: Literal["optimal", "feasible"] = "feasible"
-        if mip and large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
-            # too large for simplex + MIP in seconds: the LP by interior point (no crossover) for a tighter
-            # bound, then iterated local search on the LP's support (a few hundred columns where the full
-            # problem has thousands), polished by 1-swaps over every candidate
-            t = time.perf_counter()
-            lpb, x_ipm = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.4 * (deadline - t)), interior=True)
-            timings["lp_bound"] = time.perf_counter() - t
-            bound = min(bound, lpb)
-            if x_ipm is not None and value < bound * (1 - mip_gap) - _EPS:
+        bound, bound_kind = solver.quick_bound(kk, budget)
+
+        def done() -> bool:
+            return proven_optimal(value, bound, q) or value >= bound * (1 - mip_gap) - _EPS
+
+        x_lp: np.ndarray | None = None
+        if not small and not done() and time.perf_counter() < deadline:
+            if mip:
                 t = time.perf_counter()
-                ssel = solver.support_search(
-                    x_ipm,
+                lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, lp_share * (deadline - t)), interior=True)
+                timings["lp_bound"] = time.perf_counter() - t
+                if lpb < bound:
+                    bound, bound_kind = lpb, "lp"
+            if x_lp is None and not done():
+                t = time.perf_counter()
+                lb = solver.lagrangian_bound(
                     kk,
                     budget,
-                    sel,
-                    deadline=t + 0.75 * (deadline - t),
-                    polish_deadline=deadline,
-                    stop_at=bound * (1 - mip_gap),
+                    value,
+                    iters=lagrangian_iters * (4 if large else 1),
+                    deadline=t + 0.3 * max(0.0, deadline - t),
+                    tol=mip_gap,
+                    sel=sel,
                 )
-                timings["support_search"] = time.perf_counter() - t
-                if solver.value(ssel) > value + _EPS:
-                    sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
-        if mip and not small and not large and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+                timings["lagrangian"] = time.perf_counter() - t
+                if lb < bound:
+                    bound, bound_kind = lb, "lagrangian"
+        if large and x_lp is not None and not done() and time.perf_counter() < deadline:
+            # too large for the full MIP in seconds: iterated local search on the LP's support (a few
+            # hundred columns where the full problem has thousands), polished by 1-swaps over every candidate
             t = time.perf_counter()
-            lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, 0.7 * (deadline - time.perf_counter())))
-            timings["lp_bound"] = time.perf_counter() - t
-            bound = min(bound, lpb)
-        if x_lp is not None and not small and value < bound * (1 - mip_gap) - _EPS and time.perf_counter() < deadline:
+            ssel = solver.support_search(
+                x_lp,
+                kk,
+                budget,
+                sel,
+                deadline=t + 0.75 * (deadline - t),
+                polish_deadline=deadline,
+                stop_at=bound * (1 - mip_gap),
+            )
+            timings["support_search"] = time.perf_counter() - t
+            if solver.value(ssel) > value + _EPS:
+                sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
+        if not large and x_lp is not None and not done() and time.perf_counter() < deadline:
             t = time.perf_counter()
             rsel = solver.restricted_mip(
-                np.flatnonzero(x_lp > 1e-6),
+                np.flatnonzero(x_lp > 1e-3),
                 kk,
                 budget,
                 sel,
@@ -334,13 +440,7 @@ class MaxCoverage:
             timings["restricted_mip"] = time.perf_counter() - t
             if rsel is not None and solver.value(rsel) > value + _EPS:
                 sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
-        if (
-            value < bound * (1 - mip_gap) - _EPS
-            and search_share > 0
-            and len(sel) > 1
-            and not small
-            and time.perf_counter() < deadline
-        ):
+        if not done() and search_share > 0 and len(sel) > 1 and not small and time.perf_counter() < deadline:
             t = time.perf_counter()
             share = 1.0 if large else search_share
             sel3 = solver.iterated_search(
@@ -350,32 +450,32 @@ class MaxCoverage:
             v3 = solver.value(sel3)
             if v3 > value + _EPS:
                 sel, value, method = sel3, v3, method + "+ils" if method.startswith("lp-") else "greedy+ils"
-        if value >= bound * (1 - mip_gap) - _EPS:
-            status = "optimal"
-        elif mip and not large and time.perf_counter() < deadline - 0.05:
+        if not done() and mip and not large and time.perf_counter() < deadline - 0.05:
             t = time.perf_counter()
-            res = solver.mip_max(kk, budget, sel, time_limit=max(0.1, deadline - time.perf_counter()), mip_gap=mip_gap)
+            res = solver.mip_max(
+                kk, budget, sel, time_limit=max(0.1, deadline - time.perf_counter()), mip_gap=mip_gap, quantum=q
+            )
             timings["mip"] = time.perf_counter() - t
             if res is not None:
-                msel, mval, mbound, proved = res
+                msel, mval, mbound, _ = res
                 if mval > value + _EPS:
                     sel, value, method = msel, mval, "highs"
-                bound = min(bound, mbound)
-                if proved or value >= bound * (1 - mip_gap) - _EPS:
-                    status = "optimal"
+                if mbound < bound:
+                    bound, bound_kind = mbound, "mip"
             if (
-                small and status != "optimal"
+                small and not done()
             ):  # small models go straight to HiGHS; if it stopped early, add the subgradient bound
                 t = time.perf_counter()
-                bound = min(
-                    bound,
-                    solver.lagrangian_bound(
-                        kk, budget, value, iters=lagrangian_iters, deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel
-                    ),
+                lb = solver.lagrangian_bound(
+                    kk, budget, value, iters=lagrangian_iters, deadline=t + 0.25 * time_limit, tol=mip_gap, sel=sel
                 )
-                timings["lagrangian"] += time.perf_counter() - t
+                timings["lagrangian"] = timings.get("lagrangian", 0.0) + time.perf_counter() - t
+                if lb < bound:
+                    bound, bound_kind = lb, "lagrangian"
         timings["total"] = time.perf_counter() - t0
-        return self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
+        status: Literal["optimal", "feasible"] = "optimal" if proven_optimal(value, bound, q) else "feasible"
+        r = self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
+        return dataclasses.replace(r, bound_kind=bound_kind, k_requested=k, quantum=q)
 
     def set_cover(self, share: float, *, mip: bool = True, time_limit: float = 10.0) -> CoverageSolution:
         """Cheapest set of cameras whose coverage (new plus existing) reaches ``share`` of all demand weight.
@@ -402,22 +502,25 @@ class MaxCoverage:
             )
         sel, curve = solver.greedy(self.m, None, target=need, by_ratio=True)
         timings["greedy"] = time.perf_counter() - t0
-        method, status = "greedy", "feasible"
-        lower = float(self.cost.min())
+        method = "greedy"
+        lower, bound_kind = float(self.cost.min()), "cheapest-camera"
         if mip:
             res = solver.mip_cover(need, sel, time_limit=time_limit)
             if res is not None:
-                msel, proved, mlower = res
-                if math.isfinite(mlower):
-                    lower = max(lower, mlower)
+                msel, _, mlower = res
+                if math.isfinite(mlower) and mlower > lower:
+                    lower, bound_kind = mlower, "cost-mip"
                 if self.cost[msel].sum() < self.cost[sel].sum() - _EPS:
                     sel, method = msel, "highs"
-                if proved:
-                    status = "optimal"
         timings["total"] = time.perf_counter() - t0
         value = solver.value(sel)
-        r = self._result(pre, sel, value, value, curve, status, method, timings)  # type: ignore[arg-type]
-        return dataclasses.replace(r, cost_lower_bound=float(lower) if status != "optimal" else r.cost)
+        cost = float(self.cost[sel].sum())
+        # optimal only when the lower bound proves it (costs multiples of q: cost - lower < q)
+        status: Literal["optimal", "feasible"] = (
+            "optimal" if proven_optimal(lower, cost, weight_quantum(self.cost)) else "feasible"
+        )
+        r = self._result(pre, sel, value, value, curve, status, method, timings)
+        return dataclasses.replace(r, cost_lower_bound=min(float(lower), cost), bound_kind=bound_kind)
 
     def _result(
         self,
@@ -449,6 +552,7 @@ class MaxCoverage:
             method=method,
             cost=float(self.cost[sel].sum()),
             timings=timings,
+            coverable_weight=float(pre.weights.sum()),
         )
 
 
@@ -708,6 +812,22 @@ class _Core:
         x[pick] = 1.0
         return float(v[pick].sum()), x
 
+    def lagrangian_value(self, lam: np.ndarray, k: int, budget: float | None) -> float:
+        """``L(lambda) = sum_i (w_i - lambda_i)^+ + max_x sum_j x_j (A^T lambda)_j``: an upper bound for
+        every ``lambda`` in ``[0, w]`` (``lambda`` is clipped into it)."""
+        lam = np.clip(np.asarray(lam, dtype=np.float64), 0.0, self.w)
+        v = np.asarray(self.C.T @ lam).reshape(-1)
+        if self._dominated is not None:  # some optimum avoids them (see dominated()): a valid restriction
+            v[self._dominated] = 0.0
+        yv = self.w - lam
+        return float(yv[yv > 0].sum()) + self._inner(v, k, budget)[0]
+
+    def quick_bound(self, k: int, budget: float | None) -> tuple[float, str]:
+        """The better of all the weight (``L(0)``) and the k best single cameras (``L(w)``)."""
+        total = float(self.w.sum())
+        singles = self._inner(np.asarray(self.C.T @ self.w).reshape(-1), k, budget)[0]
+        return (total, "total") if total <= singles else (singles, "best-singles")
+
     def lagrangian_bound(
         self,
         k: int,
@@ -884,10 +1004,11 @@ class _Core:
     def lp_bound(
         self, k: int, budget: float | None, *, time_limit: float, interior: bool = False
     ) -> tuple[float, np.ndarray | None]:
-        """The LP relaxation's optimum (a valid upper bound) and its ``x``, or ``(inf, None)`` when it
-        does not finish in time. ``interior``: HiGHS' interior-point method without crossover (seconds
-        where simplex takes minutes on large models; its objective is within the method's 1e-8
-        relative duality gap, so the bound is padded by 1e-6)."""
+        """An upper bound from the LP relaxation and the LP's ``x``, or ``(inf, None)`` when it does not
+        finish in time. ``interior``: HiGHS' interior-point method without crossover (seconds where
+        simplex takes minutes on large models). The bound is the Lagrangian bound at the LP's row duals
+        (valid for any multipliers, so it certifies itself; equal to the LP optimum at an exact dual),
+        or the LP objective padded by the method's tolerance when the duals are missing."""
         h, highspy = self._highs(time_limit, 1e-4)
         if interior:
             h.setOptionValue("solver", "ipm")
@@ -903,9 +1024,19 @@ class _Core:
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return math.inf, None
-        x = np.asarray(h.getSolution().col_value[: self.m])
-        pad = 1e-6 if interior else 1e-9
-        return float(h.getInfo().objective_function_value) * (1 + pad) + pad, x
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value[: self.m])
+        # certify: the coverage rows' duals are Lagrangian multipliers, and L(lambda) is a valid bound for
+        # any lambda in [0, w], however accurate the LP solve (padded only for float summation)
+        bound = math.inf
+        if sol.dual_valid:
+            lam = np.abs(np.asarray(sol.row_dual[: self.n]))
+            bound = self.lagrangian_value(lam, k, budget) * (1 + 1e-12)
+        if not math.isfinite(bound) or bound > h.getInfo().objective_function_value * (1 + 1e-3) + 1e-6:
+            # duals missing or poor: fall back to the LP objective, padded by the method's tolerance
+            pad = 1e-6 if interior else 1e-9
+            bound = min(bound, float(h.getInfo().objective_function_value) * (1 + pad) + pad)
+        return bound, x
 
     def support_search(
         self,
@@ -954,9 +1085,18 @@ class _Core:
         return None if res is None else keep[res[0]]
 
     def mip_max(
-        self, k: int, budget: float | None, start: np.ndarray, *, time_limit: float, mip_gap: float
+        self,
+        k: int,
+        budget: float | None,
+        start: np.ndarray,
+        *,
+        time_limit: float,
+        mip_gap: float,
+        quantum: float = 0.0,
     ) -> tuple[np.ndarray, float, float, bool] | None:
         h, highspy = self._highs(time_limit, mip_gap)
+        if quantum > 0:  # weights multiples of quantum: an absolute gap below it proves optimality
+            h.setOptionValue("mip_abs_gap", float(quantum) * (1 - 1e-6))
         lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
         h.passModel(lp)
         m = self.m

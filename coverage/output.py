@@ -108,7 +108,7 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
     r = outcome.report
     ax.set_title(
         f"Coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with "
-        f"{len(r['plan']['cameras'])} new cameras (gap {r['plan']['gap']:.2%})"
+        f"{len(r['plan']['cameras'])} new cameras ({r['plan']['status_text']})"
     )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)

@@ -578,6 +578,13 @@ def _report(
             "covered_weight_total": base_cov + sol.covered_weight,
             "upper_bound_total": base_cov + sol.upper_bound,
             "gap": sol.gap,
+            "status": sol.status,
+            "status_text": sol.status_text,
+            "bound_kind": sol.bound_kind,
+            "k_requested": sol.k_requested,
+            "k_used": sol.k_used,
+            "everything_coverable_covered": sol.everything_coverable_covered,
+            "k_text": sol.k_text,
         },
         "marginal_gain_curve": curve,
     }

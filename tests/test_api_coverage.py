@@ -37,6 +37,14 @@ def test_plan_stores_a_map_layer(tmp_path, county):
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["report"]["after"]["share"] > out["report"]["before"]["share"]
+        plan = out["plan"]  # what is proven, in words: k asked, k used, optimal or "within X %"
+        assert plan["k_requested"] == 3 and plan["k_used"] == 3 and plan["k_text"] == "k requested 3, 3 used"
+        assert (
+            plan["status_text"] == "optimal"
+            if plan["status"] == "optimal"
+            else plan["status_text"].startswith("within")
+        )
+        assert plan["bound_kind"] and plan["upper_bound"] >= 0
         n_blind = len(out["blind_spots"]["features"])
         assert n_blind > 0 and out["layer"]["name"] == "plan-keqiao"
         fc = client.get("/api/v1/map", headers=env.headers("sup-keqiao")).json()

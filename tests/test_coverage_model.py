@@ -132,3 +132,68 @@ def test_larger_instance_gap_is_small_and_fast() -> None:
     sol = MaxCoverage.from_points(d, c, 4.0, w).solve(40, time_limit=3.0)
     assert sol.gap <= 0.02
     assert sol.timings["total"] <= 4.0
+
+
+def test_status_words_say_only_what_the_bound_proves() -> None:
+    from xueliang.coverage.model import gap_words, proven_optimal, weight_quantum
+
+    # integer weights: optimal only when bound - objective < 1 (21189 against a bound of 21190 is not)
+    assert proven_optimal(21189.0, 21189.9, 1.0)
+    assert not proven_optimal(21189.0, 21190.0, 1.0)
+    assert proven_optimal(10.5, 10.9, 0.5) and not proven_optimal(10.5, 11.0, 0.5)
+    # weights with no common quantum: zero gap only
+    assert not proven_optimal(1.0, 1.0 + 1e-6, 0.0) and proven_optimal(1.0, 1.0, 0.0)
+    assert weight_quantum(np.array([1.0, 3.0, 11.0])) == 1.0
+    assert weight_quantum(np.array([0.5, 8.0, 10.0])) == 0.5
+    assert weight_quantum(np.array([0.5, 8.0, 1.3])) == 0.1
+    assert weight_quantum(np.array([np.pi, 1.0])) == 0.0
+    # "within X %" rounds up, never claims less than the gap
+    assert gap_words(0.002841) == "within 0.285 %"
+    assert gap_words(1e-9) == "within 0.001 %"
+
+
+def test_heuristic_short_of_the_bound_is_within_not_optimal() -> None:
+    # greedy takes column 0 (5 rows) and then gains 1; columns 1 and 2 together see all 7 rows
+    cols = [[0, 1, 2, 3, 4], [0, 1, 2, 5], [3, 4, 6]]
+    A = sp.csr_matrix(np.array([[float(i in c) for c in cols] for i in range(7)]))
+    w = np.ones(7)
+    sol = MaxCoverage(A, w).solve(2, mip=False, local_search=False, lagrangian_iters=0, search_share=0, time_limit=1)
+    assert sol.covered_weight == 6.0 and sol.upper_bound == 7.0 and sol.bound_kind == "total"
+    assert sol.status == "feasible" and sol.status_text == "within 14.286 %"
+    assert sol.summary()["status_text"] == "within 14.286 %"
+    full = MaxCoverage(A, w).solve(2, time_limit=2)
+    assert full.covered_weight == 7.0 and full.status == "optimal" and full.status_text == "optimal"
+    assert full.upper_bound - full.covered_weight < 1
+    s = full.summary()
+    assert s["status_text"] == "optimal" and s["k_requested"] == 2 and s["k_used"] == 2 and s["bound_kind"]
+
+
+def test_k_used_when_everything_coverable_is_covered() -> None:
+    A = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=float))  # row 3: nobody sees it
+    sol = MaxCoverage(A, np.array([1.0, 2.0, 3.0, 4.0])).solve(5, time_limit=1)
+    assert sol.k_requested == 5 and sol.k_used == 2
+    assert sol.everything_coverable_covered and sol.coverable_weight == 6.0
+    assert sol.k_text == "k requested 5, 2 used: everything coverable covered"
+    assert sol.status == "optimal"
+    # k binding: all used, not everything covered
+    sol1 = MaxCoverage(A, np.array([1.0, 2.0, 3.0, 4.0])).solve(1, time_limit=1)
+    assert sol1.k_text == "k requested 1, 1 used" and not sol1.everything_coverable_covered
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lp_bound_certified_by_its_duals_is_valid(seed: int) -> None:
+    A, w = _instance(seed, n=80, m=14)
+    opt = _brute(A, w, 4)
+    mc = MaxCoverage(A, w)
+    sol = mc.solve(4, small_nnz=0, time_limit=5)
+    assert sol.bound_kind in ("lp", "mip", "best-singles", "total")
+    assert sol.upper_bound >= opt - 1e-9
+    from xueliang.coverage.model import _Core
+
+    pre = mc.presolve()
+    core = _Core(pre.A, pre.weights, mc.cost, mc.site, mc.capacity)
+    lpb, x = core.lp_bound(4, None, time_limit=5, interior=True)
+    assert x is not None and opt - 1e-9 <= lpb
+    # any multipliers give a bound; the LP's duals give (almost) the LP value
+    assert core.lagrangian_value(np.zeros(core.n), 4, None) >= opt
+    assert core.lagrangian_value(core.w / 2, 4, None) >= opt

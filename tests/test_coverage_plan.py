@@ -130,6 +130,7 @@ def test_cli_writes_geojson_report_and_map(county: County, tmp_path: Path, capsy
     cap = capsys.readouterr()
     assert rc == 0
     assert "100%" in cap.err and "done" in cap.err  # the progress bar
+    assert "(k requested 5, 5 used)" in cap.out and " bound, gap " in cap.out
     rec = json.loads((out / "recommended_cameras.geojson").read_text())
     cams = [f for f in rec["features"] if f["properties"]["kind"] == "camera"]
     views = [f for f in rec["features"] if f["properties"]["kind"] == "view"]
@@ -154,6 +155,9 @@ def test_api_function(county: County) -> None:
     res = plan_coverage(req)
     assert isinstance(res, PlanResult)
     assert len(res.report["plan"]["cameras"]) == 3
+    plan = res.report["plan"]
+    assert plan["k_requested"] == 3 and plan["k_used"] == 3 and plan["status_text"]
+    assert plan["status"] != "optimal" or plan["upper_bound_total"] - plan["covered_weight_total"] < 0.5
     json.dumps(res.model_dump())  # serialisable for the job endpoint
 
 

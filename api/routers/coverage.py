@@ -9,7 +9,7 @@ The job runs synchronously in a worker thread with a bounded solver time. File p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,7 +50,22 @@ class CoveragePlanBody(BaseModel):
     centre_id: str | None = Field(None, max_length=64, description="the layer's centre (default: yours)")
 
 
+class CoveragePlanStatus(BaseModel):
+    """What the solver proved about the plan, in words and numbers."""
+
+    status: Literal["optimal", "feasible"] = Field(description="`optimal` only when the bound proves it (zero gap)")
+    status_text: str = Field(description="`optimal`, or `within X %` of the upper bound (X rounded up)")
+    gap: float = Field(ge=0, description="(upper bound - covered weight) / upper bound")
+    upper_bound: float = Field(description="upper bound on the weight new cameras can cover")
+    bound_kind: str = Field(description="which bound: lp, lagrangian, mip, best-singles, total, cost-mip, ...")
+    k_requested: int | None = Field(description="cameras asked for (null for a budget or target share)")
+    k_used: int = Field(ge=0, description="cameras in the plan")
+    everything_coverable_covered: bool = Field(description="the plan covers all weight any candidate sees")
+    k_text: str = Field(description="e.g. `k requested 300, 75 used: everything coverable covered`")
+
+
 class CoveragePlanResult(BaseModel):
+    plan: CoveragePlanStatus
     report: dict[str, Any] = Field(description="coverage before/after, by category and village, solver bound and gap")
     recommended: dict[str, Any] = Field(description="FeatureCollection of proposed cameras and their views")
     blind_spots: dict[str, Any] = Field(description="FeatureCollection of remaining blind spots, worst first")
@@ -159,6 +174,10 @@ def plan(
         info = save_layer(
             store, service, user, body.layer, centre, layer_features(result.recommended, result.blind_spots), now
         )
+    p = result.report["plan"]
+    summary = CoveragePlanStatus(
+        upper_bound=p["objective"]["upper_bound"], **{f: p[f] for f in CoveragePlanStatus.model_fields if f in p}
+    )
     return CoveragePlanResult(
-        report=result.report, recommended=result.recommended, blind_spots=result.blind_spots, layer=info
+        plan=summary, report=result.report, recommended=result.recommended, blind_spots=result.blind_spots, layer=info
     )
