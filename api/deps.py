@@ -20,6 +20,9 @@ from xueliang.api import users as users_mod
 from xueliang.api.security import TokenError, decode_token
 from xueliang.api.users import Role, UserPublic
 from xueliang.config import Settings
+from xueliang.dispatch.clock import Clock
+from xueliang.dispatch.service import DispatchService
+from xueliang.dispatch.store import Store
 
 TOKEN_URL = "/api/v1/auth/token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
@@ -41,22 +44,22 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> Any:
+def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_service(request: Request) -> Any:
+def get_service(request: Request) -> DispatchService:
     return request.app.state.service
 
 
-def get_clock(request: Request) -> Any:
+def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Any, Depends(get_store)]
-ServiceDep = Annotated[Any, Depends(get_service)]
-ClockDep = Annotated[Any, Depends(get_clock)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ServiceDep = Annotated[DispatchService, Depends(get_service)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def user_from_token(request: Request, token: str | None, *, typ: str = "access") -> UserPublic:

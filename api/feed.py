@@ -16,13 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xueliang.api.access import permitted_actions, sees_centre
 from xueliang.api.metrics import FEED_CLIENTS, FEED_DROPPED, FEED_EVENTS
 from xueliang.api.users import UserPublic
+from xueliang.dispatch.changes import ChangeEvent, EventKind
+from xueliang.dispatch.views import IncidentDetail
 from xueliang.dispatch.workflow import NotFound
+
+if TYPE_CHECKING:
+    from xueliang.dispatch.service import DispatchService
 
 log = logging.getLogger("xueliang.api.feed")
 
@@ -42,11 +48,11 @@ class _Prepared:
     """One change event, with what every subscriber's filter needs."""
 
     id: int
-    kind: str
+    kind: EventKind
     at: str
     centre_id: str | None
     previous_centre_id: str | None
-    incident: Any  # IncidentView or None
+    incident: IncidentDetail | None
     incident_id: str | None
     camera_id: str | None
     payload: dict[str, Any]
@@ -61,7 +67,7 @@ class Subscription:
 
 
 class FeedHub:
-    def __init__(self, service: Any, *, poll_s: float = 0.1, batch: int = 500) -> None:
+    def __init__(self, service: DispatchService, *, poll_s: float = 0.1, batch: int = 500) -> None:
         self.service = service
         self.store = service.store
         self.poll_s = poll_s
@@ -71,7 +77,7 @@ class FeedHub:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -97,7 +103,7 @@ class FeedHub:
         for sub in list(self._subs):
             self._offer(sub, CLOSED, force=True)
 
-    def _on_local_event(self, _event: dict[str, Any]) -> None:
+    def _on_local_event(self, _event: ChangeEvent) -> None:
         """Called by the service (any thread) after a commit in this process: read the log now."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
@@ -147,9 +153,9 @@ class FeedHub:
             except TimeoutError:
                 pass
 
-    def _prepare(self, rows: list[Any]) -> list[_Prepared]:
+    def _prepare(self, rows: list[ChangeEvent]) -> list[_Prepared]:
         """Load each incident once per batch (its latest view) — shared by all subscribers."""
-        views: dict[str, Any] = {}
+        views: dict[str, IncidentDetail | None] = {}
         for row in rows:
             if row.incident_id and row.incident_id not in views:
                 try:
@@ -159,18 +165,17 @@ class FeedHub:
                     views[row.incident_id] = None
         out = []
         for row in rows:
-            payload = dict(row.payload or {})
             out.append(
                 _Prepared(
                     id=row.id,
                     kind=row.kind,
                     at=row.at.isoformat(),
                     centre_id=row.centre_id,
-                    previous_centre_id=payload.get("from_centre_id"),
+                    previous_centre_id=row.previous_centre_id,
                     incident=views.get(row.incident_id) if row.incident_id else None,
                     incident_id=row.incident_id,
                     camera_id=row.camera_id,
-                    payload=payload,
+                    payload=dict(row.payload),
                 )
             )
         return out

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 
 from xueliang.config.cameras import mask_url
 from xueliang.config.centres import Tier
+from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore
 from xueliang.dispatch.models import CameraRow, CameraStatusRow
 from xueliang.dispatch.routing import resolve_grid
@@ -74,7 +75,7 @@ class CamerasMixin(ServiceCore):
             s.flush()
             ev = self._event(
                 s,
-                "camera.changed",
+                EventKind.camera_changed,
                 None,
                 now,
                 camera_id=row.id,
@@ -104,7 +105,7 @@ class CamerasMixin(ServiceCore):
             row.updated_at = now
             ev = self._event(
                 s,
-                "camera.changed",
+                EventKind.camera_changed,
                 None,
                 now,
                 camera_id=row.id,
@@ -125,7 +126,7 @@ class CamerasMixin(ServiceCore):
             s.delete(row)
             ev = self._event(
                 s,
-                "camera.changed",
+                EventKind.camera_changed,
                 None,
                 now,
                 camera_id=camera_id,

@@ -31,18 +31,19 @@ from xueliang.dispatch.workflow import (
     Forbidden,
     NotFound,
     Role,
+    SlaFlag,
     State,
     allowed_actions,
     role_may,
 )
 
-FLAG_RANK = {"none": 0, "yellow": 1, "red": 2}
+FLAG_RANK = {f.value: f.rank for f in SlaFlag}
 UNIT_ACTIONS = frozenset({Action.receive, Action.return_, Action.handle, Action.feedback})
 """Actions the centre an incident was dispatched to may take, besides the owner's subtree."""
 
 
 def _worst(*flags: str) -> str:
-    return max(flags, key=FLAG_RANK.__getitem__)
+    return SlaFlag.worst(*flags).value
 
 
 class ServiceCore(ChangeFeed):

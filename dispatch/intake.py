@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.contracts import CameraHealth, Incident, Severity
+from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore
 from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow, IncidentRow
 from xueliang.dispatch.routing import resolve_grid, route
 from xueliang.dispatch.views import IngestResult
-from xueliang.dispatch.workflow import SYSTEM, InvalidRequest, State
+from xueliang.dispatch.workflow import SYSTEM, InvalidRequest, SlaFlag, State
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class IntakeMixin(ServiceCore):
             events.append(
                 self._event(
                     s,
-                    "incident.updated",
+                    EventKind.incident_updated,
                     row,
                     now,
                     payload=({"severity_from": old_severity} if row.severity != old_severity else None),
@@ -97,9 +98,9 @@ class IntakeMixin(ServiceCore):
             stored_at=now,
             state_changed_at=now,
             escalation_level=0,
-            accept_flag="none",
-            close_flag="none",
-            sla_flag="none",
+            accept_flag=SlaFlag.none.value,
+            close_flag=SlaFlag.none.value,
+            sla_flag=SlaFlag.none.value,
         )
         self._set_evidence(row, inc)
         sla = self._sla(row.severity)
@@ -115,7 +116,7 @@ class IntakeMixin(ServiceCore):
         self._notify(s, row, r.owner_id, "owner", now, "new incident to accept")
         for cid in r.notify_ids:
             self._notify(s, row, cid, "notify", now, f"{inc.severity.value} incident owned by {r.owner_id}")
-        events.append(self._event(s, "incident.created", row, now))
+        events.append(self._event(s, EventKind.incident_created, row, now))
         return IngestResult(incident_id=inc.id, outcome="created", owner_centre_id=r.owner_id), events
 
     def _raise_severity(self, s: Session, row: IncidentRow, inc: Incident, now: datetime) -> list[EventRow]:
@@ -175,7 +176,7 @@ class IntakeMixin(ServiceCore):
         return [
             self._event(
                 s,
-                "incident.rerouted",
+                EventKind.incident_rerouted,
                 row,
                 now,
                 payload={"from_centre_id": old_owner, "reason": "severity", "severity_from": old_severity},
@@ -237,7 +238,7 @@ class IntakeMixin(ServiceCore):
                     events.append(
                         self._event(
                             s,
-                            "camera.status",
+                            EventKind.camera_status,
                             None,
                             now,
                             camera_id=cam.id,

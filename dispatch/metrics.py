@@ -74,6 +74,7 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from xueliang.dispatch.models import CameraRow, CentreRow, IncidentRow
+        from xueliang.dispatch.workflow import SlaFlag
 
         with self.store.read() as s:
             tiers = dict(s.execute(select(CentreRow.id, CentreRow.tier)).all())
@@ -84,7 +85,7 @@ class StoreCollector(Collector):
             ).all()
             flags = s.execute(
                 select(IncidentRow.owner_centre_id, IncidentRow.sla_flag, func.count())
-                .where(IncidentRow.sla_flag != "none")
+                .where(IncidentRow.sla_flag != SlaFlag.none.value)
                 .group_by(IncidentRow.owner_centre_id, IncidentRow.sla_flag)
             ).all()
             total = s.scalar(select(func.count()).select_from(IncidentRow)) or 0

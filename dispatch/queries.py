@@ -24,7 +24,7 @@ from xueliang.dispatch.views import (
     NotificationView,
     SlaFlagView,
 )
-from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, State
+from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, SlaFlag, State
 
 
 class QueriesMixin(ServiceCore):
@@ -165,7 +165,7 @@ class QueriesMixin(ServiceCore):
                 red.update(
                     s.scalars(
                         select(SlaFlagRow.incident_id).where(
-                            SlaFlagRow.incident_id.in_(chunk), SlaFlagRow.level == "red"
+                            SlaFlagRow.incident_id.in_(chunk), SlaFlagRow.level == SlaFlag.red.value
                         )
                     )
                 )

@@ -28,13 +28,13 @@ timers survive restarts and fire on schedule after one.
 from __future__ import annotations
 
 from xueliang.dispatch.cameras import CamerasMixin
-from xueliang.dispatch.changes import Listener, event_dict
+from xueliang.dispatch.changes import ChangeEvent, EventKind, Listener
 from xueliang.dispatch.core import FLAG_RANK, UNIT_ACTIONS
 from xueliang.dispatch.intake import IntakeMixin
 from xueliang.dispatch.queries import QueriesMixin
 from xueliang.dispatch.transitions import TransitionsMixin
 
-__all__ = ["FLAG_RANK", "UNIT_ACTIONS", "DispatchService", "Listener", "event_dict"]
+__all__ = ["FLAG_RANK", "UNIT_ACTIONS", "ChangeEvent", "DispatchService", "EventKind", "Listener"]
 
 
 class DispatchService(IntakeMixin, TransitionsMixin, QueriesMixin, CamerasMixin):

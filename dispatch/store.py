@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from xueliang.config.cameras import mask_url
+from xueliang.dispatch.changes import ChangeEvent
 from xueliang.dispatch.models import Base, EventRow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -100,10 +101,11 @@ class Store:
         with self._read() as s:  # close() ends the transaction and keeps loaded objects readable
             yield s
 
-    def events_after(self, last_id: int = 0, limit: int = 200) -> list[EventRow]:
-        """Change-feed rows with ``id > last_id``, oldest first (see docs/dispatch.md, "Live feed")."""
+    def events_after(self, last_id: int = 0, limit: int = 200) -> list[ChangeEvent]:
+        """Change-feed events with ``id > last_id``, oldest first (see docs/dispatch.md, "Live feed")."""
         with self.read() as s:
-            return list(s.scalars(select(EventRow).where(EventRow.id > last_id).order_by(EventRow.id).limit(limit)))
+            rows = s.scalars(select(EventRow).where(EventRow.id > last_id).order_by(EventRow.id).limit(limit))
+            return [ChangeEvent.from_row(r) for r in rows]
 
     def last_event_id(self) -> int:
         with self.read() as s:

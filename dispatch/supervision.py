@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore, _worst
 from xueliang.dispatch.models import EscalationRow, EventRow, IncidentRow, SlaFlagRow
 from xueliang.dispatch.views import TickResult
-from xueliang.dispatch.workflow import SYSTEM, Action, Actor, State
+from xueliang.dispatch.workflow import SYSTEM, Action, Actor, SlaFlag, State
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +88,23 @@ class SupervisionMixin(ServiceCore):
             ]
             due, _, kind = min(pending)
             clock_name, level = kind.split("_")  # accept|close, warn|due
-            flag_level = "yellow" if level == "warn" else "red"
+            flag_level = SlaFlag.yellow if level == "warn" else SlaFlag.red
             if level == "warn":
                 if clock_name == "accept":
                     row.accept_warn_at = None
-                    row.accept_flag = _worst(row.accept_flag, "yellow")
+                    row.accept_flag = _worst(row.accept_flag, SlaFlag.yellow)
                 else:
                     row.close_warn_at = None
-                    row.close_flag = _worst(row.close_flag, "yellow")
+                    row.close_flag = _worst(row.close_flag, SlaFlag.yellow)
             events += self._flag(s, row, clock_name, flag_level, due, now)
             flags += 1
             if level == "due":
                 if clock_name == "accept":
                     row.accept_due_at = None
-                    row.accept_flag = "red"
+                    row.accept_flag = SlaFlag.red.value
                 else:
                     row.close_due_at = None
-                    row.close_flag = "red"
+                    row.close_flag = SlaFlag.red.value
                     # the escalated owner gets a fresh close window from the breach
                     row.close_warn_at = due + timedelta(seconds=sla.warn_share * sla.close_s)
                     row.close_due_at = due + timedelta(seconds=sla.close_s)
@@ -119,20 +120,20 @@ class SupervisionMixin(ServiceCore):
         return flags, escalations, events
 
     def _flag(
-        self, s: Session, row: IncidentRow, clock_name: str, level: str, due: datetime, now: datetime
+        self, s: Session, row: IncidentRow, clock_name: str, level: SlaFlag, due: datetime, now: datetime
     ) -> list[EventRow]:
         s.add(
             SlaFlagRow(
                 incident_id=row.id,
                 clock=clock_name,
-                level=level,
+                level=level.value,
                 window_level=row.escalation_level,
                 centre_id=row.owner_centre_id,
                 due_at=due,
                 at=now,
             )
         )
-        kind = "sla_yellow" if level == "yellow" else "sla_red"
+        kind = "sla_yellow" if level is SlaFlag.yellow else "sla_red"
         limit = "accept" if clock_name == "accept" else "close"
         self._notify(
             s,
@@ -140,13 +141,17 @@ class SupervisionMixin(ServiceCore):
             row.owner_centre_id,
             kind,
             now,
-            f"{'nearly due' if level == 'yellow' else 'overdue'} to {limit} (due {due.isoformat()})",
+            f"{'nearly due' if level is SlaFlag.yellow else 'overdue'} to {limit} (due {due.isoformat()})",
         )
-        counter = self.metrics.warnings if level == "yellow" else self.metrics.overdue
+        counter = self.metrics.warnings if level is SlaFlag.yellow else self.metrics.overdue
         self._later(s, counter.labels(clock_name, row.severity).inc)
         return [
             self._event(
-                s, "incident.flag", row, now, payload={"clock": clock_name, "level": level, "due_at": due.isoformat()}
+                s,
+                EventKind.incident_flag,
+                row,
+                now,
+                payload={"clock": clock_name, "level": level.value, "due_at": due.isoformat()},
             )
         ]
 
@@ -191,4 +196,8 @@ class SupervisionMixin(ServiceCore):
         )
         self._notify(s, row, parent, "escalation", now, text)
         self._later(s, self.metrics.escalations.labels(reason, self.tree.node(parent).tier.value).inc)
-        return [self._event(s, "incident.escalated", row, now, payload={"from_centre_id": old_owner, "reason": reason})]
+        return [
+            self._event(
+                s, EventKind.incident_escalated, row, now, payload={"from_centre_id": old_owner, "reason": reason}
+            )
+        ]

@@ -10,6 +10,7 @@ from functools import partial
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore, _worst
 from xueliang.dispatch.models import EventRow, IncidentRow
 from xueliang.dispatch.supervision import SupervisionMixin
@@ -20,6 +21,7 @@ from xueliang.dispatch.workflow import (
     InvalidRequest,
     NotFound,
     RejectReason,
+    SlaFlag,
     StaleRevision,
     State,
     next_state,
@@ -146,7 +148,7 @@ class TransitionsMixin(SupervisionMixin):
         events.append(
             self._event(
                 s,
-                "incident.transition",
+                EventKind.incident_transition,
                 row,
                 now,
                 payload={"action": action.value, "from": state.value, "actor": actor.name},
@@ -159,9 +161,9 @@ class TransitionsMixin(SupervisionMixin):
         """Stop the clocks a state no longer runs, and recompute the incident's flag."""
         if not state.awaits_acceptance:
             row.accept_warn_at = row.accept_due_at = None
-            row.accept_flag = "none"
+            row.accept_flag = SlaFlag.none.value
         if not state.is_open:
             row.close_warn_at = row.close_due_at = None
-            row.close_flag = "none"
+            row.close_flag = SlaFlag.none.value
         row.sla_flag = _worst(row.accept_flag, row.close_flag)
         row.next_timer_at = ServiceCore._next_timer(row)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.contracts import Severity
-from xueliang.dispatch.workflow import Action, RejectReason, State
+from xueliang.dispatch.workflow import Action, RejectReason, SlaFlag, State
 
 
 class _View(BaseModel):
@@ -42,9 +42,9 @@ class IncidentView(_View):
     details: dict[str, Any]
     snapshot_url: str | None
     escalation_level: int
-    sla_flag: str = Field(description="none | yellow | red (督办 flags; not a state)")
-    accept_flag: str
-    close_flag: str
+    sla_flag: SlaFlag = Field(description="none | yellow | red (督办 flags; not a state)")
+    accept_flag: SlaFlag
+    close_flag: SlaFlag
     accept_due_at: datetime | None
     close_due_at: datetime | None
     version: int = Field(description="row version; pass it back as expected_version for optimistic concurrency")
@@ -86,7 +86,7 @@ class EscalationView(_View):
 
 class SlaFlagView(_View):
     clock: str
-    level: str
+    level: SlaFlag
     window_level: int
     centre_id: str
     due_at: datetime
@@ -116,7 +116,7 @@ class IncidentFilter(BaseModel):
     rules: list[str] | None = Field(None, description="rule names")
     rule_types: list[str] | None = None
     camera_ids: list[str] | None = None
-    sla_flags: list[str] | None = Field(None, description="none | yellow | red")
+    sla_flags: list[SlaFlag] | None = Field(None, description="none | yellow | red")
     open_only: bool = False
     since: datetime | None = Field(None, description="reported at or after (inclusive)")
     until: datetime | None = Field(None, description="reported before (exclusive)")

@@ -50,6 +50,24 @@ class State(StrEnum):
         return self in (State.reported, State.escalated)
 
 
+class SlaFlag(StrEnum):
+    """A supervision (督办) flag on an incident's SLA clock: yellow at ``warn_share`` of the window,
+    red once overdue. A flag, not a state: it never changes what may be done."""
+
+    none = "none"
+    yellow = "yellow"
+    red = "red"
+
+    @property
+    def rank(self) -> int:
+        return list(SlaFlag).index(self)
+
+    @classmethod
+    def worst(cls, *flags: str) -> SlaFlag:
+        """The most severe of ``flags`` (values or members)."""
+        return max((cls(f) for f in flags), key=lambda f: f.rank)
+
+
 FINAL_STATES = frozenset({State.rejected, State.closed})
 OPEN_STATES = frozenset(s for s in State if s not in FINAL_STATES)
 

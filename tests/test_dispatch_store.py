@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from xueliang.contracts import CameraHealth, CameraStatus, Severity
+from xueliang.dispatch.changes import ChangeEvent, EventKind
 from xueliang.dispatch.clock import ManualClock
 from xueliang.dispatch.models import AuditRow, Base, IncidentRow, NotificationRow
 from xueliang.dispatch.service import DispatchService
@@ -459,7 +460,7 @@ def test_cameras_crud_health_history_and_online_rate(svc: DispatchService, clock
 
 
 def test_event_feed_is_ordered_and_hooks_fire_after_commit(svc: DispatchService, clock: ManualClock) -> None:
-    seen: list[dict] = []
+    seen: list[ChangeEvent] = []
     unsubscribe = svc.subscribe(seen.append)
     start = svc.store.last_event_id()
     inc = make_incident(9, clock())
@@ -470,8 +471,8 @@ def test_event_feed_is_ordered_and_hooks_fire_after_commit(svc: DispatchService,
     rows = svc.store.events_after(start)
     assert [r.kind for r in rows] == ["incident.created", "incident.transition", "incident.transition"]
     assert [r.id for r in rows] == sorted(r.id for r in rows)
-    assert [e["kind"] for e in seen] == ["incident.created", "incident.transition"]
-    assert seen[1]["payload"]["state"] == "accepted" and seen[1]["centre_id"] == "village-a1"
+    assert [e.kind for e in seen] == [EventKind.incident_created, EventKind.incident_transition]
+    assert seen[1].payload["state"] == "accepted" and seen[1].centre_id == "village-a1"
     clock.advance(3600)
     svc.transition(inc.id, Action.receive, OP_A1)
     assert svc.store.prune_events(before=clock() - timedelta(seconds=60)) >= 3

@@ -179,6 +179,19 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
+class RuleType(StrEnum):
+    """What kind of rule raised an incident (the detector's rule types, and ingest's camera faults)."""
+
+    intrusion = "intrusion"
+    loitering = "loitering"
+    crowding = "crowding"
+    line_crossing = "line_crossing"
+    stalled_vehicle = "stalled_vehicle"
+    abandoned_object = "abandoned_object"
+    fire_smoke = "fire_smoke"
+    camera_fault = "camera_fault"
+
+
 class Box(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -200,9 +213,7 @@ class Incident(_Payload):
     id: str
     camera_id: str
     rule: str = Field(description="rule name from the camera's config")
-    rule_type: str = Field(
-        description="intrusion, loitering, crowding, line_crossing, stalled_vehicle, abandoned_object, fire_smoke, camera_fault"
-    )
+    rule_type: RuleType
     severity: Severity
     zone: str | None = None
     class_names: list[str] = Field(default_factory=list)

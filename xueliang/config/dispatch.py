@@ -7,7 +7,7 @@ from pydantic import Field
 
 from xueliang.config._base import StrictModel
 from xueliang.config.centres import Tier
-from xueliang.contracts import Severity
+from xueliang.contracts import RuleType, Severity
 
 
 class Sla(StrictModel):
@@ -20,7 +20,7 @@ class RoutingRule(StrictModel):
     """Which tier owns incidents of ``severity`` (optionally only of ``rule_type``) and which tiers above are notified."""
 
     severity: Severity
-    rule_type: str | None = None
+    rule_type: RuleType | None = None
     owner_tier: Tier
     notify_tiers: list[Tier] = Field(default_factory=list)
 

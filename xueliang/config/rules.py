@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from xueliang.config._base import Identifier, StrictModel
-from xueliang.contracts import Severity
+from xueliang.contracts import RuleType, Severity
 
 
 class ActiveWindow(StrictModel):
@@ -206,13 +206,4 @@ Rule = Annotated[
     | FireSmokeRule,
     Field(discriminator="type"),
 ]
-RULE_TYPES = (
-    "intrusion",
-    "loitering",
-    "crowding",
-    "line_crossing",
-    "stalled_vehicle",
-    "abandoned_object",
-    "fire_smoke",
-    "camera_fault",
-)
+RULE_TYPES = tuple(t.value for t in RuleType)
