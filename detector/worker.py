@@ -29,14 +29,15 @@ import cv2
 import numpy as np
 
 from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from xueliang.bus.deadletter import DeadLetters, is_outage
 from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import (
     Box,
     ContractError,
-    DeadLetter,
     FrameMessage,
     Incident,
+    jpeg_size,
     topic_specs,
     utc_from_ts,
 )
@@ -116,6 +117,7 @@ class _Pending:
     msg: FrameMessage
     image: np.ndarray | None = None
     scale: float = 1.0  # frame pixels per decoded pixel (a reduced JPEG decode: 2, 4 or 8)
+    handled: bool = False  # inferred and through the rules
 
 
 @dataclass
@@ -159,6 +161,10 @@ class DetectorWorker:
         self.clock = clock
         self.tz = ZoneInfo(self.config.timezone)
         self.cameras = {c.id: c for c in settings.cameras if c.enabled}
+        self.disabled = {c.id for c in settings.cameras if not c.enabled}
+        self.dead_letters = DeadLetters(
+            STAGE, self.topics.dead_letters, count=lambda kind: metrics.DEAD_LETTERS.labels(reason=kind).inc()
+        )
         self.states: dict[str, CameraState] = {}
         self.camera_tp: dict[str, TopicPartition] = {}
         self.done: dict[TopicPartition, int] = {}
@@ -253,12 +259,14 @@ class DetectorWorker:
                 self._done(tp, rec.offset)
                 continue
             if msg.camera_id not in self.cameras:
-                self._skip("unknown_camera")
-                if msg.camera_id not in self._warned:
-                    self._warned.add(msg.camera_id)
-                    log.warning(
-                        "frames from camera %r, which the configuration does not have (or disables): skipped",
-                        msg.camera_id,
+                if msg.camera_id in self.disabled:  # reconfiguration in progress: not an error
+                    self._skip("disabled_camera")
+                    if msg.camera_id not in self._warned:
+                        self._warned.add(msg.camera_id)
+                        log.warning("frames from camera %r, which the configuration disables: skipped", msg.camera_id)
+                else:
+                    self._dead_letter(
+                        producer, rec, f"unknown camera {msg.camera_id!r} (not in the detector's configuration)"
                     )
                 self._done(tp, rec.offset)
                 continue
@@ -297,17 +305,36 @@ class DetectorWorker:
         ):
             reason = "no_motion"
         if reason is None:
-            scale = self._decode_scale(msg)
-            img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), _REDUCED_DECODE[scale])
-            if img is None or img.size == 0:
-                self._dead_letter(producer, item.record, f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq})")
+            img, problem = self._decode(msg)
+            if img is None:
+                self._dead_letter(
+                    producer, item.record, f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq}): {problem}"
+                )
                 self._done(item.tp, item.record.offset)
                 return False
-            item.image, item.scale = img, (msg.width / img.shape[1] if scale != 1 else 1.0)
+            item.image, item.scale = img, (msg.width / img.shape[1] if img.shape[1] != msg.width else 1.0)
             return True
         self._skip(reason)
         self._advance_quiet(st, item)
         return False
+
+    def _decode(self, msg: FrameMessage) -> tuple[np.ndarray | None, str]:
+        """The frame's pixels (reduced when that is enough), or None and why not. The JPEG's own size is
+        read first and must match the headers: a forged header cannot make the decoder allocate more."""
+        try:
+            w, h = jpeg_size(msg.jpeg)
+        except ValueError as exc:
+            return None, str(exc)
+        if (w, h) != (msg.width, msg.height):
+            return None, f"JPEG is {w}x{h}, headers say {msg.width}x{msg.height}"
+        scale = self._decode_scale(msg)
+        try:
+            img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), _REDUCED_DECODE[scale])
+        except cv2.error as exc:
+            return None, f"decoder error: {str(exc).strip()[:200]}"
+        if img is None or img.size == 0 or img.ndim != 3:
+            return None, "the decoder returned no image"
+        return img, ""
 
     def _views(self, item: _Pending) -> list[Region] | None:
         """Crops to infer for this frame (ROI mode), or None for the whole frame."""
@@ -319,8 +346,39 @@ class DetectorWorker:
         return roi_regions(w, h, boxes, self.backend.imgsz)
 
     def _infer_batch(self, items: list[_Pending], producer: Producer) -> None:
+        """Infer a batch; if it fails, each frame alone, so one frame the model or the rules cannot
+        take is dead-lettered (naming its camera) and the others go on."""
         if not items:
             return
+        try:
+            self._infer_items(items, producer)
+            return
+        except Exception as exc:  # sorted out below, frame by frame
+            if is_outage(exc):
+                raise
+            if len(items) == 1:
+                self._failed(producer, items[0], exc)
+                return
+            log.warning(
+                "%s: a batch of %d frames failed (%s); retrying them one by one", self.worker_id, len(items), exc
+            )
+        for it in items:
+            if it.handled:
+                continue  # handled before the failure
+            try:
+                self._infer_items([it], producer)
+            except Exception as exc:  # the frame's own failure: dead-lettered
+                if is_outage(exc):
+                    raise
+                self._failed(producer, it, exc)
+
+    def _failed(self, producer: Producer, item: _Pending, exc: BaseException) -> None:
+        log.exception("%s: frame %s seq %d failed", self.worker_id, item.msg.camera_id, item.msg.seq, exc_info=exc)
+        self.dead_letters.failed(producer, item.record, exc, what=f"camera {item.msg.camera_id}, seq {item.msg.seq}")
+        self.stats.dead_letters += 1
+        self._done(item.tp, item.record.offset)
+
+    def _infer_items(self, items: list[_Pending], producer: Producer) -> None:
         views = [self._views(it) for it in items]
         inputs: list[np.ndarray] = []
         for it, regions in zip(items, views, strict=False):
@@ -442,6 +500,7 @@ class DetectorWorker:
         for ev in st.rules.step(frame):
             self._publish(ev, st, item, frame, producer)
         self._advance_quiet(st, item)
+        item.handled = True
 
     def _advance_quiet(self, st: CameraState, item: _Pending) -> None:
         """Track where a successor would have to replay from (see the module docstring)."""
@@ -501,12 +560,9 @@ class DetectorWorker:
         if ev.is_new:
             metrics.CAPTURE_TO_INCIDENT_SECONDS.observe(max(0.0, self.clock() - item.msg.capture_ts))
 
-    def _dead_letter(self, producer: Producer, rec: Record, reason: str) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
-        dl = DeadLetter.of(STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
-        producer.send(self.topics.dead_letters, dl.to_bytes(), key=rec.key, headers={"schema": b"xl.dead-letter/1"})
+    def _dead_letter(self, producer: Producer, rec: Record, reason: str, kind: str = "contract") -> None:
+        self.dead_letters.send(producer, rec, reason, kind)
         self.stats.dead_letters += 1
-        metrics.DEAD_LETTERS.labels(reason=reason.split(":")[0][:40]).inc()
 
     def _skip(self, reason: str) -> None:
         metrics.FRAMES_SKIPPED.labels(reason=reason).inc()

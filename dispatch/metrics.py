@@ -8,7 +8,7 @@ Two kinds:
   severity), ``xl_dispatch_closed_total{severity,on_time}``, ``xl_dispatch_overdue_total{clock,severity}``,
   ``xl_dispatch_escalations_total{reason,to_tier}``, ``xl_dispatch_rejections_total{reason}``,
   ``xl_dispatch_incidents_ingested_total{outcome}``, ``xl_dispatch_messages_total{topic,outcome}``,
-  ``xl_dispatch_dead_letters_total{reason}`` (``schema``: undecodable; ``invalid``: decodable but unstorable),
+  ``xl_dispatch_dead_letters_total{reason}`` (``contract``: breaks its contract; ``invalid``: refused by the workflow; ``database``: refused by the database; ``error``: anything else),
   ``xl_dispatch_tick_duration_seconds``.
 * State metrics read from the database at scrape time by :class:`StoreCollector`, so
   they agree across processes: ``xl_dispatch_incidents{centre,tier,severity,state}``,

@@ -5,9 +5,11 @@ Delivery: records are applied one by one, each in its own database transaction
 (idempotent: incidents upsert by id and revision, health by time); the consumer's
 offsets are committed only after every record of the batch is durable, so a crash
 (even SIGKILL) re-delivers at most the uncommitted tail, which changes nothing the
-second time. Records that cannot be decoded go to the dead-letter topic (flushed
-before the offsets are committed). A database outage is not a bad message: the
-dispatcher backs off and re-reads from the last committed offsets.
+second time. A record that fails on its own (it breaks its contract, the database refuses
+it with an IntegrityError or DataError, the service raises) goes to the dead-letter topic
+(flushed before the offsets are committed) and the partition moves on. Only an outage
+(the bus, or the database connection: OperationalError/InterfaceError) is not the record's
+fault: the dispatcher backs off and re-reads from the last committed offsets.
 
 Run: ``python -m xueliang.dispatch.worker --config xueliang.yaml`` (SIGINT/SIGTERM stop it).
 """
@@ -23,18 +25,17 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record
+from xueliang.bus.deadletter import DeadLetters, is_outage
 from xueliang.config import Settings
 from xueliang.contracts import (
     CameraHealth,
     ContractError,
-    DeadLetter,
     Incident,
     topic_specs,
 )
 from xueliang.dispatch.clock import Clock, system_clock
 from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
-from xueliang.dispatch.workflow import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class Dispatcher:
         self.events_retention_s = events_retention_s
         """Change-feed rows older than this are pruned hourly (the audit trail and history stay)."""
         self.metrics = self.service.metrics
+        self.dead_letters = DeadLetters(
+            STAGE, self.topics.dead_letters, count=lambda kind: self.metrics.dead_letters.labels(kind).inc()
+        )
         self.after_db_commit: Callable[[list[Record]], None] | None = None
         """Test hook: called after a batch is in the database, before offsets are committed."""
         self._last_tick: float | None = None
@@ -156,31 +160,24 @@ class Dispatcher:
                 log.info("SLA tick: %d flags, %d escalations", result.flags, result.escalations)
 
     def process(self, records: list[Record], producer: Producer) -> None:
-        """Apply records to the database; dead-letter the undecodable ones (flushed before returning)."""
+        """Apply records to the database; dead-letter each one that fails on its own (flushed before
+        returning). An outage (:func:`~xueliang.bus.deadletter.is_outage`) propagates: the batch is retried."""
         dead = 0
         for rec in records:
             try:
                 if rec.topic == self.topics.incidents:
-                    incident = Incident.from_bytes(rec.value)
-                    self.service.ingest_incident(incident)
+                    self.service.ingest_incident(Incident.from_bytes(rec.value))
                 elif rec.topic == self.topics.camera_health:
                     self.service.ingest_health(CameraHealth.from_bytes(rec.value))
                 else:
                     raise ContractError(f"unexpected topic {rec.topic}")
-            except (ContractError, InvalidRequest) as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:2000]
-                log.warning(
-                    "dead-lettering %s[%d]@%d (key %s): %s", rec.topic, rec.partition, rec.offset, rec.key, reason
-                )
-                producer.send(
-                    self.topics.dead_letters,
-                    DeadLetter.of(
-                        STAGE, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
-                    ).to_bytes(),
-                    key=rec.key,
-                )
+            except Exception as exc:  # per record: dead-lettered unless the connection failed
+                if is_outage(exc):
+                    raise
+                if not isinstance(exc, ContractError):
+                    log.warning("dispatcher: %s[%d]@%d failed", rec.topic, rec.partition, rec.offset, exc_info=exc)
+                self.dead_letters.failed(producer, rec, exc, what=f"key {rec.key[:64]!r}" if rec.key else "")
                 self.metrics.messages.labels(rec.topic, "dead_letter").inc()
-                self.metrics.dead_letters.labels("schema" if isinstance(exc, ContractError) else "invalid").inc()
                 dead += 1
                 continue
             self.metrics.messages.labels(rec.topic, "ok").inc()

@@ -24,12 +24,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 FRAME_SCHEMA = "xl.frame/1"
 INCIDENT_SCHEMA = "xl.incident/1"
@@ -38,6 +40,18 @@ DEAD_LETTER_SCHEMA = "xl.dead-letter/1"
 ASSIGNMENT_SCHEMA = "xl.camera-assignment/1"
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# What a record may carry: everything downstream (database columns, arrays, JSON) can hold these.
+MAX_ID_CHARS = 64
+"""Camera, incident, rule and zone ids (the store's ``String(64)`` columns)."""
+MAX_FUTURE_S = 24 * 3600.0
+"""A capture or report time later than now plus this is refused (a clock that far off is broken)."""
+MAX_FRAME_SIDE = 8192
+MAX_MOTION_BOXES = 256
+MAX_HEADER_BYTES = 64 * 1024
+MAX_LIST_ITEMS = 256
+MAX_TEXT_CHARS = 2000
+MAX_INT = 2**63 - 1
 
 
 class Topics(BaseModel):
@@ -125,35 +139,169 @@ class FrameMessage:
 
     @classmethod
     def from_record(cls, value: bytes, headers: dict[str, bytes]) -> FrameMessage:
+        """Parse and check a frame record; :class:`ContractError` (naming the camera when it is known)
+        for anything the detector could not represent: a missing or oversized header, a
+        non-finite or out-of-range number, a naive or far-future time, too many motion boxes."""
         try:
             schema = headers["schema"].decode()
             if schema != FRAME_SCHEMA:
-                raise ContractError(f"unknown frame schema {schema!r} (expected {FRAME_SCHEMA})")
-            motion = tuple(MotionBox(*map(int, b)) for b in json.loads(headers.get("motion", b"[]")))
+                raise ContractError(f"unknown frame schema {schema[:80]!r} (expected {FRAME_SCHEMA})")
+            for name, raw in headers.items():
+                if len(raw) > MAX_HEADER_BYTES:
+                    raise ContractError(f"frame header {name[:40]!r} is {len(raw)} bytes (at most {MAX_HEADER_BYTES})")
+            camera_id = check_id(headers["camera"].decode(), "camera")
+        except KeyError as exc:
+            raise ContractError(f"frame header {exc.args[0]!r} missing") from exc
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            if isinstance(exc, ContractError):
+                raise
+            raise ContractError(f"malformed frame headers: {exc}") from exc
+        try:
+            motion = _motion_boxes(json.loads(headers.get("motion", b"[]")))
             msg = cls(
-                camera_id=headers["camera"].decode(),
-                seq=int(headers["seq"]),
-                capture_ts=float(headers["ts"]),
-                width=int(headers["w"]),
-                height=int(headers["h"]),
+                camera_id=camera_id,
+                seq=_bounded_int(headers["seq"], "seq", 0, MAX_INT),
+                capture_ts=check_epoch(float(headers["ts"]), "ts"),
+                width=_bounded_int(headers["w"], "w", 1, MAX_FRAME_SIDE),
+                height=_bounded_int(headers["h"], "h", 1, MAX_FRAME_SIDE),
                 jpeg=value,
                 motion=motion,
                 keepalive=headers.get("keepalive", b"0") == b"1",
             )
         except KeyError as exc:
-            raise ContractError(f"frame header {exc.args[0]!r} missing") from exc
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
-            if isinstance(exc, ContractError):
-                raise
-            raise ContractError(f"malformed frame headers: {exc}") from exc
+            raise ContractError(f"frame header {exc.args[0]!r} missing (camera {camera_id})") from exc
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
+            raise ContractError(f"malformed frame headers (camera {camera_id}): {exc}") from exc
         if not value:
-            raise ContractError("empty frame payload")
+            raise ContractError(f"empty frame payload (camera {camera_id})")
         return msg
 
 
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's frame header, read without decoding it; ``ValueError`` with the
+    reason for anything that is not a complete-enough baseline/progressive JPEG."""
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG (no SOI marker)")
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise ValueError(f"corrupt JPEG (no marker at byte {i})")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        if marker == 0xD9 or marker == 0xDA:  # end of image / start of scan before any frame header
+            break
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2:
+            raise ValueError(f"corrupt JPEG (segment length {length} at byte {i})")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > n:
+                break
+            h = int.from_bytes(data[i + 5 : i + 7], "big")
+            w = int.from_bytes(data[i + 7 : i + 9], "big")
+            return w, h
+        i += 2 + length
+    raise ValueError("truncated JPEG (no frame header)")
+
+
+def _id_problem(value: str) -> str | None:
+    if not value:
+        return "is empty"
+    if len(value) > MAX_ID_CHARS:
+        return f"longer than {MAX_ID_CHARS} characters ({len(value)}: {value[:20]!r}...)"
+    if not value.isprintable():
+        return f"{value[:40]!r} has control characters"
+    return None
+
+
+def check_id(value: str, what: str) -> str:
+    """An id the store can hold: 1 to 64 printable characters."""
+    if problem := _id_problem(value):
+        raise ValueError(f"{what} {problem}")
+    return value
+
+
+def _epoch_problem(ts: float, now: float | None = None) -> str | None:
+    if not math.isfinite(ts) or ts < 0:
+        return f"{ts!r} is not a finite, non-negative epoch time"
+    if ts > (time.time() if now is None else now) + MAX_FUTURE_S:
+        return f"{utc_from_ts(ts).isoformat()} is in the future (more than {MAX_FUTURE_S:.0f} s ahead of this clock)"
+    return None
+
+
+def check_epoch(ts: float, what: str) -> float:
+    """A finite, non-negative epoch time no later than now + ``MAX_FUTURE_S``."""
+    if problem := _epoch_problem(ts):
+        raise ValueError(f"{what} {problem}")
+    return ts
+
+
+def check_time(value: datetime, info: ValidationInfo) -> datetime:
+    """An aware datetime, converted to UTC. When a record is read off the bus (``from_bytes``
+    passes the reader's clock as the validation context ``now``), also not far in the future;
+    a producer with a simulated clock may construct any time."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must be timezone-aware (UTC), not naive")
+    value = value.astimezone(UTC)
+    now = info.context.get("now") if isinstance(info.context, dict) else None
+    if now is not None and (problem := _epoch_problem(value.timestamp(), now)):
+        raise ValueError(problem)
+    return value
+
+
+def _bounded_int(raw: bytes, what: str, low: int, high: int) -> int:
+    text = raw.decode()
+    if len(text) > 24:
+        raise ValueError(f"{what} header too long")
+    v = int(text)
+    if not low <= v <= high:
+        raise ValueError(f"{what} {v} outside [{low}, {high}]")
+    return v
+
+
+def _motion_boxes(raw: Any) -> tuple[MotionBox, ...]:
+    if not isinstance(raw, list):
+        raise ValueError("motion is not a list of [x1, y1, x2, y2] boxes")
+    if len(raw) > MAX_MOTION_BOXES:
+        raise ValueError(f"{len(raw)} motion boxes (at most {MAX_MOTION_BOXES})")
+    boxes = []
+    for b in raw:
+        if not isinstance(b, list) or len(b) != 4:
+            raise ValueError(f"motion box {str(b)[:60]} is not [x1, y1, x2, y2]")
+        coords = []
+        for v in b:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"motion box {str(b)[:80]} has a non-finite or non-numeric coordinate")
+            if abs(v) > 4 * MAX_FRAME_SIDE:
+                raise ValueError(f"motion box {str(b)[:80]} is far outside any frame")
+            coords.append(int(v))
+        boxes.append(MotionBox(*coords))
+    return tuple(boxes)
+
+
 # ------------------------------------------------------------------------ payloads
+def _id(v: str) -> str:
+    if problem := _id_problem(v):
+        raise ValueError(problem)
+    return v
+
+
+Id = Annotated[str, AfterValidator(_id)]
+"""1 to 64 printable characters (every id column of the store)."""
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+Name = Annotated[str, Field(max_length=MAX_ID_CHARS)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+AwareTime = Annotated[datetime, AfterValidator(check_time)]
+"""Timezone-aware (converted to UTC), not far in the future: naive times are refused."""
+
+
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -161,9 +309,25 @@ class _Payload(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes):  # type: ignore[no-untyped-def]
         try:
-            return cls.model_validate_json(raw)
+            return cls.model_validate_json(raw, context={"now": time.time()})
         except ValidationError as exc:
-            raise ContractError(f"{cls.__name__}: {exc.errors(include_url=False)}") from exc
+            raise ContractError(f"{cls.__name__}: {_describe(exc)}") from exc
+        except (ValueError, RecursionError) as exc:  # pydantic-core refuses absurdly deep JSON this way
+            raise ContractError(f"{cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    """The errors of a validation, short: field path and message, never the (possibly huge) input."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))[:80] or "value"
+        msg = str(err.get("msg", ""))[:300]
+        if err.get("type") == "value_error":  # ours: "camera_id longer than 64 characters"
+            parts.append(f"{where} {msg.removeprefix('Value error, ')}")
+        else:
+            parts.append(f"{where}: {msg} [{err.get('type')}]")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 class Severity(StrEnum):
@@ -193,12 +357,12 @@ class RuleType(StrEnum):
 
 
 class Box(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    xyxy: tuple[float, float, float, float]
-    class_name: str
+    xyxy: tuple[Finite, Finite, Finite, Finite]
+    class_name: Name
     confidence: float = Field(ge=0, le=1)
-    track_id: int | None = None
+    track_id: Count | None = None
 
 
 class Incident(_Payload):
@@ -210,32 +374,25 @@ class Incident(_Payload):
     """
 
     schema_: Literal["xl.incident/1"] = Field(INCIDENT_SCHEMA, alias="schema")
-    id: str
-    camera_id: str
-    rule: str = Field(description="rule name from the camera's config")
+    id: Id
+    camera_id: Id
+    rule: Id = Field(description="rule name from the camera's config")
     rule_type: RuleType
     severity: Severity
-    zone: str | None = None
-    class_names: list[str] = Field(default_factory=list)
-    started_at: datetime
-    updated_at: datetime
-    revision: int = 0
-    boxes: list[Box] = Field(default_factory=list)
-    track_ids: list[int] = Field(default_factory=list)
-    snapshot_url: str | None = None
-    details: dict[str, float | int | str] = Field(
-        default_factory=dict, description="rule measurements: dwell_s, count, ..."
+    zone: Id | None = None
+    class_names: list[Name] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    started_at: AwareTime
+    updated_at: AwareTime
+    revision: int = Field(0, ge=0, le=2**31 - 1)
+    boxes: list[Box] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    track_ids: list[Count] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    snapshot_url: Text | None = None
+    details: dict[Name, Finite | Count | Text] = Field(
+        default_factory=dict, max_length=64, description="rule measurements: dwell_s, count, ..."
     )
-    source_frame_seq: int | None = None
+    source_frame_seq: Count | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("started_at", "updated_at")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("timestamps must be timezone-aware (UTC)")
-        return v.astimezone(UTC)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -257,18 +414,19 @@ class CameraHealth(_Payload):
     """A camera's status or video-quality diagnosis changed (or a periodic snapshot)."""
 
     schema_: Literal["xl.camera-health/1"] = Field(HEALTH_SCHEMA, alias="schema")
-    camera_id: str
+    camera_id: Id
     status: CameraStatus
-    at: datetime
-    reason: str = ""
-    faults: list[str] = Field(
+    at: AwareTime
+    reason: Text = ""
+    faults: list[Name] = Field(
         default_factory=list,
+        max_length=32,
         description="failing diagnoses: blur, covered, moved, frozen, signal_loss, colour_cast, too_dark, too_bright, noise",
     )
-    scores: dict[str, float] = Field(default_factory=dict)
-    fps: float | None = None
+    scores: dict[Name, Finite] = Field(default_factory=dict, max_length=32)
+    fps: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -305,17 +463,23 @@ class DeadLetter(_Payload):
         value: bytes,
         headers: dict[str, bytes] | None = None,
     ) -> DeadLetter:
-        # keep the evidence but never exceed the topic's size limit
-        value = value[: MAX_MESSAGE_BYTES // 2]
+        # keep the evidence but never exceed the topic's size limit (base64 grows it by 4/3):
+        # at most 2 MiB of raw evidence, headers first (each cut at 64 KiB), then the payload
+        budget = MAX_MESSAGE_BYTES // 2
+        kept: dict[str, str] = {}
+        for k, v in list((headers or {}).items())[:64]:
+            v = v[: min(MAX_HEADER_BYTES, max(0, budget))]
+            budget -= len(v) + len(k)
+            kept[k[:256]] = base64.b64encode(v).decode()
         return cls(
             stage=stage,
             reason=reason,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            key=key,
-            headers={k: base64.b64encode(v).decode() for k, v in (headers or {}).items()},
-            payload_b64=base64.b64encode(value).decode(),
+            key=key[:1024] if key is not None else None,
+            headers=kept,
+            payload_b64=base64.b64encode(value[: max(0, budget)]).decode(),
             at=datetime.now(UTC),
         )
 
@@ -355,6 +519,7 @@ __all__ = [
     "Severity",
     "TopicSpec",
     "Topics",
+    "jpeg_size",
     "topic_specs",
     "utc_from_ts",
 ]
