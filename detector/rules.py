@@ -16,7 +16,13 @@ Semantics (the ones peers get wrong):
   and if it returns within the rule's ``cooldown_s`` the same incident is re-opened;
 * incident ids derive from (camera, rule, subject geometry, episode start capture time),
   never from track ids, so a worker that replays the same frames after a crash produces
-  the same ids.
+  the same ids;
+* per-object timers (stationary anchor, dwell, crowd duration) survive brief occlusions and
+  id switches: the state of a track that is lost, or whose box leaps (another object took
+  its id), waits ``occlusion_grace_s`` as a *ghost*; a track of the same class family that
+  settles at the same place (bottom-centre within the rule's radius, or IoU ≥ 0.5) within
+  that time takes it over, with the episode (same incident). A smooth departure leaves no
+  ghost, so a car that drives off and another that parks there later start fresh.
 """
 
 from __future__ import annotations
@@ -43,6 +49,30 @@ from xueliang.contracts import Incident
 from xueliang.geometry import box_area, box_bottom_centre, line_side, point_in_polygon, within_segment
 
 UPDATE_INTERVAL_S = 5.0
+
+# Classes a model confuses for one object (a track's majority class may flip between them): an object's
+# rule state passes only to a track of the same family.
+CLASS_FAMILIES: dict[str, str] = {
+    "car": "vehicle",
+    "truck": "vehicle",
+    "bus": "vehicle",
+    "van": "vehicle",
+    "bicycle": "two_wheeler",
+    "motorbike": "two_wheeler",
+}
+HANDOVER_IOU = 0.5  # a lost object's state passes to a new track whose box overlaps its last one this much
+
+
+def class_family(name: str) -> str:
+    return CLASS_FAMILIES.get(name, name)
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
 
 
 # ------------------------------------------------------------------------ inputs
@@ -212,6 +242,11 @@ class EpisodeBook:
                 del self.episodes[subject]
         return events
 
+    def rekey(self, old: Any, new: Any) -> None:
+        """The subject ``old`` goes on as ``new`` (an object's next track): its episode follows it."""
+        if old != new and old in self.episodes and new not in self.episodes:
+            self.episodes[new] = self.episodes.pop(old)
+
     @property
     def busy(self) -> bool:
         """An open episode exists (the camera is not quiet)."""
@@ -219,23 +254,54 @@ class EpisodeBook:
 
 
 # ------------------------------------------------------------------------ helpers
-class _Presence:
+class _ObjectState:
+    """Per-object rule state that can outlive its track (see :meth:`_RuleRunner.claim`).
+
+    ``point``/``xyxy``: where the object was last consistent with the state (stationary anchor, or last
+    bottom-centre inside the zone) and its box there; ``seen_ts``: when; ``since``: the timer's start.
+    """
+
+    __slots__ = ("family", "point", "seen_ts", "xyxy")
+
+    def __init__(self, family: str, xyxy: tuple[float, float, float, float], ts: float) -> None:
+        self.family, self.xyxy, self.point, self.seen_ts = family, xyxy, box_bottom_centre(xyxy), ts
+
+    @property
+    def since(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def donor(self) -> bool:
+        """Worth handing to the object's next track (a timer is running)."""
+        raise NotImplementedError
+
+
+class _Presence(_ObjectState):
     """Per-track zone presence: established after ``inertia`` consecutive inside observations."""
 
     __slots__ = ("entered_ts", "established", "last_inside_ts", "run")
 
-    def __init__(self) -> None:
+    def __init__(self, family: str, xyxy: tuple[float, float, float, float], ts: float) -> None:
+        super().__init__(family, xyxy, ts)
         self.run = 0
         self.entered_ts: float | None = None
         self.last_inside_ts = -math.inf
         self.established = False
+
+    @property
+    def since(self) -> float:
+        return math.inf if self.entered_ts is None else self.entered_ts
+
+    @property
+    def donor(self) -> bool:
+        return self.established
 
     def observe(self, inside: bool, ts: float, inertia: int, grace_s: float) -> None:
         if inside:
             self.run += 1
             if self.entered_ts is None:
                 self.entered_ts = ts
-            self.last_inside_ts = ts
+            self.last_inside_ts = self.seen_ts = ts
             if self.run >= inertia:
                 self.established = True
         else:
@@ -243,6 +309,12 @@ class _Presence:
             if not self.established or ts - self.last_inside_ts > grace_s:
                 self.established = False
                 self.entered_ts = None
+
+    def inherit(self, other: _Presence, ts: float) -> None:
+        """Go on with ``other``'s dwell: the same object, seen again under a new track."""
+        self.entered_ts, self.established = other.entered_ts, True
+        self.run = max(self.run, other.run)
+        self.last_inside_ts = max(self.last_inside_ts, other.last_inside_ts)
 
     def inside(self, ts: float, grace_s: float) -> bool:
         return self.established and ts - self.last_inside_ts <= grace_s
@@ -257,6 +329,9 @@ class _RuleRunner:
         self.rule = rule
         self.camera = camera
         self.grace_s = grace_s
+        # how long an object's state waits for the object's next track (0: per-object state dies with its track)
+        self.occlusion_grace_s: float = getattr(rule, "occlusion_grace_s", 0.0)
+        self.ghosts: list[tuple[int, _ObjectState]] = []  # (track id it belonged to, state), oldest first
         zone_name = getattr(rule, "zone", None)
         self.polygon = next((z.polygon for z in camera.zones if z.name == zone_name), None) if zone_name else None
         self.book = EpisodeBook(camera.id, rule.name, rule.type, zone_name, grace_s, rule.cooldown_s, update_interval_s)
@@ -271,7 +346,10 @@ class _RuleRunner:
         return self.polygon is None or point_in_polygon(obj.bottom_centre, self.polygon)
 
     def step(self, frame: FrameView) -> list[RuleEvent]:
+        if self.ghosts:
+            self.ghosts = [(t, g) for t, g in self.ghosts if frame.ts - g.seen_ts <= self.occlusion_grace_s]
         if not in_schedule(self.rule.schedule, frame.local_time):
+            self.ghosts.clear()
             self.idle(frame)
             return self.book.sweep(frame.ts)
         return self.evaluate(frame)
@@ -283,13 +361,62 @@ class _RuleRunner:
         raise NotImplementedError
 
     def prune(self, states: dict[int, Any], frame: FrameView) -> None:
+        """Drop the state of tracks the tracker evicted; a running timer waits as a ghost for the object's
+        next track (for ``occlusion_grace_s`` after it was last seen)."""
         live = {o.track_id for o in frame.objects}
         for tid in [t for t in states if t not in live]:
+            self.bury(tid, states.pop(tid), frame.ts)
+
+    def bury(self, tid: int, state: Any, ts: float) -> None:
+        if isinstance(state, _ObjectState) and state.donor and ts - state.seen_ts <= self.occlusion_grace_s:
+            self.ghosts.append((tid, state))
+
+    def claim(
+        self,
+        states: dict[int, Any],
+        obj: TrackedObject,
+        point: tuple[float, float],
+        radius: float,
+        ts: float,
+        seen: set[int],
+    ) -> tuple[int, Any] | None:
+        """The lost state ``obj`` continues, if any: a ghost, or the state of a live track unseen in this
+        frame (the tracker gave the object a new id while the old one coasts), of the same class family,
+        seen within ``occlusion_grace_s``, at the same place (``point`` within ``radius`` of where it was, or
+        boxes overlapping by IoU ≥ 0.5). The longest-running one wins; it is taken (one object, one heir),
+        and its episode moves to ``obj``'s track."""
+        if self.occlusion_grace_s <= 0:
+            return None
+        family = class_family(obj.class_name)
+        candidates = [(i, tid, g) for i, (tid, g) in enumerate(self.ghosts)]
+        candidates += [(-1, tid, s) for tid, s in states.items() if tid != obj.track_id and tid not in seen]
+        fits = [
+            (g.since, tid, i, g)
+            for i, tid, g in candidates
+            if isinstance(g, _ObjectState)
+            and g.donor
+            and g.family == family
+            and ts - g.seen_ts <= self.occlusion_grace_s
+            and (math.dist(g.point, point) <= radius or box_iou(g.xyxy, obj.xyxy) >= HANDOVER_IOU)
+        ]
+        if not fits:
+            return None
+        _, tid, i, g = min(fits, key=lambda f: (f[0], f[1], f[2]))
+        if i >= 0:
+            del self.ghosts[i]
+        else:
             del states[tid]
+        self.book.rekey(tid, obj.track_id)
+        return tid, g
+
+    def hidden(self, ts: float) -> set[int]:
+        """Subjects whose object is out of sight but may come back (their episodes stay open)."""
+        return {tid for tid, _ in self.ghosts}
 
     @property
     def busy(self) -> bool:
-        return self.book.busy
+        # a ghost keeps the camera busy: a successor replaying from the last quiet point rebuilds it
+        return self.book.busy or bool(self.ghosts)
 
 
 class _ZoneRunner(_RuleRunner):
@@ -305,11 +432,24 @@ class _ZoneRunner(_RuleRunner):
     def update_presence(self, frame: FrameView) -> list[TrackedObject]:
         """Observe seen objects; return the live qualifying objects established inside."""
         inertia = self.rule.inertia
+        seen = {o.track_id for o in frame.objects if o.seen}
         for o in frame.objects:
             if not o.seen:
                 continue
-            p = self.presence.setdefault(o.track_id, _Presence())
-            p.observe(self.qualifies(o) and self.in_zone(o), frame.ts, inertia, self.grace_s)
+            inside = self.qualifies(o) and self.in_zone(o)
+            p = self.presence.get(o.track_id)
+            if p is None:
+                p = self.presence[o.track_id] = _Presence(class_family(o.class_name), o.xyxy, frame.ts)
+            if inside and not p.established:
+                # a new track where an object inside was lost moments ago: the same object, its dwell goes on
+                # (within half its height of where it was last seen inside)
+                radius = (o.xyxy[3] - o.xyxy[1]) / 2
+                lost = self.claim(self.presence, o, o.bottom_centre, radius, frame.ts, seen)
+                if lost is not None:
+                    p.inherit(lost[1], frame.ts)
+            p.observe(inside, frame.ts, inertia, self.grace_s)
+            if inside:
+                p.xyxy, p.point = o.xyxy, o.bottom_centre
         self.prune(self.presence, frame)
         return [
             o
@@ -344,7 +484,7 @@ class LoiteringRunner(_ZoneRunner):
                 ev = self.book.hold(o.track_id, self.rule.zone, frame.ts, entered, [o], {"dwell_s": round(dwell, 1)})
                 if ev:
                     events.append(ev)
-        return events + self.book.sweep(frame.ts, holding)
+        return events + self.book.sweep(frame.ts, holding | self.hidden(frame.ts))
 
 
 class CrowdingRunner(_ZoneRunner):
@@ -359,8 +499,10 @@ class CrowdingRunner(_ZoneRunner):
         zone = self.rule.zone
         events: list[RuleEvent] = []
         crowded = len(inside) >= self.rule.min_count
+        # the duration survives a dip in the count (an occluded or re-identified member) this long
+        tolerance = max(self.grace_s, self.occlusion_grace_s)
         if crowded:
-            if self.since is None or frame.ts - self.last_crowded_ts > self.grace_s:
+            if self.since is None or frame.ts - self.last_crowded_ts > tolerance:
                 self.since, self.max_count = frame.ts, 0
             self.last_crowded_ts = frame.ts
             self.max_count = max(self.max_count, len(inside))
@@ -377,7 +519,7 @@ class CrowdingRunner(_ZoneRunner):
                 if ev:
                     events.append(ev)
                 return events + self.book.sweep(frame.ts, {zone})
-        elif self.since is not None and frame.ts - self.last_crowded_ts > self.grace_s:
+        elif self.since is not None and frame.ts - self.last_crowded_ts > tolerance:
             self.since = None
         return events + self.book.sweep(frame.ts, {zone} if crowded and self.book.busy else set())
 
@@ -448,13 +590,45 @@ class LineCrossingRunner(_RuleRunner):
         return events + self.book.sweep(frame.ts, holding)
 
 
-class _Stay:
-    __slots__ = ("anchor", "anchor_ts", "recent", "unattended_since")
+class _Stay(_ObjectState):
+    """Where a track stands still: its anchor (smoothed bottom-centre), since when, and its box there."""
 
-    def __init__(self, point: tuple[float, float], ts: float) -> None:
-        self.anchor, self.anchor_ts = point, ts
-        self.recent: deque[tuple[float, float]] = deque([point], maxlen=3)
+    __slots__ = ("anchor_ts", "recent", "resumed", "still", "unattended_since")
+
+    def __init__(
+        self,
+        family: str,
+        xyxy: tuple[float, float, float, float],
+        ts: float,
+        anchor: tuple[float, float] | None = None,
+        recent: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        super().__init__(family, xyxy, ts)
+        if anchor is not None:
+            self.point = anchor
+        self.anchor_ts = ts
+        self.recent: deque[tuple[float, float]] = deque(recent or [self.point], maxlen=3)
         self.unattended_since = ts
+        self.still = 1  # observations at this anchor
+        self.resumed = False  # took over a lost stop here (or gave up looking)
+
+    @property
+    def anchor(self) -> tuple[float, float]:
+        return self.point
+
+    @property
+    def since(self) -> float:
+        return self.anchor_ts
+
+    @property
+    def donor(self) -> bool:
+        return self.still >= 2
+
+    def leapt(self, xyxy: tuple[float, float, float, float]) -> bool:
+        """The box changed at a stroke rather than rolled away: another object took the track's id, or a
+        part of the object is hidden (its box shrank)."""
+        ratio = box_area(xyxy) / max(box_area(self.xyxy), 1e-9)
+        return not 2 / 3 <= ratio <= 3 / 2 or box_iou(xyxy, self.xyxy) < 0.3
 
 
 class StationaryRunner(_RuleRunner):
@@ -471,38 +645,71 @@ class StationaryRunner(_RuleRunner):
     def idle(self, frame: FrameView) -> None:
         self.stays.clear()
 
+    def hidden(self, ts: float) -> set[int]:
+        """Also tracks coasting unseen where they stood still (an occluded parked car)."""
+        return super().hidden(ts) | {
+            tid
+            for tid, st in self.stays.items()
+            if st.donor and st.seen_ts < ts and ts - st.seen_ts <= self.occlusion_grace_s
+        }
+
+    def resume(self, o: TrackedObject, st: _Stay, ts: float, seen: set[int]) -> None:
+        """A track that has just stopped where a stopped object was lost moments ago is that object: its
+        stationary time (and unattended time) goes on from the lost stop, under the same incident."""
+        if ts - st.anchor_ts > self.occlusion_grace_s:
+            st.resumed = True  # too late for any lost stop to be this one
+            return
+        lost = self.claim(self.stays, o, st.anchor, self.rule.max_motion_px, ts, seen)
+        if lost is None:
+            return
+        g = lost[1]
+        st.resumed = True
+        st.anchor_ts, st.unattended_since = min(st.anchor_ts, g.anchor_ts), min(st.unattended_since, g.unattended_since)
+        if math.dist(g.anchor, st.anchor) <= self.rule.max_motion_px:
+            st.point = g.anchor  # the same stop: the same incident key
+
     def evaluate(self, frame: FrameView) -> list[RuleEvent]:
         events: list[RuleEvent] = []
         holding = set()
+        ts = frame.ts
+        seen = {o.track_id for o in frame.objects if o.seen}
         people = [o.bottom_centre for o in frame.objects if o.class_name == "person" and o.seen]
         for o in frame.objects:
             if not o.seen:
                 continue
             if not (self.qualifies(o) and self.in_zone(o)):
-                self.stays.pop(o.track_id, None)
+                lost = self.stays.pop(o.track_id, None)
+                if lost is not None:  # e.g. its scores sank while half hidden: it may be back
+                    self.bury(o.track_id, lost, ts)
                 continue
             st = self.stays.get(o.track_id)
             if st is None:
-                self.stays[o.track_id] = _Stay(o.bottom_centre, frame.ts)
+                self.stays[o.track_id] = _Stay(class_family(o.class_name), o.xyxy, ts)
                 continue
             st.recent.append(o.bottom_centre)
             mx = sum(p[0] for p in st.recent) / len(st.recent)
             my = sum(p[1] for p in st.recent) / len(st.recent)
             if math.hypot(mx - st.anchor[0], my - st.anchor[1]) > self.rule.max_motion_px:
-                st.anchor, st.anchor_ts, st.unattended_since = (mx, my), frame.ts, frame.ts
+                if st.donor and st.leapt(o.xyxy):
+                    self.bury(o.track_id, st, ts)  # the stopped object may be back under another id
+                self.stays[o.track_id] = _Stay(st.family, o.xyxy, ts, (mx, my), st.recent)
                 continue
+            st.still += 1
+            st.seen_ts, st.xyxy = ts, o.xyxy
+            if not st.resumed:
+                self.resume(o, st, ts, seen)
             since = st.anchor_ts
             if self.owner_radius is not None:
                 if any(math.hypot(px - mx, py - my) <= self.owner_radius for px, py in people):
-                    st.unattended_since = frame.ts
+                    st.unattended_since = ts
                 since = max(since, st.unattended_since)
-            still = frame.ts - since
+            still = ts - since
             if still >= self.rule.stationary_s:
                 holding.add(o.track_id)
                 ev = self.book.hold(
                     o.track_id,
                     f"{self.rule.zone or '*'}:{round(st.anchor[0])},{round(st.anchor[1])}",
-                    frame.ts,
+                    ts,
                     since,
                     [o],
                     {"stationary_s": round(still, 1)},
@@ -510,7 +717,7 @@ class StationaryRunner(_RuleRunner):
                 if ev:
                     events.append(ev)
         self.prune(self.stays, frame)
-        return events + self.book.sweep(frame.ts, holding)
+        return events + self.book.sweep(ts, holding | self.hidden(ts))
 
 
 class FireSmokeRunner(_RuleRunner):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import time
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -48,6 +48,16 @@ class _RuleBase(StrictModel):
         return self.effective_severity
 
 
+def _occlusion_grace() -> Any:
+    return Field(
+        5.0,
+        ge=0,
+        description="an object's timer (dwell, stationary time, crowd duration) survives it being out of sight or "
+        "re-identified for this long (capture-time seconds): a track of the same class family that appears where "
+        "it was lost takes over its timer and incident; 0 restarts the timer with every new track id",
+    )
+
+
 class IntrusionRule(_RuleBase):
     """区域入侵: an object of ``classes`` inside ``zone``."""
 
@@ -64,6 +74,7 @@ class LoiteringRule(_RuleBase):
     zone: Identifier
     dwell_s: float = Field(gt=0)
     inertia: int = Field(3, ge=1)
+    occlusion_grace_s: float = _occlusion_grace()
 
 
 class _Grade(StrictModel):
@@ -123,6 +134,7 @@ class CrowdingRule(_RuleBase):
     min_count: int = Field(ge=2)
     min_duration_s: float = Field(0.0, ge=0)
     inertia: int = Field(2, ge=1)
+    occlusion_grace_s: float = _occlusion_grace()
     grades: list[CountGrade] = Field(
         default_factory=list,
         description="raise the incident's severity as the crowd grows: the last step whose count the crowd's peak "
@@ -156,6 +168,7 @@ class StalledVehicleRule(_RuleBase):
     classes: list[str] = Field(default_factory=lambda: ["car", "truck"], min_length=1)
     stationary_s: float = Field(gt=0)
     max_motion_px: float = Field(8.0, gt=0)
+    occlusion_grace_s: float = _occlusion_grace()
 
 
 class AbandonedObjectRule(_RuleBase):
@@ -167,6 +180,7 @@ class AbandonedObjectRule(_RuleBase):
     stationary_s: float = Field(gt=0)
     owner_radius_px: float = Field(80.0, gt=0)
     max_motion_px: float = Field(8.0, gt=0)
+    occlusion_grace_s: float = _occlusion_grace()
 
 
 class FireSmokeRule(_RuleBase):
