@@ -310,7 +310,7 @@ class _Presence(_ObjectState):
                 self.established = False
                 self.entered_ts = None
 
-    def inherit(self, other: _Presence, ts: float) -> None:
+    def inherit(self, other: _Presence) -> None:
         """Go on with ``other``'s dwell: the same object, seen again under a new track."""
         self.entered_ts, self.established = other.entered_ts, True
         self.run = max(self.run, other.run)
@@ -446,7 +446,7 @@ class _ZoneRunner(_RuleRunner):
                 radius = (o.xyxy[3] - o.xyxy[1]) / 2
                 lost = self.claim(self.presence, o, o.bottom_centre, radius, frame.ts, seen)
                 if lost is not None:
-                    p.inherit(lost[1], frame.ts)
+                    p.inherit(lost[1])
             p.observe(inside, frame.ts, inertia, self.grace_s)
             if inside:
                 p.xyxy, p.point = o.xyxy, o.bottom_centre
