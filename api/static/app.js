@@ -12,6 +12,12 @@
     incidents: new Map(),   // id -> incident (open ones shown on the wall)
     thumbs: new Map(),      // snapshot url + revision -> blob URL
     es: null, lastEventId: 0, retry: null, audio: null, view: null, dialogFor: null,
+    wall: null,             // the last page from GET /wall: items, total, pages, counts
+    selected: new Set(),    // ids ticked for a bulk action (on the current page)
+    fresh: new Set(),       // ids created since the last render (flash once)
+    sound: localStorage.getItem("xl.sound") !== "off",
+    alerts: [],             // persistent urgent alerts shown in the banner
+    alertLog: [],           // every cue played: {level, reason, id} (tests read it)
     centres: new Map(),     // centre id -> name (your subtree)
     cameras: new Map(),     // camera id -> name
   };
@@ -73,12 +79,27 @@
   async function thumb(inc) {
     if (!inc.snapshot_url) return null;
     const key = inc.snapshot_url + "#" + inc.revision;
-    if (S.thumbs.has(key)) return S.thumbs.get(key);
+    const have = S.thumbs.get(inc.id);
+    if (have && have.key === key) return have.url;
     const res = await fetch(inc.snapshot_url, { headers: { Authorization: "Bearer " + S.token } });
     if (!res.ok) return null;
     const url = URL.createObjectURL(await res.blob());
-    S.thumbs.set(key, url);
+    const again = S.thumbs.get(inc.id);
+    if (again && again.key === key) { URL.revokeObjectURL(url); return again.url; }
+    if (again) URL.revokeObjectURL(again.url);
+    S.thumbs.set(inc.id, { key, url });
     return url;
+  }
+  function releaseThumbs(keep) {
+    // a wall left open for a whole shift must not keep every snapshot it ever showed
+    for (const [id, v] of S.thumbs) if (!keep.has(id)) { URL.revokeObjectURL(v.url); S.thumbs.delete(id); }
+  }
+  function keepFocus(container, render) {
+    // live updates re-render; put the keyboard focus back on the same control instead of dropping it
+    const a = document.activeElement;
+    const key = a && container.contains(a) ? a.getAttribute("data-key") : null;
+    render();
+    if (key) { const el = container.querySelector(`[data-key="${CSS.escape(key)}"]`); if (el) el.focus({ preventScroll: true }); }
   }
   function setImg(img, inc) {
     thumb(inc).then((url) => { if (url) { img.src = url; img.classList.add("loaded"); } })
@@ -88,23 +109,65 @@
   function applyI18n() {
     document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+    const snd = $("#sound"); if (snd) { snd.textContent = t(S.sound ? "sound.on" : "sound.off"); snd.setAttribute("aria-pressed", String(S.sound)); }
     document.title = t("app.title");
   }
 
-  function cue() {
-    // visual: banner; sound: a short two-tone beep (WebAudio, no asset needed)
-    const b = $("#banner"); b.textContent = t("wall.new"); b.hidden = false;
-    clearTimeout(cue.timer); cue.timer = setTimeout(() => { b.hidden = true; }, 4000);
+  // Graded alerts: urgent (critical incident, red flag, escalated to my centre) gets a distinct
+  // sound and a banner that stays until dismissed; a plain new incident a short beep and a 4-s
+  // banner; nothing for incidents this user cannot act on (engineers, other centres' cases).
+  function alertFor(kind, inc, change) {
+    if (!S.user || !inc || !OPEN_STATES.has(inc.state)) return null;
+    if (!(inc.permitted_actions || []).length) return null;
+    if (kind === "incident.flag" && change && change.level === "red") return { level: "urgent", reason: "red" };
+    if ((kind === "incident.escalated" || kind === "incident.rerouted") && inc.owner_centre_id === S.user.centre_id)
+      return { level: "urgent", reason: "escalated" };
+    if (kind === "incident.created") return inc.severity === "critical" ? { level: "urgent", reason: "critical" } : { level: "normal", reason: "new" };
+    return null;
+  }
+  function tone(freqs, type, gap, gain) {
+    if (!S.sound) return;
     try {
       S.audio = S.audio || new (window.AudioContext || window.webkitAudioContext)();
       const ctx = S.audio;
-      [880, 660].forEach((f, i) => {
+      freqs.forEach((f, i) => {
         const o = ctx.createOscillator(), g = ctx.createGain();
-        o.frequency.value = f; g.gain.value = 0.08;
+        o.type = type; o.frequency.value = f; g.gain.value = gain;
         o.connect(g); g.connect(ctx.destination);
-        o.start(ctx.currentTime + i * 0.18); o.stop(ctx.currentTime + i * 0.18 + 0.15);
+        o.start(ctx.currentTime + i * gap); o.stop(ctx.currentTime + i * gap + gap * 0.8);
       });
     } catch (e) { console.warn("audio cue unavailable", e); }
+  }
+  function alertText(a) {
+    const inc = a.inc;
+    return "[" + t("alert." + a.reason) + "] " + camname(inc.camera_id) + " · " + ruleName(inc);
+  }
+  function renderBanner() {
+    const b = $("#banner");
+    const items = S.alerts.map((a) => h("div", { class: "alert alert-" + a.level, "data-id": a.inc.id, "data-reason": a.reason },
+      h("a", { href: "#/incident/" + encodeURIComponent(a.inc.id), class: "alert-go",
+        onclick: () => dismiss(a.inc.id) }, alertText(a)),
+      h("button", { type: "button", class: "alert-close", "aria-label": t("btn.dismiss"), title: t("btn.dismiss"),
+        onclick: () => dismiss(a.inc.id) }, "×")));
+    b.replaceChildren(...items);
+    b.hidden = items.length === 0;
+  }
+  function dismiss(id) { S.alerts = S.alerts.filter((a) => a.inc.id !== id); renderBanner(); }
+  function cue(a, inc) {
+    S.alertLog.push({ level: a.level, reason: a.reason, id: inc.id, sound: S.sound });
+    S.alerts = S.alerts.filter((x) => x.inc.id !== inc.id);
+    if (a.level === "urgent") {
+      S.alerts.unshift({ level: "urgent", reason: a.reason, inc });
+      S.alerts = S.alerts.slice(0, 6);
+      tone([988, 1319, 988, 1319, 988, 1319], "square", 0.16, 0.06);
+    } else {
+      const entry = { level: "normal", reason: a.reason, inc };
+      S.alerts.push(entry);
+      setTimeout(() => { S.alerts = S.alerts.filter((x) => x !== entry); renderBanner(); }, 4000);
+      tone([880, 660], "sine", 0.18, 0.08);
+    }
+    renderBanner();
   }
 
   // ------------------------------------------------------------------ auth
@@ -125,7 +188,8 @@
     sessionStorage.removeItem("xl.token"); sessionStorage.removeItem("xl.user");
     if (S.es) { S.es.close(); S.es = null; }
     clearTimeout(S.retry);
-    S.incidents.clear();
+    S.incidents.clear(); S.selected.clear(); S.alerts = []; S.wall = null;
+    releaseThumbs(new Set());
     location.hash = "#/login"; route();
   }
 
@@ -150,10 +214,12 @@
       const d = JSON.parse(m.data);
       if (d.visible === false) { // escalated out of this centre's area
         S.incidents.delete(d.incident_id);
-        if (S.view === "wall") renderWall(null);
+        S.selected.delete(d.incident_id);
+        dismiss(d.incident_id);
+        scheduleWall();
         return;
       }
-      onIncident(d.incident, d.kind);
+      onIncident(d.incident, d.kind, d.change);
     });
     es.addEventListener("camera", (m) => {
       S.lastEventId = Number(m.lastEventId) || S.lastEventId;
@@ -166,67 +232,251 @@
     };
   }
 
-  function onIncident(inc, kind) {
+  function onIncident(inc, kind, change) {
     if (!inc) return;
     const old = S.incidents.get(inc.id);
     if (old && old.version > inc.version) return; // stale
-    const isNew = !old && kind === "incident.created";
     S.incidents.set(inc.id, inc);
-    if (S.view === "wall") renderWall(isNew ? inc.id : null);
+    if (kind === "incident.created") S.fresh.add(inc.id);
+    if (!OPEN_STATES.has(inc.state)) dismiss(inc.id);
+    scheduleWall();
     if (S.view === "detail" && S.detailId === inc.id) loadDetail(inc.id);
-    if (isNew && OPEN_STATES.has(inc.state)) cue();
+    const a = alertFor(kind, inc, change);
+    if (a) cue(a, inc);
     if (Date.now() - (S.kpiAt || 0) > 10000) { S.kpiAt = Date.now(); loadKpis().catch((e) => console.warn("kpis", e)); }
   }
 
   // ------------------------------------------------------------------ alert wall
+  const SECS = (x) => x === null || x === undefined ? "—" : x < 90 ? Math.round(x) + " " + t("unit.s")
+    : x < 5400 ? Math.round(x / 60) + " " + t("unit.min") : (x / 3600).toFixed(1) + " " + t("unit.h");
   async function loadKpis() {
     if (!S.user) return;
     const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
     const k = await api("centres/" + encodeURIComponent(S.user.centre_id) + "/kpis?since=" + encodeURIComponent(since));
-    const secs = (x) => x === null || x === undefined ? "—" : Math.round(x) + " s";
-    $("#kpis").textContent = [t("kpi.total") + " " + k.total, t("kpi.accept_p50") + " " + secs(k.time_to_accept.p50_s),
+    $("#kpis").textContent = [t("kpi.total") + " " + k.total, t("kpi.accept_p50") + " " + SECS(k.time_to_accept.p50_s),
       t("kpi.overdue") + " " + pct(k.overdue_rate), t("kpi.false_alarm") + " " + pct(k.false_alarm_rate),
       t("kpi.escalations") + " " + k.escalations].join(" · ");
   }
 
+  // The wall's state lives in the URL (#/wall?scope=open&view=list&severity=critical&q=...&page=2),
+  // so a filtered view can be bookmarked, shared and survives a reload.
+  const WALL_KEYS = ["scope", "view", "q", "severity", "sla", "state", "rule_type", "camera", "page"];
+  const PAGE_SIZE = 60;
+  function wallParams() {
+    const hash = location.hash || "#/wall";
+    const qs = hash.startsWith("#/wall?") ? hash.slice(7) : "";
+    return new URLSearchParams(qs);
+  }
+  function setWallParams(update, keepPage) {
+    const p = wallParams();
+    for (const [k, v] of Object.entries(update)) { if (v === null || v === "" || v === undefined) p.delete(k); else p.set(k, v); }
+    if (!keepPage) p.delete("page");
+    for (const k of [...p.keys()]) if (!WALL_KEYS.includes(k)) p.delete(k);
+    const qs = p.toString();
+    const next = "#/wall" + (qs ? "?" + qs : "");
+    if (location.hash !== next) location.hash = next; else loadWall();
+  }
+  function apiQuery(p, paged) {
+    const q = new URLSearchParams();
+    q.set("scope", p.get("scope") === "closed" ? "closed" : "open");
+    for (const k of ["severity", "state", "rule_type"]) if (p.get(k)) q.set(k, p.get(k));
+    if (p.get("camera")) q.set("camera_id", p.get("camera"));
+    if (p.get("q")) q.set("q", p.get("q"));
+    const sla = p.get("sla");
+    if (sla === "escalated_to_me") q.set("escalated_to_me", "true"); else if (sla) q.set("sla_flag", sla);
+    if (paged) { q.set("page", String(Math.max(1, Number(p.get("page")) || 1))); q.set("page_size", String(PAGE_SIZE)); }
+    return q;
+  }
+  function scheduleWall() {
+    if (S.view !== "wall") return;
+    clearTimeout(S.wallTimer);
+    S.wallTimer = setTimeout(() => loadWall().catch((e) => console.warn("wall", e)), 150);
+  }
   async function loadWall() {
-    loadKpis().catch((e) => console.warn("kpis", e));
-    const page = await api("incidents?open_only=true&limit=100");
-    for (const inc of page.items) {
-      const old = S.incidents.get(inc.id);
-      if (!old || old.version <= inc.version) S.incidents.set(inc.id, inc);
+    if (!S.token) return;
+    if (Date.now() - (S.kpiAt || 0) > 10000) { S.kpiAt = Date.now(); loadKpis().catch((e) => console.warn("kpis", e)); }
+    const p = wallParams();
+    const seq = (S.wallSeq = (S.wallSeq || 0) + 1);
+    const page = await api("wall?" + apiQuery(p, true).toString());
+    if (seq !== S.wallSeq) return; // a newer request is under way
+    if (page.page > page.pages && page.pages >= 1 && page.total > 0) { setWallParams({ page: String(page.pages) }, true); return; }
+    S.wall = page;
+    S.incidents = new Map(page.items.map((i) => [i.id, i]));
+    for (const id of [...S.selected]) if (!S.incidents.has(id)) S.selected.delete(id);
+    if (S.view === "wall") renderWall();
+  }
+
+  function fillSelect(sel, options, value) {
+    const want = value || "";
+    const opts = [["", t("filter.all." + sel.id.slice(2))], ...options];
+    if (sel.options.length !== opts.length || sel.dataset.lang !== S.lang || sel.dataset.sig !== opts.map((o) => o[0]).join()) {
+      sel.replaceChildren(...opts.map(([v, label]) => h("option", { value: v }, label)));
+      sel.dataset.lang = S.lang; sel.dataset.sig = opts.map((o) => o[0]).join();
     }
-    if (S.view === "wall") renderWall(null);
+    sel.value = want;
+  }
+  function renderFilters(p) {
+    const closed = p.get("scope") === "closed";
+    const states = closed ? ["closed", "rejected"] : [...OPEN_STATES];
+    fillSelect($("#f-severity"), ["critical", "major", "serious", "general"].map((v) => [v, tr("sev", v)]), p.get("severity"));
+    fillSelect($("#f-sla"), [["red", t("sla.red")], ["escalated_to_me", t("urgency.escalated_to_me")], ["yellow", t("sla.yellow")], ["none", t("sla.none")]], p.get("sla"));
+    fillSelect($("#f-state"), states.map((v) => [v, tr("st", v)]), p.get("state"));
+    fillSelect($("#f-rule-type"), RULE_TYPES.map((v) => [v, tr("rt", v)]), p.get("rule_type"));
+    fillSelect($("#f-camera"), [...S.cameras.entries()].map(([id, name]) => [id, name]), p.get("camera"));
+    if (document.activeElement !== $("#f-q")) $("#f-q").value = p.get("q") || "";
+    $("#scope-open").classList.toggle("on", !closed); $("#scope-closed").classList.toggle("on", closed);
+    $("#scope-open").setAttribute("aria-pressed", String(!closed)); $("#scope-closed").setAttribute("aria-pressed", String(closed));
+    const list = p.get("view") === "list";
+    $("#view-cards").classList.toggle("on", !list); $("#view-list").classList.toggle("on", list);
+    $("#view-cards").setAttribute("aria-pressed", String(!list)); $("#view-list").setAttribute("aria-pressed", String(list));
+  }
+  const RULE_TYPES = ["intrusion", "loitering", "crowding", "line_crossing", "stalled_vehicle", "abandoned_object", "fire_smoke", "camera_fault"];
+
+  function renderUrgent(c, closed) {
+    const p = wallParams();
+    const chip = (key, n, sla, cls) => h("button", { type: "button", class: "chip " + cls + (p.get("sla") === sla ? " on" : ""),
+      id: "chip-" + key, "data-count": String(n), disabled: n === 0 && p.get("sla") !== sla,
+      onclick: () => setWallParams({ sla: p.get("sla") === sla ? null : sla }) }, t("chip." + key) + " " + n);
+    $("#urgent").replaceChildren(...(closed ? [] : [
+      chip("red", c.red, "red", "c-red"), chip("escalated_to_me", c.escalated_to_me, "escalated_to_me", "c-esc"),
+      chip("yellow", c.yellow, "yellow", "c-yellow"),
+      h("span", { class: "chip c-info", id: "chip-critical" }, t("chip.critical") + " " + c.critical),
+      h("span", { class: "chip c-info", id: "chip-unaccepted" }, t("chip.unaccepted") + " " + c.unaccepted)]));
   }
 
-  const SEV_RANK = { critical: 0, major: 1, serious: 2, general: 3 };
-  function renderWall(freshId) {
-    const wall = $("#wall");
-    const open = [...S.incidents.values()].filter((i) => OPEN_STATES.has(i.state))
-      .sort((a, b) => (SEV_RANK[a.severity] - SEV_RANK[b.severity]) || (b.reported_at < a.reported_at ? -1 : 1));
-    $("#wall-count").textContent = "(" + open.length + ")";
-    $("#wall-empty").hidden = open.length > 0;
-    wall.replaceChildren(...open.map((inc) => card(inc, inc.id === freshId)));
+  function renderWall() {
+    const p = wallParams();
+    renderFilters(p);
+    const page = S.wall;
+    if (!page) return;
+    const closed = p.get("scope") === "closed";
+    const list = p.get("view") === "list";
+    $("#wall-title").textContent = t(closed ? "wall.history" : "wall.open");
+    $("#wall-count").textContent = "(" + page.total + (page.total !== page.counts.scope_total ? " / " + page.counts.scope_total : "") + ")";
+    renderUrgent(page.counts, closed);
+    $("#wall-empty").textContent = t(closed ? "wall.empty_history" : (page.counts.scope_total ? "wall.empty_filtered" : "wall.empty"));
+    $("#wall-empty").hidden = page.items.length > 0;
+    const canAct = !closed && S.user && S.user.role !== "engineer";
+    $("#bulk").hidden = !canAct;
+    const freshIds = S.fresh; S.fresh = new Set();
+    const wall = $("#view-wall");
+    keepFocus(wall, () => {
+      $("#wall").hidden = list;
+      $("#wall-list").hidden = !list;
+      if (list) {
+        $("#wall").replaceChildren();
+        $("#wall-list thead").replaceChildren(h("tr", {}, canAct ? h("th", {}, "") : null,
+          ["col.urgency", "f.severity", "f.rule", "f.camera", "f.zone", "f.state", "f.owner", closed ? "f.closed" : "f.reported",
+            closed ? null : "col.waiting", "col.actions"].filter(Boolean).map((k) => h("th", {}, t(k)))));
+        $("#wall-list tbody").replaceChildren(...page.items.map((inc) => row(inc, canAct, closed, freshIds.has(inc.id))));
+      } else {
+        $("#wall-list tbody").replaceChildren();
+        $("#wall").replaceChildren(...page.items.map((inc) => card(inc, canAct, freshIds.has(inc.id))));
+      }
+      renderBulk();
+    });
+    $("#page-info").textContent = t("page.info").replace("{page}", page.page).replace("{pages}", page.pages).replace("{total}", page.total);
+    $("#page-prev").disabled = page.page <= 1; $("#page-next").disabled = page.page >= page.pages;
+    $("#pager").hidden = page.pages <= 1;
+    const keep = new Set(page.items.map((i) => i.id)); if (S.detailId) keep.add(S.detailId);
+    releaseThumbs(keep);
   }
-
-  function card(inc, fresh) {
-    const img = h("img", { class: "thumb", alt: inc.id });
-    setImg(img, inc);
+  function renderBulk() {
+    const n = S.selected.size;
+    const acceptable = [...S.selected].filter((id) => (S.incidents.get(id) || { permitted_actions: [] }).permitted_actions.includes("accept"));
+    const rejectable = [...S.selected].filter((id) => (S.incidents.get(id) || { permitted_actions: [] }).permitted_actions.includes("reject"));
+    $("#bulk-count").textContent = t("bulk.selected").replace("{n}", n);
+    $("#bulk-accept").disabled = acceptable.length === 0;
+    $("#bulk-reject").disabled = rejectable.length === 0;
+    if (!S.bulkConfirm) $("#bulk-reject").textContent = t("bulk.reject_duplicate");
+    const items = S.wall ? S.wall.items : [];
+    const sp = $("#select-page");
+    sp.checked = items.length > 0 && items.every((i) => S.selected.has(i.id));
+    sp.indeterminate = n > 0 && !sp.checked;
+  }
+  function selectBox(inc) {
+    return h("input", { type: "checkbox", class: "pick", "data-key": inc.id + ":pick", "aria-label": t("bulk.pick"),
+      checked: S.selected.has(inc.id),
+      onchange: (e) => { if (e.target.checked) S.selected.add(inc.id); else S.selected.delete(inc.id); renderBulk(); } });
+  }
+  function urgencyBadge(inc) {
+    if (inc.urgency === "red") return h("span", { class: "badge sla-red" }, t("sla.red"));
+    if (inc.urgency === "escalated_to_me") return h("span", { class: "badge esc" }, t("urgency.escalated_to_me"));
+    if (inc.urgency === "yellow") return h("span", { class: "badge sla-yellow" }, t("sla.yellow"));
+    if (inc.sla_flag && inc.sla_flag !== "none") return h("span", { class: "badge sla-" + inc.sla_flag }, tr("sla", inc.sla_flag));
+    return null;
+  }
+  function actionButtons(inc) {
     const canAccept = inc.permitted_actions.includes("accept");
     const resolvable = inc.permitted_actions.filter((a) => a !== "accept");
-    return h("article", { class: "incident sev-" + inc.severity + (fresh ? " fresh" : ""), "data-id": inc.id, "data-state": inc.state },
-      h("a", { href: "#/incident/" + encodeURIComponent(inc.id) }, img),
+    return [
+      canAccept ? h("button", { class: "primary accept", type: "button", "data-key": inc.id + ":accept", onclick: () => act(inc, "accept", {}) }, t("btn.accept")) : null,
+      resolvable.length ? h("button", { class: "resolve", type: "button", "data-key": inc.id + ":resolve", onclick: () => openDialog(inc, null) }, t("btn.resolve")) : null,
+      h("a", { href: "#/incident/" + encodeURIComponent(inc.id), class: "detail-link", "data-key": inc.id + ":detail" }, t("btn.detail"))];
+  }
+  function ruleName(inc) { return tr("rt", inc.rule_type); }
+  function age(iso) { return SECS((Date.now() - new Date(iso).getTime()) / 1000); }
+
+  function card(inc, canAct, fresh) {
+    const img = h("img", { class: "thumb", alt: camname(inc.camera_id) });
+    setImg(img, inc);
+    return h("article", { class: "incident sev-" + inc.severity + " u-" + inc.urgency + (fresh ? " fresh" : ""), "data-id": inc.id,
+      "data-state": inc.state, "data-urgency": inc.urgency },
+      h("a", { href: "#/incident/" + encodeURIComponent(inc.id), class: "thumb-link", tabindex: "-1" }, img),
       h("div", { class: "body" },
-        h("div", { class: "title", title: inc.camera_id }, tr("rt", inc.rule_type), " · ", camname(inc.camera_id)),
-        h("div", {},
+        h("div", { class: "title", title: inc.camera_id }, canAct ? selectBox(inc) : null, ruleName(inc), " · ", camname(inc.camera_id)),
+        h("div", { class: "badges" },
+          urgencyBadge(inc),
           h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
-          h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state)),
-          inc.sla_flag !== "none" ? h("span", { class: "badge sla-" + inc.sla_flag }, tr("sla", inc.sla_flag)) : null),
+          h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state))),
         h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id), inc.zone ? " · " + inc.zone : ""),
-        h("div", { class: "actions" },
-          canAccept ? h("button", { class: "primary accept", type: "button", onclick: () => act(inc, "accept", {}) }, t("btn.accept")) : null,
-          resolvable.length ? h("button", { class: "resolve", type: "button", onclick: () => openDialog(inc) }, t("btn.resolve")) : null,
-          h("a", { href: "#/incident/" + encodeURIComponent(inc.id), class: "detail-link" }, t("btn.detail")))));
+        h("div", { class: "actions" }, actionButtons(inc))));
+  }
+  function row(inc, canAct, closed, fresh) {
+    return h("tr", { class: "incident-row sev-" + inc.severity + " u-" + inc.urgency + (fresh ? " fresh" : ""), "data-id": inc.id,
+      "data-state": inc.state, "data-urgency": inc.urgency },
+      canAct ? h("td", {}, selectBox(inc)) : null,
+      h("td", {}, urgencyBadge(inc) || "—"),
+      h("td", {}, h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))),
+      h("td", {}, ruleName(inc)),
+      h("td", { title: inc.camera_id }, camname(inc.camera_id)),
+      h("td", {}, inc.zone || "—"),
+      h("td", {}, h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state))),
+      h("td", {}, cname(inc.owner_centre_id)),
+      h("td", {}, fmtTime(closed ? inc.closed_at : inc.reported_at)),
+      closed ? null : h("td", {}, age(inc.reported_at)),
+      h("td", { class: "actions" }, actionButtons(inc)));
+  }
+
+  async function bulk(action) {
+    const ids = [...S.selected].filter((id) => (S.incidents.get(id) || { permitted_actions: [] }).permitted_actions.includes(action));
+    if (!ids.length) return;
+    if (action === "reject" && !S.bulkConfirm) { // a second click confirms: a bulk rejection is not undone
+      S.bulkConfirm = true;
+      $("#bulk-reject").textContent = t("bulk.confirm").replace("{n}", ids.length);
+      $("#bulk-reject").classList.add("danger");
+      clearTimeout(S.bulkTimer);
+      S.bulkTimer = setTimeout(() => { S.bulkConfirm = false; $("#bulk-reject").classList.remove("danger"); renderBulk(); }, 5000);
+      return;
+    }
+    S.bulkConfirm = false; $("#bulk-reject").classList.remove("danger");
+    const body = { action, note: "", items: ids.map((id) => ({ id, expected_version: S.incidents.get(id).version })) };
+    if (action === "reject") body.reason = "duplicate";
+    try {
+      const r = await api("incidents/bulk", { method: "POST", json: body });
+      $("#bulk-msg").textContent = t("bulk.result").replace("{done}", r.done).replace("{failed}", r.failed);
+      for (const x of r.results) if (x.ok) S.selected.delete(x.id);
+    } catch (e) { $("#bulk-msg").textContent = t("err.generic") + ": " + e.message; }
+    await loadWall();
+  }
+  async function exportCsv() {
+    const q = apiQuery(wallParams(), false);
+    const res = await fetch(API + "/wall/export.csv?" + q.toString(), { headers: { Authorization: "Bearer " + S.token } });
+    if (!res.ok) { $("#bulk-msg").textContent = t("err.generic") + ": " + res.status; return; }
+    const url = URL.createObjectURL(await res.blob());
+    const name = (/filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "") || [])[1] || "xueliang.csv";
+    const a = h("a", { href: url, download: name }); document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
   async function act(inc, action, body) {
@@ -241,24 +491,39 @@
     }
   }
 
-  function openDialog(inc) {
+  // The action dialog opens on the action the user chose (分拨 opens on 分拨); from the wall's
+  // 处置… it opens on no action, and submit stays disabled until one is picked. Reason and
+  // target show only for the actions that take them.
+  function openDialog(inc, preset) {
     S.dialogFor = inc;
     const sel = $("#action-select");
-    sel.replaceChildren(...inc.permitted_actions.filter((a) => a !== "accept" || inc.permitted_actions.length === 1)
-      .map((a) => h("option", { value: a }, tr("act", a))));
-    $("#action-title").textContent = tr("rt", inc.rule_type) + " · " + camname(inc.camera_id);
+    const actions = inc.permitted_actions.filter((a) => a !== "accept" || preset === "accept");
+    const opts = actions.map((a) => h("option", { value: a }, tr("act", a)));
+    if (!preset) opts.unshift(h("option", { value: "", disabled: true }, t("dlg.choose")));
+    sel.replaceChildren(...opts);
+    sel.value = preset && actions.includes(preset) ? preset : "";
+    $("#action-title").textContent = ruleName(inc) + " · " + camname(inc.camera_id);
     $("#note-input").value = ""; $("#target-input").value = ""; $("#action-error").hidden = true;
+    $("#reason-select").value = "false_alarm";
+    $("#target-options").replaceChildren(...[...S.centres.entries()].filter(([id]) => id !== inc.owner_centre_id)
+      .map(([id, name]) => h("option", { value: id }, name)));
     syncDialog();
     $("#action-dialog").showModal();
+    (preset ? (preset === "dispatch" ? $("#target-input") : $("#note-input")) : sel).focus();
   }
   function syncDialog() {
     const a = $("#action-select").value;
     $("#reason-row").hidden = a !== "reject";
     $("#target-row").hidden = a !== "dispatch";
+    $("#target-input").required = a === "dispatch";
+    $("#note-input").required = a === "return";
+    $("#note-label").textContent = t(a === "return" ? "dlg.note_required" : "dlg.note");
+    $("#action-submit").disabled = !a;
   }
   async function submitDialog(ev) {
     ev.preventDefault();
     const inc = S.dialogFor; const a = $("#action-select").value;
+    if (!a) return;
     const body = { note: $("#note-input").value };
     if (a === "reject") body.reason = $("#reason-select").value;
     if (a === "dispatch") body.target = $("#target-input").value;
@@ -280,7 +545,8 @@
     const details = Object.entries(inc.details || {}).map(([k, v]) => k + "=" + v).join(", ");
     const actions = inc.permitted_actions.map((a) => h("button", {
       type: "button", class: a === "accept" ? "primary" : "", "data-action": a,
-      onclick: () => a === "accept" ? act(inc, "accept", {}).then(() => loadDetail(id)) : openDialog(inc),
+      "data-key": "detail:" + a,
+      onclick: () => a === "accept" ? act(inc, "accept", {}).then(() => loadDetail(id)) : openDialog(inc, a),
     }, tr("act", a)));
     const timeline = h("ol", { class: "timeline" },
       h("li", {}, fmtTime(inc.started_at), " — ", t("f.started")),
@@ -290,7 +556,7 @@
       h("tbody", {}, inc.audit.map((a) => h("tr", {}, h("td", {}, fmtTime(a.at)), h("td", {}, a.actor + " (" + a.role + ")"),
         h("td", {}, cname(a.centre_id)), h("td", {}, tr("act", a.action)), h("td", {}, a.from_state ? tr("st", a.from_state) : "—"),
         h("td", {}, tr("st", a.to_state)), h("td", {}, a.note)))));
-    $("#detail").replaceChildren(h("div", { class: "detail" },
+    keepFocus($("#detail"), () => $("#detail").replaceChildren(h("div", { class: "detail" },
       h("div", {}, h("h3", {}, t("detail.snapshot")), img),
       h("div", {},
         h("h2", {}, tr("rt", inc.rule_type), " · ", inc.rule),
@@ -304,7 +570,7 @@
           ["f.target", inc.dispatch_target], ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
           ["f.classes", (inc.class_names || []).join(", ")], ["f.details", details]]),
         h("h3", {}, t("detail.timeline")), timeline)),
-      h("h3", {}, t("detail.audit")), audit);
+      h("h3", {}, t("detail.audit")), h("div", { class: "table-wrap" }, audit)));
   }
 
   // ------------------------------------------------------------------ cameras
@@ -399,16 +665,19 @@
   }
   function route() {
     const hash = location.hash || "#/wall";
-    $("#banner").hidden = true;
-    if (!S.token) { show("login"); return; }
+    if (!S.token) { show("login"); $("#banner").hidden = true; return; }
+    renderBanner();
     if (hash.startsWith("#/incident/")) { show("detail"); loadDetail(decodeURIComponent(hash.slice(11))); }
     else if (hash === "#/cameras") { show("cameras"); loadCameras().catch((e) => console.error(e)); }
     else if (hash === "#/map") { show("map"); loadMap().catch((e) => console.error(e)); }
-    else { show("wall"); renderWall(null); }
+    else { S.detailId = null; $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
+  }
+  function whoami() {
+    $("#whoami").textContent = S.user ? S.user.username + " · " + tr("role", S.user.role) + " @ " + cname(S.user.centre_id) : "";
   }
   async function start() {
     await loadCentres();
-    $("#whoami").textContent = S.user ? S.user.username + " · " + S.user.role + " @ " + cname(S.user.centre_id) : "";
+    whoami();
     if (!location.hash || location.hash === "#/login") location.hash = "#/wall";
     route();
     connectFeed();
@@ -418,7 +687,28 @@
     applyI18n();
     $("#login-form").addEventListener("submit", login);
     $("#logout").addEventListener("click", logout);
-    const toggle = () => { S.lang = S.lang === "zh" ? "en" : "zh"; localStorage.setItem("xl.lang", S.lang); applyI18n(); if (S.token) route(); };
+    const toggle = () => {
+      S.lang = S.lang === "zh" ? "en" : "zh"; localStorage.setItem("xl.lang", S.lang); applyI18n();
+      if (S.token) { whoami(); S.kpiAt = 0; route(); }
+    };
+    $("#sound").addEventListener("click", () => { S.sound = !S.sound; localStorage.setItem("xl.sound", S.sound ? "on" : "off"); applyI18n(); });
+    // wall filters, scope, view, paging, bulk and export
+    $("#wall-filters").addEventListener("submit", (e) => e.preventDefault());
+    for (const [id, key] of [["#f-severity", "severity"], ["#f-sla", "sla"], ["#f-state", "state"], ["#f-rule-type", "rule_type"], ["#f-camera", "camera"]])
+      $(id).addEventListener("change", (e) => setWallParams({ [key]: e.target.value }));
+    $("#f-q").addEventListener("input", (e) => { clearTimeout(S.qTimer); S.qTimer = setTimeout(() => setWallParams({ q: e.target.value.trim() }), 300); });
+    $("#f-clear").addEventListener("click", () => { const p = wallParams(); setWallParams({ q: null, severity: null, sla: null, state: null, rule_type: null, camera: null, scope: p.get("scope"), view: p.get("view") }); });
+    document.querySelectorAll("[data-scope]").forEach((b) => b.addEventListener("click", () => { S.selected.clear(); setWallParams({ scope: b.dataset.scope === "open" ? null : b.dataset.scope, state: null }); }));
+    document.querySelectorAll("[data-mode]").forEach((b) => b.addEventListener("click", () => setWallParams({ view: b.dataset.mode === "cards" ? null : b.dataset.mode }, true)));
+    $("#page-prev").addEventListener("click", () => setWallParams({ page: String(Math.max(1, (S.wall ? S.wall.page : 1) - 1)) }, true));
+    $("#page-next").addEventListener("click", () => setWallParams({ page: String((S.wall ? S.wall.page : 1) + 1) }, true));
+    $("#select-page").addEventListener("change", (e) => {
+      for (const i of (S.wall ? S.wall.items : [])) { if (e.target.checked) S.selected.add(i.id); else S.selected.delete(i.id); }
+      renderWall();
+    });
+    $("#bulk-accept").addEventListener("click", () => bulk("accept"));
+    $("#bulk-reject").addEventListener("click", () => bulk("reject"));
+    $("#export").addEventListener("click", () => exportCsv().catch((e) => console.warn("export", e)));
     $("#lang").addEventListener("click", toggle); $("#lang-login").addEventListener("click", toggle);
     $("#action-select").addEventListener("change", syncDialog);
     $("#action-form").addEventListener("submit", submitDialog);
