@@ -110,6 +110,17 @@ def _at_spots(d: Detections, region: Region, spots: list[ZoomSpot], min_iou: flo
     return d[((iou >= min_iou) & same).any(axis=1)]
 
 
+def _jpeg_problem(msg: FrameMessage) -> str | None:
+    """Why the frame's value is not the JPEG its headers describe (read from the JPEG's own header)."""
+    try:
+        w, h = jpeg_size(msg.jpeg)
+    except ValueError as exc:
+        return str(exc)
+    if (w, h) != (msg.width, msg.height):
+        return f"JPEG is {w}x{h}, headers say {msg.width}x{msg.height}"
+    return None
+
+
 @dataclass
 class _Pending:
     record: Record
@@ -258,6 +269,10 @@ class DetectorWorker:
                 self._dead_letter(producer, rec, str(exc))
                 self._done(tp, rec.offset)
                 continue
+            if problem := _jpeg_problem(msg):  # header-only check, so frames the gate skips are checked too
+                self._dead_letter(producer, rec, f"undecodable JPEG (camera {msg.camera_id}, seq {msg.seq}): {problem}")
+                self._done(tp, rec.offset)
+                continue
             if msg.camera_id not in self.cameras:
                 if msg.camera_id in self.disabled:  # reconfiguration in progress: not an error
                     self._skip("disabled_camera")
@@ -321,12 +336,8 @@ class DetectorWorker:
     def _decode(self, msg: FrameMessage) -> tuple[np.ndarray | None, str]:
         """The frame's pixels (reduced when that is enough), or None and why not. The JPEG's own size is
         read first and must match the headers: a forged header cannot make the decoder allocate more."""
-        try:
-            w, h = jpeg_size(msg.jpeg)
-        except ValueError as exc:
-            return None, str(exc)
-        if (w, h) != (msg.width, msg.height):
-            return None, f"JPEG is {w}x{h}, headers say {msg.width}x{msg.height}"
+        if problem := _jpeg_problem(msg):
+            return None, problem
         scale = self._decode_scale(msg)
         try:
             img = cv2.imdecode(np.frombuffer(msg.jpeg, np.uint8), _REDUCED_DECODE[scale])
