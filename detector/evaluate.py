@@ -25,6 +25,9 @@ from xueliang.contracts import Incident
 from xueliang.scenes.scenario import Scenario, load_scenario, public_scenarios
 
 DEFAULT_SAMPLE_FPS = 4.0
+# capture time of the first scenario's t=0: fixed (reproducible ids) and in the past (the frame contract
+# refuses capture times more than a day ahead of the reader's clock)
+EVAL_T0 = 1_700_000_000.0
 
 
 def scenario_camera(scenario: Scenario, name: str) -> CameraConfig:
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = {}
     n = 0
     for name, sc in scenarios.items():
-        t0[name] = 1_800_000_000.0 + 10_000 * len(t0)
+        t0[name] = EVAL_T0 + 10_000 * len(t0)
         n += publish_frames(
             prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps), t0[name]
         )
