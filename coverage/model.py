@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -339,6 +340,7 @@ class MaxCoverage:
         small_nnz: int = 20_000,
         lp_nnz: int = 150_000,
         lp_share: float = 0.6,
+        progress: Callable[[str, float], None] | None = None,
     ) -> CoverageSolution:
         """Choose at most ``k`` cameras (or cameras within ``budget``) maximising covered weight.
 
@@ -352,7 +354,8 @@ class MaxCoverage:
         ``search_share`` of it for iterated local search; models up to ``lp_nnz`` finish with the full
         HiGHS MIP. The search stops when the plan is within ``mip_gap`` (relative) of the bound, but
         ``status == "optimal"`` only when the bound proves it (:func:`proven_optimal`). Raises
-        :class:`InfeasibleError` when neither ``k`` nor ``budget`` allow a camera.
+        :class:`InfeasibleError` when neither ``k`` nor ``budget`` allow a camera. ``progress(stage,
+        fraction of the time limit used)`` is called as each stage starts.
         """
         if k is None and budget is None:
             raise CoverageInputError("give k (number of cameras) or budget", source="request")
@@ -361,18 +364,26 @@ class MaxCoverage:
         if budget is not None and budget < float(self.cost.min(initial=math.inf)):
             raise InfeasibleError(f"budget {budget} buys no camera (cheapest costs {self.cost.min()})")
         t0 = time.perf_counter()
+
+        def step(stage: str) -> None:
+            if progress is not None:
+                progress(stage, min(1.0, (time.perf_counter() - t0) / max(time_limit, 1e-9)))
+
         timings: dict[str, float] = {}
+        step("presolve")
         pre = self.presolve()
         timings["presolve"] = time.perf_counter() - t0
         kk = k if k is not None else self.m
         solver = _Core(pre.A, pre.weights, self.cost, self.site, self.capacity)
         q = weight_quantum(pre.weights)
+        step("greedy")
         t = time.perf_counter()
         sel, curve = solver.greedy(kk, budget)
         timings["greedy"] = time.perf_counter() - t
         method = "greedy"
         deadline = t0 + time_limit
         if local_search and len(sel):
+            step("1-swap local search")
             t = time.perf_counter()
             sel2 = solver.local_search(sel, budget, deadline=deadline)
             timings["local_search"] = time.perf_counter() - t
@@ -392,12 +403,14 @@ class MaxCoverage:
         x_lp: np.ndarray | None = None
         if not small and not done() and time.perf_counter() < deadline:
             if mip:
+                step("LP bound (interior point)")
                 t = time.perf_counter()
                 lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, lp_share * (deadline - t)), interior=True)
                 timings["lp_bound"] = time.perf_counter() - t
                 if lpb < bound:
                     bound, bound_kind = lpb, "lp"
             if x_lp is None and not done():
+                step("Lagrangian bound")
                 t = time.perf_counter()
                 lb = solver.lagrangian_bound(
                     kk,
@@ -414,6 +427,7 @@ class MaxCoverage:
         if large and x_lp is not None and not done() and time.perf_counter() < deadline:
             # too large for the full MIP in seconds: iterated local search on the LP's support (a few
             # hundred columns where the full problem has thousands), polished by 1-swaps over every candidate
+            step("search on the LP support")
             t = time.perf_counter()
             ssel = solver.support_search(
                 x_lp,
@@ -428,6 +442,7 @@ class MaxCoverage:
             if solver.value(ssel) > value + _EPS:
                 sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
         if not large and x_lp is not None and not done() and time.perf_counter() < deadline:
+            step("LP-restricted MIP")
             t = time.perf_counter()
             rsel = solver.restricted_mip(
                 np.flatnonzero(x_lp > 1e-3),
@@ -441,6 +456,7 @@ class MaxCoverage:
             if rsel is not None and solver.value(rsel) > value + _EPS:
                 sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
         if not done() and search_share > 0 and len(sel) > 1 and not small and time.perf_counter() < deadline:
+            step("iterated local search")
             t = time.perf_counter()
             share = 1.0 if large else search_share
             sel3 = solver.iterated_search(
@@ -451,6 +467,7 @@ class MaxCoverage:
             if v3 > value + _EPS:
                 sel, value, method = sel3, v3, method + "+ils" if method.startswith("lp-") else "greedy+ils"
         if not done() and mip and not large and time.perf_counter() < deadline - 0.05:
+            step("HiGHS MIP")
             t = time.perf_counter()
             res = solver.mip_max(
                 kk, budget, sel, time_limit=max(0.1, deadline - time.perf_counter()), mip_gap=mip_gap, quantum=q
@@ -473,6 +490,7 @@ class MaxCoverage:
                 if lb < bound:
                     bound, bound_kind = lb, "lagrangian"
         timings["total"] = time.perf_counter() - t0
+        step("done")
         status: Literal["optimal", "feasible"] = "optimal" if proven_optimal(value, bound, q) else "feasible"
         r = self._result(pre, sel, value, max(bound, value), curve, status, method, timings)
         return dataclasses.replace(r, bound_kind=bound_kind, k_requested=k, quantum=q)

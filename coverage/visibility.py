@@ -17,6 +17,7 @@ Nothing is dense: the result is a CSR matrix of (demand x camera) or (demand x (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,11 +101,20 @@ class Scene:
         return rows, cols
 
     def line_of_sight(
-        self, demand_xy: np.ndarray, site_xy: np.ndarray, site_height: np.ndarray, rows: np.ndarray, cols: np.ndarray
+        self,
+        demand_xy: np.ndarray,
+        site_xy: np.ndarray,
+        site_height: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        *,
+        ground_demand: np.ndarray | None = None,
+        ground_site: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Clear sight per pair; also the observer's and target's absolute heights."""
-        gd = self.ground(demand_xy)
-        gs = self.ground(site_xy)
+        """Clear sight per pair; also the observer's and target's absolute heights. The ground heights
+        of demand and sites may be passed in (computed once when pairs come in blocks)."""
+        gd = self.ground(demand_xy) if ground_demand is None else ground_demand
+        gs = self.ground(site_xy) if ground_site is None else ground_site
         oz = gs[cols] + site_height[cols]
         tz = gd[rows] + self.target_height
         ok = np.ones(len(rows), dtype=bool)
@@ -183,40 +193,61 @@ def candidate_coverage(
     hfov: np.ndarray,
     rng: np.ndarray,
     tree: cKDTree | None = None,
+    *,
+    block: int = 2048,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """CSR (demand x (site, heading)); candidate ``j`` is site ``site_of[j]`` facing ``heading_of[j]``.
 
-    Line of sight is computed once per (site, demand) pair. ``hfov >= 360`` makes a site a single
-    all-round candidate (dome / PTZ)."""
+    Streamed: sites are taken ``block`` at a time (range query, line of sight once per (site, demand)
+    pair, then the sector of every heading), and only the visible (row, column) pairs of each block
+    are kept, as int32; memory is bounded by one block's pairs plus the result's non-zeros, never
+    ``n x m``. ``progress(fraction)`` is called after each block. ``hfov >= 360`` makes a site a
+    single all-round candidate (dome / PTZ)."""
     n, s = len(demand_xy), len(site_xy)
     hd = np.asarray(headings, dtype=np.float64)
-    site_of_l, head_of_l = [], []
-    for i in range(s):
-        hs = np.array([0.0]) if hfov[i] >= 360 else hd
-        site_of_l.append(np.full(len(hs), i))
-        head_of_l.append(hs)
-    site_of = np.concatenate(site_of_l) if s else np.zeros(0, np.int64)
-    head_of = np.concatenate(head_of_l) if s else np.zeros(0)
+    hfov = np.asarray(hfov, dtype=np.float64)
+    omni_site = hfov >= 360
+    per_site = np.where(omni_site, 1, len(hd))
+    site_of = np.repeat(np.arange(s), per_site)
+    first = np.concatenate([[0], np.cumsum(per_site)[:-1]]).astype(np.int64) if s else np.zeros(0, np.int64)
+    head_of = np.where(omni_site[site_of], 0.0, hd[np.arange(len(site_of)) - first[site_of]]) if s else np.zeros(0)
     m = len(site_of)
     if n == 0 or s == 0:
         return sp.csr_matrix((n, m)), site_of, head_of
-    rows, cols = scene.pairs_in_range(demand_xy, site_xy, rng, tree)
-    ok, _, _ = scene.line_of_sight(demand_xy, site_xy, height, rows, cols)
-    rows, cols = rows[ok], cols[ok]
-    d = demand_xy[rows] - site_xy[cols]
-    bearing = np.degrees(np.arctan2(d[:, 0], d[:, 1])) % 360.0
-    first = np.searchsorted(site_of, np.arange(s))  # first candidate of each site
-    out_r, out_c = [], []
-    for h_i, h in enumerate(hd):
-        inside = (hfov[cols] >= 360) | (_angle_diff(bearing, h) <= hfov[cols] / 2 + 1e-9)
-        if hfov.max() >= 360:
-            omni = hfov[cols] >= 360
-            inside &= ~omni | (h_i == 0)
-        out_r.append(rows[inside])
-        out_c.append(first[cols[inside]] + np.where(hfov[cols[inside]] >= 360, 0, h_i))
+    if m >= 2**31 or n >= 2**31:
+        raise ValueError("more than 2**31 demand points or candidates")
+    tree = tree or cKDTree(demand_xy)
+    gd = scene.ground(demand_xy)
+    gs = scene.ground(site_xy)
+    out_r: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    for b0 in range(0, s, block):
+        b1 = min(s, b0 + block)
+        rows, cols = scene.pairs_in_range(demand_xy, site_xy[b0:b1], rng[b0:b1], tree)
+        cols = cols + b0
+        ok, _, _ = scene.line_of_sight(demand_xy, site_xy, height, rows, cols, ground_demand=gd, ground_site=gs)
+        rows, cols = rows[ok], cols[ok]
+        d = demand_xy[rows] - site_xy[cols]
+        bearing = np.degrees(np.arctan2(d[:, 0], d[:, 1])) % 360.0
+        omni = omni_site[cols]
+        half = hfov[cols] / 2 + 1e-9
+        if omni.any():
+            out_r.append(rows[omni].astype(np.int32))
+            out_c.append(first[cols[omni]].astype(np.int32))
+        for h_i, h in enumerate(hd):
+            inside = ~omni & (_angle_diff(bearing, h) <= half)
+            out_r.append(rows[inside].astype(np.int32))
+            out_c.append((first[cols[inside]] + h_i).astype(np.int32))
+        del rows, cols, d, bearing, ok
+        if progress is not None:
+            progress(b1 / s)
     r = np.concatenate(out_r)
+    del out_r
     c = np.concatenate(out_c)
-    A = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, m))
+    del out_c
+    A = sp.csr_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(n, m))
+    del r, c
     A.sum_duplicates()
     A.data[:] = 1.0
     return A, site_of, head_of
