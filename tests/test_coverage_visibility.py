@@ -127,6 +127,22 @@ def test_candidate_headings_equal_fixed_cameras() -> None:
     assert (A != B).nnz == 0
 
 
+def test_streamed_blocks_give_the_same_matrix_and_report_progress() -> None:
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, (101, 101)).cumsum(axis=0).cumsum(axis=1) * 0.05
+    scene = Scene(_flat(z=z), Buildings.build([shapely.box(40, 40, 48, 48)], np.array([8.0]), None), 1.5)
+    demand = rng.uniform(3, 97, (500, 2))
+    sites = rng.uniform(10, 90, (23, 2))
+    hfov = np.where(np.arange(23) % 5 == 0, 360.0, 60.0)  # some all-round domes: one candidate each
+    args = (scene, demand, sites, np.full(23, 6.0), np.arange(8) * 45.0, hfov, np.full(23, 30.0))
+    whole, so, ho = candidate_coverage(*args, block=10_000)
+    seen: list[float] = []
+    parts, so2, ho2 = candidate_coverage(*args, block=4, progress=seen.append)
+    assert whole.nnz > 0 and (whole != parts).nnz == 0
+    assert np.array_equal(so, so2) and np.array_equal(ho, ho2) and whole.shape[1] == 5 * 1 + 18 * 8
+    assert len(seen) == 6 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
 def test_dem_needs_two_by_two_cells() -> None:
     with pytest.raises(CoverageInputError):
         DEM(np.zeros((1, 5)), 0, 0, 1, 1)
