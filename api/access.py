@@ -22,6 +22,12 @@ def sees_centre(service: Any, user: UserPublic, centre_id: str | None) -> bool:
     return user.role is Role.admin or service.tree.in_subtree(centre_id, of=user.centre_id)
 
 
+def manages_centre(service: Any, user: UserPublic, centre_id: str) -> bool:
+    """Whether ``user`` may manage accounts of ``centre_id``: inside its own subtree, for every role.
+    (Admins *see* every incident, but an admin of a township manages only that township's accounts.)"""
+    return centre_id in service.tree and service.tree.in_subtree(centre_id, of=user.centre_id)
+
+
 def permitted_actions(service: Any, user: UserPublic, view: IncidentView) -> list[Action]:
     """Actions legal in the incident's state that this user's role and centre allow (asks the service)."""
     out: list[Action] = []

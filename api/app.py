@@ -9,6 +9,7 @@ third-party origin) and no CORS headers are sent.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,7 @@ from xueliang.api.metrics import LATENCY, REQUESTS
 from xueliang.api.routers import auth, cameras, centres, coverage, feed, health, incidents, map, snapshots, users, wall
 from xueliang.api.security import LoginThrottle, check_secret
 from xueliang.config import Settings
+from xueliang.demo import DEMO_PASSWORD
 from xueliang.dispatch.clock import system_clock
 from xueliang.dispatch.workflow import WorkflowError
 
@@ -78,6 +80,108 @@ TAGS = [
 ]
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+PUBLIC_BODY_PATHS = frozenset({"/api/v1/auth/token"})
+
+
+def _method_label(method: str) -> str:
+    """Bounded label values: any other method (``FOO``, ``PROPFIND``...) counts as ``other``."""
+    return method if method in HTTP_METHODS else "other"
+
+
+class RequestGuard:
+    """ASGI middleware that checks a request before anything reads its body:
+
+    * ``Content-Length`` over ``max_body_bytes`` → **413** at once; a chunked body is counted as it
+      streams and stopped (413) as soon as it passes the limit;
+    * a body sent to ``/api/`` (other than the login form) without a valid bearer token → **401**
+      without reading it (the endpoint checks the account again).
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                await _answer(send, 400, "malformed Content-Length")
+                return
+            if size > self.max_body_bytes:
+                await _answer(send, 413, f"request body of {size} bytes; the limit is {self.max_body_bytes}")
+                return
+        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        path = scope.get("path", "")
+        if has_body and path.startswith("/api/") and path not in PUBLIC_BODY_PATHS and not _bearer_ok(scope, headers):
+            await _answer(send, 401, "not authenticated", {"WWW-Authenticate": "Bearer"})
+            return
+        received, limit = 0, self.max_body_bytes
+        too_large, started = False, False
+        message_413 = f"request body over the limit of {limit} bytes"
+
+        async def limited() -> Any:
+            # a streamed (chunked) body: counted as it arrives; past the limit the app sees a disconnect
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Any) -> None:
+            nonlocal started
+            if too_large:  # whatever the app answers to the cut body, the client gets the 413
+                if message.get("type") == "http.response.start" and not started:
+                    started = True
+                    await _answer(send, 413, message_413)
+                return
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if too_large and not started:
+                await _answer(send, 413, message_413)
+                return
+            raise
+
+
+def _bearer_ok(scope: Any, headers: dict[bytes, bytes]) -> bool:
+    from xueliang.api.deps import now_from
+    from xueliang.api.security import TokenError, decode_token
+
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    state = scope["app"].state
+    try:
+        decode_token(state.jwt_secret, token.strip(), now=now_from(state.clock))
+    except TokenError:
+        return False
+    return True
+
+
+async def _answer(send: Any, code: int, detail: str, extra: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _route_template(request: Request) -> str:
     """The matched route's path template (bounded label cardinality): static files count as 'static'."""
     route = request.scope.get("route")
@@ -88,13 +192,20 @@ def _route_template(request: Request) -> str:
 
 
 def create_app(
-    settings: Settings, store: Any, *, clock: Callable[[], Any] | None = None, service: Any = None
+    settings: Settings,
+    store: Any,
+    *,
+    clock: Callable[[], Any] | None = None,
+    service: Any = None,
+    public: bool = False,
 ) -> FastAPI:
     """Build the API and console on ``store`` (a :class:`xueliang.dispatch.store.Store`).
 
     ``clock`` (a callable returning an aware UTC datetime) is injected into the dispatch
     service and token expiry; ``service`` may be given to share one
-    :class:`xueliang.dispatch.service.DispatchService` with other components.
+    :class:`xueliang.dispatch.service.DispatchService` with other components. ``public``: the
+    server listens on a non-loopback address, where the demo's well-known password is refused
+    (a database the demo seeded must not open a real deployment to ``admin``/``xueliang-demo``).
     """
     from xueliang.dispatch.service import DispatchService
 
@@ -135,6 +246,8 @@ def create_app(
     app.state.jwt_secret = secret
     app.state.feed = hub
     app.state.login_throttle = LoginThrottle()
+    app.state.refused_passwords = frozenset({DEMO_PASSWORD}) if public else frozenset()
+    app.state.feed_recheck_s = 5.0  # an open live feed re-reads its account this often (disabled: stream ends)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -142,11 +255,11 @@ def create_app(
         try:
             response = await call_next(request)
         except Exception:
-            REQUESTS.labels(request.method, _route_template(request), "500").inc()
+            REQUESTS.labels(_method_label(request.method), _route_template(request), "500").inc()
             raise
-        route = _route_template(request)
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        route, method = _route_template(request), _method_label(request.method)
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         if route == DOCS_URL:
@@ -170,6 +283,7 @@ def create_app(
                 }
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
+    app.add_middleware(RequestGuard, max_body_bytes=settings.api.max_body_bytes)  # outermost: before any read
     return app
 
 
@@ -192,6 +306,18 @@ def make_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **confi
     config.setdefault("log_level", "info")
     config.setdefault("timeout_graceful_shutdown", 5)
     return _Server(uvicorn.Config(app, host=host, port=port, **config))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name to listen on) is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, **config: Any) -> None:

@@ -110,9 +110,10 @@ def decode_token(secret: str, token: str, *, now: datetime, typ: str = "access")
 
 
 class LoginThrottle:
-    """Refuses logins for a user name after ``max_failures`` failed attempts within ``window_s``
-    (answered 429 with ``Retry-After``), so passwords cannot be guessed at line rate. In memory,
-    per process; a success clears the name's record."""
+    """Refuses logins for a key (the login route uses user name + client address) after ``max_failures``
+    failed attempts within ``window_s`` (answered 429 with ``Retry-After``), so passwords cannot be
+    guessed at line rate, and a guesser cannot lock the account out for everyone. In memory, per
+    process; a success clears the key's record."""
 
     def __init__(self, max_failures: int = 5, window_s: float = 300.0, max_names: int = 10_000) -> None:
         self.max_failures, self.window_s, self.max_names = max_failures, window_s, max_names

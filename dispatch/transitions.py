@@ -60,11 +60,12 @@ class TransitionsMixin(SupervisionMixin):
                 row = s.get(IncidentRow, incident_id, with_for_update=True)
                 if row is None:
                     raise NotFound(f"incident {incident_id} not found")
+                # permission first: an actor outside the incident's area must not learn its version (409 vs 403)
+                self.check_may(actor, action, row)
                 if expected_version is not None and row.version != expected_version:
                     raise StaleRevision(
                         f"incident {incident_id} changed (version {row.version}, you saw {expected_version}): reload it"
                     )
-                self.check_may(actor, action, row)
                 now = self.clock()
                 after = self._after(s)
                 events = self._apply(s, row, action, actor, note, now, target=target, reason=reason)

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -364,6 +364,25 @@ class PyAvSource(FrameSource):
         self._decoded.clear()
 
 
+def _snapshot_opener() -> Any:
+    """urllib with redirects that never carry the camera's ``Authorization`` header to another origin
+    (scheme, host or port): urllib's own handler copies every header to wherever the camera redirects."""
+    import urllib.parse
+    import urllib.request
+
+    class SameOriginAuth(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None:
+                old_o, new_o = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(new.full_url)
+                if (old_o.scheme, old_o.hostname, old_o.port) != (new_o.scheme, new_o.hostname, new_o.port):
+                    new.headers.pop("Authorization", None)
+                    new.unredirected_hdrs.pop("Authorization", None)
+            return new
+
+    return urllib.request.build_opener(SameOriginAuth)
+
+
 class SnapshotSource(FrameSource):
     """An HTTP snapshot URL (one JPEG per GET), polled at the camera's sample rate."""
 
@@ -394,7 +413,7 @@ class SnapshotSource(FrameSource):
 
         request = urllib.request.Request(self._url, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
+            with _snapshot_opener().open(request, timeout=self.timeout_s) as resp:
                 return bytes(resp.read())
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__

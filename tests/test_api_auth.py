@@ -207,7 +207,9 @@ def test_readyz_reports_an_unreachable_database(tmp_path, client, env, monkeypat
 
     monkeypatch.setattr(env.store.engine, "connect", broken)
     r = client.get("/readyz")
-    assert r.status_code == 503 and "disk gone" in r.json()["detail"]
+    # 503, and the driver's error text (hosts, users, SQL) stays in the log (issue 16 #10)
+    assert r.status_code == 503 and r.json()["detail"] == "database unreachable (see the API log)"
+    assert "disk gone" not in r.text
 
 
 def test_api_tables_have_their_own_migrations(tmp_path):
@@ -245,3 +247,30 @@ def test_api_tables_have_their_own_migrations(tmp_path):
     assert api_diff(old) == [] and "alembic_version_api" in inspect(old.engine).get_table_names()
     with old.engine.connect() as conn:
         assert conn.execute(text("SELECT username FROM api_users")).scalars().all() == ["keep-me"]
+
+
+def test_demo_password_is_refused_on_a_public_interface(tmp_path):
+    """#4: a database the demo seeded (admin / xueliang-demo) does not open a public `xueliang api`."""
+    from xueliang.api.app import create_app, is_loopback
+    from xueliang.demo import DEMO_PASSWORD
+
+    env = ApiEnv.create(tmp_path)
+    create_user(env.store, "demo-admin", DEMO_PASSWORD, "admin", "shaoxing")
+    form = {"username": "demo-admin", "password": DEMO_PASSWORD}
+    with TestClient(env.app) as local:  # the demo itself, on loopback
+        assert local.post("/api/v1/auth/token", data=form).status_code == 200
+    public = create_app(env.settings, env.store, public=True)
+    with TestClient(public) as c:
+        assert c.post("/api/v1/auth/token", data=form).status_code == 401
+        assert c.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("::")
+
+
+def test_method_label_is_bounded(client):
+    """#10: an odd HTTP method does not create new series on the public /metrics."""
+    for method in ("FOO", "PROPFIND", "X" * 50):
+        client.request(method, "/api/v1/incidents")
+    text = client.get("/metrics").text
+    assert 'method="FOO"' not in text and "PROPFIND" not in text and "XXXXX" not in text
+    assert 'xl_api_requests_total{method="other",route=' in text

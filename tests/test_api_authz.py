@@ -200,3 +200,106 @@ def test_matrix_and_workflow_on_each_database(any_db_env):
         audit = client.get(f"/api/v1/incidents/{inc.id}", headers=env.headers("sup-anchang")).json()["audit"]
         assert [a["to_state"] for a in audit] == ["reported", "accepted"]
         assert client.get("/readyz").status_code == 200
+
+
+# ------------------------------------------------------------ issue 16: scope and session holes
+@pytest.fixture
+def fresh(tmp_path):
+    from xueliang.api.users import create_user
+
+    env = ApiEnv.create(tmp_path)
+    create_user(env.store, "adm-anchang", "correct-horse-battery", "admin", "anchang")
+    with TestClient(env.app) as client:
+        yield env, client
+
+
+def test_township_admin_manages_only_its_subtree(fresh):
+    """#5: an admin of a township neither reads nor changes accounts above or beside it."""
+    env, client = fresh
+    h = env.headers("adm-anchang")
+    listed = {u["username"] for u in client.get("/api/v1/users", headers=h).json()}
+    assert listed == {"adm-anchang", "op-dajiaqiao", "op-xishi", "sup-anchang", "eng-xishi"}
+    for name in ("admin", "sup-keqiao", "sup-qianqing", "eng-keqiao"):  # city, county, other township
+        assert client.get(f"/api/v1/users/{name}", headers=h).status_code == 404
+        assert client.patch(f"/api/v1/users/{name}", headers=h, json={"active": False}).status_code == 404
+        assert client.delete(f"/api/v1/users/{name}", headers=h).status_code == 404
+    assert client.get("/api/v1/users/op-xishi", headers=h).status_code == 200
+    # nor can it move its own people above itself, or create accounts there
+    assert client.patch("/api/v1/users/op-xishi", headers=h, json={"centre_id": "keqiao"}).status_code == 403
+    body = {"username": "new-county", "password": "correct-horse-battery", "role": "admin", "centre_id": "keqiao"}
+    assert client.post("/api/v1/users", headers=h, json=body).status_code == 403
+    assert client.get("/api/v1/users/admin", headers=env.headers("admin")).json()["active"] is True
+    # the city admin still manages everyone
+    assert client.get("/api/v1/users/sup-keqiao", headers=env.headers("admin")).status_code == 200
+
+
+def test_live_feed_closes_when_the_account_is_disabled(tmp_path):
+    """#6: an open SSE stream ends once its account is disabled (re-read every feed_recheck_s)."""
+    from xueliang.api.testing import SseReader
+
+    env = ApiEnv.create(tmp_path)
+    env.app.state.feed_recheck_s = 0.3
+    with env.serve() as base:
+        reader = SseReader(f"{base}/api/v1/feed", env.headers("op-xishi"))
+        try:
+            assert reader.status == 200
+            reader.next(lambda e: e.event == "hello")
+            assert not reader.join(1.0)  # a live stream stays open
+            import httpx
+
+            r = httpx.patch(f"{base}/api/v1/users/op-xishi", headers=env.headers("admin"), json={"active": False})
+            assert r.status_code == 200
+            assert reader.join(5.0), "the feed kept streaming to a disabled account"
+        finally:
+            reader.close()
+
+
+def test_failed_logins_lock_the_name_per_client_address(tmp_path):
+    """#8: five wrong passwords from one address lock that address out, not the operator elsewhere."""
+    env = ApiEnv.create(tmp_path)
+    with TestClient(env.app, client=("203.0.113.9", 40000)) as guesser:
+        for _ in range(5):
+            r = guesser.post("/api/v1/auth/token", data={"username": "op-xishi", "password": "guess-123"})
+            assert r.status_code == 401
+        r = guesser.post("/api/v1/auth/token", data={"username": "op-xishi", "password": "correct-horse-battery"})
+        assert r.status_code == 429 and "203.0.113.9" in r.json()["detail"]
+    with TestClient(env.app, client=("10.1.2.3", 40000)) as operator:
+        r = operator.post("/api/v1/auth/token", data={"username": "op-xishi", "password": "correct-horse-battery"})
+        assert r.status_code == 200
+
+
+def test_request_bodies_are_limited_and_checked_before_they_are_read(world):
+    """#9: a body over the limit is 413 before parsing; a body without a valid token is 401 unread."""
+    env, client, iid = world
+    limit = env.settings.api.max_body_bytes
+    big = b"x" * (limit + 1)
+    r = client.post(f"/api/v1/incidents/{iid}/accept", headers=env.headers(VILLAGE_OP), content=big)
+    assert r.status_code == 413 and str(limit) in r.json()["detail"]
+    r = client.post("/api/v1/auth/token", content=big)  # the login form too
+    assert r.status_code == 413
+
+    def chunks():  # no Content-Length: counted while it streams
+        for _ in range(limit // 65536 + 2):
+            yield b"y" * 65536
+
+    r = client.post(f"/api/v1/incidents/{iid}/accept", headers=env.headers(VILLAGE_OP), content=chunks())
+    assert r.status_code == 413
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        r = client.post(f"/api/v1/incidents/{iid}/accept", headers=headers, content=b'{"note": "x"}')
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    detail = client.get(f"/api/v1/incidents/{iid}", headers=env.headers(VILLAGE_OP)).json()
+    assert detail["state"] == "reported"  # nothing happened
+
+
+def test_permission_is_checked_before_the_version(world):
+    """#11: an actor outside the incident's area gets 403 whatever version it sends (409 would reveal it)."""
+    env, client, iid = world
+    version = client.get(f"/api/v1/incidents/{iid}", headers=env.headers(VILLAGE_OP)).json()["version"]
+    for sent in (version, version + 7):
+        r = client.post(
+            f"/api/v1/incidents/{iid}/accept", headers=env.headers(OTHER_VILLAGE_OP), json={"expected_version": sent}
+        )
+        assert r.status_code == 403, r.text
+        assert str(version) not in r.json()["detail"].replace(iid, "")
+    r = client.post(f"/api/v1/incidents/{iid}/accept", headers=env.headers(VILLAGE_OP), json={"expected_version": 99})
+    assert r.status_code == 409  # the owner still gets the stale-version answer

@@ -109,6 +109,16 @@ def test_rule_cross_field_validation() -> None:
         ("http://user@cam/mjpeg", "http://***@cam/mjpeg"),
         ("rtsp://10.1.2.3/live", "rtsp://10.1.2.3/live"),
         ("/data/clip.mp4", "/data/clip.mp4"),
+        # issue 16 #7: '@' in the password, credentials in the query
+        ("rtsp://admin:Admin@123@10.61.1.11/Streaming/Channels/101", "rtsp://***@10.61.1.11/Streaming/Channels/101"),
+        ("rtsp://u:pa/ss@10.0.0.2/x", "rtsp://***@10.0.0.2/x"),
+        (
+            "http://10.0.0.5/snapshot.cgi?loginuse=admin&loginpas=S3cret&res=1",
+            "http://10.0.0.5/snapshot.cgi?loginuse=***&loginpas=***&res=1",
+        ),
+        ("http://cam/cgi?user=bob&pwd=1;token=2#f", "http://cam/cgi?user=***&pwd=***;token=***#f"),
+        ("http://cam/cgi-bin/snap.cgi?channel=1&subtype=0", "http://cam/cgi-bin/snap.cgi?channel=1&subtype=0"),
+        ("opened rtsp://a:b@h1/x, then rtsp://c:d@h2/y", "opened rtsp://***@h1/x, then rtsp://***@h2/y"),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:

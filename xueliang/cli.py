@@ -119,17 +119,18 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from xueliang.api.app import create_app, serve
+    from xueliang.api.app import create_app, is_loopback, serve
     from xueliang.dispatch.metrics import register_store_collector
     from xueliang.ops.exporter import install_collectors
 
     settings = _settings(args.config)
     store = _store(settings)
-    app = create_app(settings, store)
+    host = args.host or settings.api.host
+    app = create_app(settings, store, public=not is_loopback(host))
     # the API's /metrics also carries the fleet inventory and the database-state gauges
     install_collectors(settings, None)
     register_store_collector(store)
-    serve(app, args.host or settings.api.host, args.port or settings.api.port, log_level="info")
+    serve(app, host, args.port or settings.api.port, log_level="info")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -16,6 +17,7 @@ from xueliang.api.security import LoginThrottle, create_token
 from xueliang.api.users import UserPublic
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+log = logging.getLogger(__name__)
 
 FEED_TICKET_TTL_S = 60
 
@@ -37,7 +39,7 @@ class FeedTicket(BaseModel):
     response_model=Token,
     responses={
         401: problem("wrong user name or password"),
-        429: problem("too many failed attempts for this user name; retry after `Retry-After` seconds"),
+        429: problem("too many failed attempts for this user name from this address; retry after `Retry-After` seconds"),
     },
 )
 def login(
@@ -48,23 +50,34 @@ def login(
     clock: ClockDep,
 ) -> Token:
     """OAuth2 password flow: form fields ``username`` and ``password``; returns a bearer JWT.
-    Five failed attempts for a user name within five minutes lock it out until the window passes (429)."""
+    Five failed attempts for a user name from one client address within five minutes lock that name out
+    for that address until the window passes (429); other addresses are not affected."""
     throttle: LoginThrottle = request.app.state.login_throttle
     now = now_from(clock)
-    wait = throttle.retry_after(form.username, now.timestamp())
+    # per (user name, client address): a guesser locks out itself, not the operator on duty elsewhere
+    client = request.client.host if request.client is not None else "unknown"
+    key = f"{form.username}\x00{client}"
+    wait = throttle.retry_after(key, now.timestamp())
     if wait > 0:
         LOGINS.labels("throttled").inc()
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins for {form.username!r}; retry in {wait:.0f} s",
+            f"too many failed logins for {form.username!r} from {client}; retry in {wait:.0f} s",
             headers={"Retry-After": str(max(1, round(wait)))},
         )
     user = users_mod.authenticate(store, form.username, form.password)
+    if user is not None and form.password in request.app.state.refused_passwords:
+        log.warning(
+            "login of %r with the demo password refused: this API serves a public interface "
+            "(change it with PATCH /api/v1/users/{name}, or serve the demo on 127.0.0.1 only)",
+            form.username,
+        )
+        user = None
     if user is None:
-        throttle.failed(form.username, now.timestamp())
+        throttle.failed(key, now.timestamp())
         LOGINS.labels("rejected").inc()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password", headers=UNAUTHORIZED)
-    throttle.succeeded(form.username)
+    throttle.succeeded(key)
     LOGINS.labels("ok").inc()
     ttl = settings.api.token_ttl_s
     token = create_token(

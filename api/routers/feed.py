@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from xueliang.api import users as users_mod
 from xueliang.api.access import check_centre
 from xueliang.api.deps import oauth2_scheme, user_from_token
 from xueliang.api.errors import problem
@@ -28,6 +31,13 @@ from xueliang.api.feed import CLOSED, FeedHub
 from xueliang.api.users import UserPublic
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
+log = logging.getLogger(__name__)
+
+
+def _still_valid(request: Request, user: UserPublic) -> bool:
+    """The account behind an open stream is still active, with the same role and centre."""
+    now = users_mod.get_user(request.app.state.store, user.username)
+    return now is not None and now.active and (now.role, now.centre_id) == (user.role, user.centre_id)
 
 
 def feed_user(
@@ -88,9 +98,17 @@ async def live_feed(
         last_sent = sub.after
         for msg in backlog:
             yield ServerSentEvent(event=msg.event, id=str(msg.id), raw_data=msg.data)
+        recheck_s = float(getattr(request.app.state, "feed_recheck_s", 5.0))
+        checked = time.monotonic()
         while True:
+            if time.monotonic() - checked >= recheck_s:
+                # the account may have been disabled, deleted or moved since the stream opened: end it
+                checked = time.monotonic()
+                if not await asyncio.to_thread(_still_valid, request, user):
+                    log.info("live feed of %s closed: account disabled, deleted or changed", user.username)
+                    return
             try:
-                item = await asyncio.wait_for(sub.queue.get(), 5.0)
+                item = await asyncio.wait_for(sub.queue.get(), min(5.0, recheck_s))
             except TimeoutError:
                 if await request.is_disconnected():
                     return

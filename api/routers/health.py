@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -10,6 +12,7 @@ from sqlalchemy import text
 from xueliang.api.deps import StoreDep
 
 router = APIRouter(tags=["ops"])
+log = logging.getLogger(__name__)
 
 
 class Health(BaseModel):
@@ -29,9 +32,11 @@ def readyz(store: StoreDep, response: Response) -> Health:
     try:
         with store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any driver error means not ready; reported, not swallowed
+    except Exception as exc:  # noqa: BLE001 - any driver error means not ready; logged, not swallowed
+        # the driver's text (host names, user names, SQL) goes to the log, never to an anonymous client
+        log.warning("readiness: database unreachable: %s: %s", type(exc).__name__, exc)
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Health(status="unavailable", detail=f"database: {type(exc).__name__}: {exc}"[:500])
+        return Health(status="unavailable", detail="database unreachable (see the API log)")
     return Health(status="ok")
 
 

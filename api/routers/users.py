@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from xueliang.api import users as users_mod
-from xueliang.api.access import check_centre, sees_centre
+from xueliang.api.access import manages_centre
 from xueliang.api.deps import AdminUser, ServiceDep, StoreDep
 from xueliang.api.errors import problem
 from xueliang.api.users import UserCreate, UserError, UserPublic, UserUpdate
@@ -24,7 +24,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("", response_model=list[UserPublic], responses=ERRORS)
 def list_users(admin: AdminUser, store: StoreDep, service: ServiceDep) -> list[UserPublic]:
-    return [u for u in users_mod.list_users(store) if sees_centre(service, admin, u.centre_id)]
+    return [u for u in users_mod.list_users(store) if manages_centre(service, admin, u.centre_id)]
+
+
+def _check_managed(service: Any, admin: Any, centre_id: str) -> None:
+    """404 for an unknown centre, 403 for one outside the admin's own subtree."""
+    if centre_id not in service.tree:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown centre {centre_id!r}")
+    if not manages_centre(service, admin, centre_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"centre {centre_id} is outside {admin.centre_id}'s area")
 
 
 @router.post(
@@ -34,7 +42,7 @@ def list_users(admin: AdminUser, store: StoreDep, service: ServiceDep) -> list[U
     responses={**ERRORS, 409: problem("user exists")},
 )
 def create_user(body: UserCreate, admin: AdminUser, store: StoreDep, service: ServiceDep) -> UserPublic:
-    check_centre(service, admin, body.centre_id)
+    _check_managed(service, admin, body.centre_id)
     try:
         return users_mod.create_user(
             store, body.username, body.password, body.role, body.centre_id, display_name=body.display_name
@@ -45,7 +53,7 @@ def create_user(body: UserCreate, admin: AdminUser, store: StoreDep, service: Se
 
 def _visible_user(store: Any, service: Any, admin: Any, username: str) -> UserPublic:
     user = users_mod.get_user(store, username)
-    if user is None or not sees_centre(service, admin, user.centre_id):
+    if user is None or not manages_centre(service, admin, user.centre_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} not found")
     return user
 
@@ -61,7 +69,7 @@ def update_user(
 ) -> UserPublic:
     _visible_user(store, service, admin, username)
     if body.centre_id is not None:
-        check_centre(service, admin, body.centre_id)
+        _check_managed(service, admin, body.centre_id)
     updated = users_mod.update_user(store, username, body)
     if updated is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} not found")

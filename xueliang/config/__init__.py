@@ -46,6 +46,12 @@ class ApiConfig(StrictModel):
     port: int = Field(8000, ge=1, le=65535)
     jwt_secret: str = Field("${XL_JWT_SECRET}", description="from the environment; the demo generates one if unset")
     token_ttl_s: int = Field(8 * 3600, gt=0)
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="request bodies larger than this are refused (413) before they are read",
+    )
 
 
 class MetricsConfig(StrictModel):

@@ -12,12 +12,40 @@ from pydantic import Field, ValidationInfo, field_validator
 from xueliang.config._base import Identifier, Point, Polygon, StrictModel
 from xueliang.config.rules import Rule
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<cred>[^/@\s]+@)")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
+_SECRET_PARAMS = re.compile(
+    r"(?P<name>[?&;](?:[^=&;#\s]*(?:user|usr|login|pass|pwd|token|secret|key|auth|sig|credential)[^=&;#\s]*)=)"
+    r"(?P<value>[^&;#\s]*)",
+    re.IGNORECASE,
+)
 
 
 def mask_url(url: str) -> str:
-    """``rtsp://admin:pw@host/x`` → ``rtsp://***@host/x``: the only form of a URL that is logged or returned."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", url)
+    """``rtsp://admin:pw@host/x`` → ``rtsp://***@host/x``: the only form of a URL that is logged or returned.
+
+    The user-info ends at the *last* ``@`` before the query (a password may hold ``@`` or ``/``:
+    ``rtsp://admin:Admin@123@host/`` → ``rtsp://***@host/``); query parameters that carry
+    credentials (``?loginuse=admin&loginpas=...``, ``password=``, ``token=``, ``key=`` ...) are
+    masked too. When in doubt it masks more, never less."""
+
+    out, pos = [], 0
+    for m in _SCHEME.finditer(url):
+        if m.start() < pos:
+            continue
+        start = m.end()
+        end = start
+        while end < len(url) and not url[end].isspace() and url[end] not in "?#":
+            end += 1
+        at = url.rfind("@", start, end)
+        out.append(url[pos:start])
+        if at >= 0:
+            out.append("***")
+            pos = at
+        else:
+            pos = start
+    out.append(url[pos:])
+    masked = "".join(out)
+    return _SECRET_PARAMS.sub(lambda m: f"{m.group('name')}***", masked)
 
 
 Decoder = Literal["opencv", "pyav"]
