@@ -1,5 +1,13 @@
-"""Intake: detector reports become cases (routed, SLA windows set, owner notified) or update the
-same event's evidence; camera health reports update the camera's status history.
+"""Intake: detector reports become cases (routed, SLA windows set, owner notified), update the
+same event's evidence, or — 事件归并 — attach to an open case of the same camera, rule and zone
+as another occurrence (its own evidence and snapshot kept, the case's count and latest snapshot
+updated, audited, no new alarm); camera health reports update the camera's status history.
+
+Merging: a detector incident whose id the store has never seen, from the camera, rule and zone of
+an open case whose latest occurrence is at most ``dispatch.merge.window_s`` older (per rule type
+in ``dispatch.merge.by_rule_type``; 0 turns it off), becomes an occurrence of that case. Every
+detector incident, the case's first included, has a row in ``incident_occurrences``, so a later
+revision of a merged incident finds its case, and nothing the detector sent is lost.
 """
 
 from __future__ import annotations
@@ -7,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -14,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from xueliang.contracts import CameraHealth, Incident, Severity
 from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore
-from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow, IncidentRow
+from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow, IncidentRow, OccurrenceRow
 from xueliang.dispatch.routing import resolve_grid, route
 from xueliang.dispatch.views import IngestResult
 from xueliang.dispatch.workflow import SYSTEM, InvalidRequest, SlaFlag, State
@@ -54,24 +63,33 @@ class IntakeMixin(ServiceCore):
         now = self.clock()
         row = s.get(IncidentRow, inc.id, with_for_update=True)
         events: list[EventRow] = []
-        if row is not None:
+        if row is not None:  # a newer revision of the case's own first incident
             if inc.revision <= row.revision:
                 return IngestResult(incident_id=inc.id, outcome="stale", owner_centre_id=row.owner_centre_id), events
-            self._set_evidence(row, inc)
-            row.started_at = min(row.started_at, inc.started_at)
-            old_severity = row.severity
-            if inc.severity.rank > Severity(row.severity).rank and State(row.state).is_open:
-                events += self._raise_severity(s, row, inc, now)
-            events.append(
-                self._event(
-                    s,
-                    EventKind.incident_updated,
-                    row,
-                    now,
-                    payload=({"severity_from": old_severity} if row.severity != old_severity else None),
-                )
-            )
-            return IngestResult(incident_id=inc.id, outcome="updated", owner_centre_id=row.owner_centre_id), events
+            occ = s.scalar(select(OccurrenceRow).where(OccurrenceRow.incident_id == inc.id))
+            if occ is not None:
+                self._set_occurrence(occ, inc)
+            if row.last_occurrence_at is None or inc.updated_at >= row.last_occurrence_at:
+                self._set_evidence(row, inc)
+                row.last_occurrence_at = inc.updated_at
+            else:  # a later occurrence's evidence stays on the case
+                row.revision = inc.revision
+            return self._updated(s, row, inc, now, events)
+        occ = s.scalar(select(OccurrenceRow).where(OccurrenceRow.incident_id == inc.id).with_for_update())
+        if occ is not None:  # a newer revision of an occurrence merged into a case
+            case = s.get(IncidentRow, occ.case_id, with_for_update=True)
+            assert case is not None  # the foreign key cascades
+            if inc.revision <= occ.revision:
+                return IngestResult(
+                    incident_id=inc.id, case_id=case.id, outcome="stale", owner_centre_id=case.owner_centre_id
+                ), events
+            self._set_occurrence(occ, inc)
+            if case.last_occurrence_at is None or inc.updated_at >= case.last_occurrence_at:
+                self._set_case_evidence(case, inc)
+            return self._updated(s, case, inc, now, events)
+        case = self._open_case_for(s, inc)
+        if case is not None:
+            return self._merge(s, case, inc, now)
         cam = s.get(CameraRow, inc.camera_id)
         r = route(
             self.tree,
@@ -103,6 +121,8 @@ class IntakeMixin(ServiceCore):
             sla_flag=SlaFlag.none.value,
         )
         self._set_evidence(row, inc)
+        row.occurrence_count = 1
+        row.last_occurrence_at = inc.updated_at
         sla = self._sla(row.severity)
         if sla is not None:
             row.accept_warn_at = reported + timedelta(seconds=sla.warn_share * sla.accept_s)
@@ -112,12 +132,114 @@ class IntakeMixin(ServiceCore):
         row.next_timer_at = self._next_timer(row)
         s.add(row)
         s.flush()
+        s.add(self._new_occurrence(row.id, inc, now))
         self._audit(s, row, SYSTEM, "report", None, State.reported, now, f"reported by {inc.camera_id}; {r.reason}")
         self._notify(s, row, r.owner_id, "owner", now, "new incident to accept")
         for cid in r.notify_ids:
             self._notify(s, row, cid, "notify", now, f"{inc.severity.value} incident owned by {r.owner_id}")
         events.append(self._event(s, EventKind.incident_created, row, now))
-        return IngestResult(incident_id=inc.id, outcome="created", owner_centre_id=r.owner_id), events
+        return IngestResult(incident_id=inc.id, case_id=inc.id, outcome="created", owner_centre_id=r.owner_id), events
+
+    def _updated(
+        self, s: Session, row: IncidentRow, inc: Incident, now: datetime, events: list[EventRow]
+    ) -> tuple[IngestResult, list[EventRow]]:
+        """The rest of a newer revision: the earliest start, a raised grade, the change event."""
+        row.started_at = min(row.started_at, inc.started_at)
+        old_severity = row.severity
+        if inc.severity.rank > Severity(row.severity).rank and State(row.state).is_open:
+            events += self._raise_severity(s, row, inc, now)
+        events.append(
+            self._event(
+                s,
+                EventKind.incident_updated,
+                row,
+                now,
+                payload=({"severity_from": old_severity} if row.severity != old_severity else None),
+            )
+        )
+        return IngestResult(
+            incident_id=inc.id, case_id=row.id, outcome="updated", owner_centre_id=row.owner_centre_id
+        ), events
+
+    def _open_case_for(self, s: Session, inc: Incident) -> IncidentRow | None:
+        """The open case this new incident repeats (same camera, rule and zone, latest occurrence
+        within the merge window), or None."""
+        window = self.settings.dispatch.merge.window_for(inc.rule_type)
+        if window <= 0:
+            return None
+        zone = IncidentRow.zone.is_(None) if inc.zone is None else IncidentRow.zone == inc.zone
+        q = (
+            select(IncidentRow)
+            .where(
+                IncidentRow.camera_id == inc.camera_id,
+                IncidentRow.rule == inc.rule,
+                zone,
+                IncidentRow.state.notin_([State.closed.value, State.rejected.value]),
+                IncidentRow.last_occurrence_at >= inc.updated_at - timedelta(seconds=window),
+            )
+            .order_by(IncidentRow.last_occurrence_at.desc(), IncidentRow.id)
+            .limit(1)
+            .with_for_update()
+        )
+        return s.scalars(q).first()
+
+    def _merge(
+        self, s: Session, case: IncidentRow, inc: Incident, now: datetime
+    ) -> tuple[IngestResult, list[EventRow]]:
+        """Attach a repeated alarm to its open case: its own occurrence row (evidence, snapshot), the
+        case's count and latest evidence, an audit entry; no new case, no new alarm."""
+        s.add(self._new_occurrence(case.id, inc, now))
+        case.occurrence_count = (case.occurrence_count or 1) + 1
+        if case.last_occurrence_at is None or inc.updated_at >= case.last_occurrence_at:
+            self._set_case_evidence(case, inc)
+        case.started_at = min(case.started_at, inc.started_at)
+        state = State(case.state)
+        self._audit(
+            s,
+            case,
+            SYSTEM,
+            "merge",
+            state,
+            state,
+            now,
+            f"occurrence {case.occurrence_count}: {inc.id} ({inc.severity.value}) at {inc.updated_at.isoformat()}",
+        )
+        events: list[EventRow] = []
+        old_severity = case.severity
+        if inc.severity.rank > Severity(case.severity).rank:
+            events += self._raise_severity(s, case, inc, now)
+        payload: dict[str, object] = {"merged": inc.id, "occurrences": case.occurrence_count}
+        if case.severity != old_severity:
+            payload["severity_from"] = old_severity
+        events.append(self._event(s, EventKind.incident_updated, case, now, payload=payload))
+        return IngestResult(
+            incident_id=inc.id, case_id=case.id, outcome="merged", owner_centre_id=case.owner_centre_id
+        ), events
+
+    @staticmethod
+    def _new_occurrence(case_id: str, inc: Incident, now: datetime) -> OccurrenceRow:
+        occ = OccurrenceRow(case_id=case_id, incident_id=inc.id, received_at=now)
+        IntakeMixin._set_occurrence(occ, inc)
+        return occ
+
+    @staticmethod
+    def _set_occurrence(occ: OccurrenceRow, inc: Incident) -> None:
+        occ.revision = inc.revision
+        occ.severity = inc.severity.value
+        occ.started_at = inc.started_at
+        occ.occurred_at = inc.updated_at
+        occ.class_names = list(inc.class_names)
+        occ.details = dict(inc.details)
+        occ.snapshot_url = inc.snapshot_url
+
+    @staticmethod
+    def _set_case_evidence(row: IncidentRow, inc: Incident) -> None:
+        """The case shows its latest occurrence's evidence; its own ``revision`` stays its first
+        incident's (the stale check of that incident's revisions)."""
+        revision = row.revision
+        IntakeMixin._set_evidence(row, inc)
+        row.revision = revision
+        row.last_occurrence_at = inc.updated_at
 
     def _raise_severity(self, s: Session, row: IncidentRow, inc: Incident, now: datetime) -> list[EventRow]:
         """A later revision grades the event higher (a crowd swells, a fire spreads): the case takes

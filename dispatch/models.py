@@ -157,9 +157,37 @@ class IncidentRow(Base):
         UtcDateTime(), doc="original close SLA, for on-time closure"
     )
     next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # 事件归并: repeated alarms of the same camera, rule and zone while the case is open
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1, doc="detector incidents merged into this case")
+    last_occurrence_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), doc="latest occurrence's time (the merge window is measured from it)"
+    )
     version: Mapped[int] = mapped_column(Integer, default=1, doc="row version: optimistic concurrency")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class OccurrenceRow(Base):
+    """One detector incident (raw, as reported) belonging to a case: the case's own first report and
+    every repeated alarm merged into it, each with its own evidence and snapshot."""
+
+    __tablename__ = "incident_occurrences"
+    __table_args__ = (
+        UniqueConstraint("incident_id"),
+        Index("ix_incident_occurrences_case_at", "case_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), ForeignKey("incidents.id", ondelete="CASCADE"))
+    incident_id: Mapped[str] = mapped_column(String(64), doc="the detector's id of this occurrence")
+    revision: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), doc="the detector's latest update of it")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    class_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    snapshot_url: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditRow(Base):

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from xueliang.dispatch.core import ServiceCore
-from xueliang.dispatch.models import AuditRow, EscalationRow, IncidentRow, NotificationRow, SlaFlagRow
+from xueliang.dispatch.models import AuditRow, EscalationRow, IncidentRow, NotificationRow, OccurrenceRow, SlaFlagRow
 from xueliang.dispatch.views import (
     AuditEntry,
     DurationStats,
@@ -22,8 +22,12 @@ from xueliang.dispatch.views import (
     IncidentPage,
     Kpis,
     NotificationView,
+    OccurrenceView,
     SlaFlagView,
 )
+
+MAX_OCCURRENCES_SHOWN = 200
+"""A case's detail lists its latest occurrences up to this many (the count is ``occurrence_count``)."""
 from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, SlaFlag, State
 
 
@@ -48,13 +52,26 @@ class QueriesMixin(ServiceCore):
                 select(EscalationRow).where(EscalationRow.incident_id == incident_id).order_by(EscalationRow.id)
             )
             flags = s.scalars(select(SlaFlagRow).where(SlaFlagRow.incident_id == incident_id).order_by(SlaFlagRow.id))
+            occurrences = s.scalars(
+                select(OccurrenceRow)
+                .where(OccurrenceRow.case_id == incident_id)
+                .order_by(OccurrenceRow.occurred_at.desc(), OccurrenceRow.id.desc())
+                .limit(MAX_OCCURRENCES_SHOWN)
+            )
             return IncidentDetail(
                 **self._view(row).model_dump(),
                 audit=[AuditEntry.model_validate(a) for a in audit],
                 notifications=[NotificationView.model_validate(n) for n in notes],
                 escalations=[EscalationView.model_validate(e) for e in escs],
                 sla_flags=[SlaFlagView.model_validate(f) for f in flags],
+                occurrences=[OccurrenceView.model_validate(o) for o in occurrences],
             )
+
+    def case_of(self, incident_id: str) -> str:
+        """The case a detector incident belongs to: itself, or the case it was merged into (事件归并)."""
+        with self.store.read() as s:
+            case = s.scalar(select(OccurrenceRow.case_id).where(OccurrenceRow.incident_id == incident_id))
+        return case or incident_id
 
     def audit_trail(self, incident_id: str) -> list[AuditEntry]:
         return self.get_incident(incident_id).audit

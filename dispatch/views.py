@@ -47,6 +47,8 @@ class IncidentView(_View):
     close_flag: SlaFlag
     accept_due_at: datetime | None
     close_due_at: datetime | None
+    occurrence_count: int = Field(1, description="detector incidents merged into this case (事件归并), itself included")
+    last_occurrence_at: datetime | None = Field(None, description="the latest occurrence's time")
     version: int = Field(description="row version; pass it back as expected_version for optimistic concurrency")
     allowed_actions: list[Action] = Field(default_factory=list, description="legal in the current state")
 
@@ -93,11 +95,28 @@ class SlaFlagView(_View):
     at: datetime
 
 
+class OccurrenceView(_View):
+    """One detector incident of a case (the first report or a repeated alarm merged into it)."""
+
+    incident_id: str
+    revision: int
+    severity: Severity
+    started_at: datetime
+    occurred_at: datetime
+    received_at: datetime
+    class_names: list[str]
+    details: dict[str, Any]
+    snapshot_url: str | None
+
+
 class IncidentDetail(IncidentView):
     audit: list[AuditEntry]
     notifications: list[NotificationView]
     escalations: list[EscalationView]
     sla_flags: list[SlaFlagView]
+    occurrences: list[OccurrenceView] = Field(
+        default_factory=list, description="newest first, at most 200 (the count is occurrence_count)"
+    )
 
 
 class IncidentPage(BaseModel):
@@ -209,7 +228,11 @@ class TickResult(BaseModel):
 
 class IngestResult(BaseModel):
     incident_id: str
-    outcome: str = Field(description="created | updated | stale (same or older revision: nothing changed)")
+    outcome: str = Field(
+        description="created | updated | merged (a repeated alarm attached to an open case) | stale (same or older "
+        "revision: nothing changed)"
+    )
+    case_id: str | None = Field(None, description="the case it belongs to (itself unless merged)")
     owner_centre_id: str | None = None
 
 
@@ -229,6 +252,7 @@ __all__ = [
     "IngestResult",
     "Kpis",
     "NotificationView",
+    "OccurrenceView",
     "OnlineRate",
     "RejectReason",
     "SlaFlagView",

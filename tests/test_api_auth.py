@@ -236,7 +236,7 @@ def test_api_tables_have_their_own_migrations(tmp_path):
     assert api_diff(fresh) == []
     with fresh.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version_api")).scalar() == "api0001"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"  # dispatch's own
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"  # dispatch's own
 
     old = Store.from_url(f"sqlite:///{tmp_path}/old.db")
     old.migrate()

@@ -71,7 +71,7 @@ def test_migrations_create_exactly_the_model_schema(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
@@ -542,7 +542,7 @@ def test_concurrent_migrations_of_a_fresh_database_serialise(db_url: str) -> Non
     for t in threads:
         t.join()
     assert errors == []
-    assert {st.current_revision() for st in stores} == {"0001"}
+    assert {st.current_revision() for st in stores} == {"0002"}
     for st in stores:
         st.dispose()
 

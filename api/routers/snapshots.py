@@ -31,7 +31,8 @@ def snapshot(filename: str, user: CurrentUser, service: ServiceDep, settings: Se
     m = _NAME.match(filename)
     if m is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot {filename!r}")
-    visible_incident(service, user, m.group("id"))  # 404 unless the user may see the incident
+    # 404 unless the user may see the incident's case (a merged repeated alarm belongs to its case)
+    visible_incident(service, user, service.case_of(m.group("id")))
     root = settings.detector.snapshot_dir.resolve()
     path = (root / filename).resolve()
     if path.parent != root or not path.is_file():

@@ -378,7 +378,7 @@
     $("#page-info").textContent = t("page.info").replace("{page}", page.page).replace("{pages}", page.pages).replace("{total}", page.total);
     $("#page-prev").disabled = page.page <= 1; $("#page-next").disabled = page.page >= page.pages;
     $("#pager").hidden = page.pages <= 1;
-    const keep = new Set(page.items.map((i) => i.id)); if (S.detailId) keep.add(S.detailId);
+    const keep = new Set(page.items.map((i) => i.id)); if (S.detailId) keep.add(S.detailId); // occurrence thumbs ("occ:…") go too
     releaseThumbs(keep);
   }
   function renderBulk() {
@@ -414,6 +414,10 @@
       resolvable.length ? h("button", { class: "resolve", type: "button", "data-key": inc.id + ":resolve", onclick: () => openDialog(inc, null) }, t("btn.resolve")) : null,
       h("a", { href: "#/incident/" + encodeURIComponent(inc.id), class: "detail-link", "data-key": inc.id + ":detail" }, t("btn.detail"))];
   }
+  function occBadge(inc) {
+    const n = inc.occurrence_count || 1;
+    return n > 1 ? h("span", { class: "badge occ", title: t("occ.title").replace("{n}", n) }, "×" + n) : null;
+  }
   function ruleName(inc) { return tr("rt", inc.rule_type); }
   function age(iso) { return SECS((Date.now() - new Date(iso).getTime()) / 1000); }
 
@@ -428,7 +432,8 @@
         h("div", { class: "badges" },
           urgencyBadge(inc),
           h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
-          h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state))),
+          h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state)),
+          occBadge(inc)),
         h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id), inc.zone ? " · " + inc.zone : ""),
         h("div", { class: "actions" }, actionButtons(inc))));
   }
@@ -438,7 +443,7 @@
       canAct ? h("td", {}, selectBox(inc)) : null,
       h("td", {}, urgencyBadge(inc) || "—"),
       h("td", {}, h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))),
-      h("td", {}, ruleName(inc)),
+      h("td", {}, ruleName(inc), " ", occBadge(inc)),
       h("td", { title: inc.camera_id }, camname(inc.camera_id)),
       h("td", {}, inc.zone || "—"),
       h("td", {}, h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state))),
@@ -567,10 +572,30 @@
           ["f.owner", cname(inc.owner_centre_id)], ["f.grid", cname(inc.grid_centre_id)], ["f.started", fmtTime(inc.started_at)],
           ["f.reported", fmtTime(inc.reported_at)], ["f.accept_due", fmtTime(inc.accept_due_at)],
           ["f.close_due", fmtTime(inc.close_due_at)], ["f.escalation", String(inc.escalation_level)],
+          ["f.occurrences", inc.occurrence_count > 1 ? inc.occurrence_count + " · " + t("f.last_occurrence") + " " + fmtTime(inc.last_occurrence_at) : null],
           ["f.target", inc.dispatch_target], ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
           ["f.classes", (inc.class_names || []).join(", ")], ["f.details", details]]),
         h("h3", {}, t("detail.timeline")), timeline)),
+      occurrences(inc),
       h("h3", {}, t("detail.audit")), h("div", { class: "table-wrap" }, audit)));
+  }
+
+  // 事件归并: the repeated alarms merged into this case, newest first, each with its own snapshot
+  function occurrences(inc) {
+    const list = inc.occurrences || [];
+    if (inc.occurrence_count <= 1 || !list.length) return null;
+    const shown = list.slice(0, 24);
+    return h("section", { id: "occurrences" },
+      h("h3", {}, t("detail.occurrences") + " (" + inc.occurrence_count + ")"),
+      h("div", { class: "occ-grid" }, shown.map((o, i) => {
+        const img = h("img", { class: "occ-thumb", alt: fmtTime(o.occurred_at) });
+        if (o.snapshot_url) setImg(img, { id: "occ:" + o.incident_id, snapshot_url: o.snapshot_url, revision: o.revision });
+        return h("figure", { class: "occ", "data-id": o.incident_id },
+          img, h("figcaption", {}, "#" + (inc.occurrence_count - i) + " · " + fmtTime(o.occurred_at) + " · ",
+            h("span", { class: "badge sev-" + o.severity }, tr("sev", o.severity))));
+      })),
+      list.length < inc.occurrence_count || shown.length < list.length
+        ? h("p", { class: "muted" }, t("detail.occurrences_more").replace("{n}", shown.length)) : null);
   }
 
   // ------------------------------------------------------------------ cameras

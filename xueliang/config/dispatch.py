@@ -3,7 +3,7 @@ and the SLA clocks that drive supervision (督办) and escalation."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xueliang.config._base import StrictModel
 from xueliang.config.centres import Tier
@@ -43,7 +43,35 @@ def _default_sla() -> dict[Severity, Sla]:
     }
 
 
+class MergeConfig(StrictModel):
+    """事件归并: repeated alarms of one camera and rule become occurrences of one open case."""
+
+    window_s: float = Field(
+        600.0,
+        ge=0,
+        le=7 * 86400,
+        description="a new incident of the same camera, rule and zone attaches to an open case whose latest "
+        "occurrence is at most this many seconds older; 0 turns merging off",
+    )
+    by_rule_type: dict[RuleType, float] = Field(
+        default_factory=dict,
+        description="per rule type window (seconds, 0 = never merge), e.g. {fire_smoke: 0, loitering: 1800}",
+    )
+
+    @field_validator("by_rule_type")
+    @classmethod
+    def _non_negative(cls, v: dict[RuleType, float]) -> dict[RuleType, float]:
+        for k, w in v.items():
+            if not 0 <= w <= 7 * 86400:
+                raise ValueError(f"merge window for {k!r} must be 0..604800 s, got {w}")
+        return v
+
+    def window_for(self, rule_type: str) -> float:
+        return {str(k): w for k, w in self.by_rule_type.items()}.get(rule_type, self.window_s)
+
+
 class DispatchConfig(StrictModel):
     routing: list[RoutingRule] = Field(default_factory=_default_routing)
+    merge: MergeConfig = Field(default_factory=MergeConfig, description="merging repeated alarms (事件归并)")
     sla: dict[Severity, Sla] = Field(default_factory=_default_sla)
     tick_s: float = Field(1.0, gt=0, description="how often SLA timers are evaluated")
