@@ -8,6 +8,8 @@ package the page falls back to the CDN. ReDoc (CDN only) is not offered.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
@@ -25,7 +27,7 @@ def swagger_ui_dir() -> str | None:
     except ImportError:
         return None
     path = swagger_ui_path
-    return str(path) if (path / "swagger-ui-bundle.js").is_file() else None  # type: ignore[operator]
+    return str(path) if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def mount_docs(app: FastAPI, title: str) -> bool:
@@ -35,7 +37,7 @@ def mount_docs(app: FastAPI, title: str) -> bool:
     local = swagger_ui_dir()
     if local is not None:
         app.mount(ASSETS_URL, StaticFiles(directory=local), name="docs-assets")
-    assets = (
+    assets: dict[str, Any] = (
         {
             "swagger_js_url": f"{ASSETS_URL}/swagger-ui-bundle.js",
             "swagger_css_url": f"{ASSETS_URL}/swagger-ui.css",

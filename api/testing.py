@@ -313,7 +313,8 @@ class SseReader:
                 self._ready.set()
                 if r.status_code != 200:
                     return
-                event, eid, data = "message", None, []
+                data: list[str] = []
+                event, eid = "message", None
                 for line in r.iter_lines():
                     if line == "":
                         if data:

@@ -17,11 +17,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from xueliang.bus.base import Bus
 from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import Incident
+from xueliang.geometry import as_box
 from xueliang.scenes.scenario import Scenario, load_scenario, public_scenarios
 
 DEFAULT_SAMPLE_FPS = 4.0
@@ -45,7 +47,7 @@ def scenario_camera(scenario: Scenario, name: str) -> CameraConfig:
     )
 
 
-def scenario_frames(scenario: Scenario, seed: int, sample_fps: float) -> Iterable[tuple[float, object]]:
+def scenario_frames(scenario: Scenario, seed: int, sample_fps: float) -> Iterable[tuple[float, np.ndarray]]:
     from xueliang.scenes.render import SceneRenderer
 
     for f in SceneRenderer(scenario, seed).frames(fps=min(sample_fps, scenario.fps)):
@@ -195,7 +197,7 @@ def oracle_incidents(
             TrackedObject(
                 tr.track_id,
                 CLASS_NAMES[tr.class_id],
-                tuple(map(float, tr.xyxy)),
+                as_box(tr.xyxy),
                 tr.median_score,
                 tr.confirmed,
                 tr.seen_now,
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     bus.ensure_topics(topic_specs(settings.bus.topics))
     worker = DetectorWorker(settings, bus, worker_id="eval")
     prod = bus.producer()
-    t0 = {}
+    t0: dict[str, float] = {}
     n = 0
     for name, sc in scenarios.items():
         t0[name] = EVAL_T0 + 10_000 * len(t0)

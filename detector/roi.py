@@ -56,7 +56,7 @@ def roi_regions(
     area = sum((r[2] - r[0]) * (r[3] - r[1]) for r in regions)
     if len(regions) > max_regions or area > max_share * width * height:
         return None
-    return [tuple(int(round(v)) for v in r) for r in regions]  # type: ignore[misc]
+    return [(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2))) for x1, y1, x2, y2 in regions]
 
 
 def merge_crops(parts: Sequence[tuple[Region, Detections]], iou: float) -> Detections:

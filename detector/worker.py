@@ -60,6 +60,7 @@ from xueliang.detector.snapshots import (
 )
 from xueliang.detector.tracking import ByteTracker, iou_matrix
 from xueliang.detector.types import Detections
+from xueliang.geometry import as_box
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,12 @@ class _Pending:
     image: np.ndarray | None = None
     scale: float = 1.0  # frame pixels per decoded pixel (a reduced JPEG decode: 2, 4 or 8)
     handled: bool = False  # inferred and through the rules
+
+    @property
+    def decoded(self) -> np.ndarray:
+        """The decoded image (every item of a batch is decoded before inference)."""
+        assert self.image is not None, "frame not decoded"
+        return self.image
 
 
 @dataclass
@@ -394,9 +401,9 @@ class DetectorWorker:
         inputs: list[np.ndarray] = []
         for it, regions in zip(items, views, strict=False):
             if regions is None:
-                inputs.append(it.image)  # type: ignore[arg-type]
+                inputs.append(it.decoded)
             else:
-                inputs += [it.image[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]  # type: ignore[index]
+                inputs += [it.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
         raw = self.backend.infer(inputs)
         dets, k = [], 0
         for regions in views:
@@ -426,7 +433,7 @@ class DetectorWorker:
         crops: list[np.ndarray] = []
         plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
         for i, (item, d) in enumerate(zip(items, dets, strict=False)):
-            h, w = item.image.shape[:2]  # type: ignore[union-attr]
+            h, w = item.decoded.shape[:2]
             if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz or not self._zooms(item.msg.camera_id):
                 continue
             st = self.state(item.msg.camera_id)
@@ -436,7 +443,7 @@ class DetectorWorker:
                     score >= zoom.min_confidence
                     and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px
                 ):
-                    st.zoom_spots.append(ZoomSpot(tuple(float(v) for v in box), now, float(score), int(cls)))  # type: ignore[arg-type]
+                    st.zoom_spots.append(ZoomSpot(as_box(box), now, float(score), int(cls)))
             st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s.ts <= zoom.hold_s]
             best = sorted(st.zoom_spots, key=lambda s: -s.score)
             regions = None
@@ -454,7 +461,7 @@ class DetectorWorker:
                     break
             if regions:
                 plan.append((i, regions, list(st.zoom_spots)))
-                crops += [item.image[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]  # type: ignore[index]
+                crops += [item.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
         if not crops:
             return dets
         raw = self.backend.infer(crops)
@@ -462,7 +469,7 @@ class DetectorWorker:
         self.stats.zoom_crops += len(crops)
         out, k = list(dets), 0
         for i, regions, spots in plan:
-            h, w = items[i].image.shape[:2]  # type: ignore[union-attr]
+            h, w = items[i].decoded.shape[:2]
             parts = [((0, 0, w, h), dets[i])]
             for r in regions:
                 parts.append((r, _at_spots(inside_crop(raw[k], r, w, h), r, spots)))
@@ -497,14 +504,14 @@ class DetectorWorker:
                 TrackedObject(
                     t.track_id,
                     self.class_names.get(t.class_id, ""),
-                    tuple(float(v) for v in t.xyxy),
+                    as_box(t.xyxy),
                     t.median_score,
                     t.confirmed,
                     t.seen_now,
                 )
             )
         raw = tuple(
-            RawDetection(n, tuple(float(v) for v in box), float(c))
+            RawDetection(n, as_box(box), float(c))
             for n, box, c in zip(names, tracked.xyxy, tracked.confidence, strict=False)
         )
         frame = FrameView(msg.capture_ts, local_time(msg.capture_ts, self.tz), tuple(objects), raw)
@@ -531,6 +538,7 @@ class DetectorWorker:
                 if item.scale == 1
                 else cv2.imdecode(np.frombuffer(item.msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
             )
+            assert full is not None  # decoded once already, when the frame came in
             picture = annotate(full, st.camera, ev, [o for o in frame.objects if o.seen])
             url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
+from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -157,9 +157,9 @@ class CamerasMixin(ServiceCore):
         for cid, status, at in hist:
             per[cid].append((status, at))
         out: list[CameraUptime] = []
-        tot = Tally[str]()
+        tot: defaultdict[str, float] = defaultdict(float)
         for cid in ids:
-            acc = Tally[str]()
+            acc: defaultdict[str, float] = defaultdict(float)
             changes = per[cid]
             for i, (status, at) in enumerate(changes):
                 end = changes[i + 1][1] if i + 1 < len(changes) else until
@@ -167,7 +167,8 @@ class CamerasMixin(ServiceCore):
                 if end > start:
                     acc[status] += (end - start).total_seconds()
             known = sum(acc.values())
-            tot.update(acc)
+            for status, seconds in acc.items():
+                tot[status] += seconds
             out.append(
                 CameraUptime(
                     camera_id=cid,

@@ -93,13 +93,14 @@ class ServiceCore(ChangeFeed):
                 s.flush()
             for cam in self.settings.cameras:
                 grid, _ = resolve_grid(tree, cam.id, cam.village)
-                row = s.get(CameraRow, cam.id)
-                if row is None:
-                    row = CameraRow(id=cam.id, created_at=now, status=None, faults=[], quality_scores={})
-                    s.add(row)
-                row.name, row.village_id, row.grid_id = cam.name, cam.village, grid
-                row.source, row.enabled, row.masked_url, row.updated_at = "config", cam.enabled, cam.source.masked, now
-                row.status_reason = row.status_reason or ""
+                cam_row = s.get(CameraRow, cam.id)
+                if cam_row is None:
+                    cam_row = CameraRow(id=cam.id, created_at=now, status=None, faults=[], quality_scores={})
+                    s.add(cam_row)
+                cam_row.name, cam_row.village_id, cam_row.grid_id = cam.name, cam.village, grid
+                cam_row.source, cam_row.enabled = "config", cam.enabled
+                cam_row.masked_url, cam_row.updated_at = cam.source.masked, now
+                cam_row.status_reason = cam_row.status_reason or ""
                 cams += 1
         with self._lock:
             self._tree = None
@@ -190,7 +191,7 @@ class ServiceCore(ChangeFeed):
     @staticmethod
     def _after(s: Session) -> list[Callable[[], object]]:
         """Actions to run once the session's transaction has committed (metrics: never count a rollback)."""
-        return s.info.setdefault("xl_after_commit", [])  # type: ignore[no-any-return]
+        return s.info.setdefault("xl_after_commit", [])
 
     def _later(self, s: Session, fn: Callable[[], object]) -> None:
         self._after(s).append(fn)

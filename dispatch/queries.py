@@ -190,8 +190,8 @@ class QueriesMixin(ServiceCore):
         tier = lambda cid: self.tree.node(cid).tier.value if cid in self.tree else "unknown"  # noqa: E731
         accept_s = [(r[5] - r[4]).total_seconds() for r in rows if r[5] is not None]
         closed = [r for r in rows if r[3] == State.closed.value and r[6] is not None]
-        close_s = [(r[6] - r[4]).total_seconds() for r in closed]
-        on_time = sum(1 for r in closed if r[7] is None or r[6] <= r[7])
+        close_s = [(r[6] - r[4]).total_seconds() for r in closed if r[6] is not None]
+        on_time = sum(1 for r in closed if r[7] is None or (r[6] is not None and r[6] <= r[7]))
         closed_tiers = Tally(tier(r[1]) for r in closed)
         total = len(rows)
         return Kpis(

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, delete, event, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -50,8 +50,8 @@ class Store:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             memory = parsed.database in (None, "", ":memory:")
-            if not memory:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+            if parsed.database and not memory:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
             if memory:
                 kwargs["poolclass"] = StaticPool
@@ -115,7 +115,8 @@ class Store:
         """Delete change-feed rows older than ``before`` (the feed is for live clients, not history:
         the audit trail, escalations and flags keep that). Returns the number deleted."""
         with self.session() as s:
-            return s.execute(delete(EventRow).where(EventRow.at < before)).rowcount or 0
+            result = cast("CursorResult[Any]", s.execute(delete(EventRow).where(EventRow.at < before)))
+            return result.rowcount or 0
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -158,7 +158,7 @@ def _urgency(scope: _Scope) -> ColumnElement[int]:
     )
 
 
-def _ordered(scope: _Scope, query: WallQuery, where: list[ColumnElement[bool]]) -> Select[Any]:
+def _ordered(scope: _Scope, query: WallQuery, where: list[ColumnElement[bool]]) -> Select[IncidentRow, int]:
     urgency = _urgency(scope)
     q = select(IncidentRow, urgency.label("urgency")).where(*where)
     if query.scope == "closed":

@@ -21,6 +21,7 @@ import random
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 
 from prometheus_client import Counter
 
@@ -64,7 +65,7 @@ class Sampler:
         return True
 
 
-def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Random):  # type: ignore[no-untyped-def]
+def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Random) -> Iterator[float]:
     """Exponential backoff with ± ``jitter`` share of randomness: 1, 2, 4, ... up to ``maximum``."""
     delay = initial
     while True:

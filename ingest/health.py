@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,7 +44,7 @@ class _Episode:
 
 
 class HealthTracker:
-    def __init__(self, camera: CameraConfig, clock=time.time) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, camera: CameraConfig, clock: Callable[[], float] = time.time) -> None:
         self.camera = camera
         self._clock = clock
         self._lock = threading.Lock()

@@ -91,7 +91,7 @@ class MotionGate:
         ratio = changed / binary.size
         if ratio < self.config.min_area_ratio or changed == 0:
             return (), ratio
-        binary = cv2.dilate(binary, None, iterations=2)
+        binary = cv2.dilate(binary, None, iterations=2)  # type: ignore[call-overload]  # kernel None (3x3) is valid; the stubs omit it
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         inv = 1.0 / self._scale
         min_blob = max(4.0, 0.25 * self.config.min_area_ratio * binary.size)

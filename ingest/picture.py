@@ -123,7 +123,7 @@ class Yuv420Picture(Picture):
 
     def _plane(self, i: int) -> np.ndarray:
         plane = self._frame.planes[i]
-        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)  # type: ignore[call-overload]  # a plane is a buffer; its stubs omit it
         return rows[: plane.height, : plane.width]
 
     def planes(self) -> list[np.ndarray]:

@@ -48,7 +48,11 @@ from xueliang.config.cameras import (
 from xueliang.ingest.picture import BgrPicture, Picture, picture_of
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import av
+
+    from xueliang.scenes.render import RenderedFrame
 
 log = logging.getLogger(__name__)
 
@@ -244,10 +248,10 @@ class PyAvSource(FrameSource):
         self.loop = loop
         self.realtime = realtime
         self.keyframes_only = keyframes_only
-        self._container = None
-        self._packets = None
+        self._container: av.container.InputContainer | None = None
+        self._packets: Iterator[av.Packet] | None = None
         self._decoded: deque[av.VideoFrame] = deque()
-        self._frame = None
+        self._frame: av.VideoFrame | None = None
         self._picture: Picture | None = None  # of _frame, built on first use
         self._t0 = 0.0
         self._offset = 0.0  # scene seconds of earlier loops of a file
@@ -450,7 +454,7 @@ class SceneFrameSource(FrameSource):
     def __init__(self, camera_id: str, source: SceneSource) -> None:
         super().__init__(camera_id)
         self.source = source
-        self._frames = None
+        self._frames: Iterator[RenderedFrame] | None = None
         self._image: np.ndarray | None = None
         self._t0 = 0.0
         self._offset = 0.0

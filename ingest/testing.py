@@ -18,9 +18,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from xueliang.config import Settings
+
+if TYPE_CHECKING:
+    import http.server
+    import threading
+
+    import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RTSP_SERVER = REPO / "deploy" / "rtsp" / "rtsp_server.py"
@@ -211,14 +217,14 @@ class MjpegServer:
     """A tiny HTTP MJPEG camera (``multipart/x-mixed-replace``) on loopback, like a cheap IP camera's
     ``/video.mjpg``: it streams ``frames`` (BGR arrays) round-robin at ``fps``."""
 
-    def __init__(self, frames: list, fps: float = 10.0, quality: int = 85) -> None:  # type: ignore[type-arg]
+    def __init__(self, frames: list[np.ndarray], fps: float = 10.0, quality: int = 85) -> None:
         import cv2
 
         self.jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for f in frames]
         self.fps = fps
         self.port = free_port()
-        self._server = None
-        self._thread = None
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/video.mjpg"

@@ -52,7 +52,8 @@ def _texture(
 
 
 def _vary(rng: np.random.Generator, colour: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)  # type: ignore[return-value]
+    r, g, b = (int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
+    return r, g, b
 
 
 def _poly(img: np.ndarray, pts: list[tuple[float, float]], colour: tuple[int, int, int]) -> None:

@@ -101,7 +101,7 @@ def random_scenario(
         lighting=lighting,
         width=width,
         height=height,
-        fps=10.0,  # type: ignore[arg-type]
+        fps=10.0,
         duration_s=duration_s,
         effects=effects,
         actors=actors,

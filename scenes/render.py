@@ -190,8 +190,10 @@ class SceneRenderer:
                 inframe = int(np.count_nonzero(m))
                 drawn.append((actor, n, (x0, y0, x0 + w, y0 + h), total, True))
             else:
-                a = (sub_a.astype(np.float32) / 255.0)[:, :, None]
-                roi[:] = (roi.astype(np.float32) * (1.0 - a) + lit.astype(np.float32) * a + 0.5).astype(np.uint8)
+                alpha = (sub_a.astype(np.float32) / 255.0)[:, :, None]
+                roi[:] = (roi.astype(np.float32) * (1.0 - alpha) + lit.astype(np.float32) * alpha + 0.5).astype(
+                    np.uint8
+                )
                 inframe = int(np.count_nonzero(sub_a))
                 drawn.append((actor, inframe, (x0, y0, x0 + w, y0 + h), total, False))
         counts = np.bincount(labels.ravel(), minlength=len(placed) + 1) if drawn else np.zeros(1, np.int64)
@@ -212,13 +214,13 @@ class SceneRenderer:
                     actor.class_name,
                     class_id(actor.class_name),
                     actor.id,
-                    tuple(round(v, 2) for v in xyxy),
+                    (round(xyxy[0], 2), round(xyxy[1], 2), round(xyxy[2], 2), round(xyxy[3], 2)),
                     round(float(visible), 4),
                 )
-            )  # type: ignore[arg-type]
+            )
         if dx or dy:
-            m = np.float32([[1, 0, dx], [0, 1, dy]])
-            frame = cv2.warpAffine(frame, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+            frame = cv2.warpAffine(frame, shift, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         frame = self._sensor(frame, rng)
         return RenderedFrame(index=index, t=t, image=frame, boxes=boxes, shake=(dx, dy))
 
@@ -238,7 +240,10 @@ class SceneRenderer:
             ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
             if not ok:  # pragma: no cover - OpenCV failure
                 raise RuntimeError("JPEG encode failed")
-            frame = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            if decoded is None:  # pragma: no cover - OpenCV failure
+                raise RuntimeError("JPEG decode failed")
+            frame = decoded
         return frame
 
     def frames(self, fps: float | None = None, loop: bool = False) -> Iterator[RenderedFrame]:
@@ -263,7 +268,7 @@ class SceneRenderer:
         rate = fps or self.scenario.fps
         code = fourcc or ("MJPG" if p.suffix.lower() == ".avi" else "mp4v")
         writer = cv2.VideoWriter(
-            str(p), cv2.VideoWriter_fourcc(*code), rate, (self.scenario.width, self.scenario.height)
+            str(p), cv2.VideoWriter.fourcc(*code), rate, (self.scenario.width, self.scenario.height)
         )
         if not writer.isOpened():
             raise RuntimeError(f"cannot open video writer for {p} with fourcc {code!r}")

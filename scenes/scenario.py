@@ -26,10 +26,10 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xueliang.config._base import Identifier, Point, StrictModel
 from xueliang.config.cameras import Line, Zone
@@ -40,7 +40,7 @@ SceneKind = Literal["village_entrance", "crossroads", "riverbank", "school_gate"
 SCENE_KINDS: tuple[str, ...] = ("village_entrance", "crossroads", "riverbank", "school_gate")
 Lighting = Literal["day", "dusk", "night"]
 ActorClass = Literal["person", "bicycle", "motorbike", "car", "truck", "fire", "smoke"]
-assert set(ActorClass.__args__) == set(CLASS_NAMES)  # type: ignore[attr-defined]
+assert set(get_args(ActorClass)) == set(CLASS_NAMES)
 
 
 class Effects(StrictModel):
@@ -77,7 +77,7 @@ class Actor(StrictModel):
         None, gt=0, description="fire/smoke: when it goes out; others leave at their last waypoint"
     )
 
-    model_config = StrictModel.model_config | {"populate_by_name": True}
+    model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
     @model_validator(mode="after")
     def _increasing(self) -> Actor:

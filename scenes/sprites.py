@@ -78,10 +78,10 @@ def choose_look(rng: np.random.Generator, class_name: str, colour: tuple[int, in
         second = PAINT[int(rng.integers(len(PAINT)))]
     skin = SKIN[int(rng.integers(len(SKIN)))]
     return Look(
-        tuple(int(c) for c in main),
+        (int(main[0]), int(main[1]), int(main[2])),
         second,
         skin,
-        scale * float(rng.uniform(0.93, 1.07)),  # type: ignore[arg-type]
+        scale * float(rng.uniform(0.93, 1.07)),
         float(rng.uniform(0, 2 * math.pi)),
     )
 
@@ -92,7 +92,8 @@ def _canvas(w: float, h: float, pad: int = 2) -> tuple[np.ndarray, np.ndarray, i
 
 
 def _shade(c: tuple[int, int, int], f: float) -> tuple[int, int, int]:
-    return tuple(int(min(255, max(0, v * f))) for v in c)  # type: ignore[return-value]
+    r, g, b = (int(min(255, max(0, v * f))) for v in c)
+    return r, g, b
 
 
 def _fill(img: np.ndarray, alpha: np.ndarray, pts: list[tuple[float, float]], colour: tuple[int, int, int]) -> None:
@@ -539,8 +540,8 @@ def smoke(ppm: float, look: Look, age_s: float, t: float) -> Sprite:
         cv2.circle(a, (round(x), round(y)), max(1, round(r)), 0.55 * (1.0 - 0.5 * f), -1)
     cv2.circle(a, (round(cx), round(base_y - 0.12 * W)), max(1, round(0.12 * W)), 0.55, -1)
     k = max(3, int(0.08 * W) | 1)
-    a = cv2.GaussianBlur(a, (k, k), 0)
-    alpha = np.where(a > 0.12, np.clip(a * 255 * 1.3, 0, 255), 0).astype(np.uint8)
+    blurred = cv2.GaussianBlur(a, (k, k), 0)
+    alpha = np.where(blurred > 0.12, np.clip(blurred * 255 * 1.3, 0, 255), 0).astype(np.uint8)
     grey = int(look.main[0] * 0.15 + 165)
     img[:] = (grey, grey, grey + 4)
     return _finish(img, alpha, False, opaque=False)

@@ -134,13 +134,13 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
                         if i < len(a.path) - 1 and t1 < times[-1]:
                             ev.append(GroundTruthEvent(_next_frame(times, t1), "move", aid, c))
     for zone in scenario.camera.zones:
-        poly = [tuple(p) for p in zone.polygon]
+        poly = list(zone.polygon)
         counts: dict[str, int] = {}
         inside_since: dict[int, float] = {}
         for i, t in enumerate(times):
             now: dict[int, bool] = {
-                aid: seq[i] is not None and point_in_polygon(seq[i], poly) for aid, seq in pts.items()
-            }  # type: ignore[arg-type]
+                aid: (p := seq[i]) is not None and point_in_polygon(p, poly) for aid, seq in pts.items()
+            }
             for aid, inside in now.items():
                 c = actors[aid].class_name
                 if inside and aid not in inside_since:
@@ -156,9 +156,11 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
             for aid, inside in now.items():
                 if inside:
                     by_class[actors[aid].class_name] = by_class.get(actors[aid].class_name, 0) + 1
-            for c in sorted(set(by_class) | set(counts)):
-                if by_class.get(c, 0) != counts.get(c, 0):
-                    ev.append(GroundTruthEvent(t, "zone_count", None, c, zone=zone.name, value=by_class.get(c, 0)))
+            for name in sorted(set(by_class) | set(counts)):
+                if by_class.get(name, 0) != counts.get(name, 0):
+                    ev.append(
+                        GroundTruthEvent(t, "zone_count", None, name, zone=zone.name, value=by_class.get(name, 0))
+                    )
             counts = by_class
     for line in scenario.camera.lines:
         for aid, seq in pts.items():
@@ -228,7 +230,7 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
     times = frame_times(scenario)
     pts = ground_points(scenario)
     actors = {a.id: a for a in scenario.actors}
-    zones = {z.name: [tuple(p) for p in z.polygon] for z in scenario.camera.zones}
+    zones = {z.name: list(z.polygon) for z in scenario.camera.zones}
     lines = {ln.name: ln for ln in scenario.camera.lines}
     out: list[ExpectedIncident] = []
 
@@ -304,7 +306,9 @@ def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
                 for t, p in zip(times, pts[aid], strict=False):
                     st = state_at(a, t)
                     ok = p is not None and st is not None and not st.moving
-                    stopped.append(bool(ok and (rule.zone is None or point_in_polygon(p, zones[rule.zone]))))  # type: ignore[arg-type]
+                    stopped.append(
+                        bool(p is not None and ok and (rule.zone is None or point_in_polygon(p, zones[rule.zone])))
+                    )
                 rearm = -math.inf
                 for s, e in _intervals(stopped, times):
                     if e - s < rule.stationary_s or s < rearm:

@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 scripts/setup.sh test
+scripts/lint.sh   # ruff + mypy first: a new finding fails CI before the slow part
 
 cleanup() {
   deploy/kafka/kafka.sh stop >/dev/null 2>&1 || true

@@ -19,12 +19,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from xueliang.about import __version__
 from xueliang.config import ConfigError, Settings, StoreConfig, load_config
 from xueliang.log import setup_logging
+
+if TYPE_CHECKING:
+    from xueliang.bus import Bus
+    from xueliang.dispatch.store import Store
 
 log = logging.getLogger("xueliang")
 DEFAULT_CONFIG = os.environ.get("XL_CONFIG", "xueliang.yaml")
@@ -34,7 +39,7 @@ def _settings(path: str) -> Settings:
     return load_config(path)
 
 
-def _bus(settings: Settings):  # type: ignore[no-untyped-def]
+def _bus(settings: Settings) -> Bus:
     from xueliang.bus import make_bus
     from xueliang.contracts import topic_specs
 
@@ -43,7 +48,7 @@ def _bus(settings: Settings):  # type: ignore[no-untyped-def]
     return bus
 
 
-def _store(settings: Settings, url: str | None = None):  # type: ignore[no-untyped-def]
+def _store(settings: Settings, url: str | None = None) -> Store:
     from xueliang.dispatch.store import Store
 
     if url:  # a command-line override gets the configuration file's checks
@@ -63,7 +68,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _metrics_server(settings: Settings, bus=None, store=None) -> None:  # type: ignore[no-untyped-def]
+def _metrics_server(settings: Settings, bus: Bus | None = None, store: Store | None = None) -> None:
     """Workers without the API serve /metrics on ``metrics.port``: their own metrics plus the
     ops collectors (fleet inventory, consumer lag) and, for dispatch, the database-state gauges."""
     if settings.metrics.port:

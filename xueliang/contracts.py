@@ -29,15 +29,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
-FRAME_SCHEMA = "xl.frame/1"
-INCIDENT_SCHEMA = "xl.incident/1"
-HEALTH_SCHEMA = "xl.camera-health/1"
-DEAD_LETTER_SCHEMA = "xl.dead-letter/1"
-ASSIGNMENT_SCHEMA = "xl.camera-assignment/1"
+FRAME_SCHEMA: Final = "xl.frame/1"
+INCIDENT_SCHEMA: Final = "xl.incident/1"
+HEALTH_SCHEMA: Final = "xl.camera-health/1"
+DEAD_LETTER_SCHEMA: Final = "xl.dead-letter/1"
+ASSIGNMENT_SCHEMA: Final = "xl.camera-assignment/1"
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -307,7 +307,7 @@ class _Payload(BaseModel):
         return self.model_dump_json().encode()
 
     @classmethod
-    def from_bytes(cls, raw: bytes):  # type: ignore[no-untyped-def]
+    def from_bytes(cls, raw: bytes) -> Self:
         try:
             return cls.model_validate_json(raw, context={"now": time.time()})
         except ValidationError as exc:

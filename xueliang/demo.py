@@ -7,6 +7,11 @@ package, no broker, no database server. Prints the console URL and demo logins.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xueliang.dispatch.store import Store
+
 import importlib.util
 import logging
 import os
@@ -65,7 +70,7 @@ def with_scenario_geometry(settings: Settings) -> Settings:
     return settings.model_copy(update={"cameras": cameras})
 
 
-def _ensure_demo_users(store) -> None:  # type: ignore[no-untyped-def]
+def _ensure_demo_users(store: Store) -> None:
     from xueliang.api.users import create_user
 
     for username, role, centre in DEMO_USERS:

@@ -3,11 +3,18 @@ and the scene generator's ground truth."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+
+def as_box(values: Iterable[float]) -> Box:
+    """Four numbers (a numpy row, a list) as a plain ``(x1, y1, x2, y2)`` tuple of floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
 
 
 def box_bottom_centre(xyxy: tuple[float, float, float, float]) -> Point:

@@ -112,19 +112,19 @@ def get_incident(incident_id: IncidentId, user: CurrentUser, service: ServiceDep
 def _make_action_endpoint(action: Action, body_model: type[ActionBody]) -> Any:
     def endpoint(
         incident_id: IncidentId,
-        body: body_model,
-        user: CurrentUser,  # type: ignore[valid-type]
+        body: ActionBody,  # the real class is set below
+        user: CurrentUser,
         service: ServiceDep,
     ) -> IncidentPublic:
         view = service.transition(
             incident_id,
             action,
             actor_of(user),
-            body.note,  # type: ignore[attr-defined]
+            body.note,
             target=getattr(body, "target", None),
             reason=getattr(body, "reason", None),
             expected_version=body.expected_version,
-        )  # type: ignore[attr-defined]
+        )
         return public(service, user, view)
 
     endpoint.__annotations__["body"] = body_model  # a class, not the string this module's annotations would be

@@ -95,8 +95,8 @@ def _patch_kafka_python_join_race() -> None:
             return True
         return bool(original(self))
 
-    ConsumerCoordinator.need_rejoin = need_rejoin  # type: ignore[method-assign]
-    ConsumerCoordinator._xl_join_race_patched = True  # type: ignore[attr-defined]
+    ConsumerCoordinator.need_rejoin = need_rejoin
+    ConsumerCoordinator._xl_join_race_patched = True
 
 
 _patch_kafka_python_join_race()
@@ -108,7 +108,7 @@ def _construct(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
     a failed bootstrap would otherwise leave that thread reconnecting forever."""
     obj = cls.__new__(cls)
     try:
-        obj.__init__(*args, **kwargs)  # type: ignore[misc]
+        obj.__init__(*args, **kwargs)  # type: ignore[misc]  # deliberate: construct in two steps (see above)
     except BaseException:
         client = getattr(obj, "_client", None)
         if client is not None:
@@ -216,7 +216,7 @@ class KafkaBus(Bus):
         """Partition ids of ``topic`` (None if it does not exist)."""
 
         def describe(admin: KafkaAdminClient) -> list[dict[str, Any]]:
-            return admin.describe_topics([topic])  # type: ignore[no-any-return]
+            return admin.describe_topics([topic])
 
         for t in self._admin_call(f"describe topic {topic!r}", describe):
             if t.get("name") != topic:
@@ -262,7 +262,7 @@ class KafkaBus(Bus):
         def create(admin: KafkaAdminClient) -> dict[str, Any]:
             return admin.create_topics(
                 request,
-                timeout_ms=REQUEST_TIMEOUT_MS,  # type: ignore[no-any-return]
+                timeout_ms=REQUEST_TIMEOUT_MS,
                 raise_errors=False,
             )
 
@@ -289,9 +289,11 @@ class KafkaBus(Bus):
                     len(parts),
                     spec.partitions,
                 )
-                self._admin_call(
-                    f"add partitions to {spec.name!r}", lambda a, s=spec: a.create_partitions({s.name: s.partitions})
-                )
+
+                def grow(admin: KafkaAdminClient, s: TopicSpec = spec) -> Any:
+                    return admin.create_partitions({s.name: s.partitions})
+
+                self._admin_call(f"add partitions to {spec.name!r}", grow)
             elif len(parts) > spec.partitions:
                 log.warning(
                     "topic %s has %d partitions, more than the %d configured (Kafka cannot remove "
@@ -328,7 +330,7 @@ class KafkaBus(Bus):
 
     def committed_offsets(self, group_id: str, topic: str) -> dict[int, int]:
         def fetch(admin: KafkaAdminClient) -> dict[str, dict[KTopicPartition, OffsetAndMetadata]]:
-            return admin.list_group_offsets({group_id: None})  # type: ignore[no-any-return]
+            return admin.list_group_offsets({group_id: None})
 
         try:
             result = self._admin_call(f"fetch committed offsets of group {group_id!r}", fetch)

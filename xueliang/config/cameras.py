@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -191,6 +191,9 @@ class GeoPlacement(StrictModel):
     range_m: float = Field(80.0, gt=0)
 
 
+_Named = TypeVar("_Named", Zone, Line)
+
+
 class CameraConfig(StrictModel):
     id: Annotated[
         str,
@@ -226,7 +229,7 @@ class CameraConfig(StrictModel):
 
     @field_validator("zones", "lines")
     @classmethod
-    def _unique_names(cls, items: list) -> list:  # type: ignore[type-arg]
+    def _unique_names(cls, items: list[_Named]) -> list[_Named]:
         names = [i.name for i in items]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

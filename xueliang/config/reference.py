@@ -38,7 +38,7 @@ def _type_name(tp: object) -> str:
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         try:
-            value = field.default_factory()  # type: ignore[call-arg]
+            value = field.default_factory()  # type: ignore[call-arg]  # pydantic allows a factory of the data; ours take none
         except TypeError:
             return "(computed)"
     elif field.default is PydanticUndefined:

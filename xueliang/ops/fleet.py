@@ -18,9 +18,11 @@ many as configured cameras × eight checks at most.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from xueliang.config import CameraConfig, Centre, Settings, Tier
 from xueliang.ops.collector import RegisteredCollector
@@ -97,7 +99,7 @@ class FleetCollector(RegisteredCollector):
         self.settings = settings
         self.places = camera_places(settings)
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterable[Metric]:
         info = GaugeMetricFamily(
             "xl_fleet_camera_info",
             "Configured, enabled camera and its place in the centre tree",

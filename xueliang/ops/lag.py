@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from xueliang.bus.base import Bus, BusError
 from xueliang.contracts import Topics
@@ -115,7 +116,7 @@ class ConsumerLagCollector(RegisteredCollector):
             self._cached = (now, rows, took)
             return rows, took
 
-    def collect(self):  # type: ignore[no-untyped-def]  # prometheus-client's collector protocol
+    def collect(self) -> Iterable[Metric]:
         rows, took = self._measure()
         lag = GaugeMetricFamily(
             "xl_kafka_consumer_lag",
