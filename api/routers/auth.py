@@ -39,7 +39,9 @@ class FeedTicket(BaseModel):
     response_model=Token,
     responses={
         401: problem("wrong user name or password"),
-        429: problem("too many failed attempts for this user name from this address; retry after `Retry-After` seconds"),
+        429: problem(
+            "too many failed attempts for this user name from this address; retry after `Retry-After` seconds"
+        ),
     },
 )
 def login(
