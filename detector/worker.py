@@ -234,7 +234,11 @@ class DetectorWorker:
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
-        self.bus.ensure_topics(topic_specs(self.topics, self.settings.bus.frame_partitions))
+        # only the topics this stage uses: its principal may describe no others (xueliang.bus.acls)
+        used = {self.topics.frames, self.topics.incidents, self.topics.dead_letters}
+        self.bus.ensure_topics(
+            [s for s in topic_specs(self.topics, self.settings.bus.frame_partitions) if s.name in used]
+        )
         consumer = self.bus.consumer(
             self.group_id, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id
         )

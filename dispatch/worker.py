@@ -81,7 +81,11 @@ class Dispatcher:
 
     def prepare(self) -> None:
         """Create topics (idempotent), migrate the schema, load centres and cameras from the config."""
-        self.bus.ensure_topics(topic_specs(self.topics, self.settings.bus.frame_partitions))
+        # only the topics this stage uses: its principal may describe no others (xueliang.bus.acls)
+        used = {self.topics.incidents, self.topics.camera_health, self.topics.dead_letters}
+        self.bus.ensure_topics(
+            [s for s in topic_specs(self.topics, self.settings.bus.frame_partitions) if s.name in used]
+        )
         self.store.migrate()
         self.service.sync_config()
 

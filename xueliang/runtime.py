@@ -2,7 +2,11 @@
 
 A :class:`Lifecycle` runs each stage's ``run(stop)`` in its own thread. If a stage
 dies with an exception, the whole process stops (nothing half-alive keeps
-pretending to be healthy) and the exit status says so.
+pretending to be healthy) and the exit status says so. One exception: a stage the
+broker refuses for lack of an ACL (:class:`~xueliang.bus.base.BusAccessDenied`) is not
+helped by a restart, and a crash loop would only bury the reason: the stage logs one
+clear line (principal, operation, topic or group) and tries again every
+``access_retry_s``, so it starts working as soon as the ACL is granted.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class _Stage:
     run: Runnable
     thread: threading.Thread | None = None
     error: BaseException | None = None
+    denied: int = 0  # times the broker refused it an ACL
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Lifecycle:
     stop: threading.Event = field(default_factory=threading.Event)
     stages: list[_Stage] = field(default_factory=list)
     closers: list[Callable[[], object]] = field(default_factory=list)
+    access_retry_s: float = 60.0
 
     def add(self, name: str, run: Runnable) -> None:
         self.stages.append(_Stage(name, run))
@@ -51,12 +57,22 @@ class Lifecycle:
         for stage in self.stages:
 
             def target(s: _Stage = stage) -> None:
-                try:
-                    s.run(self.stop)
-                except BaseException as exc:
-                    s.error = exc
-                    log.exception("stage %s failed; stopping everything", s.name)
-                    self.stop.set()
+                from xueliang.bus.base import BusAccessDenied
+
+                while True:
+                    try:
+                        s.run(self.stop)
+                        return
+                    except BusAccessDenied as exc:
+                        s.denied += 1
+                        log.error("stage %s refused by Kafka: %s; retrying in %.0f s", s.name, exc, self.access_retry_s)
+                        if self.stop.wait(self.access_retry_s):
+                            return
+                    except BaseException as exc:
+                        s.error = exc
+                        log.exception("stage %s failed; stopping everything", s.name)
+                        self.stop.set()
+                        return
 
             stage.thread = threading.Thread(target=target, name=stage.name, daemon=True)
             stage.thread.start()

@@ -11,6 +11,15 @@
 # Environment: XL_KAFKA_PORT (client port, default 9092), XL_KAFKA_CONTROLLER_PORT (default port+1),
 # XL_KAFKA_DATA (data dir, default deploy/kafka/data), XL_KAFKA_HEAP (default 512m),
 # XL_KAFKA_START_TIMEOUT (seconds, default 90), JAVA_HOME (Java 17+).
+#
+# XL_KAFKA_SECURE=1 makes it an authenticated broker: SASL/SCRAM-SHA-512 over TLS on the client
+# port, a CA and broker certificate made here with openssl ($XL_KAFKA_DATA/tls/ca.pem is what
+# clients trust), mutual TLS on the controller port, KRaft's StandardAuthorizer with no access
+# unless an ACL grants it (allow.everyone.if.no.acl.found=false), super user "admin". SCRAM users
+# (admin plus $XL_KAFKA_USERS, default "xl-ingest xl-detector xl-dispatch xl-ops") get random
+# passwords in $XL_KAFKA_DATA/credentials (mode 600, NAME=PASSWORD lines); the ACLs of each stage
+# are applied with `python -m xueliang.bus.acls` (see docs/kafka.md). Decided when storage is
+# formatted: a data dir stays secure or plaintext.
 # Every command is idempotent: start when running and stop when stopped do nothing.
 set -euo pipefail
 
@@ -22,6 +31,10 @@ CONTROLLER_PORT="${XL_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HEAP="${XL_KAFKA_HEAP:-512m}"
 START_TIMEOUT="${XL_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${XL_KAFKA_STOP_TIMEOUT:-30}"
+SECURE="${XL_KAFKA_SECURE:-0}"
+USERS="${XL_KAFKA_USERS:-xl-ingest xl-detector xl-dispatch xl-ops}"
+TLS="$DATA/tls"
+CREDS="$DATA/credentials"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 PID_FILE="$DATA/kafka.pid"
 LOG_DIR="$DATA/kraft"            # Kafka's log.dirs: partitions and metadata
@@ -90,7 +103,54 @@ cmd_fetch() {
 render_properties() {
     sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG_DIR@|$LOG_DIR|g" \
         "$HERE/server.properties.in" >"$PROPS.tmp"
+    if [[ "$SECURE" == 1 ]]; then
+        # replace the PLAINTEXT listener lines by the authenticated ones, then add the security settings
+        sed -i -e '/^listeners=/d' -e '/^advertised.listeners=/d' -e '/^inter.broker.listener.name=/d' \
+            -e '/^listener.security.protocol.map=/d' "$PROPS.tmp"
+        local admin_pw
+        admin_pw="$(cred admin)"
+        sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@TLS@|$TLS|g" \
+            -e "s|@ADMIN_PASSWORD@|$admin_pw|g" "$HERE/server-secure.properties.in" >>"$PROPS.tmp"
+        chmod 600 "$PROPS.tmp"
+    fi
     mv "$PROPS.tmp" "$PROPS"
+}
+
+cred() {  # the password of SCRAM user $1 from $CREDS
+    sed -n "s/^$1=//p" "$CREDS"
+}
+
+make_secrets() {  # CA, broker certificate (PEM keystore) and SCRAM passwords, once per data dir
+    command -v openssl >/dev/null 2>&1 || die "openssl not found (apt-get install -y openssl)"
+    mkdir -p "$TLS"
+    chmod 700 "$TLS"
+    if [[ ! -s "$TLS/broker.pem" ]]; then
+        say "making a CA and a broker certificate in $TLS"
+        (
+            cd "$TLS"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=xueliang-dev-ca" \
+                -keyout ca.key -out ca.pem -addext "basicConstraints=critical,CA:TRUE" \
+                -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=xl-broker" -keyout broker.key -out broker.csr 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >broker.ext
+            openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+                -out broker.crt -extfile broker.ext 2>/dev/null
+            openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.p8
+            cat broker.p8 broker.crt ca.pem >broker.pem
+            rm -f broker.csr broker.ext broker.key broker.p8 ca.srl
+            chmod 600 ./*.key broker.pem
+        ) || die "making the certificates failed"
+    fi
+    if [[ ! -s "$CREDS" ]]; then
+        local u
+        (
+            umask 077
+            for u in admin $USERS; do
+                echo "$u=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+            done >"$CREDS"
+        )
+        say "SCRAM users $(echo admin $USERS) with passwords in $CREDS"
+    fi
 }
 
 java_opts() {
@@ -106,13 +166,20 @@ format_storage() {
         id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     done
     say "formatting KRaft storage in $LOG_DIR (cluster $id)"
+    local scram=() u
+    if [[ "$SECURE" == 1 ]]; then
+        for u in admin $USERS; do
+            scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(cred "$u")]")
+        done
+    fi
     if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dxl.kafka.logdir="$DATA" \
             -cp "$LIB/*" kafka.tools.StorageTool format --standalone \
-            -t "$id" -c "$PROPS" >"$DATA/format.log" 2>&1; then
+            -t "$id" -c "$PROPS" "${scram[@]}" >"$DATA/format.log" 2>&1; then
         cat "$DATA/format.log" >&2
         die "formatting storage failed"
     fi
     echo "$PORT $CONTROLLER_PORT" >"$DATA/ports"
+    echo "$SECURE" >"$DATA/secure"
 }
 
 wait_ready() {
@@ -151,6 +218,10 @@ cmd_start() {
         die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set XL_KAFKA_CONTROLLER_PORT)"
     fi
     mkdir -p "$DATA"
+    if [[ -f "$DATA/secure" && "$(cat "$DATA/secure")" != "$SECURE" ]]; then
+        die "$DATA was formatted with XL_KAFKA_SECURE=$(cat "$DATA/secure"), not $SECURE: use another XL_KAFKA_DATA or '$0 reset'"
+    fi
+    [[ "$SECURE" == 1 ]] && make_secrets
     render_properties
     [[ -f "$LOG_DIR/meta.properties" ]] || format_storage
     local started=$SECONDS
@@ -161,6 +232,9 @@ cmd_start() {
     echo "$pid" >"$PID_FILE"
     wait_ready "$pid"
     say "started (pid $pid) on 127.0.0.1:$PORT in $((SECONDS - started))s; data in $DATA"
+    if [[ "$SECURE" == 1 ]]; then
+        say "SASL_SSL (SCRAM-SHA-512) with ACLs: CA $TLS/ca.pem, users and passwords in $CREDS"
+    fi
 }
 
 cmd_stop() {

@@ -49,6 +49,20 @@ class BusError(RuntimeError):
     """The transport failed (broker unreachable, message too large, ...)."""
 
 
+class BusAccessDenied(BusError):
+    """The broker refused this principal an operation on a resource (no ACL grants it).
+
+    Not fixed by retrying at once: the message names the principal, the operation and the
+    topic or group, so an operator can grant the ACL (``python -m xueliang.bus.acls``)."""
+
+    def __init__(self, principal: str, operation: str, resource: str, detail: str = "") -> None:
+        self.principal, self.operation, self.resource = principal, operation, resource
+        super().__init__(
+            f"Kafka denied {principal} {operation} on {resource}{f' ({detail})' if detail else ''}: "
+            f"grant it an ACL (python -m xueliang.bus.acls; docs/kafka.md) or run the stage as a principal that has one"
+        )
+
+
 class Producer(abc.ABC):
     @abc.abstractmethod
     def send(

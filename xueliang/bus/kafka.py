@@ -47,6 +47,7 @@ with warnings.catch_warnings():
 
 from xueliang.bus.base import (
     Bus,
+    BusAccessDenied,
     BusError,
     Compression,
     Consumer,
@@ -55,7 +56,7 @@ from xueliang.bus.base import (
     Record,
     TopicPartition,
 )
-from xueliang.config.bus import KafkaBusConfig
+from xueliang.config.bus import KafkaBusConfig, KafkaSecurityConfig
 from xueliang.contracts import MAX_MESSAGE_BYTES, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,55 @@ def _patch_kafka_python_join_race() -> None:
 _patch_kafka_python_join_race()
 
 
+_DENIED = (
+    kerr.TopicAuthorizationFailedError,
+    kerr.GroupAuthorizationFailedError,
+    kerr.ClusterAuthorizationFailedError,
+)
+
+
+def security_options(security: KafkaSecurityConfig) -> dict[str, Any]:
+    """kafka-python client options for ``security`` (credentials resolved from the environment)."""
+    sec = security.resolved()
+    if sec.protocol == "PLAINTEXT":
+        return {}
+    opts: dict[str, Any] = {"security_protocol": sec.protocol}
+    if sec.protocol.startswith("SASL"):
+        if not sec.username or not sec.password:
+            raise BusError(
+                f"bus.security.protocol is {sec.protocol}: set the stage's SCRAM user and password "
+                "(XL_KAFKA_USERNAME and XL_KAFKA_PASSWORD, or bus.security.username/password)"
+            )
+        opts.update(
+            sasl_mechanism=sec.sasl_mechanism, sasl_plain_username=sec.username, sasl_plain_password=sec.password
+        )
+    if sec.protocol.endswith("SSL"):
+        if sec.ca_file:
+            opts["ssl_cafile"] = sec.ca_file
+        opts["ssl_check_hostname"] = sec.check_hostname
+    return opts
+
+
+def _denial(exc: BaseException, principal: str, operation: str, resource: str) -> BusAccessDenied | None:
+    """A :class:`BusAccessDenied` if ``exc`` (or its cause) is the broker's authorization refusal."""
+    seen = exc
+    for _ in range(3):
+        if isinstance(seen, BusAccessDenied):
+            return seen
+        if isinstance(seen, _DENIED):
+            if isinstance(seen, kerr.GroupAuthorizationFailedError):
+                what = resource if resource.startswith("group") else f"{resource} (its consumer group)"
+            elif isinstance(seen, kerr.ClusterAuthorizationFailedError):
+                what = f"the cluster ({resource})"
+            else:
+                what = resource
+            return BusAccessDenied(principal, operation, what, type(seen).__name__)
+        if seen.__cause__ is None:
+            break
+        seen = seen.__cause__
+    return None
+
+
 def _construct(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
     """``cls(*args, **kwargs)``, closing the half-built client when its constructor fails:
     KafkaConsumer and KafkaAdminClient start their network thread before they bootstrap, and
@@ -143,6 +193,10 @@ class KafkaBus(Bus):
     def __init__(self, config: KafkaBusConfig) -> None:
         self.config = config
         self._servers = list(config.bootstrap_servers)
+        self._security = security_options(config.security)
+        user = self._security.get("sasl_plain_username")
+        self.principal = f"User:{user}" if user else "User:ANONYMOUS"
+        """The principal the broker sees (ACLs are granted to it)."""
         self._admin: KafkaAdminClient | None = None
         self._admin_lock = threading.Lock()
         self._clients: weakref.WeakSet[_KafkaProducer | _KafkaConsumer] = weakref.WeakSet()
@@ -160,9 +214,15 @@ class KafkaBus(Bus):
                 return make(max(1000, remaining_ms))
             except _UNREACHABLE as exc:
                 if time.monotonic() >= deadline:
+                    refused = (
+                        f" (or it refused {self.principal}'s SCRAM credentials or the TLS handshake: "
+                        "check XL_KAFKA_USERNAME, XL_KAFKA_PASSWORD and the CA file)"
+                        if self._security
+                        else ""
+                    )
                     raise BusError(
                         f"no Kafka broker answered at {','.join(self._servers)} within "
-                        f"{self.config.client_timeout_s:g}s (creating {what}, {attempt} attempts): {exc!r}"
+                        f"{self.config.client_timeout_s:g}s (creating {what}, {attempt} attempts){refused}: {exc!r}"
                     ) from exc
                 log.warning(
                     "Kafka at %s not reachable yet (creating %s): %r; retrying", ",".join(self._servers), what, exc
@@ -183,6 +243,7 @@ class KafkaBus(Bus):
                     lambda t: _construct(
                         KafkaAdminClient,
                         bootstrap_servers=self._servers,
+                        **self._security,
                         client_id="xueliang-admin",
                         request_timeout_ms=REQUEST_TIMEOUT_MS,
                         bootstrap_timeout_ms=t,
@@ -209,6 +270,8 @@ class KafkaBus(Bus):
                 admin.close()
                 time.sleep(0.5)
             except kerr.KafkaError as exc:
+                if denied := _denial(exc, self.principal, what, "the admin API"):
+                    raise denied from exc
                 raise BusError(f"Kafka {what} failed: {exc!r}") from exc
 
     # ----------------------------------------------------------------- topics
@@ -224,6 +287,8 @@ class KafkaBus(Bus):
             code = t.get("error_code", 0)
             if code == kerr.UnknownTopicOrPartitionError.errno:
                 return None
+            if code == kerr.TopicAuthorizationFailedError.errno:
+                raise BusAccessDenied(self.principal, "DESCRIBE", f"topic {topic!r}")
             if code:
                 raise BusError(f"describing topic {topic!r}: {kerr.for_code(code).__name__}")
             return sorted(p["partition_index"] for p in t.get("partitions") or [])
@@ -275,6 +340,12 @@ class KafkaBus(Bus):
             if code == 0:
                 log.info("created topic %s (%d partitions)", name, by_name[name].partitions)
             elif code == kerr.TopicAlreadyExistsError.errno:
+                existing.append(by_name[name])
+            elif code in (kerr.TopicAuthorizationFailedError.errno, kerr.ClusterAuthorizationFailedError.errno):
+                # a stage's principal may not create topics (the operator's `xueliang topics` does):
+                # fine if the topic is there and visible to it
+                if self._partitions(name) is None:
+                    raise BusAccessDenied(self.principal, "CREATE", f"topic {name!r}", "and it does not exist yet")
                 existing.append(by_name[name])
             else:
                 message = topic.get("error_message") or kerr.for_code(code).__name__
@@ -395,6 +466,7 @@ class _KafkaProducer(Producer):
         # caller that never flushes, like the frame publisher, must not grow this without limit)
         self._failed = 0
         self._errors: list[str] = []
+        self._denied: BusAccessDenied | None = None
         self._limits: dict[str, int] = {}  # topic -> max.message.bytes, for the topics sent to so far
         self._closed = False
         self._producer = self._create()
@@ -410,6 +482,7 @@ class _KafkaProducer(Producer):
             lambda t: _construct(
                 KafkaProducer,
                 bootstrap_servers=bus._servers,
+                **bus._security,
                 client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
@@ -453,6 +526,8 @@ class _KafkaProducer(Producer):
                 return
             self._failed += 1
             failed = self._failed
+            if self._denied is None and (denied := _denial(failure, self._bus.principal, "WRITE", f"topic {topic!r}")):
+                self._denied = denied
             if len(self._errors) < 5:
                 self._errors.append(f"{topic}: {failure!r}")
         if failed & (failed - 1) == 0:  # 1st, 2nd, 4th, 8th... failure: visible without flooding the log
@@ -494,6 +569,8 @@ class _KafkaProducer(Producer):
                 self._pending -= 1
             # kafka-python asserts on a partition out of range; KafkaTimeoutError when it cannot get
             # the topic's metadata within max_block_ms (first send to a topic while the broker is away)
+            if denied := _denial(exc, self._bus.principal, "WRITE", f"topic {topic!r}"):
+                raise denied from exc
             raise BusError(f"cannot send to {topic} (partition={partition}): {exc!r}") from exc
         future.add_callback(lambda _md: self._done(topic, None))
         future.add_errback(lambda exc: self._done(topic, exc))
@@ -508,8 +585,10 @@ class _KafkaProducer(Producer):
         except kerr.KafkaTimeoutError as exc:
             raise BusError(f"flush timed out after {timeout}s with {self.pending()} records unacknowledged") from exc
         with self._lock:
-            failed, errors = self._failed, self._errors
-            self._failed, self._errors = 0, []
+            failed, errors, denied = self._failed, self._errors, self._denied
+            self._failed, self._errors, self._denied = 0, [], None
+        if denied is not None:
+            raise denied
         if failed:
             raise BusError(f"{failed} record(s) were not delivered since the last flush; first: {errors[0]}")
 
@@ -542,6 +621,7 @@ class _KafkaConsumer(Consumer):
                 KafkaConsumer,
                 *topics,
                 bootstrap_servers=bus._servers,
+                **bus._security,
                 client_id=client_id,
                 group_id=group_id,
                 enable_auto_commit=False,
@@ -563,6 +643,9 @@ class _KafkaConsumer(Consumer):
         try:
             batches = self._consumer.poll(timeout_ms=max(0, int(timeout * 1000)), max_records=max_records)
         except kerr.KafkaError as exc:
+            topics = ", ".join(sorted(self._consumer.subscription() or ())) or "?"
+            if denied := _denial(exc, self._bus.principal, "READ", f"topic(s) {topics} / group {self._group_id!r}"):
+                raise denied from exc
             raise BusError(f"poll of group {self._group_id!r} failed: {exc!r}") from exc
         out: list[Record] = []
         for ktp in sorted(batches, key=lambda x: (x.topic, x.partition)):
@@ -585,6 +668,8 @@ class _KafkaConsumer(Consumer):
         try:
             self._consumer.commit(koffsets, timeout_ms=REQUEST_TIMEOUT_MS)
         except kerr.KafkaError as exc:
+            if denied := _denial(exc, self._bus.principal, "READ (commit)", f"group {self._group_id!r}"):
+                raise denied from exc
             raise BusError(f"commit of group {self._group_id!r} failed: {exc!r}") from exc
 
     def committed(self, tp: TopicPartition) -> int | None:

@@ -18,12 +18,44 @@ class MemoryBusConfig(StrictModel):
     frame_partitions: int = Field(6, ge=1, le=256)
 
 
+class KafkaSecurityConfig(StrictModel):
+    """How a stage authenticates to Kafka. Credentials come from the environment: a field left
+    unset reads ``XL_KAFKA_USERNAME``, ``XL_KAFKA_PASSWORD`` and ``XL_KAFKA_CA_FILE`` (or write
+    ``${VAR}`` references); each component runs as its own principal (deploy/k8s, deploy/compose)."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SASL_SSL in production: SCRAM over TLS"
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    username: str | None = Field(None, description="SCRAM user (the stage's principal); default $XL_KAFKA_USERNAME")
+    password: str | None = Field(None, description="default $XL_KAFKA_PASSWORD", repr=False)
+    ca_file: str | None = Field(
+        None, description="PEM CA bundle the broker's certificate chains to; default $XL_KAFKA_CA_FILE"
+    )
+    check_hostname: bool = Field(True, description="verify the broker certificate's host name")
+
+    def resolved(self) -> KafkaSecurityConfig:
+        """This configuration with unset fields taken from the environment."""
+        import os
+
+        return self.model_copy(
+            update={
+                "username": self.username or os.environ.get("XL_KAFKA_USERNAME") or None,
+                "password": self.password or os.environ.get("XL_KAFKA_PASSWORD") or None,
+                "ca_file": self.ca_file or os.environ.get("XL_KAFKA_CA_FILE") or None,
+            }
+        )
+
+
 class KafkaBusConfig(StrictModel):
     """Apache Kafka (one broker for development, a cluster in production)."""
 
     type: Literal["kafka"] = "kafka"
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
     topics: Topics = Topics()
+    security: KafkaSecurityConfig = Field(
+        default_factory=KafkaSecurityConfig, description="PLAINTEXT by default; SASL_SSL with SCRAM in production"
+    )
     frame_partitions: int = Field(6, ge=1, le=256, description="partitions of the frames topic (parallel detectors)")
     client_timeout_s: float = Field(30.0, gt=0, description="how long client creation retries an unreachable broker")
     delivery_timeout_s: float = Field(
