@@ -202,7 +202,9 @@ class FeedHub:
                     "incident": None,
                 }
                 if inc is not None:
-                    view = inc.model_dump(mode="json", exclude={"audit", "notifications", "escalations", "sla_flags"})
+                    view = inc.model_dump(
+                        mode="json", exclude={"audit", "notifications", "escalations", "sla_flags", "occurrences"}
+                    )
                     view["permitted_actions"] = [a.value for a in permitted_actions(self.service, user, inc)]
                     body["incident"] = view
                 return FeedMessage(p.id, "incident", json.dumps(body, ensure_ascii=False))

@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     incident_flag = "incident.flag"  # a yellow/red SLA flag
     incident_escalated = "incident.escalated"  # moved up to the parent centre
     incident_rerouted = "incident.rerouted"  # a raised grade moved it to another owner
+    incident_urged = "incident.urged"  # a centre above urged the owner (督办)
     camera_status = "camera.status"  # online/degraded/offline changed
     camera_changed = "camera.changed"  # created, updated or deleted through the API
 

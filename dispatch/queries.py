@@ -8,6 +8,7 @@ import statistics
 from collections import Counter as Tally
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 
@@ -40,7 +41,11 @@ class QueriesMixin(ServiceCore):
             row = s.get(IncidentRow, incident_id)
             if row is None:
                 raise NotFound(f"incident {incident_id} not found")
-            if viewer is not None and not self.can_see(viewer, row.owner_centre_id):
+            if (
+                viewer is not None
+                and not self.can_see(viewer, row.owner_centre_id)
+                and not self._escalated_from(s, incident_id, viewer.centre_id)  # read-only sight, no actions
+            ):
                 raise Forbidden(
                     f"incident {incident_id} is owned by {row.owner_centre_id}, outside {viewer.centre_id}'s area"
                 )
@@ -66,6 +71,11 @@ class QueriesMixin(ServiceCore):
                 sla_flags=[SlaFlagView.model_validate(f) for f in flags],
                 occurrences=[OccurrenceView.model_validate(o) for o in occurrences],
             )
+
+    def _escalated_from(self, s: Any, incident_id: str, centre_id: str) -> bool:
+        """Was the case escalated away from ``centre_id``'s subtree? (its lower centre may still read it)"""
+        sources = s.scalars(select(EscalationRow.from_centre_id).where(EscalationRow.incident_id == incident_id))
+        return any(src in self.tree and self.tree.in_subtree(src, of=centre_id) for src in sources)
 
     def case_of(self, incident_id: str) -> str:
         """The case a detector incident belongs to: itself, or the case it was merged into (事件归并)."""
@@ -138,15 +148,15 @@ class QueriesMixin(ServiceCore):
                 for n in s.scalars(q.order_by(NotificationRow.id.desc()).limit(limit))
             ]
 
-    def mark_read(self, notification_ids: Iterable[int]) -> int:
+    def mark_read(self, notification_ids: Iterable[int], *, centre_id: str | None = None) -> int:
+        """Mark unread notifications read (only those addressed to ``centre_id`` when given)."""
+        q = select(NotificationRow).where(
+            NotificationRow.id.in_(list(notification_ids)), NotificationRow.read_at.is_(None)
+        )
+        if centre_id is not None:
+            q = q.where(NotificationRow.centre_id == centre_id)
         with self.store.session() as s:
-            rows = list(
-                s.scalars(
-                    select(NotificationRow).where(
-                        NotificationRow.id.in_(list(notification_ids)), NotificationRow.read_at.is_(None)
-                    )
-                )
-            )
+            rows = list(s.scalars(q))
             for n in rows:
                 n.read_at = self.clock()
             return len(rows)

@@ -31,13 +31,14 @@ from xueliang.dispatch.cameras import CamerasMixin
 from xueliang.dispatch.changes import ChangeEvent, EventKind, Listener
 from xueliang.dispatch.core import FLAG_RANK, UNIT_ACTIONS
 from xueliang.dispatch.intake import IntakeMixin
+from xueliang.dispatch.oversight import OversightMixin
 from xueliang.dispatch.queries import QueriesMixin
 from xueliang.dispatch.transitions import TransitionsMixin
 
 __all__ = ["FLAG_RANK", "UNIT_ACTIONS", "ChangeEvent", "DispatchService", "EventKind", "Listener"]
 
 
-class DispatchService(IntakeMixin, TransitionsMixin, QueriesMixin, CamerasMixin):
+class DispatchService(IntakeMixin, TransitionsMixin, QueriesMixin, CamerasMixin, OversightMixin):
     """See the module docstring. Thread-safe: every call runs in its own transaction.
 
     A thin facade: each concern lives in its own module, on one base (:class:`ServiceCore`,
@@ -48,5 +49,6 @@ class DispatchService(IntakeMixin, TransitionsMixin, QueriesMixin, CamerasMixin)
     * :mod:`~xueliang.dispatch.transitions`: workflow actions;
     * :mod:`~xueliang.dispatch.supervision`: the tick, SLA flags and escalation;
     * :mod:`~xueliang.dispatch.queries`: incident reads, notifications and KPIs;
-    * :mod:`~xueliang.dispatch.cameras`: camera CRUD and the on-line rate.
+    * :mod:`~xueliang.dispatch.cameras`: camera CRUD and the on-line rate;
+    * :mod:`~xueliang.dispatch.oversight`: per-child KPIs, urging (督办), escalated-away sight.
     """

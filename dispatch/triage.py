@@ -24,16 +24,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, or_, select
 
 from xueliang.contracts import Severity
-from xueliang.dispatch.models import CameraRow, IncidentRow
+from xueliang.dispatch.models import CameraRow, EscalationRow, IncidentRow
 from xueliang.dispatch.views import IncidentView
 from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, Role, State, allowed_actions
 
 CLOSED_STATES = (State.closed.value, State.rejected.value)
 SEVERITY_RANK = {"critical": 0, "major": 1, "serious": 2, "general": 3}
-Scope = Literal["open", "closed"]
+Scope = Literal["open", "closed", "away"]
 Urgency = Literal["red", "escalated_to_me", "yellow", "normal"]
 
 
@@ -42,7 +42,11 @@ class WallQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scope: Scope = Field("open", description="open: not closed or rejected; closed: history")
+    scope: Scope = Field(
+        "open",
+        description="open: not closed or rejected; closed: history; away: open cases escalated away from "
+        "the viewer's area (read-only)",
+    )
     centre_id: str | None = Field(None, description="owner centre's subtree (default: the viewer's)")
     states: list[State] | None = None
     severities: list[Severity] | None = None
@@ -106,6 +110,15 @@ class _Scope:
 
 def _base(scope: _Scope, query: WallQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if query.scope == "away":  # escalated from inside the area to a centre outside it
+        if scope.owners is None:
+            return [false()]
+        escalated = select(EscalationRow.incident_id).where(EscalationRow.from_centre_id.in_(scope.owners))
+        return [
+            IncidentRow.id.in_(escalated),
+            IncidentRow.owner_centre_id.notin_(scope.owners),
+            IncidentRow.state.notin_(CLOSED_STATES),
+        ]
     if scope.owners is not None:
         where.append(IncidentRow.owner_centre_id.in_(scope.owners))
     if query.scope == "open":

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.errors import problem
+from xueliang.dispatch.oversight import ChildKpi
 from xueliang.dispatch.views import Kpis, NotificationView
 from xueliang.dispatch.workflow import Role
 
@@ -63,6 +64,37 @@ def centre_kpis(
     false-alarm rates, escalations — for incidents owned in the centre's subtree."""
     check_centre(service, user, centre_id)
     return service.kpis(centre_id=centre_id, since=_utc(since), until=_utc(until))
+
+
+@router.get("/{centre_id}/kpis/children", response_model=list[ChildKpi], responses=ERRORS)
+def child_kpis(
+    centre_id: CentreId,
+    user: CurrentUser,
+    service: ServiceDep,
+    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
+    until: Annotated[datetime | None, Query(description="reported before")] = None,
+) -> list[ChildKpi]:
+    """督办 table: each direct child's incidents (those of its grids, including cases it let escalate
+    away) with 受理用时 (median time to accept), 超时率, 误报率 and 升级, ranked best first."""
+    check_centre(service, user, centre_id)
+    return service.child_kpis(centre_id, since=_utc(since), until=_utc(until))
+
+
+class ReadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(min_length=1, max_length=500, description="notification ids")
+
+
+class ReadAnswer(BaseModel):
+    marked: int = Field(description="notifications of this centre that were unread and are now read")
+
+
+@router.post("/{centre_id}/notifications/read", response_model=ReadAnswer, responses=ERRORS)
+def read_notifications(centre_id: CentreId, body: ReadBody, user: CurrentUser, service: ServiceDep) -> ReadAnswer:
+    """Mark notifications of this centre read (ids of other centres are ignored)."""
+    check_centre(service, user, centre_id)
+    return ReadAnswer(marked=service.mark_read(body.ids, centre_id=centre_id))
 
 
 @router.get("/{centre_id}/notifications", response_model=list[NotificationView], responses=ERRORS)

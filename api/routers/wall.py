@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xueliang.api.access import actor_of, check_centre, permitted_actions
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.errors import problem
+from xueliang.api.routers.incidents import IncidentId
 from xueliang.api.schemas import IncidentPublic
 from xueliang.api.users import UserPublic
 from xueliang.contracts import Severity
@@ -278,3 +279,28 @@ def bulk_action(body: BulkBody, user: CurrentUser, service: ServiceDep) -> BulkA
         results.append(BulkResult(id=item.id, ok=True, status=200, incident=incident))
     done = sum(1 for r in results if r.ok)
     return BulkAnswer(done=done, failed=len(results) - done, results=results)
+
+
+# ------------------------------------------------------------------ 督办 urge
+class UrgeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=500, pattern=r"\S", description="what is expected, by when")
+
+
+@router.post(
+    "/incidents/{incident_id}/urge",
+    response_model=IncidentPublic,
+    responses={
+        401: problem("missing or invalid token"),
+        403: problem("not a supervisor above the owner"),
+        404: problem("no such incident"),
+        409: problem("the case is closed"),
+        422: {"description": "invalid body"},
+    },
+)
+def urge(incident_id: IncidentId, body: UrgeBody, user: CurrentUser, service: ServiceDep) -> IncidentPublic:
+    """督办 (urge): a supervisor above the owning centre presses it to act. The owner is notified
+    (kind `urge`) and its console alerts; audited as `urge`; the case's state does not change."""
+    view = service.urge(incident_id, actor_of(user), body.note)
+    return IncidentPublic(**view.model_dump(), permitted_actions=permitted_actions(service, user, view))
