@@ -123,6 +123,7 @@
     if (kind === "incident.flag" && change && change.level === "red") return { level: "urgent", reason: "red" };
     if ((kind === "incident.escalated" || kind === "incident.rerouted") && inc.owner_centre_id === S.user.centre_id)
       return { level: "urgent", reason: "escalated" };
+    if (kind === "incident.urged" && inc.owner_centre_id === S.user.centre_id) return { level: "urgent", reason: "urged" };
     if (kind === "incident.created") return inc.severity === "critical" ? { level: "urgent", reason: "critical" } : { level: "normal", reason: "new" };
     return null;
   }
@@ -244,6 +245,8 @@
     const a = alertFor(kind, inc, change);
     if (a) cue(a, inc);
     if (Date.now() - (S.kpiAt || 0) > 10000) { S.kpiAt = Date.now(); loadKpis().catch((e) => console.warn("kpis", e)); }
+    clearTimeout(S.inboxTimer); S.inboxTimer = setTimeout(() => loadInboxCount().catch(() => {}), 500);
+    if (S.view === "supervise") { clearTimeout(S.supTimer); S.supTimer = setTimeout(() => loadSupervise().catch(() => {}), 500); }
   }
 
   // ------------------------------------------------------------------ alert wall
@@ -278,7 +281,7 @@
   }
   function apiQuery(p, paged) {
     const q = new URLSearchParams();
-    q.set("scope", p.get("scope") === "closed" ? "closed" : "open");
+    q.set("scope", ["closed", "away"].includes(p.get("scope")) ? p.get("scope") : "open");
     for (const k of ["severity", "state", "rule_type"]) if (p.get(k)) q.set(k, p.get(k));
     if (p.get("camera")) q.set("camera_id", p.get("camera"));
     if (p.get("q")) q.set("q", p.get("q"));
@@ -324,8 +327,8 @@
     fillSelect($("#f-rule-type"), RULE_TYPES.map((v) => [v, tr("rt", v)]), p.get("rule_type"));
     fillSelect($("#f-camera"), [...S.cameras.entries()].map(([id, name]) => [id, name]), p.get("camera"));
     if (document.activeElement !== $("#f-q")) $("#f-q").value = p.get("q") || "";
-    $("#scope-open").classList.toggle("on", !closed); $("#scope-closed").classList.toggle("on", closed);
-    $("#scope-open").setAttribute("aria-pressed", String(!closed)); $("#scope-closed").setAttribute("aria-pressed", String(closed));
+    const scope = ["closed", "away"].includes(p.get("scope")) ? p.get("scope") : "open";
+    for (const b of document.querySelectorAll("[data-scope]")) { b.classList.toggle("on", b.dataset.scope === scope); b.setAttribute("aria-pressed", String(b.dataset.scope === scope)); }
     const list = p.get("view") === "list";
     $("#view-cards").classList.toggle("on", !list); $("#view-list").classList.toggle("on", list);
     $("#view-cards").setAttribute("aria-pressed", String(!list)); $("#view-list").setAttribute("aria-pressed", String(list));
@@ -350,13 +353,14 @@
     const page = S.wall;
     if (!page) return;
     const closed = p.get("scope") === "closed";
+    const away = p.get("scope") === "away";
     const list = p.get("view") === "list";
-    $("#wall-title").textContent = t(closed ? "wall.history" : "wall.open");
+    $("#wall-title").textContent = t(closed ? "wall.history" : away ? "wall.away" : "wall.open");
     $("#wall-count").textContent = "(" + page.total + (page.total !== page.counts.scope_total ? " / " + page.counts.scope_total : "") + ")";
-    renderUrgent(page.counts, closed);
-    $("#wall-empty").textContent = t(closed ? "wall.empty_history" : (page.counts.scope_total ? "wall.empty_filtered" : "wall.empty"));
+    renderUrgent(page.counts, closed || away);
+    $("#wall-empty").textContent = t(closed ? "wall.empty_history" : away ? "wall.empty_away" : (page.counts.scope_total ? "wall.empty_filtered" : "wall.empty"));
     $("#wall-empty").hidden = page.items.length > 0;
-    const canAct = !closed && S.user && S.user.role !== "engineer";
+    const canAct = !closed && !away && S.user && S.user.role !== "engineer";
     $("#bulk").hidden = !canAct;
     const freshIds = S.fresh; S.fresh = new Set();
     const wall = $("#view-wall");
@@ -548,6 +552,8 @@
     const kv = (pairs) => h("dl", { class: "kv" }, pairs.filter((p) => p[1] !== null && p[1] !== undefined && p[1] !== "")
       .map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
     const details = Object.entries(inc.details || {}).map(([k, v]) => k + "=" + v).join(", ");
+    const canUrge = S.user && SUPERVISORS.has(S.user.role) && OPEN_STATES.has(inc.state)
+      && inc.owner_centre_id !== S.user.centre_id && inc.permitted_actions.length > 0; // above the owner
     const actions = inc.permitted_actions.map((a) => h("button", {
       type: "button", class: a === "accept" ? "primary" : "", "data-action": a,
       "data-key": "detail:" + a,
@@ -565,7 +571,9 @@
       h("div", {}, h("h3", {}, t("detail.snapshot")), img),
       h("div", {},
         h("h2", {}, tr("rt", inc.rule_type), " · ", inc.rule),
-        h("div", { class: "actions" }, actions),
+        h("div", { class: "actions" }, actions, canUrge ? h("button", { type: "button", class: "urge", "data-key": "detail:urge",
+          onclick: () => openUrge(inc) }, t("urge.submit")) : null),
+        inc.permitted_actions.length === 0 && OPEN_STATES.has(inc.state) ? h("p", { class: "muted", id: "read-only" }, t("detail.read_only")) : null,
         kv([["f.severity", h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))],
           ["f.state", h("span", { class: "badge", id: "detail-state", "data-state": inc.state }, tr("st", inc.state))],
           ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", camname(inc.camera_id) + (S.cameras.has(inc.camera_id) ? " (" + inc.camera_id + ")" : "")], ["f.zone", inc.zone],
@@ -596,6 +604,83 @@
       })),
       list.length < inc.occurrence_count || shown.length < list.length
         ? h("p", { class: "muted" }, t("detail.occurrences_more").replace("{n}", shown.length)) : null);
+  }
+
+  // ------------------------------------------------------------------ supervision (督办) and inbox
+  const SUPERVISORS = new Set(["supervisor", "admin"]);
+  async function loadInboxCount() {
+    if (!S.user || S.user.role === "engineer") return;
+    const unread = await api("centres/" + encodeURIComponent(S.user.centre_id) + "/notifications?unread_only=true&limit=500");
+    const b = $("#inbox-count");
+    b.textContent = String(unread.length); b.hidden = unread.length === 0;
+  }
+  function noteText(n) {
+    // system notes are built in the dispatcher; show them by kind in the user's language, people's notes as written
+    if (n.kind === "urge") return t("notif.urge") + ": " + n.note;
+    return t("notif." + n.kind) !== "notif." + n.kind ? t("notif." + n.kind) : n.kind;
+  }
+  async function loadSupervise() {
+    const sup = S.user && SUPERVISORS.has(S.user.role);
+    $("#sup-kpi-block").hidden = !sup;
+    const centre = encodeURIComponent(S.user.centre_id);
+    const jobs = [api("centres/" + centre + "/notifications?limit=100")];
+    if (sup) {
+      const since = new Date(Date.now() - Number($("#sup-window").value) * 1000).toISOString();
+      jobs.push(api("centres/" + centre + "/kpis/children?since=" + encodeURIComponent(since)));
+      jobs.push(api("wall?sla_flag=red&sla_flag=yellow&page_size=100"));
+    }
+    const [notes, kids, overdue] = await Promise.all(jobs);
+    $("#inbox").replaceChildren(...notes.map((n) => h("li", { class: n.read_at ? "read" : "unread", "data-id": String(n.id), "data-kind": n.kind },
+      h("span", { class: "muted" }, fmtTime(n.at)), " ",
+      h("span", { class: "badge notif-" + n.kind }, t("notifk." + n.kind) !== "notifk." + n.kind ? t("notifk." + n.kind) : n.kind), " ",
+      h("a", { href: "#/incident/" + encodeURIComponent(n.incident_id) }, noteText(n)))));
+    $("#inbox-empty").hidden = notes.length > 0;
+    $("#inbox-read").disabled = !notes.some((n) => !n.read_at);
+    S.inbox = notes;
+    if (!sup) return;
+    $("#sup-kpis thead").replaceChildren(h("tr", {}, ["sup.rank", "sup.centre", "sup.total", "sup.open", "chip.unaccepted",
+      "kpi.accept_p50", "kpi.overdue", "kpi.false_alarm", "kpi.escalations"].map((k) => h("th", {}, t(k)))));
+    $("#sup-kpis tbody").replaceChildren(...kids.map((k) => h("tr", { "data-centre": k.centre_id, class: k.overdue_rate ? "warn" : "" },
+      h("td", {}, String(k.rank)), h("td", {}, k.name), h("td", {}, String(k.total)), h("td", {}, String(k.open)),
+      h("td", {}, String(k.unaccepted)), h("td", {}, SECS(k.accept_p50_s)), h("td", { class: "overdue-rate" }, pct(k.overdue_rate)),
+      h("td", {}, pct(k.false_alarm_rate)), h("td", {}, String(k.escalations)))));
+    $("#sup-kpis-empty").hidden = kids.length > 0;
+    $("#sup-overdue thead").replaceChildren(h("tr", {}, ["col.urgency", "f.severity", "f.rule", "f.camera", "f.owner", "f.state",
+      "col.waiting", "col.actions"].map((k) => h("th", {}, t(k)))));
+    $("#sup-overdue tbody").replaceChildren(...overdue.items.map((inc) => h("tr", { class: "incident-row", "data-id": inc.id },
+      h("td", {}, urgencyBadge(inc) || "—"), h("td", {}, h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))),
+      h("td", {}, ruleName(inc)), h("td", {}, camname(inc.camera_id)), h("td", {}, cname(inc.owner_centre_id)),
+      h("td", {}, tr("st", inc.state)), h("td", {}, age(inc.reported_at)),
+      h("td", { class: "actions" },
+        inc.owner_centre_id !== S.user.centre_id ? h("button", { type: "button", class: "urge", "data-key": inc.id + ":urge",
+          onclick: () => openUrge(inc) }, t("urge.submit")) : null,
+        h("a", { href: "#/incident/" + encodeURIComponent(inc.id) }, t("btn.detail"))))));
+    $("#sup-overdue-empty").hidden = overdue.items.length > 0;
+  }
+  function openUrge(inc) {
+    S.urgeFor = inc;
+    $("#urge-title").textContent = t("urge.title") + " · " + cname(inc.owner_centre_id) + " · " + ruleName(inc) + " · " + camname(inc.camera_id);
+    $("#urge-note").value = ""; $("#urge-error").hidden = true;
+    $("#urge-dialog").showModal(); $("#urge-note").focus();
+  }
+  async function submitUrge(ev) {
+    ev.preventDefault();
+    try {
+      await api("incidents/" + encodeURIComponent(S.urgeFor.id) + "/urge", { method: "POST", json: { note: $("#urge-note").value } });
+      $("#urge-dialog").close();
+      $("#bulk-msg").textContent = "";
+      if (S.view === "supervise") loadSupervise().catch((e) => console.warn("supervise", e));
+      if (S.view === "detail") loadDetail(S.urgeFor.id);
+    } catch (e) {
+      $("#urge-error").textContent = (e.status === 403 ? t("err.forbidden") : e.status === 409 ? t("err.conflict") : t("err.generic")) + ": " + e.message;
+      $("#urge-error").hidden = false;
+    }
+  }
+  async function markInboxRead() {
+    const ids = (S.inbox || []).filter((n) => !n.read_at).map((n) => n.id);
+    if (!ids.length) return;
+    await api("centres/" + encodeURIComponent(S.user.centre_id) + "/notifications/read", { method: "POST", json: { ids } });
+    await Promise.all([loadSupervise(), loadInboxCount()]);
   }
 
   // ------------------------------------------------------------------ cameras
@@ -695,6 +780,7 @@
     if (hash.startsWith("#/incident/")) { show("detail"); loadDetail(decodeURIComponent(hash.slice(11))); }
     else if (hash === "#/cameras") { show("cameras"); loadCameras().catch((e) => console.error(e)); }
     else if (hash === "#/map") { show("map"); loadMap().catch((e) => console.error(e)); }
+    else if (hash === "#/supervise") { show("supervise"); loadSupervise().catch((e) => console.error(e)); loadInboxCount().catch(() => {}); }
     else { S.detailId = null; $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
   }
   function whoami() {
@@ -703,6 +789,8 @@
   async function start() {
     await loadCentres();
     whoami();
+    $("#nav-supervise").hidden = !S.user || S.user.role === "engineer";
+    loadInboxCount().catch(() => {});
     if (!location.hash || location.hash === "#/login") location.hash = "#/wall";
     route();
     connectFeed();
@@ -734,6 +822,10 @@
     $("#bulk-accept").addEventListener("click", () => bulk("accept"));
     $("#bulk-reject").addEventListener("click", () => bulk("reject"));
     $("#export").addEventListener("click", () => exportCsv().catch((e) => console.warn("export", e)));
+    $("#urge-form").addEventListener("submit", submitUrge);
+    $("#urge-cancel").addEventListener("click", () => $("#urge-dialog").close());
+    $("#inbox-read").addEventListener("click", () => markInboxRead().catch((e) => console.warn("inbox", e)));
+    $("#sup-window").addEventListener("change", () => loadSupervise().catch((e) => console.warn("supervise", e)));
     $("#lang").addEventListener("click", toggle); $("#lang-login").addEventListener("click", toggle);
     $("#action-select").addEventListener("change", syncDialog);
     $("#action-form").addEventListener("submit", submitDialog);
