@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from xueliang.bus import acls
@@ -213,3 +214,19 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         "ssl_check_hostname": True,
     }
     assert security_options(KafkaSecurityConfig()) == {}
+
+
+def test_strimzi_users_grant_what_the_acl_table_grants() -> None:
+    """deploy/k8s/11-kafka-users.yaml: one KafkaUser (SCRAM) per stage with exactly xueliang.bus.acls' grants."""
+    docs = [d for d in yaml.safe_load_all((REPO / "deploy/k8s/11-kafka-users.yaml").read_text()) if d]
+    users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}
+    assert set(users) == {f"xl-{s}" for s in acls.STAGES}
+    for stage in acls.STAGES:
+        spec = users[f"xl-{stage}"]["spec"]
+        assert spec["authentication"]["type"] == "scram-sha-512"
+        got = set()
+        for rule in spec["authorization"]["acls"]:
+            res = rule["resource"]
+            for op in rule["operations"]:
+                got.add(acls.Grant(res["type"], res["name"], op.upper().replace("DESCRIBECONFIGS", "DESCRIBE_CONFIGS")))
+        assert got == set(acls.stage_grants(stage, Topics())), stage

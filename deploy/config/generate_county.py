@@ -195,7 +195,9 @@ def build() -> dict[str, Any]:
         "bus": {
             "type": "kafka",
             "frame_partitions": 24,
-            "bootstrap_servers": ["xueliang-kafka-bootstrap.xueliang.svc.cluster.local:9092"],
+            "bootstrap_servers": ["xueliang-kafka-bootstrap.xueliang.svc.cluster.local:9093"],
+            # SCRAM over TLS; user, password and CA file from XL_KAFKA_USERNAME/PASSWORD/CA_FILE
+            "security": {"protocol": "SASL_SSL"},
         },
         "store": {
             "url": "postgresql+psycopg://xueliang:${XL_POSTGRES_PASSWORD}@xueliang-postgres.xueliang.svc:5432/xueliang"
