@@ -32,6 +32,7 @@ from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPa
 from xueliang.bus.deadletter import DeadLetters, is_outage
 from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
+from xueliang.config.rules import AbandonedObjectRule
 from xueliang.contracts import (
     Box,
     ContractError,
@@ -77,6 +78,15 @@ class ZoomSpot(NamedTuple):
     class_id: int
 
 
+def rule_classes(camera: CameraConfig) -> frozenset[str]:
+    """The project classes the camera's enabled rules look at (an abandoned-object rule also looks for
+    owners: people). Detections of any other class are dropped before tracking."""
+    classes = {c for r in camera.rules if r.enabled for c in r.classes}
+    if any(isinstance(r, AbandonedObjectRule) and r.enabled for r in camera.rules):
+        classes.add("person")
+    return frozenset(classes)
+
+
 @dataclass
 class CameraState:
     """Everything the worker keeps for one camera: tracker, rules, gating clock, replay anchor."""
@@ -87,6 +97,10 @@ class CameraState:
     last_inferred_ts: float | None = None
     anchor: tuple[TopicPartition, int, float] | None = None  # first record of the current busy stretch
     zoom_spots: list[ZoomSpot] = field(default_factory=list)  # small, uncertain detections of the last zoom.hold_s
+    classes: frozenset[str] = frozenset()  # the project classes this camera's rules know; others are dropped
+
+    def __post_init__(self) -> None:
+        self.classes = rule_classes(self.camera)
 
     def quiet(self) -> bool:
         return not self.tracker.tracks and not self.rules.busy
@@ -496,10 +510,11 @@ class DetectorWorker:
         msg = item.msg
         st = self.state(msg.camera_id)
         st.last_inferred_ts = msg.capture_ts
+        # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker
         names = [self.class_names.get(int(c), "") for c in dets.class_id]
-        keep = np.asarray([bool(n) for n in names], bool) if len(names) else np.zeros(0, bool)
+        keep = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
         dets = dets[keep]
-        names = [n for n in names if n]
+        names = [n for n in names if n in st.classes]
         tracked = st.tracker.update(dets, msg.capture_ts)
         metrics.TRACKS.labels(camera=msg.camera_id).set(len(st.tracker.tracks))
         objects = []
