@@ -46,9 +46,7 @@ class ClassScore:
         return self.true_positives / self.ground_truth if self.ground_truth else 0.0
 
 
-def average_precision(
-    frames: Iterable[tuple[list[tuple[Box, float]], list[Box]]], iou: float = 0.5
-) -> ClassScore:
+def average_precision(frames: Iterable[tuple[list[tuple[Box, float]], list[Box]]], iou: float = 0.5) -> ClassScore:
     """AP of one class over frames given as ``(detections [(box, score)], ground-truth boxes)``."""
     scored: list[tuple[float, bool]] = []
     n_gt = 0

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from xueliang.config.detector import DetectorConfig, OnnxRuntimeBackend, OpenVinoBackend, UltralyticsBackend
+from xueliang.config.detector import (
+    DetectorConfig,
+    EnsembleBackend,
+    EnsembleMember,
+    OnnxRuntimeBackend,
+    OpenVinoBackend,
+    UltralyticsBackend,
+)
 from xueliang.detector import metrics
 from xueliang.detector.preprocess import canvas_shape, letterbox, postprocess, to_tensor
 from xueliang.detector.types import Detections
@@ -251,15 +258,76 @@ class UltralyticsDetector(InferenceBackend):
         return out.detach().float().cpu().numpy()
 
 
+class EnsembleDetector(InferenceBackend):
+    """Every member runs on every batch (its own letterbox size, the shared NMS); each keeps only the project
+    classes it answers for, renamed by its own class map, and the results are joined per frame. Class ids are
+    the ensemble's: the members' classes in the order the config lists them."""
+
+    kind = "ensemble"
+
+    def __init__(self, members: list[tuple[InferenceBackend, EnsembleMember]], conf: float, iou: float) -> None:
+        names: dict[int, str] = {}
+        self.members: list[tuple[InferenceBackend, dict[int, int]]] = []
+        for backend, spec in members:
+            remap: dict[int, int] = {}
+            for model_id, model_name in backend.names.items():
+                project = spec.class_map.get(model_name, model_name)
+                if project in spec.classes:
+                    ours = next((i for i, n in names.items() if n == project), len(names))
+                    names[ours] = project
+                    remap[model_id] = ours
+            missing = set(spec.classes) - set(names.values())
+            if missing:
+                raise BackendError(
+                    f"ensemble member {getattr(spec.backend, 'model', '?')} has no class for {sorted(missing)} "
+                    f"(its classes: {sorted(backend.names.values())[:12]}...; map them with class_map)"
+                )
+            self.members.append((backend, remap))
+        super().__init__(max(b.imgsz for b, _ in members), conf, iou, names)
+
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - predict() is overridden
+        raise NotImplementedError
+
+    def predict(self, images: list[np.ndarray]) -> list[Detections]:
+        per_member = [(backend.predict(images), remap) for backend, remap in self.members]
+        out = []
+        for i in range(len(images)):
+            parts = []
+            for dets, remap in per_member:
+                d = dets[i]
+                keep = np.asarray([int(c) in remap for c in d.class_id], bool) if len(d) else np.zeros(0, bool)
+                d = d[keep]
+                ids = np.asarray([remap[int(c)] for c in d.class_id], np.int32)
+                parts.append(Detections(d.xyxy, d.confidence, ids))
+            out.append(
+                Detections(
+                    np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
+                    np.concatenate([p.confidence for p in parts]).astype(np.float32),
+                    np.concatenate([p.class_id for p in parts]).astype(np.int32),
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        for backend, _ in self.members:
+            backend.close()
+
+
+def _single(b: OnnxRuntimeBackend | OpenVinoBackend | UltralyticsBackend, imgsz: int | None, conf: float,
+            iou: float) -> InferenceBackend:  # fmt: skip
+    if isinstance(b, OnnxRuntimeBackend):
+        return OnnxRuntimeDetector(b.model, imgsz, conf, iou, b.threads)
+    if isinstance(b, OpenVinoBackend):
+        return OpenVinoDetector(b.model, imgsz, conf, iou, b.threads, b.precision)
+    if isinstance(b, UltralyticsBackend):
+        return UltralyticsDetector(b.model, imgsz, conf, iou, b.device, b.threads)
+    raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed
+
+
 def make_backend(config: DetectorConfig) -> InferenceBackend:
     """Build the backend the config names."""
     b = config.backend
-    if isinstance(b, OnnxRuntimeBackend):
-        return OnnxRuntimeDetector(b.model, config.imgsz, config.confidence, config.iou, b.threads)
-    if isinstance(b, OpenVinoBackend):
-        return OpenVinoDetector(b.model, config.imgsz, config.confidence, config.iou, b.threads, b.precision)
-    if isinstance(b, UltralyticsBackend):
-        return UltralyticsDetector(
-            b.model, config.imgsz, config.confidence, config.iou, b.device, getattr(b, "threads", None)
-        )
-    raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed
+    if isinstance(b, EnsembleBackend):
+        members = [(_single(m.backend, m.imgsz, config.confidence, config.iou), m) for m in b.members]
+        return EnsembleDetector(members, config.confidence, config.iou)
+    return _single(b, config.imgsz, config.confidence, config.iou)

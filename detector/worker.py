@@ -44,6 +44,7 @@ from xueliang.contracts import (
 )
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
+from xueliang.detector.hazards import verify_fire
 from xueliang.detector.roi import Region, inside_crop, merge_crops, roi_regions
 from xueliang.detector.rules import (
     CameraRules,
@@ -510,11 +511,14 @@ class DetectorWorker:
         msg = item.msg
         st = self.state(msg.camera_id)
         st.last_inferred_ts = msg.capture_ts
-        # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker
+        # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker,
+        # nor do fires without flame colour
         names = [self.class_names.get(int(c), "") for c in dets.class_id]
         keep = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
+        if item.image is not None and keep.any():
+            keep &= verify_fire(dets, names, item.image, item.scale, self.config.hazard_check)
         dets = dets[keep]
-        names = [n for n in names if n in st.classes]
+        names = [n for n, k in zip(names, keep, strict=True) if k]
         tracked = st.tracker.update(dets, msg.capture_ts)
         metrics.TRACKS.labels(camera=msg.camera_id).set(len(st.tracker.tracks))
         objects = []

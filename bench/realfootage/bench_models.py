@@ -26,11 +26,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from label import EVAL_CLASS, EVAL_CLASSES  # noqa: E402
-from sources import CLIPS, read_frames  # noqa: E402
+from label import EVAL_CLASS, EVAL_CLASSES
+from sources import CLIPS, read_frames
 
-from xueliang.detector.accuracy import average_precision  # noqa: E402
-from xueliang.detector.backends import OnnxRuntimeDetector  # noqa: E402
+from xueliang.detector.accuracy import average_precision
+from xueliang.detector.backends import OnnxRuntimeDetector
 
 REPO = HERE.parents[1]
 MODELS = REPO / "detector" / "models"
@@ -101,7 +101,9 @@ def main() -> None:
         results[model.name] = r
         print(model.name, json.dumps(r))
     print()
-    print("| model | input | person AP50 | vehicle AP50 | two-wheeler AP50 | ms / frame | frames/s | vtest phantoms / frame (>= 0.4) | tree phantoms / frame |")
+    print(
+        "| model | input | person AP50 | vehicle AP50 | two-wheeler AP50 | ms / frame | frames/s | vtest phantoms / frame (>= 0.4) | tree phantoms / frame |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         a = r["ap50"]

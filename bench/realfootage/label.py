@@ -25,16 +25,13 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sources import CACHE, CLIPS, read_frames  # noqa: E402
+from sources import CACHE, CLIPS, read_frames
 
-from xueliang.detector.backends import OnnxRuntimeDetector  # noqa: E402
-from xueliang.detector.preprocess import nms  # noqa: E402
+from xueliang.detector.backends import OnnxRuntimeDetector
+from xueliang.detector.teacher import merge, teacher_boxes
 
 HERE = Path(__file__).resolve().parent
 MODELS = Path(__file__).resolve().parents[2] / "detector" / "models"
-PROJECT_CLASSES = ("person", "bicycle", "motorbike", "car", "truck")
-COCO_TO_PROJECT = {"person": "person", "bicycle": "bicycle", "motorcycle": "motorbike", "car": "car",
-                   "truck": "truck", "bus": "truck"}  # fmt: skip
 # the benchmark's classes: a van is a "car" to one model and a "truck" to another, and a county's rules
 # treat both alike (stalled vehicle: car, truck), so ground truth and scoring group them
 EVAL_CLASS = {"person": "person", "car": "vehicle", "truck": "vehicle", "bus": "vehicle",
@@ -53,53 +50,6 @@ def frame_indices(clip: str) -> list[int]:
     return SELECTION[clip]
 
 
-def _teacher_boxes(det: OnnxRuntimeDetector, frame: np.ndarray) -> list[tuple[list[float], str, float]]:
-    d = det.infer([frame])[0]
-    out = []
-    for box, score, cid in zip(d.xyxy, d.confidence, d.class_id, strict=True):
-        name = COCO_TO_PROJECT.get(det.names[int(cid)])
-        if name:
-            out.append(([float(v) for v in box], name, float(score)))
-    return out
-
-
-def merge(teachers: list[list[tuple[list[float], str, float]]], accept: float, agree: float) -> list[dict]:
-    """Per class: greedy clusters at IoU >= 0.5; each cluster keeps its best box and every teacher's best score."""
-    flat = [(b, c, s, t) for t, boxes in enumerate(teachers) for b, c, s in boxes]
-    merged: list[dict] = []
-    for cls in PROJECT_CLASSES:
-        rows = [r for r in flat if r[1] == cls]
-        if not rows:
-            continue
-        boxes = np.array([r[0] for r in rows], np.float32)
-        scores = np.array([r[2] for r in rows], np.float32)
-        order = nms(boxes, scores, 1.0)  # every index, best first
-        used = np.zeros(len(rows), bool)
-        for i in order:
-            if used[i]:
-                continue
-            x1 = np.maximum(boxes[i, 0], boxes[:, 0])
-            y1 = np.maximum(boxes[i, 1], boxes[:, 1])
-            x2 = np.minimum(boxes[i, 2], boxes[:, 2])
-            y2 = np.minimum(boxes[i, 3], boxes[:, 3])
-            inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            iou = inter / (area[i] + area - inter + 1e-9)
-            members = np.flatnonzero((iou >= 0.5) & ~used)
-            used[members] = True
-            per_teacher = [max((scores[m] for m in members if rows[m][3] == t), default=0.0) for t in range(2)]
-            proposed = max(per_teacher) >= accept or min(per_teacher) >= agree
-            merged.append(
-                {
-                    "box": [round(v, 1) for v in boxes[i].tolist()],
-                    "class": cls,
-                    "scores": [round(float(v), 3) for v in per_teacher],
-                    "proposed": bool(proposed),
-                }
-            )
-    return merged
-
-
 def draft(args: argparse.Namespace) -> None:
     teachers = [
         OnnxRuntimeDetector(MODELS / "coco-nanodet.onnx", None, args.candidate, 0.6),
@@ -109,7 +59,7 @@ def draft(args: argparse.Namespace) -> None:
     for clip in SELECTION:
         frames: dict[str, list[dict]] = {}
         for idx, frame in read_frames(CLIPS[clip].path(), frame_indices(clip)):
-            frames[str(idx)] = merge([_teacher_boxes(t, frame) for t in teachers], args.accept, args.agree)
+            frames[str(idx)] = merge([teacher_boxes(t, frame) for t in teachers], args.accept, args.agree)
         out[clip] = {"size": list(frame.shape[1::-1]), "frames": frames}
         print(f"{clip}: {len(frames)} frames, {sum(b['proposed'] for v in frames.values() for b in v)} proposed boxes")
     (HERE / "draft.json").write_text(json.dumps(out, indent=1))
@@ -162,7 +112,9 @@ def apply(args: argparse.Namespace) -> None:
     labels: dict[str, dict] = {}
     for clip, data in drafts.items():
         rev = review.get(clip, {})
-        frames = {idx: resolve(boxes, rev.get("frames", {}).get(idx, {}), rev)[0] for idx, boxes in data["frames"].items()}
+        frames = {
+            idx: resolve(boxes, rev.get("frames", {}).get(idx, {}), rev)[0] for idx, boxes in data["frames"].items()
+        }
         labels[clip] = {"source": CLIPS[clip].package, "licence": CLIPS[clip].licence, "size": data["size"],
                         "frames": frames}  # fmt: skip
     (HERE / "labels.json").write_text(json.dumps(labels, indent=1))

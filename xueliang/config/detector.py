@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from xueliang.config._base import StrictModel
 
@@ -39,7 +39,44 @@ class OpenVinoBackend(StrictModel):
     precision: Literal["f32", "bf16"] = "f32"
 
 
-Backend = Annotated[UltralyticsBackend | OnnxRuntimeBackend | OpenVinoBackend, Field(discriminator="type")]
+SingleBackend = Annotated[UltralyticsBackend | OnnxRuntimeBackend | OpenVinoBackend, Field(discriminator="type")]
+
+
+class EnsembleMember(StrictModel):
+    """One model of an ensemble and the project classes it answers for."""
+
+    backend: SingleBackend
+    imgsz: int | None = Field(None, ge=64, le=1920, multiple_of=32, description="default: the model's own size")
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="this model's class names → project classes (COCO 'motorcycle' → 'motorbike')"
+    )
+    classes: list[str] = Field(
+        min_length=1,
+        description="project classes taken from this model (after its class_map); its other classes are dropped",
+    )
+
+
+class EnsembleBackend(StrictModel):
+    """Several models on every frame, each answering for its own classes: e.g. a COCO-trained detector for
+    people and vehicles, trained on real images, and the project's model for fire and smoke only."""
+
+    type: Literal["ensemble"]
+    members: list[EnsembleMember] = Field(min_length=1, max_length=4)
+
+    @model_validator(mode="after")
+    def _disjoint_classes(self) -> EnsembleBackend:
+        seen: dict[str, int] = {}
+        for i, m in enumerate(self.members):
+            for c in m.classes:
+                if c in seen:
+                    raise ValueError(f"class {c!r} is taken from member {seen[c]} and member {i}: give each to one")
+                seen[c] = i
+        return self
+
+
+Backend = Annotated[
+    UltralyticsBackend | OnnxRuntimeBackend | OpenVinoBackend | EnsembleBackend, Field(discriminator="type")
+]
 
 
 class TrackerConfig(StrictModel):
@@ -73,6 +110,16 @@ class ZoomConfig(StrictModel):
     hold_s: float = Field(2.0, ge=0, description="a candidate's place is looked at again for this long (capture time)")
     max_crops: int = Field(2, ge=1, le=8, description="crops per frame at most")
     min_frame_scale: float = Field(1.5, ge=1.0, description="only frames at least this many times imgsz (long side)")
+
+
+class HazardCheckConfig(StrictModel):
+    """A colour check on fire detections before tracking (``xueliang.detector.hazards``): a box counts as
+    fire only when this share of its pixels is flame-coloured. Real footage's false fires (dark corners,
+    brick, leaves, glare) have about none; real and generated flames have far more."""
+
+    enabled: bool = True
+    fire_classes: list[str] = Field(default_factory=lambda: ["fire"], description="project classes checked")
+    min_flame_fraction: float = Field(0.08, ge=0, le=1, description="share of flame-coloured pixels in the box")
 
 
 class DetectorConfig(StrictModel):
@@ -132,3 +179,4 @@ class DetectorConfig(StrictModel):
         "tracked objects instead of the shrunken whole frame",
     )
     zoom: ZoomConfig = ZoomConfig()
+    hazard_check: HazardCheckConfig = HazardCheckConfig()
