@@ -89,6 +89,32 @@ def test_compose_mounts_exist_and_config_validates(monkeypatch: pytest.MonkeyPat
     assert "ingest:9100" in ports and "dispatch:9100" in ports
 
 
+def test_compose_kafka_uses_scram_each_service_gets_its_secrets_and_ops_ports_are_loopback() -> None:
+    """Issue 16 #3 and #12 for Compose."""
+    doc = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())
+    services = doc["services"]
+    kafka = services["kafka"]["environment"]
+    assert "PLAINTEXT://" not in kafka["KAFKA_LISTENERS"].replace("SASL_PLAINTEXT://", "")
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "ports" not in services["kafka"] and "ports" not in services["postgres"]
+    secrets = {"XL_JWT_SECRET", "XL_POSTGRES_PASSWORD", "XL_CAMERA_PASSWORD", "XL_KAFKA_PASSWORD"}
+    expected = {
+        "ingest": {"XL_CAMERA_PASSWORD", "XL_KAFKA_PASSWORD"},
+        "detector": {"XL_KAFKA_PASSWORD"},
+        "dispatch": {"XL_POSTGRES_PASSWORD", "XL_KAFKA_PASSWORD"},
+        "api": {"XL_JWT_SECRET", "XL_POSTGRES_PASSWORD"},
+    }
+    for name, want in expected.items():
+        assert set(services[name]["environment"]) & secrets == want, name
+    assert services["detector"]["environment"]["XL_KAFKA_USERNAME"] == "xl-detector"
+    for name in ("prometheus", "grafana"):
+        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), name
+    settings = load_config(REPO / "deploy/compose/xueliang.yaml")
+    assert settings.bus.type == "kafka" and settings.bus.security.protocol == "SASL_PLAINTEXT"
+
+
 # ---------------------------------------------------------------- kubernetes
 @pytest.mark.parametrize("where,doc", k8s_docs(), ids=lambda v: v if isinstance(v, str) else "")
 def test_k8s_resource_matches_its_schema(where: str, doc: dict[str, Any]) -> None:
