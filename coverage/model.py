@@ -405,7 +405,12 @@ class MaxCoverage:
             if mip:
                 step("LP bound (interior point)")
                 t = time.perf_counter()
-                lpb, x_lp = solver.lp_bound(kk, budget, time_limit=max(0.1, lp_share * (deadline - t)), interior=True)
+                lp_limit = max(0.1, lp_share * (deadline - t))
+                if budget is None and solver.m > 8 * support_columns(kk):
+                    lpb, x_lp, rounds = solver.support_lp_bound(kk, sel, time_limit=lp_limit)
+                    timings["lp_support_rounds"] = rounds
+                else:
+                    lpb, x_lp = solver.lp_bound(kk, budget, time_limit=lp_limit, interior=True)
                 timings["lp_bound"] = time.perf_counter() - t
                 if lpb < bound:
                     bound, bound_kind = lpb, "lp"
@@ -424,6 +429,26 @@ class MaxCoverage:
                 timings["lagrangian"] = time.perf_counter() - t
                 if lb < bound:
                     bound, bound_kind = lb, "lagrangian"
+        support_share = float((x_lp > 1e-3).mean()) if x_lp is not None else 1.0
+        if x_lp is not None and (not large or support_share <= 0.1) and not done() and time.perf_counter() < deadline:
+            # RINS-like: the MIP over the LP's support (x > 1e-3) and the incumbent, a model of a few hundred
+            # to a few thousand candidates that HiGHS solves far faster than the full one (on large models
+            # only when the support is a small share of the candidates: otherwise it is nearly as hard)
+            step("LP-restricted MIP")
+            t = time.perf_counter()
+            rsel = solver.restricted_mip(
+                np.flatnonzero(x_lp > 1e-3),
+                kk,
+                budget,
+                sel,
+                mip_gap=mip_gap,
+                time_limit=max(0.1, (0.25 if large else 0.6) * (deadline - time.perf_counter())),
+            )
+            if rsel is not None and large:  # polish by 1-swaps over every candidate
+                rsel = solver.local_search(rsel, budget, deadline=t + 0.5 * (deadline - t))
+            timings["restricted_mip"] = time.perf_counter() - t
+            if rsel is not None and solver.value(rsel) > value + _EPS:
+                sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
         if large and x_lp is not None and not done() and time.perf_counter() < deadline:
             # too large for the full MIP in seconds: iterated local search on the LP's support (a few
             # hundred columns where the full problem has thousands), polished by 1-swaps over every candidate
@@ -440,21 +465,7 @@ class MaxCoverage:
             )
             timings["support_search"] = time.perf_counter() - t
             if solver.value(ssel) > value + _EPS:
-                sel, value, method = ssel, solver.value(ssel), "lp-support-ils"
-        if not large and x_lp is not None and not done() and time.perf_counter() < deadline:
-            step("LP-restricted MIP")
-            t = time.perf_counter()
-            rsel = solver.restricted_mip(
-                np.flatnonzero(x_lp > 1e-3),
-                kk,
-                budget,
-                sel,
-                mip_gap=mip_gap,
-                time_limit=max(0.1, 0.6 * (deadline - time.perf_counter())),
-            )
-            timings["restricted_mip"] = time.perf_counter() - t
-            if rsel is not None and solver.value(rsel) > value + _EPS:
-                sel, value, method = rsel, solver.value(rsel), "lp-restricted-mip"
+                sel, value, method = ssel, solver.value(ssel), method + "+support-ils"
         if not done() and search_share > 0 and len(sel) > 1 and not small and time.perf_counter() < deadline:
             step("iterated local search")
             t = time.perf_counter()
@@ -572,6 +583,11 @@ class MaxCoverage:
             timings=timings,
             coverable_weight=float(pre.weights.sum()),
         )
+
+
+def support_columns(k: int) -> int:
+    """How many candidates the first LP support holds for ``k`` cameras."""
+    return max(2000, 8 * k)
 
 
 def coverage_from_points(demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float) -> sp.csr_matrix:
@@ -1055,6 +1071,80 @@ class _Core:
             pad = 1e-6 if interior else 1e-9
             bound = min(bound, float(h.getInfo().objective_function_value) * (1 + pad) + pad)
         return bound, x
+
+    def support_lp_bound(
+        self, k: int, incumbent: np.ndarray, *, time_limit: float, max_rounds: int = 8, first: int | None = None
+    ) -> tuple[float, np.ndarray | None, int]:
+        """The LP bound by column generation over a candidate support: the LP (interior point) over a
+        few thousand promising candidates and the demand they see, whose row duals (``w_i`` on the rows
+        none of them sees: those rows stay uncovered) are multipliers for the *full* Lagrangian bound
+        ``L(lambda)`` (valid for any multipliers); candidates whose ``(A^T lambda)_j`` would enter the
+        inner top-k are added and the LP solved again, until none would (then ``L(lambda)`` is the full
+        LP's value) or the time is up. Returns the best bound, the LP's ``x`` on all candidates
+        (zero outside the support) and the number of LP solves."""
+        t_end = time.perf_counter() + time_limit
+        w = self.w
+        # first support: the incumbent and the best candidates under the primal-dual multipliers of the
+        # incumbent (w_i on rows it leaves uncovered, 0.6 w_i on rows it covers once, 0 on rows covered twice)
+        rows, _ = _gather(self.C.indptr, self.C.indices, np.asarray(incumbent, dtype=np.int64))
+        cnt = np.bincount(rows, minlength=self.n)
+        lam0 = np.where(cnt == 0, w, np.where(cnt == 1, 0.6 * w, 0.0))
+        v = np.asarray(self.C.T @ lam0).reshape(-1)
+        n0 = first or support_columns(k)
+        cols = np.union1d(np.argpartition(-v, min(n0, self.m - 1))[:n0], np.asarray(incumbent, dtype=np.int64))
+        best, best_x, rounds = math.inf, None, 0
+        while rounds < max_rounds and time.perf_counter() < t_end:
+            rounds += 1
+            sub = self.C[:, cols].tocsc()
+            rws = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
+            core = _Core(sp.csr_matrix(sub.tocsr()[rws]), w[rws], self.cost[cols], self.site[cols], self.cap)
+            res = core.lp_duals(min(k, len(cols)), time_limit=max(0.1, t_end - time.perf_counter()))
+            if res is None:
+                break
+            x_sub, lam_sub, obj = res
+            lam = w.copy()
+            lam[rws] = np.clip(lam_sub, 0.0, w[rws])
+            b = self.lagrangian_value(lam, k, None) * (1 + 1e-12)
+            x = np.zeros(self.m)
+            x[cols] = x_sub
+            if b < best:
+                best, best_x = b, x
+            if best - obj <= 1e-7 * max(1.0, abs(obj)):
+                break  # the support's LP is the full LP
+            # candidates outside the support that would enter the inner top-k under these multipliers
+            vv = np.asarray(self.C.T @ lam).reshape(-1)
+            _, xin = self._inner(vv, k, None)
+            picked = np.flatnonzero(xin > 0)
+            thr = float(vv[picked].min()) if len(picked) else 0.0
+            outside = np.ones(self.m, dtype=bool)
+            outside[cols] = False
+            viol = np.flatnonzero(outside & (vv >= thr - 1e-9))
+            if len(viol) == 0:
+                break
+            viol = viol[np.argsort(-vv[viol], kind="stable")[: max(n0, 2 * len(picked))]]
+            cols = np.union1d(cols, viol)
+        return best, best_x, rounds
+
+    def lp_duals(self, k: int, *, time_limit: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """The LP relaxation (cardinality k) by interior point without crossover: ``x``, the coverage rows'
+        duals and the objective, or ``None`` when it does not finish in time."""
+        h, highspy = self._highs(time_limit, 1e-4)
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "off")
+        lp = self._base_lp(highspy, np.zeros(self.m), self.w, True)
+        lp.integrality_ = []
+        h.passModel(lp)
+        if k < self.m:
+            h.addRow(-highspy.kHighsInf, float(k), self.m, np.arange(self.m, dtype=np.int32), np.ones(self.m))
+        h.run()
+        sol = h.getSolution()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
+            return None
+        return (
+            np.asarray(sol.col_value[: self.m]),
+            np.abs(np.asarray(sol.row_dual[: self.n])),
+            float(h.getInfo().objective_function_value),
+        )
 
     def support_search(
         self,

@@ -197,3 +197,21 @@ def test_lp_bound_certified_by_its_duals_is_valid(seed: int) -> None:
     # any multipliers give a bound; the LP's duals give (almost) the LP value
     assert core.lagrangian_value(np.zeros(core.n), 4, None) >= opt
     assert core.lagrangian_value(core.w / 2, 4, None) >= opt
+
+
+def test_lp_bound_over_a_growing_candidate_support_reaches_the_full_lp() -> None:
+    from xueliang.coverage.model import _Core
+
+    rng = np.random.default_rng(11)
+    A = sp.random(400, 300, density=0.02, random_state=rng, format="csr")
+    A.data[:] = 1.0
+    w = rng.integers(1, 10, 400).astype(float)
+    pre = MaxCoverage(A, w).presolve()
+    core = _Core(pre.A, pre.weights, np.ones(300), np.arange(300), np.ones(300, dtype=np.int64))
+    sel, _ = core.greedy(6, None)
+    full, _ = core.lp_bound(6, None, time_limit=10, interior=True)
+    b, x, rounds = core.support_lp_bound(6, sel, time_limit=10, first=12)  # starts from 12 of 300 candidates
+    assert rounds >= 2 and x is not None and x.shape == (300,)
+    assert b == pytest.approx(full, rel=1e-6)
+    res = core.mip_max(6, None, sel, time_limit=10, mip_gap=0.0, quantum=1.0)
+    assert res is not None and b >= res[1] - 1e-9  # a bound on the integer optimum
