@@ -16,7 +16,7 @@ BATCH_SIZE = Histogram(
 FRAMES_INFERRED = Counter("xl_detector_frames_inferred_total", "Frames that went through the network")
 FRAMES_SKIPPED = Counter(
     "xl_detector_frames_skipped_total",
-    "Frames not inferred, by reason: stale (older than max_age_s), no_motion, unknown_camera",
+    "Frames not inferred, by reason: stale (older than max_age_s), no_motion, disabled_camera",
     ["reason"],
 )
 INCIDENTS = Counter(
