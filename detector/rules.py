@@ -21,8 +21,9 @@ Semantics (the ones peers get wrong):
   id switches: the state of a track that is lost, or whose box leaps (another object took
   its id), waits ``occlusion_grace_s`` as a *ghost*; a track of the same class family that
   settles at the same place (bottom-centre within the rule's radius, or IoU ≥ 0.5) within
-  that time takes it over, with the episode (same incident). A smooth departure leaves no
-  ghost, so a car that drives off and another that parks there later start fresh.
+  that time, and was not seen together with it, takes it over, with the episode (same
+  incident). A smooth departure leaves no ghost, so a car that drives off and another that
+  parks there later start fresh.
 """
 
 from __future__ import annotations
@@ -258,13 +259,17 @@ class _ObjectState:
     """Per-object rule state that can outlive its track (see :meth:`_RuleRunner.claim`).
 
     ``point``/``xyxy``: where the object was last consistent with the state (stationary anchor, or last
-    bottom-centre inside the zone) and its box there; ``seen_ts``: when; ``since``: the timer's start.
+    bottom-centre inside the zone) and its box there; ``seen_ts``: when; ``since``: the timer's start;
+    ``born_ts``: when the rule first saw the track (two tracks seen at once are two objects).
     """
 
-    __slots__ = ("family", "point", "seen_ts", "xyxy")
+    __slots__ = ("born_ts", "family", "point", "seen_ts", "xyxy")
 
-    def __init__(self, family: str, xyxy: tuple[float, float, float, float], ts: float) -> None:
+    def __init__(
+        self, family: str, xyxy: tuple[float, float, float, float], ts: float, born_ts: float | None = None
+    ) -> None:
         self.family, self.xyxy, self.point, self.seen_ts = family, xyxy, box_bottom_centre(xyxy), ts
+        self.born_ts = ts if born_ts is None else born_ts
 
     @property
     def since(self) -> float:
@@ -375,16 +380,17 @@ class _RuleRunner:
         self,
         states: dict[int, Any],
         obj: TrackedObject,
-        point: tuple[float, float],
+        heir: _ObjectState,
         radius: float,
         ts: float,
         seen: set[int],
     ) -> tuple[int, Any] | None:
-        """The lost state ``obj`` continues, if any: a ghost, or the state of a live track unseen in this
-        frame (the tracker gave the object a new id while the old one coasts), of the same class family,
-        seen within ``occlusion_grace_s``, at the same place (``point`` within ``radius`` of where it was, or
-        boxes overlapping by IoU ≥ 0.5). The longest-running one wins; it is taken (one object, one heir),
-        and its episode moves to ``obj``'s track."""
+        """The lost state ``obj`` (whose own state is ``heir``) continues, if any: a ghost, or the state of a
+        live track unseen in this frame (the tracker gave the object a new id while the old one coasts), of
+        the same class family, last seen within ``occlusion_grace_s`` and before ``obj``'s track was first
+        seen (unless it is that track's own), at the same place (``heir.point`` within ``radius`` of where
+        it was, or boxes overlapping by IoU ≥ 0.5). The longest-running one wins; it is taken (one object,
+        one heir), and its episode moves to ``obj``'s track."""
         if self.occlusion_grace_s <= 0:
             return None
         family = class_family(obj.class_name)
@@ -397,7 +403,8 @@ class _RuleRunner:
             and g.donor
             and g.family == family
             and ts - g.seen_ts <= self.occlusion_grace_s
-            and (math.dist(g.point, point) <= radius or box_iou(g.xyxy, obj.xyxy) >= HANDOVER_IOU)
+            and (tid == obj.track_id or g.seen_ts < heir.born_ts)
+            and (math.dist(g.point, heir.point) <= radius or box_iou(g.xyxy, obj.xyxy) >= HANDOVER_IOU)
         ]
         if not fits:
             return None
@@ -443,8 +450,8 @@ class _ZoneRunner(_RuleRunner):
             if inside and not p.established:
                 # a new track where an object inside was lost moments ago: the same object, its dwell goes on
                 # (within half its height of where it was last seen inside)
-                radius = (o.xyxy[3] - o.xyxy[1]) / 2
-                lost = self.claim(self.presence, o, o.bottom_centre, radius, frame.ts, seen)
+                p.point, radius = o.bottom_centre, (o.xyxy[3] - o.xyxy[1]) / 2
+                lost = self.claim(self.presence, o, p, radius, frame.ts, seen)
                 if lost is not None:
                     p.inherit(lost[1])
             p.observe(inside, frame.ts, inertia, self.grace_s)
@@ -602,8 +609,9 @@ class _Stay(_ObjectState):
         ts: float,
         anchor: tuple[float, float] | None = None,
         recent: Sequence[tuple[float, float]] = (),
+        born_ts: float | None = None,
     ) -> None:
-        super().__init__(family, xyxy, ts)
+        super().__init__(family, xyxy, ts, born_ts)
         if anchor is not None:
             self.point = anchor
         self.anchor_ts = ts
@@ -659,7 +667,7 @@ class StationaryRunner(_RuleRunner):
         if ts - st.anchor_ts > self.occlusion_grace_s:
             st.resumed = True  # too late for any lost stop to be this one
             return
-        lost = self.claim(self.stays, o, st.anchor, self.rule.max_motion_px, ts, seen)
+        lost = self.claim(self.stays, o, st, self.rule.max_motion_px, ts, seen)
         if lost is None:
             return
         g = lost[1]
@@ -692,7 +700,7 @@ class StationaryRunner(_RuleRunner):
             if math.hypot(mx - st.anchor[0], my - st.anchor[1]) > self.rule.max_motion_px:
                 if st.donor and st.leapt(o.xyxy):
                     self.bury(o.track_id, st, ts)  # the stopped object may be back under another id
-                self.stays[o.track_id] = _Stay(st.family, o.xyxy, ts, (mx, my), st.recent)
+                self.stays[o.track_id] = _Stay(st.family, o.xyxy, ts, (mx, my), st.recent, st.born_ts)
                 continue
             st.still += 1
             st.seen_ts, st.xyxy = ts, o.xyxy

@@ -615,6 +615,16 @@ def test_loitering_dwell_restarts_after_the_grace(gap_s, grace_s, dwell_from):
     assert len(opened) == 1 and opened[0].started_ts == pytest.approx(dwell_from)
 
 
+def test_two_people_seen_together_are_two_people():
+    """Someone who walks up beside a loiterer (10 px away, within the hand-over radius) and stays after the
+    loiterer is lost has their own dwell: a track seen at the same time as the lost one is never its heir."""
+    frames = [(i * 0.5, [person(1, 200, 200)]) for i in range(9)]  # 0-4 s: the loiterer alone
+    frames += [(4.5, [person(1, 200, 200), person(2, 210, 200)])]  # one frame together
+    frames += [(5.0 + i * 0.5, [person(2, 210, 200)]) for i in range(26)]  # the loiterer is lost at 5 s
+    opened = new(play(camera(LOITER), frames)[1])
+    assert [e.started_ts for e in opened] == [4.5]  # the newcomer's dwell, not the loiterer's from 0
+
+
 def crowd_frames(dip: str) -> list:
     """Four people stand in the yard from t=0; at 2.5 s one is missed for a frame (``undercount``) or comes
     back under a new id (``switch``: one frame unseen, then track 9, which needs inertia 2 to count), or is
@@ -658,22 +668,17 @@ def test_lost_state_is_bounded_and_keeps_the_camera_busy_until_the_grace():
     frames = []
     for i in range(80):
         ts = i * 0.5
-        here = [k for k in range(40) if k <= ts <= k + 1.0]  # 3 frames each, 25 px apart (7 places)
+        here = [k for k in range(40) if k <= ts <= k + 1.0]  # 3 frames each
+        places = [115 + 30 * (k % 7) for k in here]  # 30 px apart, each place again 6 s after (grace 5 s)
         frames.append(
-            (
-                ts,
-                [
-                    o
-                    for k in here
-                    for o in (person(k + 1, 120 + 25 * (k % 7), 200), car(1000 + k, 120 + 25 * (k % 7), 150))
-                ],
-            )
+            (ts, [o for k, x in zip(here, places, strict=True) for o in (person(k + 1, x, 200), car(1000 + k, x, 150))])
         )
-    engine, _ = play(cam, frames)
+    engine, events = play(cam, frames)
+    assert events == []  # nobody stayed long enough, and no lost object was taken over
     sizes = [len(r.ghosts) for r in engine.runners]
     assert all(1 <= n <= 6 for n in sizes), sizes  # only the last occlusion_grace_s (5 s) of lost objects
     engine.step(FrameView(39.5 + 1.0, NOON))
-    assert engine.busy  # lost objects may still come back: a successor must replay them
+    assert engine.busy and not any(r.book.busy for r in engine.runners)  # the ghosts alone: they may come back
     engine.step(FrameView(39.5 + 5.5, NOON))
     assert not engine.busy and all(r.ghosts == [] for r in engine.runners)
 
@@ -682,3 +687,23 @@ def test_replaying_an_occluded_stop_gives_the_same_ids():
     a = [e.incident_id for e in play(camera(STALL5), stall_frames("stolen"))[1]]
     b = [e.incident_id for e in play(camera(STALL5), stall_frames("stolen"))[1]]
     assert a == b and a
+
+
+def test_a_successor_replaying_from_the_last_quiet_frame_rebuilds_a_lost_stop():
+    """The worker commits offsets only up to a camera's last quiet frame (no tracks, no busy rule) and a
+    successor replays from there. A stop whose car is out of sight (its track evicted, nothing else in view)
+    must keep the camera busy, or a crash then would lose the stop and the successor would raise another id."""
+    frames = [(i * DT, [car(1)]) for i in range(12)]  # stopped from 0 to 2.75 s
+    frames += [(3.0 + i * DT, [car(1, seen=False)] if i * DT <= 2.0 else []) for i in range(16)]  # hidden 3-7 s
+    frames += [(7.0 + i * DT, [car(3)]) for i in range(12)]  # back as track 3
+    engine, reference = play(camera(STALL5), frames)
+    ids = [e.incident_id for e in new(reference)]
+    assert len(ids) == 1 and new(reference)[0].started_ts == 0.0
+    for crash in range(len(frames)):
+        engine, resume_at = CameraRules(camera(STALL5)), 0
+        for k, (ts, objs) in enumerate(frames[: crash + 1]):
+            engine.step(FrameView(ts, NOON, tuple(objs)))
+            if not objs and not engine.busy:
+                resume_at = k + 1  # quiet after frame k: offsets may be committed past it
+        _, replayed = play(camera(STALL5), frames[resume_at:])
+        assert [e.incident_id for e in new(replayed)] == ids, (crash, resume_at)
