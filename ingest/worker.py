@@ -95,9 +95,13 @@ class IngestWorker:
 
     # ------------------------------------------------------------ topology
     def topic_specs(self) -> list[TopicSpec]:
-        """Topics this worker needs (the registry with at least one partition per camera)."""
+        """Topics this worker needs (the registry with at least one partition per camera); only those:
+        its Kafka principal may describe no others (xueliang.bus.acls)."""
         specs = []
+        used = {self.topics.frames, self.topics.camera_health, self.topics.incidents, self.topics.camera_registry}
         for spec in topic_specs(self.topics, self.settings.bus.frame_partitions):
+            if spec.name not in used:
+                continue
             if spec.name == self.topics.camera_registry:
                 spec = TopicSpec(
                     spec.name,

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from xueliang.detector.worker import DetectorWorker
 from xueliang.dispatch.models import IncidentRow
 from xueliang.dispatch.store import Store
 from xueliang.dispatch.worker import Dispatcher
+from xueliang.ingest.worker import IngestWorker
 from xueliang.runtime import Lifecycle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +122,9 @@ def test_an_incident_end_to_end_through_scram_tls_with_per_stage_acls(secure_bro
     disp_settings = settings_for(secure_broker, "xl-dispatch", topics, tmp_path)
     det_bus, disp_bus = KafkaBus(det_settings.bus), KafkaBus(disp_settings.bus)  # type: ignore[arg-type]
     assert (ingest_bus.principal, det_bus.principal) == ("User:xl-ingest", "User:xl-detector")
+    # the ingest worker's own topic set-up works with only its ACLs (no CREATE, no other topics)
+    ingest = IngestWorker(settings_for(secure_broker, "xl-ingest", topics, tmp_path), ingest_bus, share=True)
+    assert ingest._setup_topics(threading.Event())
     prod = ingest_bus.producer("ingest")
     publish_frames(prod, topics.frames, det_settings.cameras[0], walker_frames([(1, 9)], 14), time.time() - 60)
     prod.close()

@@ -364,7 +364,18 @@ class KafkaBus(Bus):
                 def grow(admin: KafkaAdminClient, s: TopicSpec = spec) -> Any:
                     return admin.create_partitions({s.name: s.partitions})
 
-                self._admin_call(f"add partitions to {spec.name!r}", grow)
+                try:
+                    self._admin_call(f"add partitions to {spec.name!r}", grow)
+                except BusAccessDenied as exc:  # an operator's job where stages run with least privilege
+                    log.warning(
+                        "%s may not add partitions to %s (it has %d, the configuration asks for %d): "
+                        "the operator must (%s)",
+                        self.principal,
+                        spec.name,
+                        len(parts),
+                        spec.partitions,
+                        exc,
+                    )
             elif len(parts) > spec.partitions:
                 log.warning(
                     "topic %s has %d partitions, more than the %d configured (Kafka cannot remove "
