@@ -80,6 +80,9 @@ ACTION_SUMMARIES: dict[Action, str] = {
 class CameraPublic(CameraView):
     placement: GeoPlacement | None = Field(None, description="map position and view (from the configuration)")
     configured: bool = Field(description="defined in the configuration file (zones and rules come from there)")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="display names of the camera's zones, lines and rules (name -> label)"
+    )
 
 
 class RulePublic(BaseModel):

@@ -53,8 +53,8 @@ cameras:
     name: 大家桥村村口
     village: dajiaqiao
     source: {type: file, path: /dev/null}
-    zones: [{name: gate, polygon: [[10, 10], [200, 10], [200, 150], [10, 150]]}]
-    rules: [{name: gate-intrusion, type: intrusion, zone: gate}]
+    zones: [{name: gate, label: 村口大门, polygon: [[10, 10], [200, 10], [200, 150], [10, 150]]}]
+    rules: [{name: gate-intrusion, label: 村口闯入, type: intrusion, zone: gate}]
     placement: {lon: 120.4561, lat: 30.0912, azimuth_deg: 90, hfov_deg: 70, range_m: 60}
   - id: cam-dajiaqiao-pond
     name: 大家桥村池塘

@@ -126,6 +126,11 @@ def test_urge_notifies_the_owner_and_is_audited(env, client, clock):
         ).status_code
         == 422
     )
+    for bad in ([0], [2**70], ["x"], list(range(1, 502))):  # found by Schemathesis: a huge id was a 500
+        r = client.post(
+            "/api/v1/centres/dajiaqiao/notifications/read", headers=env.headers("op-dajiaqiao"), json={"ids": bad}
+        )
+        assert r.status_code == 422, (bad, r.text)
 
     def urge_as(user, incident, note="快"):
         return client.post(

@@ -36,7 +36,8 @@ def _public(settings: Settings, view: CameraView) -> CameraPublic:
         cfg = settings.camera(view.id)
     except KeyError:
         return CameraPublic(**view.model_dump(), placement=None, configured=False)
-    return CameraPublic(**view.model_dump(), placement=cfg.placement, configured=True)
+    labels = {x.name: x.label for x in (*cfg.zones, *cfg.lines, *cfg.rules) if x.label}
+    return CameraPublic(**view.model_dump(), placement=cfg.placement, configured=True, labels=labels)
 
 
 def _visible_camera(service: Any, user: UserPublic, camera_id: str) -> CameraView:

@@ -25,12 +25,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class CentreRef(BaseModel):
+    id: str
+    name: str
+    tier: str
+
+
 class CentreNodePublic(BaseModel):
     id: str
     name: str
     tier: str = Field(description="city | county | township | village")
     division_code: str | None
     children: list[CentreNodePublic]
+    ancestors: list[CentreRef] = Field(
+        default_factory=list, description="the centres above (parent first; names for cases escalated up)"
+    )
 
 
 def _utc(v: datetime | None) -> datetime | None:
@@ -43,7 +52,9 @@ def my_tree(user: CurrentUser, service: ServiceDep) -> CentreNodePublic:
     root = None if user.role is Role.admin else user.centre_id
     if root is not None:
         check_centre(service, user, root)
-    return CentreNodePublic.model_validate(service.centres(root))
+    tree = CentreNodePublic.model_validate(service.centres(root))
+    ups = [service.tree.node(c) for c in service.tree.ancestors(root)] if root is not None else []
+    return tree.model_copy(update={"ancestors": [CentreRef(id=n.id, name=n.name, tier=n.tier.value) for n in ups]})
 
 
 @router.get("/{centre_id}", response_model=CentreNodePublic, responses=ERRORS)
@@ -83,7 +94,9 @@ def child_kpis(
 class ReadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(min_length=1, max_length=500, description="notification ids")
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=500, description="notification ids"
+    )
 
 
 class ReadAnswer(BaseModel):

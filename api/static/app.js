@@ -19,7 +19,9 @@
     alerts: [],             // persistent urgent alerts shown in the banner
     alertLog: [],           // every cue played: {level, reason, id} (tests read it)
     centres: new Map(),     // centre id -> name (your subtree)
+    names: new Map(),       // centre id -> name of the centres above yours
     cameras: new Map(),     // camera id -> name
+    labels: new Map(),      // camera id -> {zone/line/rule name -> display name from the configuration}
   };
   window.XL = S; // for debugging and tests
 
@@ -52,13 +54,56 @@
     const d = new Date(iso);
     return d.toLocaleString(S.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
   }
-  function cname(id) { return id ? (S.centres.get(id) || id) : "—"; }
+  function cname(id) { return id ? (S.centres.get(id) || S.names.get(id) || id) : "—"; }
   async function loadCentres() {
     const walk = (n) => { S.centres.set(n.id, n.name); n.children.forEach(walk); };
-    try { walk(await api("centres")); } catch (e) { console.warn("centres", e); }
-    try { for (const c of await api("cameras")) if (c.name) S.cameras.set(c.id, c.name); } catch (e) { console.warn("cameras", e); }
+    try {
+      const tree = await api("centres");
+      walk(tree);
+      for (const a of tree.ancestors || []) S.names.set(a.id, a.name); // named, but not dispatch targets
+    } catch (e) { console.warn("centres", e); }
+    try {
+      for (const c of await api("cameras")) { if (c.name) S.cameras.set(c.id, c.name); S.labels.set(c.id, c.labels || {}); }
+    } catch (e) { console.warn("cameras", e); }
   }
   function camname(id) { return S.cameras.get(id) || id; }
+  // identifiers (ids, user names, configuration names without a display name) are shown as such, marked
+  function ident(text) { return h("span", { class: "ident", translate: "no" }, text); }
+  function label(cameraId, name) { return name ? ((S.labels.get(cameraId) || {})[name] || ident(name)) : null; }
+  function zoneLabel(inc) { return label(inc.camera_id, inc.zone); }
+  function ruleLabel(inc) { return label(inc.camera_id, inc.rule); }
+  const DETAIL_KEYS = new Set(["dwell_s", "count", "max_count", "duration_s", "stationary_s", "area_px", "max_area_px",
+    "frames", "crossings", "direction", "classes", "ended"]);
+  function detailsOf(inc) {
+    const parts = Object.entries(inc.details || {}).map(([k, v]) => [DETAIL_KEYS.has(k) ? t("dk." + k) : ident(k), " ",
+      typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(1))
+        : t("dv." + v) !== "dv." + v ? t("dv." + v) : ident(String(v)), "; "]);
+    return parts.length ? parts : null;
+  }
+  function classesOf(inc) { return (inc.class_names || []).map((c) => tr("cls", c)).join(S.lang === "zh" ? "、" : ", "); }
+  // system audit notes are written by the dispatcher in one language; show them in the user's
+  function auditNote(a, inc) {
+    const note = a.note || "";
+    let m;
+    const esc = (from, to) => cname(from) + " → " + cname(to);
+    if (a.actor === "system") {
+      if (a.action === "report") return t("an.report").replace("{camera}", camname(inc.camera_id));
+      if (a.action === "escalate" && (m = /^(not accepted in time|not closed in time|escalated): (\S+) → (\S+)/.exec(note)))
+        return t(m[1] === "not closed in time" ? "an.esc_close" : m[1] === "escalated" ? "an.escalated" : "an.esc_accept") + ": " + esc(m[2], m[3]);
+      if (a.action === "raise_severity" && (m = /^severity (\w+) → (\w+) \(revision (\d+)\)(?:; owner (\S+) → (\S+))?/.exec(note)))
+        return t("an.raise") + ": " + tr("sev", m[1]) + " → " + tr("sev", m[2]) + (m[4] ? "; " + t("f.owner") + " " + esc(m[4], m[5]) : "");
+      if (a.action === "merge" && (m = /^occurrence (\d+): \S+ \((\w+)\) at (\S+)/.exec(note)))
+        return t("an.merge").replace("{n}", m[1]) + " · " + tr("sev", m[2]) + " · " + fmtTime(m[3]);
+      return note ? ident(note) : "";
+    }
+    if (a.action === "dispatch" && (m = /^to ([^:]+?)(?:: ([\s\S]*))?$/.exec(note)))
+      return [t("an.dispatch_to") + " ", S.centres.has(m[1]) ? cname(m[1]) : m[1], m[2] ? "：" + m[2] : ""];
+    if (a.action === "reject" && (note === "false_alarm" || note === "duplicate")) return tr("reason", note);
+    if (a.action === "escalate" && (m = /^escalated: (\S+) → (\S+)(?:; ([\s\S]*))?$/.exec(note)))
+      return [t("an.escalated") + ": " + esc(m[1], m[2]), m[3] ? "；" + m[3] : ""];
+    return note; // what a person wrote, as written
+  }
+  function actorOf(a) { return a.actor === "system" ? t("actor.system") : [ident(a.actor), " (" + tr("role", a.role) + ")"]; }
   function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%"; }
 
   async function api(path, opts = {}) {
@@ -438,7 +483,7 @@
           h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
           h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state)),
           occBadge(inc)),
-        h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id), inc.zone ? " · " + inc.zone : ""),
+        h("div", { class: "meta" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id), inc.zone ? [" · ", zoneLabel(inc)] : ""),
         h("div", { class: "actions" }, actionButtons(inc))));
   }
   function row(inc, canAct, closed, fresh) {
@@ -449,7 +494,7 @@
       h("td", {}, h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))),
       h("td", {}, ruleName(inc), " ", occBadge(inc)),
       h("td", { title: inc.camera_id }, camname(inc.camera_id)),
-      h("td", {}, inc.zone || "—"),
+      h("td", {}, zoneLabel(inc) || "—"),
       h("td", {}, h("span", { class: "badge state", "data-state": inc.state }, tr("st", inc.state))),
       h("td", {}, cname(inc.owner_centre_id)),
       h("td", {}, fmtTime(closed ? inc.closed_at : inc.reported_at)),
@@ -551,7 +596,6 @@
     setImg(img, inc);
     const kv = (pairs) => h("dl", { class: "kv" }, pairs.filter((p) => p[1] !== null && p[1] !== undefined && p[1] !== "")
       .map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
-    const details = Object.entries(inc.details || {}).map(([k, v]) => k + "=" + v).join(", ");
     const canUrge = S.user && SUPERVISORS.has(S.user.role) && OPEN_STATES.has(inc.state)
       && inc.owner_centre_id !== S.user.centre_id && inc.permitted_actions.length > 0; // above the owner
     const actions = inc.permitted_actions.map((a) => h("button", {
@@ -561,30 +605,31 @@
     }, tr("act", a)));
     const timeline = h("ol", { class: "timeline" },
       h("li", {}, fmtTime(inc.started_at), " — ", t("f.started")),
-      inc.audit.map((a) => h("li", {}, fmtTime(a.at), " — ", tr("st", a.to_state), " (", a.actor, a.centre_id ? " @ " + cname(a.centre_id) : "", ")", a.note ? ": " + a.note : "")));
+      inc.audit.map((a) => { const n = auditNote(a, inc); return h("li", {}, fmtTime(a.at), " — ", tr("act", a.action), " → ", tr("st", a.to_state), " (", actorOf(a), a.centre_id ? " @ " + cname(a.centre_id) : "", ")", n && n.length !== 0 ? ["：", n] : ""); }));
     const audit = h("table", { class: "grid-table", id: "audit" },
       h("thead", {}, h("tr", {}, ["audit.at", "audit.actor", "audit.centre", "audit.action", "audit.from", "audit.to", "audit.note"].map((k) => h("th", {}, t(k))))),
-      h("tbody", {}, inc.audit.map((a) => h("tr", {}, h("td", {}, fmtTime(a.at)), h("td", {}, a.actor + " (" + a.role + ")"),
+      h("tbody", {}, inc.audit.map((a) => h("tr", {}, h("td", {}, fmtTime(a.at)), h("td", {}, actorOf(a)),
         h("td", {}, cname(a.centre_id)), h("td", {}, tr("act", a.action)), h("td", {}, a.from_state ? tr("st", a.from_state) : "—"),
-        h("td", {}, tr("st", a.to_state)), h("td", {}, a.note)))));
+        h("td", {}, tr("st", a.to_state)), h("td", {}, auditNote(a, inc))))));
     keepFocus($("#detail"), () => $("#detail").replaceChildren(h("div", { class: "detail" },
       h("div", {}, h("h3", {}, t("detail.snapshot")), img),
       h("div", {},
-        h("h2", {}, tr("rt", inc.rule_type), " · ", inc.rule),
+        h("h2", {}, tr("rt", inc.rule_type), " · ", ruleLabel(inc)),
         h("div", { class: "actions" }, actions, canUrge ? h("button", { type: "button", class: "urge", "data-key": "detail:urge",
           onclick: () => openUrge(inc) }, t("urge.submit")) : null),
         inc.permitted_actions.length === 0 && OPEN_STATES.has(inc.state) ? h("p", { class: "muted", id: "read-only" }, t("detail.read_only")) : null,
         kv([["f.severity", h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity))],
           ["f.state", h("span", { class: "badge", id: "detail-state", "data-state": inc.state }, tr("st", inc.state))],
-          ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", camname(inc.camera_id) + (S.cameras.has(inc.camera_id) ? " (" + inc.camera_id + ")" : "")], ["f.zone", inc.zone],
+          ["f.sla", tr("sla", inc.sla_flag)], ["f.camera", [camname(inc.camera_id), S.cameras.has(inc.camera_id) ? [" (", ident(inc.camera_id), ")"] : ""]], ["f.zone", zoneLabel(inc)],
           ["f.owner", cname(inc.owner_centre_id)], ["f.grid", cname(inc.grid_centre_id)], ["f.started", fmtTime(inc.started_at)],
           ["f.reported", fmtTime(inc.reported_at)], ["f.accept_due", fmtTime(inc.accept_due_at)],
           ["f.close_due", fmtTime(inc.close_due_at)], ["f.escalation", String(inc.escalation_level)],
           ["f.occurrences", inc.occurrence_count > 1 ? inc.occurrence_count + " · " + t("f.last_occurrence") + " " + fmtTime(inc.last_occurrence_at) : null],
-          ["f.target", inc.dispatch_target], ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
-          ["f.classes", (inc.class_names || []).join(", ")], ["f.details", details]]),
+          ["f.target", inc.dispatch_target && S.centres.has(inc.dispatch_target) ? cname(inc.dispatch_target) : inc.dispatch_target],
+          ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
+          ["f.classes", classesOf(inc)], ["f.details", detailsOf(inc)]]),
         h("h3", {}, t("detail.timeline")), timeline)),
-      occurrences(inc),
+      occurrences(inc) || "",
       h("h3", {}, t("detail.audit")), h("div", { class: "table-wrap" }, audit)));
   }
 
@@ -616,7 +661,9 @@
   }
   function noteText(n) {
     // system notes are built in the dispatcher; show them by kind in the user's language, people's notes as written
-    if (n.kind === "urge") return t("notif.urge") + ": " + n.note;
+    const m = n.kind === "urge" ? /^(\S+) @ (\S+): ([\s\S]*)$/.exec(n.note) : null;
+    if (m) return [t("notif.urge") + " (", ident(m[1]), " @ ", cname(m[2]), ")：", m[3]];
+    if (n.kind === "urge") return [t("notif.urge"), "：", n.note];
     return t("notif." + n.kind) !== "notif." + n.kind ? t("notif." + n.kind) : n.kind;
   }
   async function loadSupervise() {
@@ -688,14 +735,14 @@
     const [cams, rate] = await Promise.all([api("cameras?limit=500"), api("cameras/online-rate?window_s=86400")]);
     const byId = new Map(rate.cameras.map((c) => [c.camera_id, c]));
     $("#cam-summary").textContent = t("cam.summary") + ": " + t("cam.online_rate") + " " + pct(rate.online_rate)
-      + " · " + t("cam.intact_rate") + " " + pct(rate.intact_rate) + " · " + t("cam.window") + " 24h";
+      + " · " + t("cam.intact_rate") + " " + pct(rate.intact_rate) + " · " + t("cam.window") + " " + t("cam.24h");
     $("#cam-table thead").replaceChildren(h("tr", {}, ["cam.id", "cam.name", "cam.village", "cam.status", "cam.faults",
       "cam.scores", "cam.fps", "cam.online_rate", "cam.intact_rate"].map((k) => h("th", {}, t(k)))));
     $("#cam-table tbody").replaceChildren(...cams.map((c) => {
       const r = byId.get(c.id) || {};
       const scores = Object.entries(c.quality_scores || {}).map(([k, v]) => tr("fault", k) + " " + Number(v).toFixed(2)).join(", ");
       return h("tr", { "data-camera": c.id },
-        h("td", {}, c.id), h("td", {}, c.name), h("td", {}, cname(c.village_id)),
+        h("td", {}, ident(c.id)), h("td", {}, c.name), h("td", {}, cname(c.village_id)),
         h("td", {}, h("span", { class: "badge cs-" + (c.status || "unknown") }, c.status ? tr("cs", c.status) : t("cam.unknown"))),
         h("td", {}, c.faults.length ? c.faults.map((f) => tr("fault", f)).join(", ") : t("cam.none")),
         h("td", { class: "muted" }, scores || "—"), h("td", {}, c.fps !== null ? Number(c.fps).toFixed(1) : "—"),
@@ -746,7 +793,7 @@
         const colour = kind === "candidate" ? "#f5c518" : ({ online: "#4caf50", degraded: "#f5c518", offline: "#e53935" }[f.properties.status] || "#ffffff");
         const g = s("g", { class: "map-" + kind, "data-id": f.properties.id || "" });
         g.append(s("circle", { cx: x, cy: y, r: 6, fill: colour, stroke: "#000", "stroke-width": 1.5 }));
-        const label = s("text", { x: Number(x) + 9, y: Number(y) - 8, fill: "#e6edf3", "font-size": 13 });
+        const label = s("text", { x: Number(x) + 9, y: Number(y) - 8, fill: "#e6edf3", "font-size": 13, class: f.properties.name ? "" : "ident" });
         label.textContent = f.properties.name || f.properties.id || (f.properties.site ? "+" + f.properties.site : "");
         g.append(label);
         (layers[kind] || layers.camera).append(g);
@@ -784,7 +831,7 @@
     else { S.detailId = null; $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
   }
   function whoami() {
-    $("#whoami").textContent = S.user ? S.user.username + " · " + tr("role", S.user.role) + " @ " + cname(S.user.centre_id) : "";
+    $("#whoami").replaceChildren(...(S.user ? [ident(S.user.username), " · " + tr("role", S.user.role) + " @ " + cname(S.user.centre_id)] : []));
   }
   async function start() {
     await loadCentres();

@@ -119,11 +119,13 @@ Source = Annotated[RtspSource | HttpSource | FileSource | SceneSource, Field(dis
 
 class Zone(StrictModel):
     name: Identifier
+    label: str = Field("", max_length=100, description="display name in the console (e.g. 村口大门); empty: the name")
     polygon: Polygon
 
 
 class Line(StrictModel):
     name: Identifier
+    label: str = Field("", max_length=100, description="display name in the console (e.g. 村口大门); empty: the name")
     a: Point
     b: Point
 

@@ -26,6 +26,7 @@ class ActiveWindow(StrictModel):
 
 class _RuleBase(StrictModel):
     name: Identifier
+    label: str = Field("", max_length=100, description="display name in the console (e.g. 村口大门); empty: the name")
     enabled: bool = True
     severity: Severity | None = Field(None, description="defaults to the rule type's default severity")
     classes: list[str] = Field(default_factory=lambda: ["person"], min_length=1)
