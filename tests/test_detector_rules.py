@@ -707,3 +707,22 @@ def test_a_successor_replaying_from_the_last_quiet_frame_rebuilds_a_lost_stop():
                 resume_at = k + 1  # quiet after frame k: offsets may be committed past it
         _, replayed = play(camera(STALL5), frames[resume_at:])
         assert [e.incident_id for e in new(replayed)] == ids, (crash, resume_at)
+
+
+@pytest.mark.parametrize("grace_s, raised_at", [(5.0, 0.75 + 4.0), (0.0, 4.5 + 4.0)])
+def test_abandoned_object_keeps_its_unattended_time_through_an_id_switch(grace_s, raised_at):
+    """A bicycle whose owner was last beside it at 0.75 s is hidden 3-4.5 s and comes back as track 5: still
+    unattended since 0.75 s, raised at 4.75 s (stationary_s 4); with no grace it starts again at 4.5 s."""
+    rule = {**ABANDON, "occlusion_grace_s": grace_s}
+    frames = []
+    for i in range(round(12 / DT)):
+        ts = i * DT
+        if 3.0 <= ts < 4.5:
+            objs = []
+        else:
+            objs = [person(1 if ts < 3.0 else 5, 200, 200, cls="bicycle", w=30, h=30)]
+        if ts < 1.0:
+            objs.append(person(2, 220, 205))
+        frames.append((ts, objs))
+    opened = new(play(camera(rule), frames)[1])
+    assert [e.ts for e in opened] == [pytest.approx(raised_at)]
