@@ -99,7 +99,7 @@ def test_payload_contracts_refuse_naive_future_non_finite_long_and_oversized() -
     inc = json.loads(make_incident(1, now).to_bytes())
     for change, reason in [
         ({"details": {"count": float("inf")}}, "details.count"),
-        ({"track_ids": list(range(300))}, "track_ids: List should have at most 256 items"),
+        ({"track_ids": list(range(2000))}, "track_ids: List should have at most 1024 items"),
         ({"revision": 2**40}, "revision: Input should be less than or equal to 2147483647"),
         ({"boxes": [{"xyxy": [0, 0, 1e999, 1], "class_name": "person", "confidence": 0.5}]}, "boxes.0.xyxy.2"),
         ({"updated_at": "2026-03-01T09:00:00"}, "updated_at must be timezone-aware"),

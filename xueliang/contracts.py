@@ -49,7 +49,7 @@ MAX_FUTURE_S = 24 * 3600.0
 MAX_FRAME_SIDE = 8192
 MAX_MOTION_BOXES = 256
 MAX_HEADER_BYTES = 64 * 1024
-MAX_LIST_ITEMS = 256
+MAX_LIST_ITEMS = 1024
 MAX_TEXT_CHARS = 2000
 MAX_INT = 2**63 - 1
 
@@ -424,7 +424,7 @@ class CameraHealth(_Payload):
         description="failing diagnoses: blur, covered, moved, frozen, signal_loss, colour_cast, too_dark, too_bright, noise",
     )
     scores: dict[Name, Finite] = Field(default_factory=dict, max_length=32)
-    fps: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
+    fps: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 

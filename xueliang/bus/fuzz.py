@@ -192,7 +192,7 @@ def hostile_payloads(rng: random.Random, n: int, good: dict[str, Any]) -> Iterat
                 **(
                     {rng.choice(["revision", "source_frame_seq"]): rng.choice([-1, 2**70, "seven", 1.5])}
                     if is_incident
-                    else {"fps": rng.choice([-1, 1e6, "fast"])}
+                    else {"fps": rng.choice([-1, 1e7, "fast"])}
                 )
             ),
         ),
@@ -206,7 +206,7 @@ def hostile_payloads(rng: random.Random, n: int, good: dict[str, Any]) -> Iterat
                             {"boxes": [{"xyxy": [0, 0, 1, 1], "class_name": "person", "confidence": 5}]},
                             {"track_ids": [-1]},
                             {"details": {f"k{i}": i for i in range(100)}},
-                            {"class_names": ["person"] * 300},
+                            {"class_names": ["person"] * 2000},
                             {"boxes": [{"xyxy": [0, 0], "class_name": "p", "confidence": 0.5}]},
                         ]
                     )
