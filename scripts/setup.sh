@@ -9,11 +9,12 @@ MODE=${1:-demo}
 PYTHON=${PYTHON:-python3}
 
 if [ "$MODE" = test ]; then
-  # real parts the tests run against: footage, RTSP, Prometheus, PostgreSQL, Chromium, GDAL, GStreamer
+  # real parts the tests run against: footage, RTSP, Prometheus, PostgreSQL, Chromium, GDAL, GStreamer,
+  # openssl (the CA and broker certificate of the authenticated Kafka: deploy/kafka/kafka.sh XL_KAFKA_SECURE=1)
   APT_PACKAGES=(opencv-doc ffmpeg prometheus postgresql chromium gdal-bin
                 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-                gir1.2-gst-rtsp-server-1.0 python3-gi fonts-wqy-microhei)
+                gir1.2-gst-rtsp-server-1.0 python3-gi fonts-wqy-microhei openssl)
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
