@@ -3,7 +3,8 @@
 ones. At the end both stages are alive, every hostile record is in the dead-letter topic with a
 reason (matched by its ``fuzz`` header), no good record is, and every good record was processed
 exactly once (counted in the store). The detector runs the shipped BlobBackend, so the test
-measures the pipeline's handling, not a model."""
+measures the pipeline's handling, not a model. The fourth consumed topic, xl.camera-registry, is read by
+ingest for group membership only (contents never parsed): 1,000 hostile records there leave it running."""
 
 from __future__ import annotations
 
@@ -220,3 +221,54 @@ def test_a_thousand_hostile_records_per_topic_stop_no_stage_and_lose_nothing(kaf
         f"{len(good_health)} health good; produced in {produced_s:.1f}s, consumed in {consumed_s:.1f}s; "
         f"families {dict(Counter(f for _, f in hostile.values()))}"
     )
+
+
+def test_hostile_camera_registry_records_do_not_disturb_ingest(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The ingest stage consumes xl.camera-registry only for group membership (which partitions it owns,
+    never the records' contents): 1,000 hostile records there leave it running its cameras."""
+    from xueliang.bus.kafka import KafkaBus
+    from xueliang.ingest.worker import IngestWorker
+
+    rng = random.Random(17)
+    prefix = f"t-fuzzreg-{uuid.uuid4().hex[:8]}"
+    topics = Topics(**{k: f"{prefix}.{v}" for k, v in Topics().model_dump().items()})
+    scenario = Path(__file__).resolve().parents[1] / "scenes" / "scenarios" / "quiet_day.yaml"
+    camera = {"id": "cam-s", "source": {"type": "scene", "scenario": str(scenario)}, "sample_fps": 2.0}
+    settings = minimal_settings(
+        [camera],
+        bus={
+            "type": "kafka",
+            "bootstrap_servers": [kafka_bootstrap],
+            "topics": topics.model_dump(),
+            "frame_partitions": 1,
+            "session_timeout_s": 6.0,
+            "heartbeat_interval_s": 1.0,
+        },
+    )
+    bus = KafkaBus(settings.bus)
+    bus.ensure_topics(topic_specs(topics, 1))
+    worker = IngestWorker(settings, bus, worker_id="fuzz-ingest", share=True, tick_s=0.5)
+    stage = Stage("ingest", worker.run)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stage.alive() and worker.running() != ["cam-s"]:
+            time.sleep(0.2)
+        assert worker.running() == ["cam-s"], f"ingest never ran its camera ({stage.error!r})"
+        prod = bus.producer("fuzzer")
+        for i in range(N_HOSTILE):  # a compacted topic needs a key: hostile keys, values and headers
+            value = rng.choice(
+                [b"", b"null", b"\xff\xfe", rng.randbytes(rng.randrange(1, 2000)), b"{" * 5000, b"x" * 500_000]
+            )
+            key = rng.choice(["cam-s", "cam-nobody", "k" * 300, "\u96ea\u4eae", f"fz-{i}"])
+            prod.send(topics.camera_registry, value, key=key, headers={"schema": rng.randbytes(4)}, partition=0)
+        prod.flush()
+        prod.close()
+        frames_before = sum(bus.end_offsets(topics.frames).values())
+        time.sleep(3.0)
+        assert stage.alive(), f"ingest died: {stage.error!r}"
+        assert worker.running() == ["cam-s"]
+        assert sum(bus.end_offsets(topics.frames).values()) > frames_before  # still publishing frames
+    finally:
+        stage.close()
+        bus.close()
+    assert stage.error is None
