@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from xueliang.config.detector import real_world_backend
+
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "county-production.yaml"
 CONFIGMAP = HERE.parent / "k8s" / "20-configmap.yaml"
@@ -164,17 +166,13 @@ def build() -> dict[str, Any]:
         # ≈ 60 cameras per ingest pod: room for a few seconds of their frames while the brokers fail over
         "ingest": {"max_buffered_frames": 256, "max_in_flight": 64},
         "detector": {
-            "backend": {
-                "type": "onnxruntime",
-                "model": "/opt/xueliang/detector/models/xueliang-yolo-n.onnx",
-                "threads": 2,
-            },
+            # real cameras: COCO-trained people/vehicles + the project's fire/smoke (docs/detector.md)
+            "backend": real_world_backend(Path("/opt/xueliang/detector/models")),
             "confidence": 0.25,
             "batch_size": 8,
             "batch_timeout_ms": 50,
             "max_age_s": 5.0,
             "snapshot_dir": "/var/lib/xueliang/snapshots",
-            "class_map": {"motorcycle": "motorbike", "bicycle": "bicycle"},
         },
         "dispatch": {
             "routing": [

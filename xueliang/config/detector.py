@@ -79,6 +79,31 @@ Backend = Annotated[
 ]
 
 
+# COCO names a county's rules use, in the project's words; the rest of COCO's 80 classes are dropped
+COCO_CLASS_MAP = {"motorcycle": "motorbike", "bus": "truck", "backpack": "bag", "handbag": "bag", "suitcase": "bag"}
+
+
+def real_world_backend(models_dir: Path = DEFAULT_MODEL.parent, threads: int = 2) -> dict[str, object]:
+    """The backend for real cameras (the production default, as a config mapping): people, vehicles and bags
+    from NanoDet-m, trained on COCO's real photographs; fire and smoke from the project's model, the only one
+    that knows them, trained on generated scenes with real frames as hard negatives. docs/detector.md,
+    "Which model serves which job", gives the measurements behind the choice."""
+    return {
+        "type": "ensemble",
+        "members": [
+            {
+                "backend": {"type": "onnxruntime", "model": str(models_dir / "coco-nanodet.onnx"), "threads": threads},
+                "class_map": dict(COCO_CLASS_MAP),
+                "classes": ["person", "bicycle", "motorbike", "car", "truck", "bag"],
+            },
+            {
+                "backend": {"type": "onnxruntime", "model": str(models_dir / DEFAULT_MODEL.name), "threads": threads},
+                "classes": ["fire", "smoke"],
+            },
+        ],
+    }
+
+
 class TrackerConfig(StrictModel):
     """The per-camera tracker (a small ByteTrack: high-score matching, then low-score rescue)."""
 
