@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from xueliang.config.detector import (
+    Backend,
     DetectorConfig,
     EnsembleBackend,
     EnsembleMember,
@@ -324,9 +325,9 @@ def _single(b: OnnxRuntimeBackend | OpenVinoBackend | UltralyticsBackend, imgsz:
     raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed
 
 
-def make_backend(config: DetectorConfig) -> InferenceBackend:
-    """Build the backend the config names."""
-    b = config.backend
+def make_backend(config: DetectorConfig, backend: Backend | None = None) -> InferenceBackend:
+    """Build ``backend`` (default: the config's ``backend``) with the config's thresholds and size."""
+    b = config.backend if backend is None else backend
     if isinstance(b, EnsembleBackend):
         members = [(_single(m.backend, m.imgsz, config.confidence, config.iou), m) for m in b.members]
         return EnsembleDetector(members, config.confidence, config.iou)

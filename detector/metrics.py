@@ -29,4 +29,10 @@ CAPTURE_TO_INCIDENT_SECONDS = Histogram(
 )
 DEAD_LETTERS = Counter("xl_detector_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"])
 ZOOM_CROPS = Counter("xl_detector_zoom_crops_total", "Second-look crops inferred around small, uncertain objects")
+DETECTIONS = Counter(
+    "xl_detector_detections_total",
+    "Detections after the network, by project class and what became of them: kept (reach the tracker and "
+    "rules), unknown_class (no rule of the camera uses the class), not_flame (a fire without flame colour)",
+    ["class_name", "outcome"],
+)
 TRACKS = Gauge("xl_detector_tracks", "Live tracks per camera", ["camera"])

@@ -203,8 +203,14 @@ class DetectorWorker:
         self.done: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.stats = WorkerStats()
-        # model class id → project class name ('' = dropped)
-        self.class_names = {i: self.config.class_map.get(n, n) for i, n in self.backend.names.items()}
+        # cameras that name another backend (cameras[].detector_backend) are inferred with it
+        self.backends: dict[str | None, InferenceBackend] = {None: self.backend}
+        for name in sorted({c.detector_backend for c in self.cameras.values() if c.detector_backend}):
+            self.backends[name] = make_backend(self.config, self.config.backends[name])
+        # per backend: model class id → project class name ('' = dropped)
+        self.class_names_of = {
+            key: {i: self.config.class_map.get(n, n) for i, n in b.names.items()} for key, b in self.backends.items()
+        }
         self._assignment: set[TopicPartition] = set()
         self._warned: set[str] = set()
 
@@ -380,7 +386,7 @@ class DetectorWorker:
         st = self.state(item.msg.camera_id)
         boxes = [(b.x1, b.y1, b.x2, b.y2) for b in item.msg.motion] + [tuple(t.xyxy) for t in st.tracker.tracks]
         h, w = item.image.shape[:2]
-        return roi_regions(w, h, boxes, self.backend.imgsz)
+        return roi_regions(w, h, boxes, self._backend(item.msg.camera_id).imgsz)
 
     def _infer_batch(self, items: list[_Pending], producer: Producer) -> None:
         """Infer a batch; if it fails, each frame alone, so one frame the model or the rules cannot
@@ -415,7 +421,17 @@ class DetectorWorker:
         self.stats.dead_letters += 1
         self._done(item.tp, item.record.offset)
 
+    def _backend(self, camera_id: str) -> InferenceBackend:
+        return self.backends[self.cameras[camera_id].detector_backend]
+
     def _infer_items(self, items: list[_Pending], producer: Producer) -> None:
+        groups: dict[str | None, list[_Pending]] = defaultdict(list)
+        for it in items:
+            groups[self.cameras[it.msg.camera_id].detector_backend].append(it)
+        for key, group in groups.items():
+            self._infer_group(group, producer, self.backends[key])
+
+    def _infer_group(self, items: list[_Pending], producer: Producer, backend: InferenceBackend) -> None:
         views = [self._views(it) for it in items]
         inputs: list[np.ndarray] = []
         for it, regions in zip(items, views, strict=False):
@@ -423,7 +439,7 @@ class DetectorWorker:
                 inputs.append(it.decoded)
             else:
                 inputs += [it.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
-        raw = self.backend.infer(inputs)
+        raw = backend.infer(inputs)
         dets, k = [], 0
         for regions in views:
             if regions is None:
@@ -433,7 +449,7 @@ class DetectorWorker:
                 dets.append(merge_crops(list(zip(regions, raw[k : k + len(regions)], strict=False)), self.config.iou))
                 k += len(regions)
         if any(self._zooms(it.msg.camera_id) for it in items):
-            dets = self._second_look(items, dets)
+            dets = self._second_look(items, dets, backend)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
         for item, d in zip(items, dets, strict=False):
@@ -445,10 +461,12 @@ class DetectorWorker:
         own = self.cameras[camera_id].zoom
         return self.config.zoom.enabled if own is None else own
 
-    def _second_look(self, items: list[_Pending], dets: list[Detections]) -> list[Detections]:
+    def _second_look(
+        self, items: list[_Pending], dets: list[Detections], backend: InferenceBackend
+    ) -> list[Detections]:
         """Zoom: crops of imgsz frame pixels around small, uncertain detections (and where they were in the
         last ``hold_s``), inferred at full resolution and merged into the whole-frame detections."""
-        zoom, imgsz = self.config.zoom, self.backend.imgsz
+        zoom, imgsz = self.config.zoom, backend.imgsz
         crops: list[np.ndarray] = []
         plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
         for i, (item, d) in enumerate(zip(items, dets, strict=False)):
@@ -483,7 +501,7 @@ class DetectorWorker:
                 crops += [item.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
         if not crops:
             return dets
-        raw = self.backend.infer(crops)
+        raw = backend.infer(crops)
         metrics.ZOOM_CROPS.inc(len(crops))
         self.stats.zoom_crops += len(crops)
         out, k = list(dets), 0
@@ -501,10 +519,10 @@ class DetectorWorker:
         input size: the network sees the frame shrunk to imgsz anyway, and a reduced decode costs a
         fraction of a full one. ROI crops and zoom need every pixel."""
         if (
-            self.config.roi_crops or self._zooms(msg.camera_id) or self.backend.imgsz <= 0
+            self.config.roi_crops or self._zooms(msg.camera_id) or self._backend(msg.camera_id).imgsz <= 0
         ):  # (imgsz 0: a test backend that takes frames as they are)
             return 1
-        long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * self.backend.imgsz
+        long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * self._backend(msg.camera_id).imgsz
         return next((k for k in (8, 4, 2) if long_side // k >= least), 1)
 
     def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
@@ -513,10 +531,15 @@ class DetectorWorker:
         st.last_inferred_ts = msg.capture_ts
         # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker,
         # nor do fires without flame colour
-        names = [self.class_names.get(int(c), "") for c in dets.class_id]
-        keep = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
+        class_names = self.class_names_of[st.camera.detector_backend]
+        names = [class_names.get(int(c), "") for c in dets.class_id]
+        known = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
+        keep = known.copy()
         if item.image is not None and keep.any():
             keep &= verify_fire(dets, names, item.image, item.scale, self.config.hazard_check)
+        for name, k, kn in zip(names, keep, known, strict=True):
+            outcome = "kept" if k else ("not_flame" if kn else "unknown_class")
+            metrics.DETECTIONS.labels(class_name=name or "unmapped", outcome=outcome).inc()
         dets = dets[keep]
         names = [n for n, k in zip(names, keep, strict=True) if k]
         tracked = st.tracker.update(dets, msg.capture_ts)
@@ -526,7 +549,7 @@ class DetectorWorker:
             objects.append(
                 TrackedObject(
                     t.track_id,
-                    self.class_names.get(t.class_id, ""),
+                    class_names.get(t.class_id, ""),
                     as_box(t.xyxy),
                     t.median_score,
                     t.confirmed,

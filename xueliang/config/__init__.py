@@ -90,6 +90,11 @@ class Settings(StrictModel):
                     raise ValueError(f"camera {cam.id!r}: {cam.village!r} is a {centre.tier} centre, not a village")
             elif cam.gb28181_division is None:
                 raise ValueError(f"camera {cam.id!r}: give `village`, or use a GB/T 28181 20-digit id")
+            if cam.detector_backend is not None and cam.detector_backend not in self.detector.backends:
+                raise ValueError(
+                    f"camera {cam.id!r}: detector_backend {cam.detector_backend!r} is not in detector.backends "
+                    f"({sorted(self.detector.backends) or 'none defined'})"
+                )
             dwell_rules = [r.name for r in cam.rules if r.type in _DWELL_RULES and r.enabled]
             ttl = self.detector.tracker.lost_ttl_s
             if cam.motion.enabled and dwell_rules and cam.motion.keepalive_s >= ttl:

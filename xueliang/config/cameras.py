@@ -228,6 +228,11 @@ class CameraConfig(StrictModel):
         "off); unset: detector.zoom.enabled",
     )
     placement: GeoPlacement | None = None
+    detector_backend: Identifier | None = Field(
+        None,
+        description="a name in detector.backends: the model this camera is inferred with (e.g. a generated "
+        "scene's camera on the project's model, real cameras on the real-world ensemble); unset: detector.backend",
+    )
 
     @field_validator("zones", "lines")
     @classmethod

@@ -149,6 +149,11 @@ class HazardCheckConfig(StrictModel):
 
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
+    backends: dict[str, Backend] = Field(
+        default_factory=dict,
+        description="more backends by name, for cameras that name one (cameras[].detector_backend); cameras that "
+        "name none use `backend`",
+    )
     imgsz: int | None = Field(
         None,
         ge=64,
