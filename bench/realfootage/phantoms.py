@@ -108,8 +108,6 @@ def run(clips: list[str], minutes: float, fps: float, backend: dict[str, Any]) -
         )  # fmt: skip
         # what the tracker is fed, with scores (the rules act on a track's median score >= min_confidence 0.4)
         fed: dict[str, int] = {}
-        for st_key in list(worker.states):
-            del worker.states[st_key]
         original_update = ByteTracker.update
 
         def counting_update(tracker, dets, ts):  # type: ignore[no-untyped-def]
