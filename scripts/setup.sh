@@ -25,6 +25,16 @@ if [ "$MODE" = test ]; then
   EXTRAS="onnx,openvino,detect,coverage,postgres,ingest,test"
 else
   EXTRAS="onnx"
+  # the demo's second camera plays real CCTV footage: Debian opencv-doc's vtest.avi
+  if ! dpkg -s opencv-doc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing Debian package opencv-doc (real footage for the demo's second camera)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opencv-doc >/dev/null
+    else
+      echo "setup: opencv-doc is not installed (needs root: apt-get install opencv-doc); the demo runs without its real-footage camera"
+    fi
+  fi
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

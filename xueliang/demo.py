@@ -25,6 +25,7 @@ from xueliang.config import Settings, load_config, parse_config
 log = logging.getLogger("xueliang.demo")
 
 DEMO_PASSWORD = "xueliang-demo"
+REAL_CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # real CCTV, Debian's opencv-doc
 DEMO_USERS = [  # username, role, centre
     ("village", "operator", "dajiaqiao"),
     ("township", "supervisor", "anchang"),
@@ -47,11 +48,31 @@ def demo_settings(workdir: Path) -> Settings:
     env = dict(os.environ)
     env.setdefault("XL_JWT_SECRET", secrets.token_urlsafe(32))
     env["XL_DEMO_SCENARIO"] = str(package_dir("xueliang.scenes") / "scenarios" / "demo.yaml")
-    env["XL_DEMO_MODEL"] = str(package_dir("xueliang.detector") / "models" / "xueliang-yolo-n.onnx")
+    models = package_dir("xueliang.detector") / "models"
+    env["XL_DEMO_MODEL"] = str(models / "xueliang-yolo-n.onnx")
+    env["XL_DEMO_MODELS"] = str(models)
+    env.setdefault("XL_DEMO_REAL_CLIP", str(REAL_CLIP))
     env["XL_DEMO_WORKDIR"] = str(workdir.resolve())
     text = Path(__file__).with_name("demo.yaml").read_text(encoding="utf-8")
     settings = parse_config(text, "xueliang/demo.yaml", env=env)
-    return with_scenario_geometry(settings)
+    return with_scenario_geometry(without_missing_clips(settings))
+
+
+def without_missing_clips(settings: Settings) -> Settings:
+    """File cameras whose clip is not installed are left out, with a log line that says how to get it."""
+    from xueliang.config.cameras import FileSource
+
+    kept = []
+    for cam in settings.cameras:
+        if isinstance(cam.source, FileSource) and not cam.source.path.is_file():
+            log.warning(
+                "demo camera %s left out: %s is missing (Debian package opencv-doc; scripts/setup.sh demo installs it)",
+                cam.id,
+                cam.source.path,
+            )
+            continue
+        kept.append(cam)
+    return settings.model_copy(update={"cameras": kept})
 
 
 def with_scenario_geometry(settings: Settings) -> Settings:
