@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,7 +72,21 @@ def send(prod, topic: str, h: Hostile, fuzz_id: int) -> None:  # type: ignore[no
     prod.send(topic, h.value, key=h.key, headers={**h.headers, "fuzz": str(fuzz_id).encode()})
 
 
-def test_a_thousand_hostile_records_per_topic_stop_no_stage_and_lose_nothing(kafka_bootstrap: str, tmp_path: Path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_thousand_hostile_records_per_topic_stop_no_stage_and_lose_nothing(
+    kafka_bootstrap: str, tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    from xueliang.dispatch.testing import postgres_schema
+
+    with ExitStack() as stack:
+        if database == "postgresql":
+            url = stack.enter_context(postgres_schema(request.getfixturevalue("postgres_url")))
+        else:
+            url = f"sqlite:///{tmp_path}/fuzz.db"
+        _fuzz(kafka_bootstrap, tmp_path, url)
+
+
+def _fuzz(kafka_bootstrap: str, tmp_path: Path, store_url: str) -> None:
     from xueliang.bus.kafka import KafkaBus
 
     rng = random.Random(16)
@@ -142,7 +157,7 @@ def test_a_thousand_hostile_records_per_topic_stop_no_stage_and_lose_nothing(kaf
     assert min(counts.values()) >= N_HOSTILE and len(counts) == 3, counts
 
     # ---- the stages
-    store = Store.from_url(f"sqlite:///{tmp_path}/fuzz.db")
+    store = Store.from_url(store_url)
     groups = {"detector": f"{prefix}-detector", "dispatch": f"{prefix}-dispatch"}
     detector = DetectorWorker(settings, bus, worker_id="fuzz-det", backend=BlobBackend(), group_id=groups["detector"])
     dispatcher = Dispatcher(settings, bus, store, poll_timeout_s=0.2, group_id=groups["dispatch"])
