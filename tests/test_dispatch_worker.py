@@ -246,6 +246,7 @@ def test_sigkill_while_incidents_stream_through_kafka(kafka_bootstrap: str, tmp_
         "session_timeout_s": 6.0,
     }  # the broker's minimum: the dead member goes sooner
     raw["dispatch"]["sla"]["critical"] = {"accept_s": 15, "close_s": 600}
+    raw["dispatch"]["merge"] = {"window_s": 0}  # the dispatcher process reads this file: one case per incident
     config = tmp_path / "xueliang.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True))
     settings = sample_settings(bus=raw["bus"], dispatch=raw["dispatch"])
