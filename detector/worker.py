@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 
-from xueliang.bus.base import Bus, BusError, Consumer, Producer, Record, TopicPartition
+from xueliang.bus.base import Bus, BusAccessDenied, BusError, Consumer, Producer, Record, TopicPartition
 from xueliang.bus.deadletter import DeadLetters, is_outage
 from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
@@ -255,16 +255,47 @@ class DetectorWorker:
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set. A bus failure (the broker away longer than the clients wait)
+        is retried with backoff on fresh clients: nothing past the committed offsets was acknowledged,
+        so the partitions replay from there and the cameras' state is rebuilt. A refusal for lack of an
+        ACL (:class:`BusAccessDenied`) is not retried here (the process's Lifecycle reports it)."""
         # only the topics this stage uses: its principal may describe no others (xueliang.bus.acls)
         used = {self.topics.frames, self.topics.incidents, self.topics.dead_letters}
         self.bus.ensure_topics(
             [s for s in topic_specs(self.topics, self.settings.bus.frame_partitions) if s.name in used]
         )
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+                return
+            except BusAccessDenied:
+                raise
+            except BusError as exc:
+                log.error(
+                    "%s: bus error, rejoining in %.0f s (uncommitted frames are replayed): %s",
+                    self.worker_id,
+                    backoff,
+                    exc,
+                )
+                self._forget_all()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _forget_all(self) -> None:
+        self.states.clear()
+        self.camera_tp.clear()
+        self.done.clear()
+        self.committed.clear()
+        self._assignment = set()
+
+    def _consume(self, stop: threading.Event) -> None:
         consumer = self.bus.consumer(
             self.group_id, [self.topics.frames], offset_reset="earliest", client_id=self.worker_id
         )
         producer = self.bus.producer(client_id=self.worker_id)
         timeout = max(self.config.batch_timeout_ms / 1000.0, 0.01)
+        clean = False
         try:
             while not stop.is_set():
                 records = consumer.poll(timeout=timeout, max_records=self.config.queue_frames)
@@ -277,10 +308,12 @@ class DetectorWorker:
                 if records:
                     self.process(records, producer)
                     self._commit(consumer, producer)
+            clean = True
         finally:
             try:
-                producer.flush()
-                self._commit(consumer, producer)
+                if clean:  # after a failure nothing more is flushed or committed: the successor replays
+                    producer.flush()
+                    self._commit(consumer, producer)
             finally:
                 consumer.close()
                 producer.close()

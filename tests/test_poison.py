@@ -6,6 +6,7 @@ a real PostgreSQL (where the database itself refuses a record)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from contextlib import ExitStack
@@ -139,9 +140,9 @@ def test_outage_or_record_fault() -> None:
 
 
 # ------------------------------------------------------------------- detector
-def detector(tmp_path: Path, bus: MemoryBus, backend: BlobBackend | None = None) -> DetectorWorker:
+def detector(tmp_path: Path, bus: MemoryBus, backend: BlobBackend | None = None, **cfg: object) -> DetectorWorker:
     settings = minimal_settings(
-        [CAMERA], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "full_pass_s": 3.0}
+        [CAMERA], detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "full_pass_s": 3.0, **cfg}
     )
     bus.ensure_topics(topic_specs(settings.bus.topics, settings.bus.frame_partitions))
     return DetectorWorker(settings, bus, worker_id="w1", backend=backend or BlobBackend(), clock=lambda: T0 + 1000)
@@ -215,6 +216,44 @@ def test_detector_survives_infinite_motion_unknown_cameras_forged_sizes_and_a_fa
     assert len({i.id for i in read(bus, topics.incidents, Incident)}) == 1  # the good frames still made it
     assert bus.committed_offsets("detector", topics.frames) == {
         p: e for p, e in bus.end_offsets(topics.frames).items() if e
+    }
+
+
+def test_detector_rejoins_after_a_bus_failure_and_replays_what_was_not_committed(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An outage is not a poison record: the detector backs off, rejoins on fresh clients and replays
+    from the committed offsets; same incident, nothing dead-lettered."""
+    from xueliang.bus.base import BusError
+
+    class FlakyBus(MemoryBus):
+        failures = 1
+
+        def consumer(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            c = super().consumer(*args, **kwargs)
+            if self.failures:
+                self.failures -= 1
+                real, calls = c.poll, [0]
+
+                def poll(*a, **kw):  # type: ignore[no-untyped-def]
+                    calls[0] += 1
+                    if calls[0] == 4:
+                        raise BusError("broker went away (test)")
+                    return real(*a, **kw)
+
+                c.poll = poll  # type: ignore[method-assign]
+            return c
+
+    bus = FlakyBus()
+    worker = detector(tmp_path, bus, queue_frames=8)
+    n = publish_frames(
+        bus.producer(), worker.topics.frames, worker.settings.cameras[0], walker_frames([(1, 9)], 14), T0
+    )
+    with caplog.at_level(logging.ERROR):
+        run_until(worker, n, timeout=30)
+    assert "bus error, rejoining" in caplog.text
+    assert len({i.id for i in read(bus, worker.topics.incidents, Incident)}) == 1
+    assert read(bus, worker.topics.dead_letters, DeadLetter) == []
+    assert bus.committed_offsets("detector", worker.topics.frames) == {
+        p: e for p, e in bus.end_offsets(worker.topics.frames).items() if e
     }
 
 
