@@ -296,6 +296,7 @@ Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 Name = Annotated[str, Field(max_length=MAX_ID_CHARS)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+Int64 = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 AwareTime = Annotated[datetime, AfterValidator(check_time)]
 """Timezone-aware (converted to UTC), not far in the future: naive times are refused."""
 
@@ -387,7 +388,7 @@ class Incident(_Payload):
     boxes: list[Box] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     track_ids: list[Count] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     snapshot_url: Text | None = None
-    details: dict[Name, Finite | Count | Text] = Field(
+    details: dict[Name, Finite | Int64 | Text] = Field(
         default_factory=dict, max_length=64, description="rule measurements: dwell_s, count, ..."
     )
     source_frame_seq: Count | None = None
