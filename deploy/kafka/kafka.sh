@@ -218,8 +218,14 @@ cmd_start() {
         die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set XL_KAFKA_CONTROLLER_PORT)"
     fi
     mkdir -p "$DATA"
-    if [[ -f "$DATA/secure" && "$(cat "$DATA/secure")" != "$SECURE" ]]; then
-        die "$DATA was formatted with XL_KAFKA_SECURE=$(cat "$DATA/secure"), not $SECURE: use another XL_KAFKA_DATA or '$0 reset'"
+    local formatted_secure=""
+    if [[ -f "$DATA/secure" ]]; then
+        formatted_secure="$(cat "$DATA/secure")"
+    elif [[ -f "$LOG_DIR/meta.properties" ]]; then
+        formatted_secure=0  # formatted before secure mode existed: plaintext
+    fi
+    if [[ -n "$formatted_secure" && "$formatted_secure" != "$SECURE" ]]; then
+        die "$DATA was formatted with XL_KAFKA_SECURE=$formatted_secure, not $SECURE: use another XL_KAFKA_DATA or '$0 reset'"
     fi
     [[ "$SECURE" == 1 ]] && make_secrets
     render_properties
