@@ -122,6 +122,19 @@ def test_dead_letter_always_fits_the_topic_and_keeps_the_reason() -> None:
     assert got.headers == {"schema": b"xl.dead-letter/1", "stage": b"detector", "kind": b"contract"}
 
 
+def test_a_flood_of_dead_letters_does_not_flood_the_log(caplog) -> None:  # type: ignore[no-untyped-def]
+    bus = MemoryBus()
+    bus.ensure_topics(topic_specs(Topics()))
+    counted: list[str] = []
+    letters = DeadLetters("dispatch", "xl.dead-letters", count=counted.append)
+    prod = bus.producer()
+    with caplog.at_level(logging.WARNING, logger="xueliang.bus.deadletter"):
+        for i in range(100):
+            letters.send(prod, Record("xl.incidents", 0, i, "k", b"x"), f"bad {i}")
+    assert len(caplog.records) == 20 and len(counted) == 100 == letters.sent
+    assert len(bus.consumer("t", ["xl.dead-letters"]).poll(timeout=1, max_records=500)) == 100
+
+
 def test_outage_or_record_fault() -> None:
     from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError, StatementError
 

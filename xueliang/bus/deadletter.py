@@ -13,6 +13,7 @@ source record's key and always fits the topic (evidence is truncated, never the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from xueliang.bus.base import BusError, Producer, Record
@@ -21,6 +22,9 @@ from xueliang.contracts import DEAD_LETTER_SCHEMA, ContractError, DeadLetter
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 2000
+LOG_WINDOW_S, LOG_PER_WINDOW = 10.0, 20
+"""At most 20 dead letters a stage logs one by one per 10 s; the rest are counted in one line (every
+one is still in the topic and in the stage's dead-letter counter)."""
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -61,18 +65,28 @@ class DeadLetters:
         self.topic = topic
         self.count = count
         self.sent = 0
+        self._window_start, self._logged, self._suppressed = float("-inf"), 0, 0
 
     def send(self, producer: Producer, rec: Record, reason: str, kind: str = "contract") -> DeadLetter:
         reason = reason[:MAX_REASON_CHARS]
-        log.warning(
-            "%s: dead-lettering %s[%d]@%d (key %.64r): %s",
-            self.stage,
-            rec.topic,
-            rec.partition,
-            rec.offset,
-            rec.key,
-            reason,
-        )
+        now = time.monotonic()
+        if now - self._window_start >= LOG_WINDOW_S:
+            if self._suppressed:
+                log.warning("%s: %d more records dead-lettered (not logged one by one)", self.stage, self._suppressed)
+            self._window_start, self._logged, self._suppressed = now, 0, 0
+        if self._logged < LOG_PER_WINDOW:  # a flood of bad records must not flood the log too
+            self._logged += 1
+            log.warning(
+                "%s: dead-lettering %s[%d]@%d (key %.64r): %s",
+                self.stage,
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                rec.key,
+                reason,
+            )
+        else:
+            self._suppressed += 1
         dl = DeadLetter.of(self.stage, reason, rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
         key = rec.key[:256] if rec.key is not None else None
         headers = {"schema": DEAD_LETTER_SCHEMA.encode(), "stage": self.stage.encode(), "kind": kind.encode()}
