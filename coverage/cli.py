@@ -26,7 +26,7 @@ class ProgressBar:
     def __call__(self, stage: str, frac: float) -> None:
         n = round(frac * self.width)
         self.stream.write(
-            f"\r[{'#' * n}{'.' * (self.width - n)}] {frac:4.0%} {stage:<24} {time.perf_counter() - self.t0:6.1f}s"
+            f"\r[{'#' * n}{'.' * (self.width - n)}] {frac:4.0%} {stage[:40]:<40} {time.perf_counter() - self.t0:6.1f}s"
         )
         if frac >= 1.0:
             self.stream.write("\n")

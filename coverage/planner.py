@@ -386,7 +386,17 @@ def _run_plan(
     before = np.asarray(Aex.sum(axis=1)).reshape(-1) > 0
     step("candidate visibility", 0.3)
     headings = np.arange(options.headings) * (360.0 / options.headings)
-    A, site_of, heading_of = candidate_coverage(scene, D.xy, S.xy, S.height, headings, S.hfov, S.range, tree)
+    A, site_of, heading_of = candidate_coverage(
+        scene,
+        D.xy,
+        S.xy,
+        S.height,
+        headings,
+        S.hfov,
+        S.range,
+        tree,
+        progress=lambda f: step("candidate visibility", 0.3 + 0.25 * f),
+    )
     timings["visibility"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -397,7 +407,12 @@ def _run_plan(
     if options.target_share is not None:
         sol = model.set_cover(options.target_share, time_limit=options.time_limit_s)
     else:
-        sol = model.solve(options.k, budget=options.budget, time_limit=options.time_limit_s)
+        sol = model.solve(
+            options.k,
+            budget=options.budget,
+            time_limit=options.time_limit_s,
+            progress=lambda stage, f: step(f"optimising: {stage}", 0.55 + 0.3 * f),
+        )
     timings["optimise"] = time.perf_counter() - t
     after = sol.covered
 
