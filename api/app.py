@@ -27,7 +27,20 @@ from xueliang.api import users as users_mod
 from xueliang.api.docs import DOCS_URL, mount_docs
 from xueliang.api.feed import FeedHub
 from xueliang.api.metrics import LATENCY, REQUESTS
-from xueliang.api.routers import auth, cameras, centres, coverage, feed, health, incidents, map, snapshots, users, wall
+from xueliang.api.routers import (
+    auth,
+    cameras,
+    centres,
+    clips,
+    coverage,
+    feed,
+    health,
+    incidents,
+    map,
+    snapshots,
+    users,
+    wall,
+)
 from xueliang.api.security import LoginThrottle, check_secret
 from xueliang.config import Settings
 from xueliang.demo import DEMO_PASSWORD
@@ -274,7 +287,7 @@ def create_app(
             )
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
 
-    for module in (auth, users, wall, incidents, feed, cameras, map, coverage, centres, snapshots, health):
+    for module in (auth, users, wall, incidents, feed, cameras, map, coverage, centres, snapshots, clips, health):
         for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
             if isinstance(route, APIRoute) and route.body_field is not None and 400 not in route.responses:
                 route.responses[400] = {

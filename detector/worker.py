@@ -44,6 +44,7 @@ from xueliang.contracts import (
 )
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
+from xueliang.detector.clips import ClipRecorder
 from xueliang.detector.hazards import verify_fire
 from xueliang.detector.roi import Region, inside_crop, merge_crops, roi_regions
 from xueliang.detector.rules import (
@@ -213,6 +214,25 @@ class DetectorWorker:
         }
         self._assignment: set[TopicPartition] = set()
         self._warned: set[str] = set()
+        self.clips = self._clip_recorder()
+
+    def _clip_recorder(self) -> ClipRecorder | None:
+        """Evidence clips beside local snapshots (detector.clips; needs PyAV, the 'ingest' extra)."""
+        cfg = self.config.clips
+        if not cfg.enabled or not isinstance(self.snapshots, LocalSnapshotStore):
+            return None
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            log.warning("detector.clips: PyAV is not installed (extra 'ingest'); incidents get no clip")
+            return None
+        return ClipRecorder(
+            self.snapshots.directory,
+            pre_s=cfg.pre_s,
+            post_s=cfg.post_s,
+            retention_s=cfg.retention_s,
+            max_files=cfg.max_files,
+        )
 
     # ----------------------------------------------------------------- state
     def state(self, camera_id: str) -> CameraState:
@@ -317,6 +337,8 @@ class DetectorWorker:
             finally:
                 consumer.close()
                 producer.close()
+                if self.clips is not None:
+                    self.clips.close()
 
     def process(self, records: list[Record], producer: Producer) -> None:
         """Handle one poll's records (any partitions, any cameras)."""
@@ -561,6 +583,8 @@ class DetectorWorker:
     def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
         msg = item.msg
         st = self.state(msg.camera_id)
+        if self.clips is not None:
+            self.clips.add(msg.camera_id, msg.capture_ts, msg.jpeg)
         st.last_inferred_ts = msg.capture_ts
         # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker,
         # nor do fires without flame colour
@@ -620,6 +644,8 @@ class DetectorWorker:
             assert full is not None  # decoded once already, when the frame came in
             picture = annotate(full, st.camera, ev, [o for o in frame.objects if o.seen])
             url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
+            if self.clips is not None:
+                self.clips.start(ev.incident_id, st.camera.id, item.msg.capture_ts, fps=st.camera.sample_fps)
         else:
             url = self.snapshots.url_for(ev.incident_id)
         boxes = [

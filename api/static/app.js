@@ -592,7 +592,12 @@
     let inc;
     try { inc = await api("incidents/" + encodeURIComponent(id)); }
     catch (e) { $("#detail").replaceChildren(h("p", { class: "error" }, e.message)); return; }
-    const img = h("img", { id: "detail-snapshot", alt: inc.id });
+    const img = h("img", { id: "detail-snapshot", alt: camname(inc.camera_id),
+      onclick: (e) => { // zoom 2.5x around the clicked point; click again to fit
+        const r = e.target.getBoundingClientRect();
+        e.target.style.transformOrigin = ((e.clientX - r.left) / r.width * 100) + "% " + ((e.clientY - r.top) / r.height * 100) + "%";
+        e.target.classList.toggle("zoomed");
+      } });
     setImg(img, inc);
     const kv = (pairs) => h("dl", { class: "kv" }, pairs.filter((p) => p[1] !== null && p[1] !== undefined && p[1] !== "")
       .map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
@@ -612,7 +617,10 @@
         h("td", {}, cname(a.centre_id)), h("td", {}, tr("act", a.action)), h("td", {}, a.from_state ? tr("st", a.from_state) : "—"),
         h("td", {}, tr("st", a.to_state)), h("td", {}, auditNote(a, inc))))));
     keepFocus($("#detail"), () => $("#detail").replaceChildren(h("div", { class: "detail" },
-      h("div", {}, h("h3", {}, t("detail.snapshot")), img),
+      h("div", {}, h("div", { id: "clip-box", hidden: true }, h("h3", {}, t("detail.clip")),
+        h("video", { id: "detail-clip", controls: true, muted: true, playsinline: true, preload: "auto" })),
+        h("h3", {}, t("detail.snapshot")),
+        h("div", { class: "zoom-box", title: t("detail.zoom") }, img)),
       h("div", {},
         h("h2", {}, tr("rt", inc.rule_type), " · ", ruleLabel(inc)),
         h("div", { class: "actions" }, actions, canUrge ? h("button", { type: "button", class: "urge", "data-key": "detail:urge",
@@ -631,6 +639,25 @@
         h("h3", {}, t("detail.timeline")), timeline)),
       occurrences(inc) || "",
       h("h3", {}, t("detail.audit")), h("div", { class: "table-wrap" }, audit)));
+    loadClip(inc).catch((e) => console.warn("clip", e));
+  }
+
+  // the evidence clip of the latest occurrence (named like its snapshot), fetched with the bearer token
+  async function loadClip(inc) {
+    const m = /\/snapshots\/([^/]+)\.(?:jpg|jpeg|png)$/.exec(inc.snapshot_url || "");
+    const id = m ? m[1] : inc.id;
+    if (S.clip && S.clip.id === id) { showClip(S.clip.url); return; }
+    const res = await fetch("/clips/" + encodeURIComponent(id) + ".mp4", { headers: { Authorization: "Bearer " + S.token } });
+    if (!res.ok) return; // none (yet): recorded a few seconds after the incident
+    if (S.clip) URL.revokeObjectURL(S.clip.url);
+    S.clip = { id, url: URL.createObjectURL(await res.blob()) };
+    if (S.detailId === inc.id) showClip(S.clip.url);
+  }
+  function showClip(url) {
+    const v = $("#detail-clip");
+    if (!v) return;
+    if (v.src !== url) v.src = url;
+    $("#clip-box").hidden = false;
   }
 
   // 事件归并: the repeated alarms merged into this case, newest first, each with its own snapshot
@@ -828,7 +855,7 @@
     else if (hash === "#/cameras") { show("cameras"); loadCameras().catch((e) => console.error(e)); }
     else if (hash === "#/map") { show("map"); loadMap().catch((e) => console.error(e)); }
     else if (hash === "#/supervise") { show("supervise"); loadSupervise().catch((e) => console.error(e)); loadInboxCount().catch(() => {}); }
-    else { S.detailId = null; $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
+    else { S.detailId = null; if (S.clip) { URL.revokeObjectURL(S.clip.url); S.clip = null; } $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
   }
   function whoami() {
     $("#whoami").replaceChildren(...(S.user ? [ident(S.user.username), " · " + tr("role", S.user.role) + " @ " + cname(S.user.centre_id)] : []));

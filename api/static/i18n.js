@@ -84,7 +84,7 @@ window.XL_I18N = {
     "cls.bus": "客车", "cls.van": "面包车", "cls.fire": "火焰", "cls.smoke": "烟雾",
     "an.report": "由 {camera} 上报", "an.esc_accept": "未按时受理，自动升级", "an.esc_close": "未按时办结，自动升级",
     "an.escalated": "上报升级", "an.raise": "事件等级上调", "an.merge": "第 {n} 次重复告警", "an.dispatch_to": "分拨至",
-    "actor.system": "系统", "cam.24h": "24小时",
+    "actor.system": "系统", "cam.24h": "24小时", "detail.clip": "事件录像", "detail.zoom": "点击放大/还原",
     "err.forbidden": "无权操作", "err.conflict": "状态已变化，无法执行", "err.generic": "请求失败",
   },
   en: {
@@ -176,6 +176,7 @@ window.XL_I18N = {
     "an.report": "reported by {camera}", "an.esc_accept": "not accepted in time, escalated",
     "an.esc_close": "not closed in time, escalated", "an.escalated": "escalated", "an.raise": "severity raised",
     "an.merge": "repeat no. {n}", "an.dispatch_to": "dispatched to", "actor.system": "system", "cam.24h": "24 h",
+    "detail.clip": "Clip", "detail.zoom": "click to zoom in / out",
     "err.forbidden": "Not allowed", "err.conflict": "The incident changed; action not possible",
     "err.generic": "Request failed",
   },

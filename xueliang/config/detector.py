@@ -147,6 +147,16 @@ class HazardCheckConfig(StrictModel):
     min_flame_fraction: float = Field(0.08, ge=0, le=1, description="share of flame-coloured pixels in the box")
 
 
+class ClipConfig(StrictModel):
+    """Evidence clips (H.264 MP4 beside the snapshot, needs the 'ingest' extra: PyAV)."""
+
+    enabled: bool = Field(True, description="write a clip per incident (skipped with a warning if PyAV is missing)")
+    pre_s: float = Field(4.0, ge=0, le=60, description="seconds of sampled frames before the incident")
+    post_s: float = Field(4.0, ge=0, le=60, description="seconds after it")
+    retention_s: float = Field(7 * 86400, gt=0, description="clips older than this are deleted")
+    max_files: int = Field(2000, ge=1, description="at most this many clips are kept (oldest deleted first)")
+
+
 class DetectorConfig(StrictModel):
     backend: Backend = Field(default_factory=lambda: OnnxRuntimeBackend(type="onnxruntime", model=DEFAULT_MODEL))
     backends: dict[str, Backend] = Field(
@@ -183,6 +193,7 @@ class DetectorConfig(StrictModel):
     snapshot_dir: Path = Path("var/snapshots")
     snapshot_url_prefix: str = Field("/snapshots/", description="incident snapshot_url = prefix + '<incident id>.jpg'")
     snapshot_jpeg_quality: int = Field(85, ge=30, le=100)
+    clips: ClipConfig = Field(default_factory=ClipConfig, description="evidence clips around each incident")
     tracker: TrackerConfig = TrackerConfig()
     queue_frames: int = Field(64, ge=1, le=10000, description="frames buffered per worker; beyond it the oldest drop")
     timezone: str = Field("Asia/Shanghai", description="IANA zone in which rule schedules (active hours) are read")
