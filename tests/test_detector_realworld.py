@@ -285,3 +285,41 @@ def test_production_setup_raises_no_phantom_fire_and_no_two_wheelers_on_real_foo
     two_wheelers = {k: v for k, v in results["vtest"]["fed_at_0_4"].items() if k in ("bicycle", "motorbike")}
     assert not two_wheelers, results["vtest"]
     assert results["vtest"]["fed_at_0_4"].get("person", 0) > 100  # it does see the walkers
+
+
+# ----------------------------------------------------------------------------------- ultralytics weights
+def test_standard_ultralytics_weights_go_through_the_class_map(tmp_path: Path) -> None:
+    """A site with ``yolo11n.pt`` (COCO names) keeps working: the ultralytics backend loads it and the class
+    map turns COCO names into the project's. Nothing can be downloaded here, so the weights are built locally
+    from ultralytics' own yolo11n.yaml (random weights) with COCO's names, as the real file carries them."""
+    ultralytics = pytest.importorskip("ultralytics")
+    import yaml
+    from ultralytics import YOLO
+
+    from xueliang.config.detector import COCO_CLASS_MAP
+
+    coco = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml").read_text())
+    model = YOLO("yolo11n.yaml")
+    model.model.names = dict(coco["names"])
+    weights = tmp_path / "yolo11n.pt"
+    model.save(str(weights))
+    cam = {
+        "id": "cam-u",
+        "source": {"type": "file", "path": "unused.mp4"},
+        "zones": [{"name": "all", "polygon": [[0, 0], [768, 0], [768, 576], [0, 576]]}],
+        "rules": [{"name": "bikes", "type": "intrusion", "zone": "all", "classes": ["motorbike", "truck", "person"]}],
+    }
+    settings = minimal_settings(
+        [cam],
+        detector={
+            "backend": {"type": "ultralytics", "model": str(weights), "threads": 1},
+            "imgsz": 320,
+            "class_map": dict(COCO_CLASS_MAP),
+            "snapshot_dir": str(tmp_path),
+        },
+    )
+    worker = DetectorWorker(settings, MemoryBus(), worker_id="u")
+    names = worker.class_names_of[None]
+    assert names[0] == "person" and names[3] == "motorbike" and names[5] == "truck"  # motorcycle, bus
+    frame = np.zeros((576, 768, 3), np.uint8)
+    assert isinstance(worker.backend.infer([frame])[0], Detections)
