@@ -253,23 +253,23 @@ def cmd_train(a: argparse.Namespace) -> None:
     print(f"training took {time.time() - t0:.0f} s")
     best = RUNS / a.name / "weights" / "best.pt"
     if a.ship:
-        ship(best, a.imgsz)
+        ship(best, a.imgsz, a.ship_name)
 
 
-def ship(best: Path, imgsz: int) -> None:
+def ship(best: Path, imgsz: int, name: str = "xueliang-yolo-n") -> None:
     from ultralytics import YOLO
 
     MODELS.mkdir(parents=True, exist_ok=True)
     # dynamic batch, height and width: the backends batch frames and give each batch a rectangular,
     # stride-aligned canvas (a 16:9 camera at 320 px runs 320x192, not the 320x320 square)
     onnx = Path(YOLO(str(best)).export(format="onnx", imgsz=imgsz, opset=12, dynamic=True, simplify=False))
-    shutil.copy(best, MODELS / "xueliang-yolo-n.pt")
-    shutil.copy(onnx, MODELS / "xueliang-yolo-n.onnx")
-    print(f"shipped {MODELS / 'xueliang-yolo-n.pt'} and {MODELS / 'xueliang-yolo-n.onnx'}")
+    shutil.copy(best, MODELS / f"{name}.pt")
+    shutil.copy(onnx, MODELS / f"{name}.onnx")
+    print(f"shipped {MODELS / f'{name}.pt'} and {MODELS / f'{name}.onnx'}")
 
 
 def cmd_ship(a: argparse.Namespace) -> None:
-    ship(Path(a.weights), a.imgsz)
+    ship(Path(a.weights), a.imgsz, a.ship_name)
 
 
 def cmd_test(a: argparse.Namespace) -> None:
@@ -590,6 +590,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", default="disk", help="'disk' keeps training deterministic; 'ram' may not")
     p.add_argument("--name", default="xueliang-yolo-n")
     p.add_argument("--ship", action="store_true", help="copy best.pt and its ONNX export to detector/models/")
+    p.add_argument("--ship-name", default="xueliang-yolo-n", help="file name the shipped weights take")
     p.add_argument("--weights", default=str(MODELS / "xueliang-yolo-n.pt"))
     p.add_argument("--card-args", default="--time 1.25", help="the training arguments to print in the model card")
     a = p.parse_args(argv)

@@ -79,6 +79,8 @@ Backend = Annotated[
 ]
 
 
+# the project's model trained again with real frames as hard negatives: fire and smoke for real cameras
+REAL_FIRE_MODEL = "xueliang-yolo-n-real.onnx"
 # COCO names a county's rules use, in the project's words; the rest of COCO's 80 classes are dropped
 COCO_CLASS_MAP = {"motorcycle": "motorbike", "bus": "truck", "backpack": "bag", "handbag": "bag", "suitcase": "bag"}
 
@@ -86,7 +88,7 @@ COCO_CLASS_MAP = {"motorcycle": "motorbike", "bus": "truck", "backpack": "bag", 
 def real_world_backend(models_dir: Path = DEFAULT_MODEL.parent, threads: int = 2) -> dict[str, object]:
     """The backend for real cameras (the production default, as a config mapping): people, vehicles and bags
     from NanoDet-m, trained on COCO's real photographs; fire and smoke from the project's model, the only one
-    that knows them, trained on generated scenes with real frames as hard negatives. docs/detector.md,
+    that knows them, trained on generated scenes, then again with real frames as hard negatives (xueliang-yolo-n-real). docs/detector.md,
     "Which model serves which job", gives the measurements behind the choice."""
     return {
         "type": "ensemble",
@@ -97,7 +99,7 @@ def real_world_backend(models_dir: Path = DEFAULT_MODEL.parent, threads: int = 2
                 "classes": ["person", "bicycle", "motorbike", "car", "truck", "bag"],
             },
             {
-                "backend": {"type": "onnxruntime", "model": str(models_dir / DEFAULT_MODEL.name), "threads": threads},
+                "backend": {"type": "onnxruntime", "model": str(models_dir / REAL_FIRE_MODEL), "threads": threads},
                 "classes": ["fire", "smoke"],
             },
         ],
