@@ -402,7 +402,19 @@ class MaxCoverage:
 
         x_lp: np.ndarray | None = None
         if not small and not done() and time.perf_counter() < deadline:
-            if mip:
+            lag_iters = lagrangian_iters * (4 if large else 1)
+            if large and mip:
+                # a hedge for short limits on large models: a brief subgradient pass (at most 10 % of the
+                # time, 3 s) before the LP, whose interior point may not finish (its bound stays valid)
+                step("Lagrangian bound")
+                t = time.perf_counter()
+                lb = solver.lagrangian_bound(
+                    kk, budget, value, iters=lag_iters, deadline=t + min(0.1 * time_limit, 3.0), tol=mip_gap, sel=sel
+                )
+                timings["lagrangian"] = time.perf_counter() - t
+                if lb < bound:
+                    bound, bound_kind = lb, "lagrangian"
+            if mip and not done():
                 step("LP bound (interior point)")
                 t = time.perf_counter()
                 lp_limit = max(0.1, lp_share * (deadline - t))
@@ -421,12 +433,12 @@ class MaxCoverage:
                     kk,
                     budget,
                     value,
-                    iters=lagrangian_iters * (4 if large else 1),
-                    deadline=t + 0.3 * max(0.0, deadline - t),
+                    iters=lag_iters,
+                    deadline=t + 0.4 * max(0.0, deadline - t),
                     tol=mip_gap,
                     sel=sel,
                 )
-                timings["lagrangian"] = time.perf_counter() - t
+                timings["lagrangian"] = timings.get("lagrangian", 0.0) + time.perf_counter() - t
                 if lb < bound:
                     bound, bound_kind = lb, "lagrangian"
         support_share = float((x_lp > 1e-3).mean()) if x_lp is not None else 1.0
