@@ -757,6 +757,78 @@
     await Promise.all([loadSupervise(), loadInboxCount()]);
   }
 
+  // ------------------------------------------------------------------ coverage planning (engineers)
+  const PLANNERS = new Set(["engineer", "admin"]);
+  function loadPlan() {
+    const sel = $("#plan-centre");
+    const want = sel.value || (S.user ? S.user.centre_id : "");
+    sel.replaceChildren(...[...S.centres.entries()].map(([id, name]) => h("option", { value: id }, name)));
+    sel.value = S.centres.has(want) ? want : (S.user ? S.user.centre_id : "");
+    if (S.plan) renderPlan(S.plan);
+  }
+  async function readGeoJson(input) {
+    const f = input.files && input.files[0];
+    if (!f) throw new Error(t("plan.no_file"));
+    const fc = JSON.parse(await f.text());
+    if (!fc || fc.type !== "FeatureCollection") throw new Error(t("plan.not_fc") + ": " + f.name);
+    return fc;
+  }
+  async function runPlan(ev) {
+    ev.preventDefault();
+    $("#plan-error").hidden = true;
+    let body;
+    try {
+      body = { demand: await readGeoJson($("#plan-demand")), candidates: await readGeoJson($("#plan-candidates")),
+        options: { k: Number($("#plan-k").value), spacing_m: Number($("#plan-spacing").value || 0) },
+        centre_id: $("#plan-centre").value || undefined };
+      if ($("#plan-layer").value) body.layer = $("#plan-layer").value;
+    } catch (e) { $("#plan-error").textContent = e.message; $("#plan-error").hidden = false; return; }
+    const t0 = Date.now();
+    $("#plan-run").disabled = true;
+    const tick = setInterval(() => { $("#plan-progress").textContent = t("plan.running").replace("{s}", Math.round((Date.now() - t0) / 1000)); }, 250);
+    try {
+      S.plan = await api("coverage/plan", { method: "POST", json: body });
+      renderPlan(S.plan);
+      $("#plan-progress").textContent = t("plan.done").replace("{s}", ((Date.now() - t0) / 1000).toFixed(1));
+    } catch (e) {
+      $("#plan-error").textContent = t("err.generic") + ": " + e.message; $("#plan-error").hidden = false;
+      $("#plan-progress").textContent = "";
+    } finally { clearInterval(tick); $("#plan-run").disabled = false; }
+  }
+  function renderPlan(r) {
+    const rep = r.report;
+    $("#plan-result").hidden = false;
+    const st = r.plan.status === "optimal" ? t("plan.optimal") : t("plan.within").replace("{gap}", (100 * r.plan.gap).toFixed(2));
+    $("#plan-status").textContent = st + " · " + t("plan.k_used").replace("{used}", r.plan.k_used).replace("{asked}", r.plan.k_requested ?? "—")
+      + (r.plan.everything_coverable_covered ? " · " + t("plan.all_covered") : "");
+    $("#plan-before").textContent = pct(rep.before.share); $("#plan-after").textContent = pct(rep.after.share);
+    $("#plan-before-bar").style.width = (100 * rep.before.share).toFixed(1) + "%";
+    $("#plan-after-bar").style.width = (100 * rep.after.share).toFixed(1) + "%";
+    $("#plan-poles thead").replaceChildren(h("tr", {}, ["plan.rank", "plan.site", "plan.heading", "plan.cost", "plan.gain", "plan.cumulative"].map((k) => h("th", {}, t(k)))));
+    $("#plan-poles tbody").replaceChildren(...r.recommended.features.filter((f) => f.properties.kind === "camera").map((f) => {
+      const p = f.properties;
+      return h("tr", { "data-site": p.site }, h("td", {}, String(p.rank)), h("td", {}, ident(p.site)),
+        h("td", {}, Math.round(p.heading_deg) + "°"), h("td", {}, String(p.cost)), h("td", {}, Number(p.marginal_weight).toFixed(1)),
+        h("td", {}, pct(p.cumulative_share)));
+    }));
+    $("#plan-blind thead").replaceChildren(h("tr", {}, ["plan.rank", "plan.weight", "plan.categories", "plan.fixed", "plan.state"].map((k) => h("th", {}, t(k)))));
+    $("#plan-blind tbody").replaceChildren(...r.blind_spots.features.map((f) => {
+      const p = f.properties, fixed = p.covered_after_share ?? 0;
+      const cls = fixed >= 0.9 ? "fixed" : fixed >= 0.3 ? "partly" : "left";
+      return h("tr", { class: "blind-" + cls, "data-state": cls }, h("td", {}, String(p.rank)), h("td", {}, Number(p.weight).toFixed(1)),
+        h("td", {}, Object.keys(p.categories || {}).map((c) => tr("cat", c)).join(S.lang === "zh" ? "、" : ", ")),
+        h("td", {}, pct(fixed)), h("td", {}, h("span", { class: "badge bs-" + cls }, t("plan.bs." + cls))));
+    }));
+  }
+  function downloadPlan() {
+    if (!S.plan) return;
+    const fc = { type: "FeatureCollection", features: [...S.plan.recommended.features, ...S.plan.blind_spots.features.map((f) =>
+      ({ ...f, properties: { ...f.properties, kind: "blind_spot" } }))], properties: { report: S.plan.report, plan: S.plan.plan } };
+    const url = URL.createObjectURL(new Blob([JSON.stringify(fc)], { type: "application/geo+json" }));
+    const a = h("a", { href: url, download: "xueliang-plan.geojson" }); document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
   // ------------------------------------------------------------------ cameras
   async function loadCameras() {
     const [cams, rate] = await Promise.all([api("cameras?limit=500"), api("cameras/online-rate?window_s=86400")]);
@@ -854,6 +926,7 @@
     if (hash.startsWith("#/incident/")) { show("detail"); loadDetail(decodeURIComponent(hash.slice(11))); }
     else if (hash === "#/cameras") { show("cameras"); loadCameras().catch((e) => console.error(e)); }
     else if (hash === "#/map") { show("map"); loadMap().catch((e) => console.error(e)); }
+    else if (hash === "#/plan") { show("plan"); loadPlan(); }
     else if (hash === "#/supervise") { show("supervise"); loadSupervise().catch((e) => console.error(e)); loadInboxCount().catch(() => {}); }
     else { S.detailId = null; if (S.clip) { URL.revokeObjectURL(S.clip.url); S.clip = null; } $("#detail-back").setAttribute("href", hash.startsWith("#/wall") ? hash : "#/wall"); show("wall"); renderWall(); loadWall().catch((e) => console.warn("wall", e)); }
   }
@@ -864,6 +937,7 @@
     await loadCentres();
     whoami();
     $("#nav-supervise").hidden = !S.user || S.user.role === "engineer";
+    $("#nav-plan").hidden = !S.user || !PLANNERS.has(S.user.role);
     loadInboxCount().catch(() => {});
     if (!location.hash || location.hash === "#/login") location.hash = "#/wall";
     route();
@@ -897,6 +971,8 @@
     $("#bulk-reject").addEventListener("click", () => bulk("reject"));
     $("#export").addEventListener("click", () => exportCsv().catch((e) => console.warn("export", e)));
     $("#urge-form").addEventListener("submit", submitUrge);
+    $("#plan-form").addEventListener("submit", (e) => runPlan(e).catch((x) => console.warn("plan", x)));
+    $("#plan-download").addEventListener("click", downloadPlan);
     $("#urge-cancel").addEventListener("click", () => $("#urge-dialog").close());
     $("#inbox-read").addEventListener("click", () => markInboxRead().catch((e) => console.warn("inbox", e)));
     $("#sup-window").addEventListener("change", () => loadSupervise().catch((e) => console.warn("supervise", e)));

@@ -1,12 +1,12 @@
 """Complete zh/en in Debian's Chromium: on every page of the console (login, wall as cards and list,
 history, escalated-away, incident detail with its audit trail, the action and urge dialogs, 督办,
-camera health, map) and in both languages, no visible text is left untranslated.
+camera health, map, the engineers' planning page with a report) and in both languages, no visible text is left untranslated.
 
 A text fails in Chinese when Latin words remain, and in English when Chinese characters remain,
 after removing what is not the console's to translate: identifiers (marked ``.ident``: ids, user
 names, configuration names without a display name), proper names from the configuration (centres,
 cameras, zone and rule display names), what people typed (notes, a dispatch target) and the
-acronyms CSV / EN and the 中文 toggle. Option lists and placeholders are checked too."""
+format names CSV / GeoJSON, EN and the 中文 toggle. Option lists and placeholders are checked too."""
 
 from __future__ import annotations
 
@@ -101,10 +101,20 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
     )
     svc.urge(fire, Actor("sup-keqiao", Role.supervisor, "keqiao"), typed[3])
 
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_console import village_plan_input
+
+    demand, poles = village_plan_input()
+    (tmp_path / "demand.geojson").write_text(json.dumps(demand))
+    (tmp_path / "poles.geojson").write_text(json.dumps(poles))
+
     names = [c.name for c in env.settings.cameras]
     names += [n.name for n, _ in env.settings.centres.walk()]
     names += [x.label for c in env.settings.cameras for x in (*c.zones, *c.rules) if x.label]
-    allow = {"zh": ["CSV", "EN"], "en": ["中文", *names, *typed]}
+    allow = {"zh": ["CSV", "GeoJSON", "EN"], "en": ["中文", *names, *typed]}
 
     with env.serve() as base, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -169,5 +179,24 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
                 scan("map")
                 assert errors == [], errors
                 page.context.close()
+            # the engineers' planning page, with a plan's report on it
+            page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            page.goto(base + "/")
+            page.evaluate("lang => localStorage.setItem('xl.lang', lang)", lang)
+            page.reload()
+            page.fill("#username", "eng-keqiao")
+            page.fill("#password", PASSWORD)
+            page.click("#login-submit")
+            page.wait_for_selector("#live.on", timeout=10_000)
+            page.click("#nav-plan")
+            page.set_input_files("#plan-demand", str(tmp_path / "demand.geojson"))
+            page.set_input_files("#plan-candidates", str(tmp_path / "poles.geojson"))
+            page.fill("#plan-k", "2")
+            page.click("#plan-run")
+            page.wait_for_selector("#plan-result:not([hidden])", timeout=60_000)
+            page.wait_for_timeout(150)
+            for text in page.evaluate(FIND_UNTRANSLATED, [lang, allow[lang]]):
+                problems.append(f"[{lang} eng-keqiao plan] {text}")
+            page.context.close()
         browser.close()
     assert problems == [], "\n".join(problems)

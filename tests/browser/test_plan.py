@@ -1,0 +1,86 @@
+"""The planning page in Debian's Chromium, from upload to report: an engineer uploads a village's demand
+layer and candidate poles, runs a plan of 2 cameras, reads coverage before/after (0.8 % → 86.1 %, the
+API's own figures), the ranked poles with cost and marginal gain and the blind spots marked fixed /
+partly / left, downloads the plan as GeoJSON and finds the proposed cameras on the map. Operators do
+not get the page. Saves docs/screenshots/plan-zh-desktop.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from xueliang.api.testing import PASSWORD, ApiEnv
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def login(page, base, user):
+    page.goto(base + "/")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#live.on", timeout=10_000)
+
+
+def test_plan_from_upload_to_report(tmp_path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} missing")
+        pytest.skip(f"{CHROMIUM} missing")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_console import village_plan_input
+
+    demand, poles = village_plan_input()
+    (tmp_path / "demand.geojson").write_text(json.dumps(demand))
+    (tmp_path / "poles.geojson").write_text(json.dumps(poles))
+    env = ApiEnv.create(tmp_path)
+    with env.serve() as base, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        login(page, base, "eng-keqiao")
+        assert page.is_visible("#nav-plan") and page.is_hidden("#nav-supervise")
+        page.click("#nav-plan")
+        page.set_input_files("#plan-demand", str(tmp_path / "demand.geojson"))
+        page.set_input_files("#plan-candidates", str(tmp_path / "poles.geojson"))
+        page.fill("#plan-k", "2")
+        page.select_option("#plan-centre", "dajiaqiao")
+        page.fill("#plan-layer", "dajiaqiao-plan")
+        page.click("#plan-run")
+        page.wait_for_selector("#plan-result:not([hidden])", timeout=60_000)
+        assert page.text_content("#plan-before") == "0.8%" and page.text_content("#plan-after") == "86.1%"
+        assert page.text_content("#plan-status").startswith("最优解")
+        sites = page.eval_on_selector_all("#plan-poles tbody tr", "rs => rs.map(r => r.dataset.site)")
+        assert sites == ["pole-2", sites[1]] and len(sites) == 2
+        gains = page.eval_on_selector_all(
+            "#plan-poles tbody tr td:nth-child(5)", "ts => ts.map(t => Number(t.textContent))"
+        )
+        assert gains == sorted(gains, reverse=True) and gains[0] == 283.5
+        states = page.eval_on_selector_all("#plan-blind tbody tr", "rs => rs.map(r => r.dataset.state)")
+        assert len(states) == 6 and states[0] == "fixed" and "left" in states
+        page.screenshot(path=str(SHOTS / "plan-zh-desktop.png"), full_page=True)
+        with page.expect_download() as dl:
+            page.click("#plan-download")
+        fc = json.loads(Path(dl.value.path()).read_text())
+        kinds = [f["properties"]["kind"] for f in fc["features"]]
+        assert kinds.count("camera") == 2 and kinds.count("blind_spot") == 6
+        assert fc["properties"]["report"]["after"]["share"] == pytest.approx(0.8614, abs=1e-3)
+        page.click("#plan-map")
+        page.wait_for_selector("#layer-candidates .map-candidate", timeout=5_000)
+        assert page.locator("#layer-candidates .map-candidate").count() == 2
+        assert errors == []
+
+        op = browser.new_context().new_page()
+        login(op, base, "op-dajiaqiao")
+        assert op.is_hidden("#nav-plan")
+        browser.close()
