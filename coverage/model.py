@@ -28,15 +28,17 @@ Solvers, used in this order by :meth:`MaxCoverage.solve`:
    newly covered rows from the candidates that see them (``O(nnz)`` in total); for a budget it
    ranks by gain per cost and keeps the better of that and the best single affordable camera;
 3. *1-swap local search*: exchanges a chosen camera for an unchosen one while that gains weight;
-4. *Lagrangian bound*: relaxes ``y_i <= sum_j a_ij x_j`` with multipliers ``lambda_i`` in
-   ``[0, w_i]``; ``L(lambda) = sum_i (w_i - lambda_i)^+ + max_x sum_j x_j (A^T lambda)_j`` is an upper
-   bound for every ``lambda`` and subgradient descent drives it towards the LP bound;
-5. *HiGHS MIP* (optional, ``time_limit``): the sparse model above, warm-started with the
-   heuristic solution; its dual bound tightens the reported bound and it may prove optimality.
-   Medium models first solve the LP (simplex) and a MIP restricted to its support; models too
-   large for that solve the LP by interior point (no crossover, seconds) for the bound and run the
-   iterated local search on the LP's support (a few hundred of thousands of candidates).
+4. *bounds*: relaxing ``y_i <= sum_j a_ij x_j`` with multipliers ``lambda_i`` in ``[0, w_i]`` gives
+   ``L(lambda) = sum_i (w_i - lambda_i)^+ + max_x sum_j x_j (A^T lambda)_j``, an upper bound for *every*
+   ``lambda``, so a bound is certified by evaluating it. The multipliers come from the LP relaxation
+   solved by interior point without crossover (its row duals; over a growing candidate support when
+   the candidates far outnumber it), else from subgradient descent; HiGHS's MIP dual bound where the
+   MIP runs. The solution names the bound (``bound_kind``);
+5. *heuristics on the LP*: a MIP restricted to the LP's support (RINS-like), iterated local search on
+   the support and over all candidates; *HiGHS MIP* (up to ``lp_nnz`` non-zeros), warm-started.
 
+``status == "optimal"`` only when the bound proves it (:func:`proven_optimal`); otherwise the
+solution reads ``within X %`` (:attr:`CoverageSolution.status_text`).
 Every :class:`CoverageSolution` carries its covered weight, an upper bound and the relative gap.
 """
 
