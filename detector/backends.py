@@ -174,6 +174,24 @@ class OnnxRuntimeDetector(InferenceBackend):
         return self.session.run(None, {self.input_name: tensor})[0]
 
 
+def cpu_precision(core: Any, model: Path) -> str:
+    """bf16 where OpenVINO reports the CPU computes it natively (AVX512-BF16 / AMX), else f32; logged."""
+    try:
+        caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except RuntimeError as exc:  # an OpenVINO build without the property: the safe choice
+        log.info("model %s: OpenVINO precision f32 (CPU capabilities unreadable: %s)", model, exc)
+        return "f32"
+    chosen = "bf16" if "BF16" in caps else "f32"
+    log.info(
+        "model %s: OpenVINO precision %s (%s; CPU capabilities %s)",
+        model,
+        chosen,
+        "the CPU computes bf16 natively" if chosen == "bf16" else "no native bf16 on this CPU",
+        ",".join(caps),
+    )
+    return chosen
+
+
 class OpenVinoDetector(InferenceBackend):
     kind = "openvino"
 
@@ -204,6 +222,8 @@ class OpenVinoDetector(InferenceBackend):
         canvas = _static_canvas(
             model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)), imgsz=imgsz
         )
+        if precision == "auto":
+            precision = cpu_precision(core, model)
         self.compiled = core.compile_model(
             net,
             "CPU",

@@ -30,7 +30,7 @@ from label import EVAL_CLASS, EVAL_CLASSES
 from sources import CLIPS, read_frames
 
 from xueliang.detector.accuracy import average_precision
-from xueliang.detector.backends import OnnxRuntimeDetector
+from xueliang.detector.backends import InferenceBackend, OnnxRuntimeDetector, OpenVinoDetector
 
 REPO = HERE.parents[1]
 MODELS = REPO / "detector" / "models"
@@ -43,8 +43,14 @@ def project_name(model_name: str) -> str:
     return PRODUCTION_MAP.get(model_name, model_name)
 
 
-def run_model(path: Path, threads: int, frames: dict[str, dict[int, np.ndarray]], labels: dict) -> dict:
-    det = OnnxRuntimeDetector(path, None, 0.05, 0.6, threads)
+def load(path: Path, runtime: str, conf: float, threads: int) -> InferenceBackend:
+    if runtime == "onnxruntime":
+        return OnnxRuntimeDetector(path, None, conf, 0.6, threads)
+    return OpenVinoDetector(path, None, conf, 0.6, threads, runtime.split("-")[1])
+
+
+def run_model(path: Path, threads: int, frames: dict[str, dict[int, np.ndarray]], labels: dict, runtime: str) -> dict:
+    det = load(path, runtime, 0.05, threads)
     names = {i: project_name(n) for i, n in det.names.items()}
     per_class: dict[str, list] = {c: [] for c in EVAL_CLASSES}
     times: list[float] = []
@@ -68,8 +74,8 @@ def run_model(path: Path, threads: int, frames: dict[str, dict[int, np.ndarray]]
     return {"ap50": ap, "ms_per_frame": round(1000 * statistics.median(times), 2), "imgsz": det.imgsz}
 
 
-def phantoms(path: Path, threads: int, clip: str, step: int) -> dict:
-    det = OnnxRuntimeDetector(path, None, 0.4, 0.6, threads)
+def phantoms(path: Path, threads: int, clip: str, step: int, runtime: str) -> dict:
+    det = load(path, runtime, 0.4, threads)
     names = {i: project_name(n) for i, n in det.names.items()}
     counts: dict[str, int] = {}
     n = 0
@@ -86,6 +92,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", type=Path, default=DEFAULT_MODELS)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--runtimes", nargs="+", default=["onnxruntime"], choices=["onnxruntime", "openvino-f32", "openvino-bf16"]
+    )
     ap.add_argument("--phantom-step", type=int, default=5, help="every n-th frame of vtest and tree")
     args = ap.parse_args()
     labels = json.loads((HERE / "labels.json").read_text())
@@ -95,11 +104,13 @@ def main() -> None:
     }
     results = {}
     for model in args.models:
-        r = run_model(model, args.threads, frames, labels)
-        r["phantoms_vtest"] = phantoms(model, args.threads, "vtest", args.phantom_step)
-        r["phantoms_tree"] = phantoms(model, args.threads, "tree", args.phantom_step)
-        results[model.name] = r
-        print(model.name, json.dumps(r))
+        for runtime in args.runtimes:
+            r = run_model(model, args.threads, frames, labels, runtime)
+            r["phantoms_vtest"] = phantoms(model, args.threads, "vtest", args.phantom_step, runtime)
+            r["phantoms_tree"] = phantoms(model, args.threads, "tree", args.phantom_step, runtime)
+            name = model.name if runtime == "onnxruntime" else f"{model.name} ({runtime})"
+            results[name] = r
+            print(name, json.dumps(r), flush=True)
     print()
     print(
         "| model | input | person AP50 | vehicle AP50 | two-wheeler AP50 | ms / frame | frames/s | vtest phantoms / frame (>= 0.4) | tree phantoms / frame |"
