@@ -851,7 +851,8 @@
 
   // ------------------------------------------------------------------ map
   async function loadMap() {
-    const fc = await api("map");
+    const [fc, open] = await Promise.all([api("map"), api("wall?page_size=200").catch(() => ({ items: [] }))]);
+    $("#map-popup").hidden = true;
     const svg = $("#map");
     svg.replaceChildren();
     const present = new Set(fc.features.map((f) => f.properties.kind));
@@ -883,6 +884,8 @@
     const layers = { coverage: s("g", { id: "layer-coverage" }), blind: s("g", { id: "layer-blind" }),
       candidate_view: s("g", { id: "layer-candidate-views" }), sector: s("g", { id: "layer-sectors" }),
       camera: s("g", { id: "layer-cameras" }), candidate: s("g", { id: "layer-candidates" }) };
+    const cams = new Map(), byCam = new Map();
+    for (const inc of open.items) { if (!byCam.has(inc.camera_id)) byCam.set(inc.camera_id, []); byCam.get(inc.camera_id).push(inc); }
     const style = { coverage: ["rgba(76,175,80,0.30)", "#4caf50"], blind: ["rgba(229,57,53,0.40)", "#e53935"],
       sector: ["rgba(58,160,255,0.28)", "#3aa0ff"], candidate_view: ["rgba(245,197,24,0.15)", "#f5c518"] };
     for (const f of fc.features) {
@@ -892,6 +895,12 @@
         const colour = kind === "candidate" ? "#f5c518" : ({ online: "#4caf50", degraded: "#f5c518", offline: "#e53935" }[f.properties.status] || "#ffffff");
         const g = s("g", { class: "map-" + kind, "data-id": f.properties.id || "" });
         g.append(s("circle", { cx: x, cy: y, r: 6, fill: colour, stroke: "#000", "stroke-width": 1.5 }));
+        if (kind === "camera") {
+          cams.set(f.properties.id, [Number(x), Number(y)]);
+          g.addEventListener("click", () => popup(Number(x), Number(y), cameraPopup(f.properties, byCam.get(f.properties.id) || [])));
+        } else if (kind === "candidate") {
+          g.addEventListener("click", () => popup(Number(x), Number(y), candidatePopup(f.properties)));
+        }
         const label = s("text", { x: Number(x) + 9, y: Number(y) - 8, fill: "#e6edf3", "font-size": 13, class: f.properties.name ? "" : "ident" });
         label.textContent = f.properties.name || f.properties.id || (f.properties.site ? "+" + f.properties.site : "");
         g.append(label);
@@ -903,13 +912,60 @@
         layers[kind].append(s("path", attrs));
       }
     }
-    svg.append(layers.coverage, layers.blind, layers.candidate_view, layers.sector, layers.camera, layers.candidate);
+    // open incidents at their camera: a marker per incident (most urgent first), coloured by grade, red-ringed when overdue
+    const incidents = s("g", { id: "layer-incidents" });
+    const SEV_FILL = { general: "#4caf50", serious: "#f5c518", major: "#ff8c1a", critical: "#e53935" };
+    for (const [cam, list] of byCam) {
+      const at = cams.get(cam);
+      if (!at) continue;
+      list.slice(0, 8).forEach((inc, i) => {
+        const mx = at[0] - 10 + (i % 4) * 9, my = at[1] + 14 + Math.floor(i / 4) * 9;
+        const m = s("rect", { x: mx, y: my, width: 8, height: 8, rx: 2, fill: SEV_FILL[inc.severity] || "#fff",
+          stroke: inc.urgency === "red" ? "#ff1744" : "#000", "stroke-width": inc.urgency === "red" ? 2.5 : 1,
+          class: "map-incident", "data-id": inc.id, "data-urgency": inc.urgency });
+        m.addEventListener("click", (e) => { e.stopPropagation(); popup(mx, my, incidentPopup(inc)); });
+        incidents.append(m);
+      });
+    }
+    svg.append(layers.coverage, layers.blind, layers.candidate_view, layers.sector, layers.camera, layers.candidate, incidents);
     // scale bar: 50 m
     const m50 = 50 / 111320 * kx * scale;
     const bar = s("g", {});
     bar.append(s("line", { x1: 30, y1: 680, x2: 30 + m50, y2: 680, stroke: "#e6edf3", "stroke-width": 3 }));
     const bt = s("text", { x: 36 + m50, y: 684, fill: "#8b9bb0", "font-size": 12 }); bt.textContent = "50 m";
     bar.append(bt); svg.append(bar);
+  }
+
+  function popup(x, y, content) {
+    const box = $("#map-popup"), svg = $("#map");
+    const r = svg.getBoundingClientRect(), k = r.width / 1000;
+    box.replaceChildren(h("button", { type: "button", class: "link popup-close", "aria-label": t("btn.dismiss"),
+      onclick: () => { box.hidden = true; } }, "×"), content);
+    box.style.left = Math.min(x * k + 12, Math.max(0, r.width - 280)) + "px";
+    box.style.top = (y * k + 12) + "px";
+    box.hidden = false;
+  }
+  function incidentPopup(inc) {
+    return h("div", { class: "popup-body", "data-id": inc.id },
+      h("b", {}, tr("rt", inc.rule_type), " · ", camname(inc.camera_id)),
+      h("div", {}, urgencyBadge(inc), h("span", { class: "badge sev-" + inc.severity }, tr("sev", inc.severity)),
+        h("span", { class: "badge" }, tr("st", inc.state))),
+      h("div", { class: "muted" }, fmtTime(inc.reported_at), " · ", cname(inc.owner_centre_id)),
+      h("a", { href: "#/incident/" + encodeURIComponent(inc.id), class: "popup-detail" }, t("btn.detail")));
+  }
+  function cameraPopup(p, list) {
+    return h("div", { class: "popup-body", "data-camera": p.id },
+      h("b", {}, p.name || ident(p.id)),
+      h("div", {}, h("span", { class: "badge cs-" + (p.status || "unknown") }, p.status ? tr("cs", p.status) : t("cam.unknown"))),
+      h("div", { class: "muted" }, t("map.open_here").replace("{n}", list.length)),
+      list.slice(0, 5).map((inc) => h("div", {}, h("a", { href: "#/incident/" + encodeURIComponent(inc.id) },
+        tr("sev", inc.severity), " · ", tr("rt", inc.rule_type), " · ", fmtTime(inc.reported_at)))));
+  }
+  function candidatePopup(p) {
+    return h("div", { class: "popup-body" }, h("b", {}, t("map.legend.candidate"), " ", ident(String(p.site || p.id || ""))),
+      p.rank !== undefined ? h("div", {}, t("plan.rank") + " " + p.rank) : null,
+      p.marginal_weight !== undefined ? h("div", {}, t("plan.gain") + " " + Number(p.marginal_weight).toFixed(1)) : null,
+      p.cost !== undefined ? h("div", {}, t("plan.cost") + " " + p.cost) : null);
   }
 
   // ------------------------------------------------------------------ routing

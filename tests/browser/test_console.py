@@ -213,7 +213,17 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
             page.wait_for_selector("#layer-cameras .map-camera", timeout=5_000)
             assert page.locator("#layer-sectors path").count() == 2
             assert page.locator("#layer-blind path").count() >= 1
+            # open incidents are markers at their camera; a click opens a popup that links to the case
+            markers = page.eval_on_selector_all("#layer-incidents .map-incident", "ms => ms.map(m => m.dataset.id)")
+            assert set(markers) == {inc.id, older.id}
+            page.click(f'#layer-incidents .map-incident[data-id="{older.id}"]')
+            assert page.is_visible(f'#map-popup .popup-body[data-id="{older.id}"] a.popup-detail')
+            page.click('#layer-cameras .map-camera[data-id="cam-dajiaqiao-pond"] circle')
+            assert "待办事件 1 件" in page.text_content('#map-popup .popup-body[data-camera="cam-dajiaqiao-pond"]')
+            page.click(f'#layer-incidents .map-incident[data-id="{inc.id}"]')
             page.screenshot(path=str(SHOTS / "map.png"), full_page=True)
+            page.click("#map-popup a.popup-detail")
+            page.wait_for_selector("#detail-state[data-state='dispatched']", timeout=5_000)
 
             # escalated to the township by its supervisor: it leaves the village wall
             page.click("#nav-wall")
