@@ -161,6 +161,22 @@ def test_api_function(county: County) -> None:
     json.dumps(res.model_dump())  # serialisable for the job endpoint
 
 
+def test_fewer_cameras_than_k_are_reported_with_the_reason(county: County) -> None:
+    # 83 cameras reach everything the poles' capacities (2 per pole) allow: asking for 150 uses 83
+    req = PlanRequest(
+        demand=json.loads(county.demand.read_text()),
+        candidates=json.loads(county.candidates.read_text()),
+        cameras=json.loads(county.cameras.read_text()),
+        options=PlanOptions(k=150, time_limit_s=5),
+    )
+    plan = plan_coverage(req).report["plan"]
+    assert plan["k_requested"] == 150 and plan["k_used"] == len(plan["cameras"]) < 150
+    assert plan["k_text"].startswith(f"k requested 150, {plan['k_used']} used: ")
+    if plan["everything_coverable_covered"]:
+        assert plan["k_text"].endswith("everything coverable covered")
+    assert plan["status"] != "optimal" or plan["upper_bound_total"] - plan["covered_weight_total"] < 0.5
+
+
 def _fc(*features: dict, crs: str | None = None) -> dict:
     fc: dict = {"type": "FeatureCollection", "features": list(features)}
     if crs:
