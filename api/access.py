@@ -9,7 +9,9 @@ from fastapi import HTTPException, status
 
 from xueliang.api.users import UserPublic
 from xueliang.dispatch.views import IncidentView
-from xueliang.dispatch.workflow import Action, Actor, Forbidden, Role
+from xueliang.dispatch.workflow import Action
+from xueliang.errors import Forbidden
+from xueliang.roles import Actor, Role
 
 
 def actor_of(user: UserPublic) -> Actor:

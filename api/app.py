@@ -45,7 +45,7 @@ from xueliang.api.security import LoginThrottle, check_secret
 from xueliang.config import Settings
 from xueliang.demo import DEMO_PASSWORD
 from xueliang.dispatch.clock import system_clock
-from xueliang.dispatch.workflow import WorkflowError
+from xueliang.errors import WorkflowError
 
 log = logging.getLogger("xueliang.api")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -25,7 +25,7 @@ from xueliang.api.metrics import FEED_CLIENTS, FEED_DROPPED, FEED_EVENTS
 from xueliang.api.users import UserPublic
 from xueliang.dispatch.changes import ChangeEvent, EventKind
 from xueliang.dispatch.views import IncidentDetail
-from xueliang.dispatch.workflow import NotFound
+from xueliang.errors import NotFound
 
 if TYPE_CHECKING:
     from xueliang.dispatch.service import DispatchService

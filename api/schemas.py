@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from xueliang.config._base import ID_MAX_LEN, ID_PATTERN
 from xueliang.config.cameras import GeoPlacement, Line, Zone
 from xueliang.dispatch.views import CameraView, IncidentDetail, IncidentView
 from xueliang.dispatch.workflow import Action, RejectReason
+
+IdPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_LEN, pattern=ID_PATTERN)]
+"""A path parameter holding an identifier (:data:`xueliang.config._base.Identifier`)."""
 
 
 class IncidentPublic(IncidentView):

@@ -1,10 +1,8 @@
 """Console and API users: a role and a home centre, passwords hashed with scrypt.
 
-The ``api_users`` and ``api_map_layers`` tables live in this module's own SQLAlchemy
-metadata and have their own Alembic migrations (``api/migrations``, version table
-``alembic_version_api``), run on the store's database by :func:`ensure_schema`: the
-dispatch migrations own the incident tables, the API owns its users. :func:`create_user` is the function the CLI calls
-(``xueliang users add ...``).
+The ``api_users`` table (:mod:`xueliang.api.models`, with the map layers) has its own Alembic
+migrations, run on the store's database by :func:`ensure_schema`. :func:`create_user` is the
+function the CLI calls (``xueliang users add ...``).
 """
 
 from __future__ import annotations
@@ -15,44 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import JSON, Boolean, DateTime, MetaData, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from xueliang.api.models import UserRow
 from xueliang.api.security import DUMMY_HASH, hash_password, verify_password
-from xueliang.dispatch.workflow import Role  # operator, supervisor, engineer, admin: one definition
+from xueliang.config._base import ID_FIRST, ID_MAX_LEN, ID_REST
+from xueliang.roles import Role  # operator, supervisor, engineer, admin: one definition
 
-
-class _Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-class UserRow(_Base):
-    __tablename__ = "api_users"
-
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16))
-    centre_id: Mapped[str] = mapped_column(String(64))
-    display_name: Mapped[str] = mapped_column(String(128), default="")
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class MapLayerRow(_Base):
-    """A GeoJSON layer for the console's map (coverage, blind spots, proposed cameras from the coverage planner)."""
-
-    __tablename__ = "api_map_layers"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    centre_id: Mapped[str] = mapped_column(String(64))
-    geojson: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_by: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-metadata = _Base.metadata
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,63}$")
+USERNAME_RE = re.compile(f"^{ID_FIRST}{ID_REST}{{2,{ID_MAX_LEN - 1}}}$")  # an identifier of 3 characters or more
 MIN_PASSWORD_LEN = 8
 
 

@@ -20,7 +20,7 @@ Label values are bounded: centres, tiers, severities, states, reasons; never ids
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -72,6 +72,10 @@ class StoreCollector(Collector):
     def __init__(self, store: Any) -> None:
         self.store = store
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families, empty: what registration (and the metrics catalogue) reads, without a query."""
+        return self._families({}, [], [], 0, 0, 0, [])
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from xueliang.dispatch.models import CameraRow, CentreRow, IncidentRow
         from xueliang.dispatch.workflow import SlaFlag
@@ -99,6 +103,18 @@ class StoreCollector(Collector):
                 s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.escalation_level > 0)) or 0
             )
             cams = s.execute(select(CameraRow.status, func.count()).group_by(CameraRow.status)).all()
+        return self._families(tiers, counts, flags, total, false_alarms, escalated, cams)
+
+    @staticmethod
+    def _families(
+        tiers: dict[str, str],
+        counts: Sequence[Any],
+        flags: Sequence[Any],
+        total: int,
+        false_alarms: int,
+        escalated: int,
+        cams: Sequence[Any],
+    ) -> Iterator[GaugeMetricFamily]:
         g = GaugeMetricFamily(
             "xl_dispatch_incidents",
             "Incidents by owner centre, tier, severity and state",

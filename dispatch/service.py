@@ -10,10 +10,10 @@ Usage::
     svc.transition(incident.id, Action.accept, Actor("li", Role.operator, "village-a"))
     svc.tick()                                      # SLA flags and escalations due by now
 
-Errors are typed (:mod:`xueliang.dispatch.workflow`): ``IllegalTransition`` and
-``StaleRevision`` (HTTP 409), ``Forbidden`` (403), ``NotFound`` (404),
-``InvalidRequest`` (422); each carries ``http_status`` and a message naming the
-incident, camera or field.
+Errors are typed (:mod:`xueliang.errors`, and :mod:`xueliang.dispatch.workflow`'s
+``IllegalTransition``): ``IllegalTransition`` and ``StaleRevision`` (HTTP 409), ``Forbidden``
+(403), ``NotFound`` (404), ``InvalidRequest`` (422); each carries ``http_status`` and a message
+naming the incident, camera or field.
 
 SLA clocks (per severity, ``settings.dispatch.sla``): the accept clock runs while the
 owning centre has not accepted (``reported``/``escalated``), from the report (or from

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xueliang.config._base import Identifier
 from xueliang.contracts import Severity
 from xueliang.dispatch.workflow import Action, RejectReason, SlaFlag, State
 
@@ -161,7 +162,7 @@ class CameraView(_View):
 class CameraCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    id: Identifier
     name: str = ""
     village: str | None = Field(None, description="village centre id; omitted: derived from a GB/T 28181 id")
     url: str | None = Field(None, description="stored masked (credentials never reach the database)")

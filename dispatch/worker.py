@@ -36,6 +36,7 @@ from xueliang.contracts import (
 from xueliang.dispatch.clock import Clock, system_clock
 from xueliang.dispatch.service import DispatchService
 from xueliang.dispatch.store import Store
+from xueliang.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Dispatcher:
             halt.wait(self.settings.dispatch.tick_s)
 
     def _consume(self, stop: threading.Event) -> None:
-        backoff = 1.0
+        backoff = Backoff(1.0, 30.0)
         while not stop.is_set():
             try:
                 consumer = self.bus.consumer(
@@ -127,20 +128,20 @@ class Dispatcher:
                     client_id="dispatcher",
                 )
             except BusError as exc:
-                log.error("dispatcher: cannot join group %s, retrying in %.0fs: %s", self.group_id, backoff, exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                delay = backoff.next()
+                log.error("dispatcher: cannot join group %s, retrying in %.0fs: %s", self.group_id, delay, exc)
+                stop.wait(delay)
                 continue
             producer = self.bus.producer("dispatcher")
             try:
                 self._loop(stop, consumer, producer)
-                backoff = 1.0
+                backoff.reset()
             except (OperationalError, DBAPIError, BusError) as exc:
                 # the database or the bus is down: do not commit, re-read from the committed offsets
                 what = "bus" if isinstance(exc, BusError) else "database"
-                log.error("dispatcher: %s error, retrying in %.0fs: %s", what, backoff, exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                delay = backoff.next()
+                log.error("dispatcher: %s error, retrying in %.0fs: %s", what, delay, exc)
+                stop.wait(delay)
             finally:
                 consumer.close()
                 producer.close()

@@ -23,8 +23,33 @@ authority on legality; the service calls it inside the row-locked transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from xueliang.errors import Forbidden, InvalidRequest, NotFound, StaleRevision, WorkflowError
+from xueliang.roles import SYSTEM, Actor, Role
+
+__all__ = [  # errors and roles live in neutral modules; re-exported for dispatch's callers
+    "FINAL_STATES",
+    "OPEN_STATES",
+    "ROLE_ACTIONS",
+    "SYSTEM",
+    "TRANSITIONS",
+    "Action",
+    "Actor",
+    "Forbidden",
+    "IllegalTransition",
+    "InvalidRequest",
+    "NotFound",
+    "RejectReason",
+    "Role",
+    "SlaFlag",
+    "StaleRevision",
+    "State",
+    "WorkflowError",
+    "allowed_actions",
+    "next_state",
+    "role_may",
+]
 
 
 class State(StrEnum):
@@ -105,12 +130,6 @@ _T: dict[Action, tuple[frozenset[State], State]] = {
 TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = dict(_T)
 
 
-class WorkflowError(Exception):
-    """Base of the workflow's typed errors (the API maps each to an HTTP status)."""
-
-    http_status = 400
-
-
 class IllegalTransition(WorkflowError):
     """The action is not legal in the incident's current state (HTTP 409)."""
 
@@ -123,30 +142,6 @@ class IllegalTransition(WorkflowError):
             f"incident {incident_id}: cannot {action.value} an incident that is {state.value} "
             f"(legal now: {', '.join(legal) or 'none, it is final'})"
         )
-
-
-class StaleRevision(WorkflowError):
-    """The caller acted on an old view of the incident (HTTP 409)."""
-
-    http_status = 409
-
-
-class Forbidden(WorkflowError):
-    """The actor's role or centre does not allow this action on this incident (HTTP 403)."""
-
-    http_status = 403
-
-
-class NotFound(WorkflowError, LookupError):
-    """No such incident / camera / centre (HTTP 404)."""
-
-    http_status = 404
-
-
-class InvalidRequest(WorkflowError, ValueError):
-    """Missing or inconsistent arguments, e.g. a rejection without a reason (HTTP 422)."""
-
-    http_status = 422
 
 
 def next_state(incident_id: str, state: State, action: Action) -> State:
@@ -162,13 +157,6 @@ def allowed_actions(state: State) -> list[Action]:
 
 
 # ---------------------------------------------------------------- roles
-class Role(StrEnum):
-    operator = "operator"  # 值班员: runs the workflow at their centre
-    supervisor = "supervisor"  # 督办: everything an operator does, plus verify/close/escalate
-    engineer = "engineer"  # cameras and their health; no incident actions
-    admin = "admin"  # everything
-
-
 _OPERATOR = frozenset(
     {Action.accept, Action.reject, Action.dispatch, Action.receive, Action.return_, Action.handle, Action.feedback}
 )
@@ -182,16 +170,3 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 
 def role_may(role: Role, action: Action) -> bool:
     return action in ROLE_ACTIONS[role]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: a user name, a role and a home centre (the API authenticates; this authorises)."""
-
-    name: str
-    role: Role
-    centre_id: str
-
-
-SYSTEM = Actor(name="system", role=Role.admin, centre_id="")
-"""The SLA tick and the dispatcher act as ``system`` (audited as such)."""

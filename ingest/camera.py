@@ -21,7 +21,6 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 
 from prometheus_client import Counter
 
@@ -34,6 +33,7 @@ from xueliang.ingest.picture import Picture
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import QualityDiagnoser
 from xueliang.ingest.sources import FrameSource, SourceError, make_source
+from xueliang.retry import backoff_delays
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ class Sampler:
         # first frame, or after a gap (reconnect): restart the grid instead of catching up in a burst
         self._anchor, self._k = ts, 1
         return True
-
-
-def backoff_delays(initial: float, maximum: float, jitter: float, rng: random.Random) -> Iterator[float]:
-    """Exponential backoff with ± ``jitter`` share of randomness: 1, 2, 4, ... up to ``maximum``."""
-    delay = initial
-    while True:
-        yield max(0.05, delay * (1 + rng.uniform(-jitter, jitter)))
-        delay = min(maximum, delay * 2)
 
 
 def scale_boxes(boxes: tuple[MotionBox, ...], s: float, w: int, h: int) -> tuple[MotionBox, ...]:

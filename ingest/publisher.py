@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from xueliang.bus.base import Bus, BusError, Producer
 from xueliang.contracts import FrameMessage
 from xueliang.ingest import metrics
+from xueliang.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class Publisher:
             self._events.appendleft(ev)
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             producer = self._ensure_producer()
             if producer is None:
@@ -149,18 +150,18 @@ class Publisher:
                     metrics.FRAMES_PUBLISHED.labels(msg.camera_id).inc()
                     metrics.BYTES_PUBLISHED.labels(msg.camera_id).inc(len(msg.jpeg))
                     self.sent_frames += 1
-                backoff = 0.2
+                backoff.reset()
             except BusError as exc:
+                delay = backoff.next()
                 if isinstance(item, _Event):
                     log.warning(
-                        "cannot publish %s for camera %s (%s); retrying in %.1f s", item.topic, item.key, exc, backoff
+                        "cannot publish %s for camera %s (%s); retrying in %.1f s", item.topic, item.key, exc, delay
                     )
                     self._requeue_event(item)
                 else:
                     metrics.FRAMES_DROPPED.labels(item[0].camera_id, "bus_error").inc()
                     log.warning("cannot publish a frame of camera %s: %s", item[0].camera_id, exc)
-                self._stop.wait(backoff)
-                backoff = min(5.0, backoff * 2)
+                self._stop.wait(delay)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (events first) for up to ``timeout`` seconds, then close the producer."""

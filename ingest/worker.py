@@ -39,6 +39,7 @@ from xueliang.ingest import metrics
 from xueliang.ingest.camera import CameraRunner
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.publisher import Publisher
+from xueliang.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class IngestWorker:
         return specs
 
     def _setup_topics(self, stop: threading.Event) -> bool:
-        delay = 1.0
+        backoff = Backoff(1.0, 10.0)
         while not stop.is_set():
             try:
                 self.bus.ensure_topics(self.topic_specs())
@@ -123,9 +124,9 @@ class IngestWorker:
                     self._registry_partitions = len(self.bus.end_offsets(self.topics.camera_registry))
                 return True
             except BusError as exc:
+                delay = backoff.next()
                 log.warning("ingest %s: bus not ready (%s); retrying in %.0f s", self.worker_id, exc, delay)
                 stop.wait(delay)
-                delay = min(10.0, delay * 2)
         return False
 
     def frame_partition(self, camera_id: str) -> int:

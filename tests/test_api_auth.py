@@ -219,7 +219,8 @@ def test_api_tables_have_their_own_migrations(tmp_path):
     from alembic.migration import MigrationContext
     from sqlalchemy import inspect, text
 
-    from xueliang.api.users import ensure_schema, metadata
+    from xueliang.api.models import metadata
+    from xueliang.api.users import ensure_schema
     from xueliang.dispatch.store import Store
 
     def api_diff(store: Store) -> list:

@@ -24,13 +24,14 @@ from xueliang.contracts import (
     topic_specs,
 )
 from xueliang.ingest import metrics
-from xueliang.ingest.camera import CameraRunner, Sampler, backoff_delays
+from xueliang.ingest.camera import CameraRunner, Sampler
 from xueliang.ingest.health import HealthTracker
 from xueliang.ingest.motion import MotionGate
 from xueliang.ingest.publisher import Publisher
 from xueliang.ingest.quality import Diagnosis
 from xueliang.ingest.testing import settings_for
 from xueliang.ingest.worker import IngestWorker
+from xueliang.retry import backoff_delays
 
 
 # ------------------------------------------------------------------ sampler

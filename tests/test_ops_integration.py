@@ -66,6 +66,7 @@ def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
     """The demo pipeline running in threads, /metrics on a free loopback port."""
     from prometheus_client import REGISTRY, start_http_server
 
+    from tests.prometheus_server import free_port
     from xueliang.bus.memory import MemoryBus
     from xueliang.config.dispatch import DispatchConfig, Sla
     from xueliang.contracts import Severity, topic_specs
@@ -76,7 +77,6 @@ def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
     from xueliang.dispatch.worker import Dispatcher
     from xueliang.ingest.worker import IngestWorker
     from xueliang.ops.exporter import install_collectors
-    from xueliang.ops.prometheus import free_port
 
     settings = demo_settings(tmp_path)
     short = {s: Sla(accept_s=3, close_s=6, warn_share=0.5) for s in Severity}
@@ -197,7 +197,7 @@ def _coverage_plan(tmp_path: Path) -> None:
 
 
 def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from xueliang.ops.prometheus import PrometheusServer, render_config
+    from tests.prometheus_server import PrometheusServer, render_config
 
     settings, _store, dispatcher, port, bus, client, started_at = pipeline
     started = time.monotonic()

@@ -144,10 +144,10 @@ def test_lag_errors_from_a_failing_bus_are_reported() -> None:
 def test_metrics_server_serves_ops_collectors() -> None:
     import urllib.request
 
+    from tests.prometheus_server import free_port
     from xueliang.config import parse_config
     from xueliang.contracts import topic_specs
     from xueliang.ops.exporter import start_metrics_server
-    from xueliang.ops.prometheus import free_port
 
     settings = parse_config("""
 centres: {id: c, name: c, tier: county, children: [{id: t, name: t, tier: township, children: [

@@ -72,9 +72,10 @@ def _metrics_server(settings: Settings, bus: Bus | None = None, store: Store | N
     """Workers without the API serve /metrics on ``metrics.port``: their own metrics plus the
     ops collectors (fleet inventory, consumer lag) and, for dispatch, the database-state gauges."""
     if settings.metrics.port:
+        from xueliang.dispatch.metrics import StoreCollector
         from xueliang.ops.exporter import start_metrics_server
 
-        start_metrics_server(settings, bus, store)
+        start_metrics_server(settings, bus, [StoreCollector(store)] if store is not None else [])
         log.info("metrics on :%d/metrics", settings.metrics.port)
 
 

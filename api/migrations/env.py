@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from xueliang.api.users import metadata
+from xueliang.api.models import metadata
 
 VERSION_TABLE = "alembic_version_api"
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from xueliang.api.access import check_centre, sees_centre
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, now_from
 from xueliang.api.errors import problem
-from xueliang.api.schemas import CameraGeometry, CameraPublic, RulePublic
+from xueliang.api.schemas import CameraGeometry, CameraPublic, IdPath, RulePublic
 from xueliang.api.users import UserPublic
 from xueliang.config import Settings
 from xueliang.dispatch.views import CameraCreate, CameraUpdate, CameraView, OnlineRate
-from xueliang.dispatch.workflow import NotFound, Role
+from xueliang.errors import NotFound
+from xueliang.roles import Role
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
-CameraId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+CameraId = IdPath
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem("missing or invalid token"),
     404: problem("no such camera in your centre's subtree"),

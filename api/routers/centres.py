@@ -5,19 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.errors import problem
+from xueliang.api.schemas import IdPath
 from xueliang.dispatch.oversight import ChildKpi
 from xueliang.dispatch.views import Kpis, NotificationView
-from xueliang.dispatch.workflow import Role
+from xueliang.roles import Role
 
 router = APIRouter(prefix="/api/v1/centres", tags=["centres"])
 
-CentreId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+CentreId = IdPath
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem("missing or invalid token"),
     403: problem("centre outside your area"),

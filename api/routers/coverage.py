@@ -19,7 +19,8 @@ from xueliang.api.deps import CameraManager, ClockDep, ServiceDep, SettingsDep, 
 from xueliang.api.errors import problem, unprocessable
 from xueliang.api.routers.map import LayerInfo, save_layer
 from xueliang.config import Settings
-from xueliang.dispatch.workflow import Role
+from xueliang.config._base import Identifier
+from xueliang.roles import Role
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 
@@ -40,13 +41,7 @@ class CoveragePlanBody(BaseModel):
     )
     buildings: FeatureCollectionIn | None = Field(None, description="footprints with `height` (m)")
     options: dict[str, Any] = Field(description="planner options: exactly one of `k`, `budget`, `target_share`, ...")
-    layer: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="also store blind spots and proposed cameras as this map layer",
-    )
+    layer: Identifier | None = Field(None, description="also store blind spots and proposed cameras as this map layer")
     centre_id: str | None = Field(None, max_length=64, description="the layer's centre (default: yours)")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from xueliang.api.access import actor_of, check_centre, permitted_actions
 from xueliang.api.deps import CurrentUser, ServiceDep
@@ -20,6 +20,7 @@ from xueliang.api.schemas import (
     ACTION_BODIES,
     ACTION_SUMMARIES,
     ActionBody,
+    IdPath,
     IncidentDetailPublic,
     IncidentPagePublic,
     IncidentPublic,
@@ -31,7 +32,7 @@ from xueliang.dispatch.workflow import Action, Forbidden, NotFound, State
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
-IncidentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+IncidentId = IdPath
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem("missing or invalid token"),
     404: problem("no such incident, or not in your centre's subtree"),

@@ -13,23 +13,23 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from xueliang.api.access import check_centre, sees_centre
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, StoreDep, now_from
 from xueliang.api.errors import problem, unprocessable
-from xueliang.api.schemas import Feature, FeatureCollection, Geometry
-from xueliang.api.users import MapLayerRow
+from xueliang.api.models import MapLayerRow
+from xueliang.api.schemas import Feature, FeatureCollection, Geometry, IdPath
 from xueliang.config.cameras import GeoPlacement
-from xueliang.dispatch.workflow import Role
+from xueliang.roles import Role
 
 router = APIRouter(prefix="/api/v1/map", tags=["cameras"])
 
-LayerName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+LayerName = IdPath
 LAYER_KINDS = {"coverage", "blind", "candidate", "candidate_view"}
 M_PER_DEG = 111_320.0
 

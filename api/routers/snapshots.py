@@ -14,9 +14,10 @@ from fastapi.responses import FileResponse
 from xueliang.api.deps import CurrentUser, ServiceDep, SettingsDep
 from xueliang.api.errors import problem
 from xueliang.api.routers.incidents import visible_incident
+from xueliang.config._base import ID_FIRST, ID_MAX_LEN, ID_REST
 
 router = APIRouter(tags=["incidents"])
-_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})\.(?P<ext>jpg|jpeg|png)$")
+_NAME = re.compile(f"^(?P<id>{ID_FIRST}{ID_REST}{{0,{ID_MAX_LEN - 1}}})\\.(?P<ext>jpg|jpeg|png)$")
 
 
 @router.get(

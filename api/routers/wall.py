@@ -25,6 +25,7 @@ from xueliang.api.errors import problem
 from xueliang.api.routers.incidents import IncidentId
 from xueliang.api.schemas import IncidentPublic
 from xueliang.api.users import UserPublic
+from xueliang.config._base import Identifier
 from xueliang.contracts import Severity
 from xueliang.dispatch.triage import Scope, WallCounts, WallItem, WallQuery, wall_page, wall_rows
 from xueliang.dispatch.workflow import Action, RejectReason, State, WorkflowError
@@ -221,7 +222,7 @@ def wall_export(
 class BulkItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    id: Identifier
     expected_version: int | None = Field(None, ge=1, le=2**31 - 1)
 
 

@@ -197,15 +197,7 @@ _Named = TypeVar("_Named", Zone, Line)
 
 
 class CameraConfig(StrictModel):
-    id: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=64,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-            description="camera id; a GB/T 28181 20-digit code carries its division code",
-        ),
-    ]
+    id: Annotated[Identifier, Field(description="camera id; a GB/T 28181 20-digit code carries its division code")]
     name: str = ""
     village: Identifier | None = Field(
         None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,25 +43,22 @@ def _row(name: str, kind: str, labels: Any, help_: str, source: str) -> Row:
 
 
 def _custom_collectors() -> list[tuple[Any, str]]:
-    """One instance of each scrape-time collector, on throw-away inputs (their families are static)."""
+    """One instance of each scrape-time collector, on throw-away inputs (their families are static;
+    the dispatch collector describes its own without a database)."""
     from xueliang.bus.memory import MemoryBus
     from xueliang.config import parse_config
     from xueliang.contracts import Topics, topic_specs
     from xueliang.dispatch.metrics import StoreCollector
-    from xueliang.dispatch.store import Store
     from xueliang.ops.fleet import FleetCollector
     from xueliang.ops.lag import ConsumerLagCollector, pipeline_watches
 
     settings = parse_config("centres: {id: c, name: c, tier: county}\n")
     bus = MemoryBus()
     bus.ensure_topics(topic_specs(Topics()))
-    tmp = tempfile.mkdtemp(prefix="xl-catalogue-")
-    store = Store.from_url(f"sqlite:///{tmp}/c.db")
-    store.migrate()
     return [
         (FleetCollector(settings), "xueliang.ops.fleet"),
         (ConsumerLagCollector(bus, pipeline_watches(Topics()), min_interval_s=0), "xueliang.ops.lag"),
-        (StoreCollector(store), "xueliang.dispatch.metrics (StoreCollector)"),
+        (StoreCollector(store=None), "xueliang.dispatch.metrics (StoreCollector)"),
     ]
 
 
@@ -80,7 +76,7 @@ def catalogue() -> list[Row]:
             source = next((m for m in STAGE_MODULES if m.split(".")[1] in name.split("_")[1]), module)
             rows[name] = _row(name, collector._type, collector._labelnames, collector._documentation, source)
     for collector, source in _custom_collectors():
-        for fam in collector.collect():
+        for fam in list(collector.describe()) or list(collector.collect()):
             labels = getattr(fam, "_labelnames", ()) or sorted({k for s in fam.samples for k in s.labels})
             rows[fam.name] = _row(fam.name, fam.type, labels, fam.documentation, source)
     return sorted(rows.values())

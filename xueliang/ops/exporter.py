@@ -10,9 +10,10 @@ and from the bus), so the alert rules and dashboards aggregate them with ``max``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client.registry import REGISTRY, CollectorRegistry
+from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from xueliang.bus.base import Bus
 from xueliang.config import Settings
@@ -55,14 +56,14 @@ def install_collectors(
 def start_metrics_server(
     settings: Settings,
     bus: Bus | None = None,
-    store: object | None = None,
+    collectors: Sequence[Collector] = (),
     *,
     port: int | None = None,
     addr: str = "0.0.0.0",
     registry: CollectorRegistry = REGISTRY,
 ) -> tuple[Installed, object]:
-    """What a stage's entry point calls: register the ops collectors (and, given the dispatch
-    ``store``, its database state collector), then serve ``registry`` on ``port``
+    """What a stage's entry point calls: register the ops collectors and the stage's own scrape-time
+    ``collectors`` (dispatch: its database state), then serve ``registry`` on ``port``
     (default ``settings.metrics.port``). Returns the collectors and the HTTP server
     (``server.shutdown()`` stops it)."""
     from prometheus_client import start_http_server
@@ -71,9 +72,7 @@ def start_metrics_server(
     if not port:
         raise ValueError("no metrics port: set metrics.port in the configuration")
     installed = install_collectors(settings, bus, registry)
-    if store is not None:
-        from xueliang.dispatch.metrics import register_store_collector
-
-        register_store_collector(store, registry)
+    for collector in collectors:
+        registry.register(collector)
     server, _thread = start_http_server(port, addr=addr, registry=registry)
     return installed, server

@@ -1,6 +1,6 @@
 """Run a real Prometheus server (Debian's ``prometheus`` binary) on loopback, and query it.
 
-Used by the integration test and the capacity bench: render a configuration that
+A test helper (tests/test_ops_integration.py): render a configuration that
 scrapes given ``host:port`` targets and loads the project's alert rules, start
 Prometheus with a throw-away storage directory on a free port, wait until it is
 ready, run PromQL over its HTTP API, stop it.
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 TEST_CONFIG = PROMETHEUS_DIR / "prometheus.test.yml"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
