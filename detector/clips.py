@@ -161,7 +161,8 @@ def write_clip(path: Path, jpegs: list[bytes], fps: float) -> Path | None:
             for img in frames:
                 if img.shape[:2] != (h, w):
                     img = cv2.resize(img, (w, h)) if img.shape[0] < h or img.shape[1] < w else img[:h, :w]
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")  # type: ignore[arg-type]  # uint8 BGR; cv2.resize's stub widens the dtype
+                for packet in stream.encode(frame):
                     out.mux(packet)
             for packet in stream.encode():
                 out.mux(packet)

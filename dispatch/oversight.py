@@ -108,9 +108,9 @@ class OversightMixin(ServiceCore):
                         EscalationRow.incident_id.in_(chunk)
                     )
                 ):
-                    child = owner_of.get(src)
-                    if child is not None:  # escalated from inside the child: away from it
-                        escalated.add((child, iid))
+                    child_id = owner_of.get(src)
+                    if child_id is not None:  # escalated from inside the child: away from it
+                        escalated.add((child_id, iid))
         per: dict[str, list[Any]] = defaultdict(list)
         for r in rows:
             per[owner_of[r[1]]].append(r)

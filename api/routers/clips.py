@@ -15,9 +15,10 @@ from fastapi.responses import FileResponse
 from xueliang.api.deps import CurrentUser, ServiceDep, SettingsDep
 from xueliang.api.errors import problem
 from xueliang.api.routers.incidents import visible_incident
+from xueliang.config._base import ID_FIRST, ID_MAX_LEN, ID_REST
 
 router = APIRouter(tags=["incidents"])
-_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})\.mp4$")
+_NAME = re.compile(f"^(?P<id>{ID_FIRST}{ID_REST}{{0,{ID_MAX_LEN - 1}}})\\.mp4$")
 
 
 @router.get(
