@@ -473,8 +473,11 @@ def _report(
         lab = lab.reshape(-1)
     spots: list[dict[str, Any]] = []
     polys = []
-    for c in np.unique(lab):
-        idx = un[lab == c]
+    # group by cluster with one sort (a county has thousands of clusters over hundreds of thousands of samples)
+    by_lab = np.argsort(lab, kind="stable")
+    cuts = np.flatnonzero(np.diff(lab[by_lab])) + 1
+    for grp in np.split(by_lab, cuts) if len(un) else []:
+        idx = un[grp]
         cw = float(w[idx].sum())
         hull = shapely.union_all(
             shapely.buffer(shapely.points(D.xy[idx]), opts.spacing_m * 0.75, quad_segs=4)
@@ -563,16 +566,18 @@ def _report(
 
     # per-feature status (the places a county reports: which entrances/schools are unseen)
     places = []
+    by_feat = np.argsort(D.feature, kind="stable")
+    feat_start = np.searchsorted(D.feature[by_feat], np.arange(len(D.feature_ids) + 1))
     for fi, fid in enumerate(D.feature_ids):
-        s = D.feature == fi
+        s = by_feat[feat_start[fi] : feat_start[fi + 1]]
         fw = float(w[s].sum())
         places.append(
             {
                 "feature": fid,
                 "category": str(D.category[s][0]),
                 "village": str(D.village[s][0]),
-                "share_before": _share(float(w[s & before].sum()), fw),
-                "share_after": _share(float(w[s & after].sum()), fw),
+                "share_before": _share(float(w[s][before[s]].sum()), fw),
+                "share_after": _share(float(w[s][after[s]].sum()), fw),
             }
         )
     report = {
