@@ -26,6 +26,7 @@ from xueliang.api.users import UserPublic
 from xueliang.dispatch.changes import ChangeEvent, EventKind
 from xueliang.dispatch.views import IncidentDetail
 from xueliang.errors import NotFound
+from xueliang.roles import Role
 
 if TYPE_CHECKING:
     from xueliang.dispatch.service import DispatchService
@@ -192,7 +193,8 @@ class FeedHub:
         if p.incident_id is not None:
             inc = p.incident
             owner = inc.owner_centre_id if inc is not None else p.centre_id
-            if self._sees(sub, owner):
+            assigned = inc is not None and user.role is Role.grid_worker and inc.dispatch_target == user.username
+            if self._sees(sub, owner) or assigned:
                 body: dict[str, Any] = {
                     "kind": p.kind,
                     "at": p.at,

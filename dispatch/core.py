@@ -138,6 +138,10 @@ class ServiceCore(ChangeFeed):
             return
         if not role_may(actor.role, action):
             raise Forbidden(f"role {actor.role.value} may not {action.value} incidents")
+        if actor.role is Role.grid_worker:  # 网格员: only the cases dispatched to them, by name
+            if row.dispatch_target == actor.name:
+                return
+            raise Forbidden(f"incident {row.id} is not dispatched to {actor.name}")
         if actor.role is Role.admin:
             return
         if self.tree.in_subtree(row.owner_centre_id, of=actor.centre_id):

@@ -45,6 +45,7 @@ class QueriesMixin(ServiceCore):
                 viewer is not None
                 and not self.can_see(viewer, row.owner_centre_id)
                 and not self._escalated_from(s, incident_id, viewer.centre_id)  # read-only sight, no actions
+                and not (viewer.role is Role.grid_worker and row.dispatch_target == viewer.name)
             ):
                 raise Forbidden(
                     f"incident {incident_id} is owned by {row.owner_centre_id}, outside {viewer.centre_id}'s area"

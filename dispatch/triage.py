@@ -102,6 +102,8 @@ class _Scope:
             raise NotFound(f"unknown centre {centre!r}")
         self.owners: list[str] | None = None if centre is None else sorted(service.tree.subtree(centre))
         self.me: str | None = None if viewer is None or viewer.role is Role.admin else viewer.centre_id
+        # 网格员: their wall is the cases dispatched to them, wherever they are owned
+        self.assignee: str | None = viewer.name if viewer is not None and viewer.role is Role.grid_worker else None
 
     def escalated_to_me(self) -> ColumnElement[bool]:
         base = IncidentRow.state == State.escalated.value
@@ -110,6 +112,13 @@ class _Scope:
 
 def _base(scope: _Scope, query: WallQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if scope.assignee is not None:
+        if query.scope == "away":
+            return [false()]
+        states = (
+            IncidentRow.state.notin_(CLOSED_STATES) if query.scope == "open" else IncidentRow.state.in_(CLOSED_STATES)
+        )
+        return [IncidentRow.dispatch_target == scope.assignee, states]
     if query.scope == "away":  # escalated from inside the area to a centre outside it
         if scope.owners is None:
             return [false()]

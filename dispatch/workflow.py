@@ -165,6 +165,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.supervisor: _OPERATOR | {Action.verify, Action.close, Action.escalate},
     Role.engineer: frozenset(),
     Role.admin: frozenset(Action),
+    Role.grid_worker: frozenset({Action.receive, Action.return_, Action.handle, Action.feedback}),
 }
 
 

@@ -13,6 +13,7 @@ class Role(StrEnum):
     supervisor = "supervisor"  # 督办: everything an operator does, plus verify/close/escalate
     engineer = "engineer"  # cameras and their health; no incident actions
     admin = "admin"  # everything
+    grid_worker = "grid_worker"  # 网格员: receives, handles and reports back the cases dispatched to them
 
 
 @dataclass(frozen=True, slots=True)

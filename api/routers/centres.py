@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
-from xueliang.api.deps import CurrentUser, ServiceDep
+from xueliang.api.deps import CurrentUser, ServiceDep, StoreDep
 from xueliang.api.errors import problem
 from xueliang.api.schemas import IdPath
+from xueliang.api.users import list_users
 from xueliang.dispatch.oversight import ChildKpi
 from xueliang.dispatch.views import Kpis, NotificationView
 from xueliang.roles import Role
@@ -90,6 +91,25 @@ def child_kpis(
     away) with 受理用时 (median time to accept), 超时率, 误报率 and 升级, ranked best first."""
     check_centre(service, user, centre_id)
     return service.child_kpis(centre_id, since=_utc(since), until=_utc(until))
+
+
+class GridWorker(BaseModel):
+    username: str
+    display_name: str
+    centre_id: str = Field(description="the village (grid) the worker belongs to")
+
+
+@router.get("/{centre_id}/grid-workers", response_model=list[GridWorker], responses=ERRORS)
+def grid_workers(centre_id: CentreId, user: CurrentUser, service: ServiceDep, store: StoreDep) -> list[GridWorker]:
+    """网格员 of the centre's subtree: the people a case can be dispatched to by user name (分拨对象);
+    they see and act on (签收, 退单, 处置, 反馈) exactly the cases dispatched to them."""
+    check_centre(service, user, centre_id)
+    area = set(service.tree.subtree(centre_id))
+    return [
+        GridWorker(username=u.username, display_name=u.display_name, centre_id=u.centre_id)
+        for u in list_users(store)
+        if u.role is Role.grid_worker and u.centre_id in area and u.active
+    ]
 
 
 class ReadBody(BaseModel):

@@ -400,12 +400,14 @@
     const closed = p.get("scope") === "closed";
     const away = p.get("scope") === "away";
     const list = p.get("view") === "list";
-    $("#wall-title").textContent = t(closed ? "wall.history" : away ? "wall.away" : "wall.open");
+    const grid = S.user && S.user.role === "grid_worker";
+    $("#wall-title").textContent = t(closed ? "wall.history" : away ? "wall.away" : grid ? "wall.mine" : "wall.open");
+    $("#scope-away").hidden = grid;
     $("#wall-count").textContent = "(" + page.total + (page.total !== page.counts.scope_total ? " / " + page.counts.scope_total : "") + ")";
     renderUrgent(page.counts, closed || away);
     $("#wall-empty").textContent = t(closed ? "wall.empty_history" : away ? "wall.empty_away" : (page.counts.scope_total ? "wall.empty_filtered" : "wall.empty"));
     $("#wall-empty").hidden = page.items.length > 0;
-    const canAct = !closed && !away && S.user && S.user.role !== "engineer";
+    const canAct = !closed && !away && S.user && !["engineer", "grid_worker"].includes(S.user.role);
     $("#bulk").hidden = !canAct;
     const freshIds = S.fresh; S.fresh = new Set();
     const wall = $("#view-wall");
@@ -549,6 +551,8 @@
   // 处置… it opens on no action, and submit stays disabled until one is picked. Reason and
   // target show only for the actions that take them.
   function openDialog(inc, preset) {
+    const fresh = S.incidents.get(inc.id);
+    if (fresh && fresh.version > inc.version) inc = fresh; // a card not yet re-rendered after a change
     S.dialogFor = inc;
     const sel = $("#action-select");
     const actions = inc.permitted_actions.filter((a) => a !== "accept" || preset === "accept");
@@ -559,8 +563,9 @@
     $("#action-title").textContent = ruleName(inc) + " · " + camname(inc.camera_id);
     $("#note-input").value = ""; $("#target-input").value = ""; $("#action-error").hidden = true;
     $("#reason-select").value = "false_alarm";
-    $("#target-options").replaceChildren(...[...S.centres.entries()].filter(([id]) => id !== inc.owner_centre_id)
-      .map(([id, name]) => h("option", { value: id }, name)));
+    $("#target-options").replaceChildren(
+      ...(S.gridWorkers || []).map((w) => h("option", { value: w.username }, t("role.grid_worker") + " " + (w.display_name || w.username) + " @ " + cname(w.centre_id))),
+      ...[...S.centres.entries()].filter(([id]) => id !== inc.owner_centre_id).map(([id, name]) => h("option", { value: id }, name)));
     syncDialog();
     $("#action-dialog").showModal();
     (preset ? (preset === "dispatch" ? $("#target-input") : $("#note-input")) : sel).focus();
@@ -681,7 +686,7 @@
   // ------------------------------------------------------------------ supervision (督办) and inbox
   const SUPERVISORS = new Set(["supervisor", "admin"]);
   async function loadInboxCount() {
-    if (!S.user || S.user.role === "engineer") return;
+    if (!S.user || S.user.role === "engineer" || S.user.role === "grid_worker") return;
     const unread = await api("centres/" + encodeURIComponent(S.user.centre_id) + "/notifications?unread_only=true&limit=500");
     const b = $("#inbox-count");
     b.textContent = String(unread.length); b.hidden = unread.length === 0;
@@ -992,7 +997,9 @@
   async function start() {
     await loadCentres();
     whoami();
-    $("#nav-supervise").hidden = !S.user || S.user.role === "engineer";
+    $("#nav-supervise").hidden = !S.user || S.user.role === "engineer" || S.user.role === "grid_worker";
+    if (S.user && ["operator", "supervisor", "admin"].includes(S.user.role))
+      api("centres/" + encodeURIComponent(S.user.centre_id) + "/grid-workers").then((w) => { S.gridWorkers = w; }).catch(() => {});
     $("#nav-plan").hidden = !S.user || !PLANNERS.has(S.user.role);
     loadInboxCount().catch(() => {});
     if (!location.hash || location.hash === "#/login") location.hash = "#/wall";
