@@ -14,6 +14,7 @@ A slow subscriber's queue is bounded: when it is full the hub ends that stream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -93,10 +94,8 @@ class FeedHub:
             self._unsubscribe()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self.close_streams()
 
     def close_streams(self) -> None:
@@ -149,10 +148,8 @@ class FeedHub:
                 if len(rows) == self.batch:
                     continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            except TimeoutError:
-                pass
 
     def _prepare(self, rows: list[ChangeEvent]) -> list[_Prepared]:
         """Load each incident once per batch (its latest view) — shared by all subscribers."""

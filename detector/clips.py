@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -110,10 +111,8 @@ class ClipRecorder:
         """Wait for the clips handed to the writer (open ones stay open: a later run may finish them)."""
         deadline = time.monotonic() + timeout
         for f in list(self._futures):
-            try:
+            with contextlib.suppress(Exception):  # counted and logged by the writer
                 f.result(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception:  # noqa: BLE001 - counted and logged by the writer
-                pass
 
     def _submit(self, clip: _Clip) -> None:
         self._futures = [f for f in self._futures if not f.done()]
@@ -158,7 +157,8 @@ def write_clip(path: Path, jpegs: list[bytes], fps: float) -> Path | None:
             stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.options = {"preset": "ultrafast", "crf": "28"}
-            for img in frames:
+            for original in frames:
+                img = original
                 if img.shape[:2] != (h, w):
                     img = cv2.resize(img, (w, h)) if img.shape[0] < h or img.shape[1] < w else img[:h, :w]
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")  # type: ignore[arg-type]  # uint8 BGR; cv2.resize's stub widens the dtype

@@ -507,7 +507,8 @@ class DetectorWorker:
             dets = self._second_look(items, dets, backend)
         metrics.FRAMES_INFERRED.inc(len(items))
         self.stats.frames_inferred += len(items)
-        for item, d in zip(items, dets, strict=False):
+        for item, found in zip(items, dets, strict=False):
+            d = found
             if item.scale != 1:  # back to the frame's pixels, where the zones are drawn
                 d = Detections((d.xyxy * np.float32(item.scale)).astype(np.float32), d.confidence, d.class_id)
             self._after_inference(item, d, producer)

@@ -88,7 +88,7 @@ class CamerasMixin(ServiceCore):
 
     def update_camera(self, camera_id: str, data: CameraUpdate) -> CameraView:
         now = self.clock()
-        self.tree
+        self._load_tree()
         with self.store.session() as s:
             row = s.get(CameraRow, camera_id)
             if row is None:

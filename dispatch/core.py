@@ -120,6 +120,11 @@ class ServiceCore(ChangeFeed):
                 )
             return self._tree
 
+    def _load_tree(self) -> CentreTree:
+        """Load the centre tree now, outside the write transaction that follows (SQLite serves one
+        connection at a time)."""
+        return self.tree
+
     def centres(self, root: str | None = None) -> dict[str, Any]:
         """The centre tree (nested dicts) from ``root`` (default the top)."""
         try:

@@ -41,7 +41,7 @@ class IntakeMixin(ServiceCore):
         Idempotent: a revision not newer than the stored one changes nothing ("stale"),
         so redelivered bus records are harmless.
         """
-        self.tree  # loaded outside the write transaction (one connection at a time on SQLite)
+        self._load_tree()
         for attempt in range(3):
             try:
                 with self.store.session() as s:
@@ -321,7 +321,7 @@ class IntakeMixin(ServiceCore):
         Reports older than the stored ones are ignored (redelivery, reordering)."""
         changed = False
         events: list[EventRow] = []
-        self.tree
+        self._load_tree()
         with self.store.session() as s:
             now = self.clock()
             cam = s.get(CameraRow, health.camera_id)

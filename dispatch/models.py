@@ -164,7 +164,7 @@ class IncidentRow(Base):
     )
     version: Mapped[int] = mapped_column(Integer, default=1, doc="row version: optimistic concurrency")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy declares it, untyped
 
 
 class OccurrenceRow(Base):

@@ -158,7 +158,7 @@ class OversightMixin(ServiceCore):
             raise InvalidRequest(f"incident {incident_id}: urging needs a note (what is expected, by when)")
         if len(note) > 500:
             raise InvalidRequest(f"incident {incident_id}: the note is longer than 500 characters")
-        self.tree
+        self._load_tree()
         try:
             with self.store.session() as s:
                 row = s.get(IncidentRow, incident_id, with_for_update=True)

@@ -26,10 +26,10 @@ from xueliang.dispatch.views import (
     OccurrenceView,
     SlaFlagView,
 )
+from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, SlaFlag, State
 
 MAX_OCCURRENCES_SHOWN = 200
 """A case's detail lists its latest occurrences up to this many (the count is ``occurrence_count``)."""
-from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, SlaFlag, State
 
 
 class QueriesMixin(ServiceCore):

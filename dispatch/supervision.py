@@ -29,7 +29,7 @@ class SupervisionMixin(ServiceCore):
         call it periodically (the dispatcher does, every ``dispatch.tick_s``)."""
         now = now or self.clock()
         result = TickResult()
-        self.tree
+        self._load_tree()
         with self.metrics.tick_duration.time():
             for _ in range(1000):  # bounded: each pass moves every incident it saw past `now`
                 with self.store.read() as s:

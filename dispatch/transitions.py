@@ -54,7 +54,7 @@ class TransitionsMixin(SupervisionMixin):
             action = Action(action)
         except ValueError:
             raise InvalidRequest(f"unknown action {action!r} (one of {', '.join(a.value for a in Action)})") from None
-        self.tree
+        self._load_tree()
         try:
             with self.store.session() as s:
                 row = s.get(IncidentRow, incident_id, with_for_update=True)

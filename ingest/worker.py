@@ -104,7 +104,7 @@ class IngestWorker:
             if spec.name not in used:
                 continue
             if spec.name == self.topics.camera_registry:
-                spec = TopicSpec(
+                spec = TopicSpec(  # noqa: PLW2901 - the registry's spec, widened to one partition per camera
                     spec.name,
                     max(spec.partitions, len(self.cameras), 1),
                     spec.retention_ms,

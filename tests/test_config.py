@@ -73,7 +73,7 @@ def test_invalid_config_names_field_and_line(
 
 
 def test_unknown_keys_are_errors() -> None:
-    with pytest.raises(ConfigError, match="cameras.0.colour.*Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"cameras.0.colour.*Extra inputs are not permitted"):
         parse_config(BASE.replace("    village: v1\n", "    village: v1\n    colour: red\n"))
 
 

@@ -24,8 +24,8 @@ def _brute(A, w, k, cost=None, budget=None, site=None, cap=None):
     best = 0.0
     Ad = A.toarray() > 0
     for r in range(1, k + 1):
-        for S in itertools.combinations(range(m), r):
-            S = list(S)
+        for combo in itertools.combinations(range(m), r):
+            S = list(combo)
             if budget is not None and cost[S].sum() > budget + 1e-9:
                 continue
             if site is not None and np.any(np.bincount(site[S], minlength=len(cap)) > cap):

@@ -122,7 +122,7 @@ centres: {id: v1, name: V, tier: village}
 cameras:
   - {id: cam-a, village: v1, source: {type: file, path: x.mp4}, detector_backend: real-world}
 """
-    with pytest.raises(ConfigError, match="detector_backend 'real-world' is not in detector.backends"):
+    with pytest.raises(ConfigError, match=r"detector_backend 'real-world' is not in detector.backends"):
         parse_config(text, "t.yaml")
 
 

@@ -3,6 +3,7 @@ RTP/TCP on loopback) → ingest worker → bus, on the embedded bus and on the r
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import subprocess
@@ -191,9 +192,7 @@ def test_rtsp_frames_arrive_at_rate_with_headers_and_content(bus_kind, decoder, 
     steady = [(ts, i) for ts, i, _ in matches if ts >= t0]
     span_ts = steady[-1][0] - steady[0][0]
     advanced = steady[-1][1] - steady[0][1]
-    pace = float(
-        np.median([(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(steady, steady[1:], strict=False) if b[0] > a[0]])
-    )
+    pace = float(np.median([(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(steady) if b[0] > a[0]]))
     print(
         f"[{bus_kind}/{decoder}] footage advanced {advanced} frames in {span_ts:.2f} s of capture time, "
         f"median pace {pace:.2f} frames/s"

@@ -256,7 +256,7 @@ def test_prometheus_scrapes_the_pipeline_and_every_query_returns_data(pipeline, 
                 (empty_detector if needs_detector and not detector_raised else empty).append(f"{where}: {expr}")
         assert not empty, "panels without data:\n" + "\n".join(empty)
 
-        for where, expr in rule_expressions():
+        for _where, expr in rule_expressions():
             prom.query(expr)  # raises PrometheusError on a PromQL error
         groups = prom.rule_groups()
         bad = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r.get("health") != "ok"]

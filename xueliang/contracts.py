@@ -468,8 +468,8 @@ class DeadLetter(_Payload):
         # at most 2 MiB of raw evidence, headers first (each cut at 64 KiB), then the payload
         budget = MAX_MESSAGE_BYTES // 2
         kept: dict[str, str] = {}
-        for k, v in list((headers or {}).items())[:64]:
-            v = v[: min(MAX_HEADER_BYTES, max(0, budget))]
+        for k, header in list((headers or {}).items())[:64]:
+            v = header[: min(MAX_HEADER_BYTES, max(0, budget))]
             budget -= len(v) + len(k)
             kept[k[:256]] = base64.b64encode(v).decode()
         return cls(

@@ -84,10 +84,10 @@ def with_scenario_geometry(settings: Settings) -> Settings:
     for cam in settings.cameras:
         if isinstance(cam.source, SceneSource) and not cam.rules:
             scenario = load_scenario(cam.source.scenario)
-            cam = cam.model_copy(
-                update={"zones": scenario.camera.zones, "lines": scenario.camera.lines, "rules": scenario.camera.rules}
-            )
-        cameras.append(cam)
+            update = {"zones": scenario.camera.zones, "lines": scenario.camera.lines, "rules": scenario.camera.rules}
+            cameras.append(cam.model_copy(update=update))
+        else:
+            cameras.append(cam)
     return settings.model_copy(update={"cameras": cameras})
 
 

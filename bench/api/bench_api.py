@@ -85,24 +85,26 @@ async def feed_client(
     total: int,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
-        async with client.stream("GET", f"{base}/api/v1/feed", headers=headers) as r:
-            r.raise_for_status()
-            event = None
-            async for line in r.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                    if event == "hello":
-                        counter[0] += 1
-                        if counter[0] == total:
-                            connected.set()
-                elif line.startswith("data:") and event == "incident":
-                    now = time.time()
-                    data = json.loads(line[5:])
-                    if data["kind"] == "incident.created":
-                        received.setdefault(data["incident_id"], []).append(now)
-                if stop.is_set():
-                    return
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client,
+        client.stream("GET", f"{base}/api/v1/feed", headers=headers) as r,
+    ):
+        r.raise_for_status()
+        event = None
+        async for line in r.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                if event == "hello":
+                    counter[0] += 1
+                    if counter[0] == total:
+                        connected.set()
+            elif line.startswith("data:") and event == "incident":
+                now = time.time()
+                data = json.loads(line[5:])
+                if data["kind"] == "incident.created":
+                    received.setdefault(data["incident_id"], []).append(now)
+            if stop.is_set():
+                return
 
 
 async def query_worker(

@@ -21,6 +21,7 @@ reset between phases through ``/proc/self/clear_refs``); ``peak_rss_total`` is t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import platform
@@ -51,10 +52,8 @@ def _rss_peak_mb() -> float:
 
 
 def _reset_peak() -> None:
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 class Phases:

@@ -113,7 +113,7 @@ def main() -> None:
         model = YOLO(args.pt)
         model.predict(frames[0], imgsz=imgsz, verbose=False)
         torch.set_num_threads(default_threads)
-        s = timed(lambda: [model.predict(f, imgsz=imgsz, verbose=False) for f in frames], args.repeats)
+        s = timed(lambda m=model, z=imgsz: [m.predict(f, imgsz=z, verbose=False) for f in frames], args.repeats)
         rows.append(
             {
                 "backend": "ultralytics predict (plain)",

@@ -53,7 +53,7 @@ def _default(field: FieldInfo) -> str:
         return "(per key, see below)"
     if isinstance(value, Enum):
         value = value.value
-    return f"`{value!r}`" if value not in (None, "", [], {}) else f"`{value!r}`"
+    return f"`{value!r}`"
 
 
 def _models(tp: object) -> list[type[BaseModel]]:

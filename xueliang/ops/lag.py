@@ -65,8 +65,12 @@ PIPELINE_GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 
-def pipeline_watches(topics: Topics = Topics(), groups: Iterable[tuple[str, str]] = PIPELINE_GROUPS) -> list[LagWatch]:
-    """The (group, topic) pairs of the standard pipeline; ``groups`` holds (group id, Topics field name)."""
+def pipeline_watches(
+    topics: Topics | None = None, groups: Iterable[tuple[str, str]] = PIPELINE_GROUPS
+) -> list[LagWatch]:
+    """The (group, topic) pairs of the standard pipeline (default topic names without ``topics``);
+    ``groups`` holds (group id, Topics field name)."""
+    topics = topics or Topics()
     return [LagWatch(group, getattr(topics, field)) for group, field in groups]
 
 
