@@ -18,4 +18,5 @@ for kind in terrain clustered random; do
 done
 $PY $B --sizes 50000x5000 --kinds random,clustered --spopt-max-n 50000 --out $OUT/results_50k.json
 $PY $B --sizes 10000x1000 --kinds clustered,random,terrain --spopt-max-n 0 --ours-limit 2 --out $OUT/results_10k_ours_2s.json
+$PY bench/coverage/county.py --out $OUT/results_county.json   # county scale: 442,510 x 146,000, k = 500
 $PY bench/coverage/table.py $OUT/results_*.json
