@@ -22,7 +22,6 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -46,7 +45,7 @@ from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
 from xueliang.detector.clips import ClipRecorder
 from xueliang.detector.hazards import verify_fire
-from xueliang.detector.roi import Region, inside_crop, merge_crops, roi_regions
+from xueliang.detector.roi import Region, merge_crops, roi_regions
 from xueliang.detector.rules import (
     CameraRules,
     FrameView,
@@ -61,23 +60,15 @@ from xueliang.detector.snapshots import (
     annotate,
     encode_jpeg,
 )
-from xueliang.detector.tracking import ByteTracker, iou_matrix
+from xueliang.detector.tracking import ByteTracker
 from xueliang.detector.types import Detections
+from xueliang.detector.zoom import ZoomSpot, second_look
 from xueliang.geometry import as_box
 
 log = logging.getLogger(__name__)
 
 GROUP = "detector"
 STAGE = "detector"
-
-
-class ZoomSpot(NamedTuple):
-    """A small, uncertain whole-frame detection that the zoom looks at again."""
-
-    box: tuple[float, float, float, float]
-    ts: float  # capture time
-    score: float
-    class_id: int
 
 
 def rule_classes(camera: CameraConfig) -> frozenset[str]:
@@ -114,17 +105,6 @@ _REDUCED_DECODE = {
     4: cv2.IMREAD_REDUCED_COLOR_4,
     8: cv2.IMREAD_REDUCED_COLOR_8,
 }
-
-
-def _at_spots(d: Detections, region: Region, spots: list[ZoomSpot], min_iou: float = 0.2) -> Detections:
-    """Crop detections (crop pixels) that are a second look at a spot: same class, overlapping it.
-    The zoom re-scores what the whole-frame pass half-saw; it never adds objects elsewhere."""
-    if not len(d) or not spots:
-        return Detections.empty()
-    boxes = d.xyxy + np.array([region[0], region[1], region[0], region[1]], np.float32)
-    iou = iou_matrix(boxes, np.array([s.box for s in spots], np.float32))
-    same = d.class_id[:, None] == np.array([s.class_id for s in spots])[None, :]
-    return d[((iou >= min_iou) & same).any(axis=1)]
 
 
 def _jpeg_problem(msg: FrameMessage) -> str | None:
@@ -520,54 +500,20 @@ class DetectorWorker:
     def _second_look(
         self, items: list[_Pending], dets: list[Detections], backend: InferenceBackend
     ) -> list[Detections]:
-        """Zoom: crops of imgsz frame pixels around small, uncertain detections (and where they were in the
-        last ``hold_s``), inferred at full resolution and merged into the whole-frame detections."""
-        zoom, imgsz = self.config.zoom, backend.imgsz
-        crops: list[np.ndarray] = []
-        plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
-        for i, (item, d) in enumerate(zip(items, dets, strict=False)):
-            h, w = item.decoded.shape[:2]
-            if imgsz <= 0 or max(h, w) < zoom.min_frame_scale * imgsz or not self._zooms(item.msg.camera_id):
-                continue
-            st = self.state(item.msg.camera_id)
-            now, model_px = item.msg.capture_ts, imgsz / max(h, w)
-            for box, score, cls in zip(d.xyxy, d.confidence, d.class_id, strict=False):
-                if (
-                    score >= zoom.min_confidence
-                    and max(box[2] - box[0], box[3] - box[1]) * model_px <= zoom.max_object_px
-                ):
-                    st.zoom_spots.append(ZoomSpot(as_box(box), now, float(score), int(cls)))
-            st.zoom_spots = [s for s in st.zoom_spots if 0 <= now - s.ts <= zoom.hold_s]
-            best = sorted(st.zoom_spots, key=lambda s: -s.score)
-            regions = None
-            for n in (2 * zoom.max_crops, zoom.max_crops, 1):  # the surest spots first when they do not all fit
-                regions = roi_regions(
-                    w,
-                    h,
-                    [s.box for s in best[:n]],
-                    imgsz,
-                    max_regions=zoom.max_crops,
-                    max_share=1.0,
-                    min_scale=zoom.min_frame_scale,
-                )
-                if regions or len(best) <= n:
-                    break
-            if regions:
-                plan.append((i, regions, list(st.zoom_spots)))
-                crops += [item.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
-        if not crops:
-            return dets
-        raw = backend.infer(crops)
-        metrics.ZOOM_CROPS.inc(len(crops))
-        self.stats.zoom_crops += len(crops)
-        out, k = list(dets), 0
-        for i, regions, spots in plan:
-            h, w = items[i].decoded.shape[:2]
-            parts = [((0, 0, w, h), dets[i])]
-            for r in regions:
-                parts.append((r, _at_spots(inside_crop(raw[k], r, w, h), r, spots)))
-                k += 1
-            out[i] = merge_crops(parts, self.config.iou)
+        """The zoom (:func:`xueliang.detector.zoom.second_look`) on the frames of zooming cameras."""
+        states = [self.state(it.msg.camera_id) if self._zooms(it.msg.camera_id) else None for it in items]
+        out, crops = second_look(
+            [it.decoded for it in items],
+            [it.msg.capture_ts for it in items],
+            states,
+            dets,
+            backend,
+            self.config.zoom,
+            self.config.iou,
+        )
+        if crops:
+            metrics.ZOOM_CROPS.inc(crops)
+            self.stats.zoom_crops += crops
         return out
 
     def _decode_scale(self, msg: FrameMessage) -> int:
