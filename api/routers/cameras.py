@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
 
 from xueliang.api.access import check_centre, sees_centre
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, now_from
@@ -82,6 +83,40 @@ def online_rate(
     """在线率 (online or degraded) and 完好率 (online, usable picture) over the window, per camera and overall."""
     now = now_from(clock)
     return service.online_rate(now - timedelta(seconds=window_s), now, centre_id=_scope(service, user, centre_id))
+
+
+class CameraTrend(BaseModel):
+    camera_id: str
+    intact_rate: list[float | None] = Field(description="完好率 per bucket, oldest first (None: status unknown)")
+    online_rate: list[float | None] = Field(description="在线率 per bucket, oldest first")
+
+
+class TrendPublic(BaseModel):
+    since: datetime
+    bucket_s: int
+    cameras: list[CameraTrend]
+
+
+@router.get("/trend", response_model=TrendPublic, responses=ERRORS)
+def trend(
+    user: CurrentUser,
+    service: ServiceDep,
+    clock: ClockDep,
+    hours: Annotated[int, Query(ge=1, le=168, description="buckets of one hour, ending now")] = 24,
+    centre_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> TrendPublic:
+    """Camera health over time: 在线率 and 完好率 of each camera per hour, oldest first (for a sparkline)."""
+    now = now_from(clock)
+    scope = _scope(service, user, centre_id)
+    start = now - timedelta(hours=hours)
+    per: dict[str, CameraTrend] = {}
+    for h in range(hours):
+        rate = service.online_rate(start + timedelta(hours=h), start + timedelta(hours=h + 1), centre_id=scope)
+        for c in rate.cameras:
+            t = per.setdefault(c.camera_id, CameraTrend(camera_id=c.camera_id, intact_rate=[], online_rate=[]))
+            t.intact_rate.append(c.intact_rate)
+            t.online_rate.append(c.online_rate)
+    return TrendPublic(since=start, bucket_s=3600, cameras=list(per.values()))
 
 
 @router.get("/{camera_id}", response_model=CameraPublic, responses=ERRORS)

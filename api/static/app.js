@@ -836,12 +836,14 @@
 
   // ------------------------------------------------------------------ cameras
   async function loadCameras() {
-    const [cams, rate] = await Promise.all([api("cameras?limit=500"), api("cameras/online-rate?window_s=86400")]);
+    const [cams, rate, trend] = await Promise.all([api("cameras?limit=500"), api("cameras/online-rate?window_s=86400"),
+      api("cameras/trend?hours=24").catch(() => ({ cameras: [] }))]);
+    const trendOf = new Map(trend.cameras.map((c) => [c.camera_id, c.intact_rate]));
     const byId = new Map(rate.cameras.map((c) => [c.camera_id, c]));
     $("#cam-summary").textContent = t("cam.summary") + ": " + t("cam.online_rate") + " " + pct(rate.online_rate)
       + " · " + t("cam.intact_rate") + " " + pct(rate.intact_rate) + " · " + t("cam.window") + " " + t("cam.24h");
     $("#cam-table thead").replaceChildren(h("tr", {}, ["cam.id", "cam.name", "cam.village", "cam.status", "cam.faults",
-      "cam.scores", "cam.fps", "cam.online_rate", "cam.intact_rate"].map((k) => h("th", {}, t(k)))));
+      "cam.scores", "cam.fps", "cam.online_rate", "cam.intact_rate", "cam.trend"].map((k) => h("th", {}, t(k)))));
     $("#cam-table tbody").replaceChildren(...cams.map((c) => {
       const r = byId.get(c.id) || {};
       const scores = Object.entries(c.quality_scores || {}).map(([k, v]) => tr("fault", k) + " " + Number(v).toFixed(2)).join(", ");
@@ -850,8 +852,20 @@
         h("td", {}, h("span", { class: "badge cs-" + (c.status || "unknown") }, c.status ? tr("cs", c.status) : t("cam.unknown"))),
         h("td", {}, c.faults.length ? c.faults.map((f) => tr("fault", f)).join(", ") : t("cam.none")),
         h("td", { class: "muted" }, scores || "—"), h("td", {}, c.fps !== null ? Number(c.fps).toFixed(1) : "—"),
-        h("td", {}, pct(r.online_rate)), h("td", {}, pct(r.intact_rate)));
+        h("td", {}, pct(r.online_rate)), h("td", {}, pct(r.intact_rate)), h("td", {}, spark(trendOf.get(c.id) || [])));
     }));
+  }
+
+  // 24 hourly bars of 完好率 (green intact, yellow partly, red none, grey unknown)
+  function spark(values) {
+    const g = s("svg", { class: "spark", viewBox: "0 0 " + (values.length * 4) + " 16", width: values.length * 4, height: 16,
+      role: "img", "aria-label": t("cam.trend") });
+    values.forEach((v, i) => {
+      const hgt = v === null ? 16 : Math.max(2, 16 * v);
+      const fill = v === null ? "#37474f" : v >= 0.95 ? "#4caf50" : v >= 0.5 ? "#f5c518" : "#e53935";
+      g.append(s("rect", { x: i * 4, y: 16 - hgt, width: 3, height: hgt, fill, "data-v": v === null ? "" : v.toFixed(2) }));
+    });
+    return g;
   }
 
   // ------------------------------------------------------------------ map

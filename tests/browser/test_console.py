@@ -207,6 +207,11 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
 
             page.click("#nav-cameras")
             page.wait_for_selector("tr[data-camera='cam-dajiaqiao-pond'] .cs-degraded", timeout=5_000)
+            # 24 hourly bars of intact rate: degraded for the last two hours, unknown before
+            bars = page.eval_on_selector_all(
+                "tr[data-camera='cam-dajiaqiao-pond'] svg.spark rect", "rs => rs.map(r => r.dataset.v)"
+            )
+            assert len(bars) == 24 and bars[-1] == "0.00" and bars[0] == ""
             page.screenshot(path=str(SHOTS / "camera-health.png"))
 
             page.click("#nav-map")
