@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.contracts import CameraHealth, Incident, Severity
 from xueliang.dispatch.changes import EventKind
-from xueliang.dispatch.core import ServiceCore
+from xueliang.dispatch.merging import MergingMixin
 from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow, IncidentRow, OccurrenceRow
 from xueliang.dispatch.routing import resolve_grid, route
 from xueliang.dispatch.views import IngestResult
@@ -31,7 +31,7 @@ from xueliang.dispatch.workflow import SYSTEM, InvalidRequest, SlaFlag, State
 log = logging.getLogger(__name__)
 
 
-class IntakeMixin(ServiceCore):
+class IntakeMixin(MergingMixin):
     """The intake part of :class:`~xueliang.dispatch.service.DispatchService`."""
 
     # ============================================================== ingest
@@ -90,6 +90,11 @@ class IntakeMixin(ServiceCore):
         case = self._open_case_for(s, inc)
         if case is not None:
             return self._merge(s, case, inc, now)
+        return self._new_case(s, inc, now)
+
+    def _new_case(self, s: Session, inc: Incident, now: datetime) -> tuple[IngestResult, list[EventRow]]:
+        """A new case: routed, its SLA windows set, audited, its owner and the grade's centres notified."""
+        events: list[EventRow] = []
         cam = s.get(CameraRow, inc.camera_id)
         r = route(
             self.tree,
@@ -160,161 +165,6 @@ class IntakeMixin(ServiceCore):
         return IngestResult(
             incident_id=inc.id, case_id=row.id, outcome="updated", owner_centre_id=row.owner_centre_id
         ), events
-
-    def _open_case_for(self, s: Session, inc: Incident) -> IncidentRow | None:
-        """The open case this new incident repeats (same camera, rule and zone, latest occurrence
-        within the merge window), or None."""
-        window = self.settings.dispatch.merge.window_for(inc.rule_type)
-        if window <= 0:
-            return None
-        zone = IncidentRow.zone.is_(None) if inc.zone is None else IncidentRow.zone == inc.zone
-        q = (
-            select(IncidentRow)
-            .where(
-                IncidentRow.camera_id == inc.camera_id,
-                IncidentRow.rule == inc.rule,
-                zone,
-                IncidentRow.state.notin_([State.closed.value, State.rejected.value]),
-                IncidentRow.last_occurrence_at >= inc.updated_at - timedelta(seconds=window),
-            )
-            .order_by(IncidentRow.last_occurrence_at.desc(), IncidentRow.id)
-            .limit(1)
-            .with_for_update()
-        )
-        return s.scalars(q).first()
-
-    def _merge(
-        self, s: Session, case: IncidentRow, inc: Incident, now: datetime
-    ) -> tuple[IngestResult, list[EventRow]]:
-        """Attach a repeated alarm to its open case: its own occurrence row (evidence, snapshot), the
-        case's count and latest evidence, an audit entry; no new case, no new alarm."""
-        s.add(self._new_occurrence(case.id, inc, now))
-        case.occurrence_count = (case.occurrence_count or 1) + 1
-        if case.last_occurrence_at is None or inc.updated_at >= case.last_occurrence_at:
-            self._set_case_evidence(case, inc)
-        case.started_at = min(case.started_at, inc.started_at)
-        state = State(case.state)
-        self._audit(
-            s,
-            case,
-            SYSTEM,
-            "merge",
-            state,
-            state,
-            now,
-            f"occurrence {case.occurrence_count}: {inc.id} ({inc.severity.value}) at {inc.updated_at.isoformat()}",
-        )
-        events: list[EventRow] = []
-        old_severity = case.severity
-        if inc.severity.rank > Severity(case.severity).rank:
-            events += self._raise_severity(s, case, inc, now)
-        payload: dict[str, object] = {"merged": inc.id, "occurrences": case.occurrence_count}
-        if case.severity != old_severity:
-            payload["severity_from"] = old_severity
-        events.append(self._event(s, EventKind.incident_updated, case, now, payload=payload))
-        return IngestResult(
-            incident_id=inc.id, case_id=case.id, outcome="merged", owner_centre_id=case.owner_centre_id
-        ), events
-
-    @staticmethod
-    def _new_occurrence(case_id: str, inc: Incident, now: datetime) -> OccurrenceRow:
-        occ = OccurrenceRow(case_id=case_id, incident_id=inc.id, received_at=now)
-        IntakeMixin._set_occurrence(occ, inc)
-        return occ
-
-    @staticmethod
-    def _set_occurrence(occ: OccurrenceRow, inc: Incident) -> None:
-        occ.revision = inc.revision
-        occ.severity = inc.severity.value
-        occ.started_at = inc.started_at
-        occ.occurred_at = inc.updated_at
-        occ.class_names = list(inc.class_names)
-        occ.details = dict(inc.details)
-        occ.snapshot_url = inc.snapshot_url
-
-    @staticmethod
-    def _set_case_evidence(row: IncidentRow, inc: Incident) -> None:
-        """The case shows its latest occurrence's evidence; its own ``revision`` stays its first
-        incident's (the stale check of that incident's revisions)."""
-        revision = row.revision
-        IntakeMixin._set_evidence(row, inc)
-        row.revision = revision
-        row.last_occurrence_at = inc.updated_at
-
-    def _raise_severity(self, s: Session, row: IncidentRow, inc: Incident, now: datetime) -> list[EventRow]:
-        """A later revision grades the event higher (a crowd swells, a fire spreads): the case takes
-        the new grade, moves up to the centre that owns that grade when it sits above the current
-        owner, and its running SLA windows shrink to the new grade's (never grow). Grades are never
-        lowered by a revision. Audited; the new owner and the grade's notified centres are told."""
-        old_severity, old_owner = row.severity, row.owner_centre_id
-        row.severity = inc.severity.value
-        cam = s.get(CameraRow, row.camera_id)
-        r = route(
-            self.tree,
-            self.settings.dispatch.routing,
-            camera_id=row.camera_id,
-            village=cam.village_id if cam else None,
-            severity=inc.severity,
-            rule_type=row.rule_type,
-        )
-        moved = r.owner_id != old_owner and self.tree.in_subtree(old_owner, of=r.owner_id)
-        if moved:
-            row.owner_centre_id = r.owner_id
-            row.route_reason = r.reason
-        sla, had_sla = self._sla(row.severity), self._sla(old_severity) is not None
-        if sla is not None:
-
-            def shrink(
-                warn_at: datetime | None, due_at: datetime | None, length_s: float, fresh: bool
-            ) -> tuple[datetime | None, datetime]:
-                """The window ends no later than ``length_s`` from now; a warning already given stays given."""
-                warn, due = now + timedelta(seconds=sla.warn_share * length_s), now + timedelta(seconds=length_s)
-                if fresh:
-                    return warn, due
-                return (min(warn_at, warn) if warn_at else None), (min(due_at, due) if due_at else due)
-
-            if State(row.state).awaits_acceptance and (row.accept_due_at is not None or moved or not had_sla):
-                # a new owner (or a case that had no window) gets a full one of the new grade, as after an
-                # escalation; otherwise the running window only shrinks
-                row.accept_warn_at, row.accept_due_at = shrink(
-                    row.accept_warn_at, row.accept_due_at, sla.accept_s, fresh=moved or not had_sla
-                )
-            if row.close_due_at is not None or not had_sla:
-                row.close_warn_at, row.close_due_at = shrink(
-                    row.close_warn_at, row.close_due_at, sla.close_s, fresh=not had_sla
-                )
-                row.close_target_at = min(row.close_target_at or row.close_due_at, row.close_due_at)
-            row.next_timer_at = self._next_timer(row)
-        owner_note = f"; owner {old_owner} → {row.owner_centre_id}" if moved else ""
-        note = f"severity {old_severity} → {row.severity} (revision {inc.revision}){owner_note}"
-        state = State(row.state)
-        self._audit(s, row, SYSTEM, "raise_severity", state, state, now, note)
-        if moved:
-            self._notify(s, row, row.owner_centre_id, "owner", now, note)
-        for cid in r.notify_ids:
-            self._notify(s, row, cid, "notify", now, note)
-        if not moved:
-            return []
-        return [
-            self._event(
-                s,
-                EventKind.incident_rerouted,
-                row,
-                now,
-                payload={"from_centre_id": old_owner, "reason": "severity", "severity_from": old_severity},
-            )
-        ]
-
-    @staticmethod
-    def _set_evidence(row: IncidentRow, inc: Incident) -> None:
-        row.revision = inc.revision
-        row.updated_at = inc.updated_at
-        row.class_names = list(inc.class_names)
-        row.track_ids = list(inc.track_ids)
-        row.boxes = [b.model_dump(mode="json") for b in inc.boxes]
-        row.details = dict(inc.details)
-        row.snapshot_url = inc.snapshot_url
-        row.source_frame_seq = inc.source_frame_seq
 
     def ingest_health(self, health: CameraHealth) -> bool:
         """Record a camera's status/diagnosis. Returns True if its status changed.

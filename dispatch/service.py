@@ -46,6 +46,7 @@ class DispatchService(IntakeMixin, TransitionsMixin, QueriesMixin, CamerasMixin,
     change feed of :mod:`xueliang.dispatch.changes`):
 
     * :mod:`~xueliang.dispatch.intake`: detector and camera-health reports;
+    * :mod:`~xueliang.dispatch.merging` and :mod:`~xueliang.dispatch.regrade`: repeated alarms, raised grades;
     * :mod:`~xueliang.dispatch.transitions`: workflow actions;
     * :mod:`~xueliang.dispatch.supervision`: the tick, SLA flags and escalation;
     * :mod:`~xueliang.dispatch.queries`: incident reads, notifications and KPIs;
