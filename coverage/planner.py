@@ -569,15 +569,15 @@ def _report(
     by_feat = np.argsort(D.feature, kind="stable")
     feat_start = np.searchsorted(D.feature[by_feat], np.arange(len(D.feature_ids) + 1))
     for fi, fid in enumerate(D.feature_ids):
-        s = by_feat[feat_start[fi] : feat_start[fi + 1]]
-        fw = float(w[s].sum())
+        rows_f = by_feat[feat_start[fi] : feat_start[fi + 1]]
+        fw = float(w[rows_f].sum())
         places.append(
             {
                 "feature": fid,
-                "category": str(D.category[s][0]),
-                "village": str(D.village[s][0]),
-                "share_before": _share(float(w[s][before[s]].sum()), fw),
-                "share_after": _share(float(w[s][after[s]].sum()), fw),
+                "category": str(D.category[rows_f][0]),
+                "village": str(D.village[rows_f][0]),
+                "share_before": _share(float(w[rows_f][before[rows_f]].sum()), fw),
+                "share_after": _share(float(w[rows_f][after[rows_f]].sum()), fw),
             }
         )
     report = {
