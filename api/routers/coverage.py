@@ -8,10 +8,15 @@ The job runs synchronously in a worker thread with a bounded solver time. File p
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
@@ -23,6 +28,7 @@ from xueliang.config._base import Identifier
 from xueliang.roles import Role
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
+log = logging.getLogger(__name__)
 
 MAX_FEATURES = 5000
 MAX_TIME_LIMIT_S = 60.0
@@ -130,9 +136,14 @@ def plan(
     clock: ClockDep,
 ) -> CoveragePlanResult:
     """Plan new cameras (maximal covering / budget / set cover) and report the blind spots."""
+    request, centre = _prepare(body, user, service, settings)
+    return _finish(_solve(request), body, user, service, store, clock, centre)
+
+
+def _prepare(body: CoveragePlanBody, user: Any, service: Any, settings: Settings) -> tuple[Any, str]:
+    """Checks and the planner request (4xx/503 raised here, before any job starts)."""
     try:
-        from xueliang.coverage.api import PlanRequest, plan_coverage
-        from xueliang.coverage.errors import CoverageInputError, InfeasibleError
+        from xueliang.coverage.api import PlanRequest
         from xueliang.coverage.planner import PlanOptions
     except ImportError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"coverage planning unavailable: {exc}") from None
@@ -159,20 +170,145 @@ def plan(
         buildings=body.buildings,
         options=options,
     )
+    return request, centre
+
+
+def _solve(request: Any, progress: Any = None) -> Any:
+    """Run the planner; its input errors and an unreachable goal become 422."""
+    from xueliang.coverage.errors import CoverageInputError, InfeasibleError
+    from xueliang.coverage.planner import run_plan
+
     try:
-        result = plan_coverage(request)
+        return run_plan(
+            request.demand,
+            request.candidates,
+            request.options,
+            cameras=request.cameras,
+            buildings=request.buildings,
+            progress=progress,
+        )
     except (CoverageInputError, InfeasibleError) as exc:
         raise unprocessable(str(exc), "body", kind=type(exc).__name__) from None
+
+
+def _finish(
+    outcome: Any, body: CoveragePlanBody, user: Any, service: Any, store: Any, clock: Any, centre: str
+) -> CoveragePlanResult:
     info = None
     if body.layer:
         now: datetime = now_from(clock)
         info = save_layer(
-            store, service, user, body.layer, centre, layer_features(result.recommended, result.blind_spots), now
+            store, service, user, body.layer, centre, layer_features(outcome.recommended, outcome.blind_geojson), now
         )
-    p = result.report["plan"]
+    p = outcome.report["plan"]
     summary = CoveragePlanStatus(
         upper_bound=p["objective"]["upper_bound"], **{f: p[f] for f in CoveragePlanStatus.model_fields if f in p}
     )
     return CoveragePlanResult(
-        plan=summary, report=result.report, recommended=result.recommended, blind_spots=result.blind_spots, layer=info
+        plan=summary,
+        report=outcome.report,
+        recommended=outcome.recommended,
+        blind_spots=outcome.blind_geojson,
+        layer=info,
     )
+
+
+# ------------------------------------------------------------------ plans as jobs, with progress
+MAX_RUNNING_JOBS = 2
+KEPT_JOBS = 20
+
+
+class PlanJob(BaseModel):
+    id: str
+    state: Literal["running", "done", "failed"]
+    stage: str = Field(description="the planner's current stage (demand, candidate visibility, optimising: ...)")
+    fraction: float = Field(ge=0, le=1)
+    started_at: datetime
+    result: CoveragePlanResult | None = None
+    error: Any = Field(None, description="the 422 detail (validation shape) or a message when it failed")
+
+
+class _Jobs:
+    """Plans running in threads, kept in memory per API process (the latest 20), readable by their owner."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: dict[str, tuple[str, PlanJob]] = {}
+
+    def running(self) -> int:
+        return sum(1 for _, j in self.jobs.values() if j.state == "running")
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        with self.lock:
+            owner, job = self.jobs[job_id]
+            self.jobs[job_id] = (owner, job.model_copy(update=fields))
+
+
+def _jobs(request: Request) -> _Jobs:
+    state = request.app.state
+    if not hasattr(state, "coverage_jobs"):
+        state.coverage_jobs = _Jobs()
+    jobs: _Jobs = state.coverage_jobs
+    return jobs
+
+
+@router.post(
+    "/jobs",
+    response_model=PlanJob,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        401: problem("missing or invalid token"),
+        403: problem("engineers and admins only, for a centre in their subtree"),
+        404: problem("unknown centre"),
+        422: {"description": "invalid input (checked before the job starts)"},
+        429: problem("two plans are running already"),
+        503: problem("the coverage extra is not installed"),
+    },
+)
+def start_job(
+    body: CoveragePlanBody,
+    request: Request,
+    user: CameraManager,
+    service: ServiceDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    clock: ClockDep,
+) -> PlanJob:
+    """Start a plan in the background: poll `GET /api/v1/coverage/jobs/{id}` for its stage, progress and
+    result (the same as `POST /plan` answers)."""
+    plan_request, centre = _prepare(body, user, service, settings)
+    jobs = _jobs(request)
+    job = PlanJob(id=uuid.uuid4().hex[:16], state="running", stage="queued", fraction=0.0, started_at=now_from(clock))
+    with jobs.lock:
+        if jobs.running() >= MAX_RUNNING_JOBS:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "two coverage plans are running; try again shortly")
+        jobs.jobs[job.id] = (user.username, job)
+        for old in [k for k, (_, j) in jobs.jobs.items() if j.state != "running"][:-KEPT_JOBS]:
+            del jobs.jobs[old]
+
+    def run() -> None:
+        try:
+            outcome = _solve(plan_request, lambda stage, f: jobs.update(job.id, stage=stage, fraction=min(1.0, f)))
+            result = _finish(outcome, body, user, service, store, clock, centre)
+            jobs.update(job.id, state="done", stage="done", fraction=1.0, result=result)
+        except RequestValidationError as exc:
+            jobs.update(job.id, state="failed", stage="failed", error=jsonable_encoder(exc.errors()))
+        except Exception as exc:  # reported to the client through the job, and logged
+            log.exception("coverage job %s failed", job.id)
+            jobs.update(job.id, state="failed", stage="failed", error=str(exc))
+
+    threading.Thread(target=run, name=f"coverage-job-{job.id}", daemon=True).start()
+    return job
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=PlanJob,
+    responses={401: problem("missing or invalid token"), 404: problem("no such job (or not yours)")},
+)
+def get_job(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], request: Request, user: CameraManager) -> PlanJob:
+    with _jobs(request).lock:
+        entry = _jobs(request).jobs.get(job_id)
+    if entry is None or (entry[0] != user.username and user.role is not Role.admin):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no coverage job {job_id}")
+    return entry[1]

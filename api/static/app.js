@@ -790,15 +790,31 @@
     } catch (e) { $("#plan-error").textContent = e.message; $("#plan-error").hidden = false; return; }
     const t0 = Date.now();
     $("#plan-run").disabled = true;
-    const tick = setInterval(() => { $("#plan-progress").textContent = t("plan.running").replace("{s}", Math.round((Date.now() - t0) / 1000)); }, 250);
+    const bar = $("#plan-bar"); bar.hidden = false; bar.value = 0;
     try {
-      S.plan = await api("coverage/plan", { method: "POST", json: body });
+      // a job with progress: the planner's stages and share done, polled until it ends
+      let job = await api("coverage/jobs", { method: "POST", json: body });
+      while (job.state === "running") {
+        bar.value = job.fraction;
+        $("#plan-progress").textContent = stageName(job.stage) + " · " + Math.round(100 * job.fraction) + "% · "
+          + t("plan.running").replace("{s}", Math.round((Date.now() - t0) / 1000));
+        await new Promise((ok) => setTimeout(ok, 300));
+        job = await api("coverage/jobs/" + job.id);
+      }
+      if (job.state !== "done") throw new Error(typeof job.error === "string" ? job.error : (job.error || []).map((e) => e.msg).join("; "));
+      S.plan = job.result;
+      bar.value = 1;
       renderPlan(S.plan);
       $("#plan-progress").textContent = t("plan.done").replace("{s}", ((Date.now() - t0) / 1000).toFixed(1));
     } catch (e) {
       $("#plan-error").textContent = t("err.generic") + ": " + e.message; $("#plan-error").hidden = false;
       $("#plan-progress").textContent = "";
-    } finally { clearInterval(tick); $("#plan-run").disabled = false; }
+    } finally { $("#plan-run").disabled = false; }
+  }
+  const STAGES = ["reading inputs", "existing cameras", "candidate visibility", "optimising", "blind spots and report", "done", "queued"];
+  function stageName(stage) {
+    const key = STAGES.find((k) => (stage || "").startsWith(k));
+    return key ? t("stage." + key.replace(/ /g, "_")) : t("stage.running");
   }
   function renderPlan(r) {
     const rep = r.report;

@@ -1,5 +1,5 @@
 """The planning page in Debian's Chromium, from upload to report: an engineer uploads a village's demand
-layer and candidate poles, runs a plan of 2 cameras, reads coverage before/after (0.8 % → 86.1 %, the
+layer and candidate poles, runs a plan of 2 cameras as a job with progress, reads coverage before/after (0.8 % → 86.1 %, the
 API's own figures), the ranked poles with cost and marginal gain and the blind spots marked fixed /
 partly / left, downloads the plan as GeoJSON and finds the proposed cameras on the map. Operators do
 not get the page. Saves docs/screenshots/plan-zh-desktop.png."""
@@ -56,8 +56,12 @@ def test_plan_from_upload_to_report(tmp_path):
         page.fill("#plan-k", "2")
         page.select_option("#plan-centre", "dajiaqiao")
         page.fill("#plan-layer", "dajiaqiao-plan")
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url) if "/api/v1/coverage/jobs" in r.url else None)
         page.click("#plan-run")
         page.wait_for_selector("#plan-result:not([hidden])", timeout=60_000)
+        assert polls and polls[0].endswith("/api/v1/coverage/jobs")  # run as a job, its progress polled
+        assert page.evaluate("document.querySelector('#plan-bar').value") == 1
         assert page.text_content("#plan-before") == "0.8%" and page.text_content("#plan-after") == "86.1%"
         assert page.text_content("#plan-status").startswith("最优解")
         sites = page.eval_on_selector_all("#plan-poles tbody tr", "rs => rs.map(r => r.dataset.site)")
