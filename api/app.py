@@ -204,6 +204,46 @@ def _route_template(request: Request) -> str:
     return "static" if path in ("", "/") and getattr(route, "name", "") == "console" else path
 
 
+def _observe_and_map_errors(app: FastAPI, docs_csp: str) -> None:
+    """Request metrics and security headers on every answer; the typed errors as HTTP statuses."""
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            REQUESTS.labels(_method_label(request.method), _route_template(request), "500").inc()
+            raise
+        route, method = _route_template(request), _method_label(request.method)
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if route == DOCS_URL:
+            response.headers["Content-Security-Policy"] = docs_csp
+        return response
+
+    @app.exception_handler(WorkflowError)
+    async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
+        if exc.http_status == 422:  # one 422 shape for every client: FastAPI's validation errors
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc), "type": type(exc).__name__}]}, status_code=422
+            )
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
+
+
+def _include_routers(app: FastAPI) -> None:
+    for module in (auth, users, wall, incidents, feed, cameras, map, coverage, centres, snapshots, clips, health):
+        for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
+            if isinstance(route, APIRoute) and route.body_field is not None and 400 not in route.responses:
+                route.responses[400] = {
+                    "description": "malformed request body (not JSON / not a form)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+        app.include_router(module.router)
+
+
 def create_app(
     settings: Settings,
     store: Any,
@@ -261,40 +301,9 @@ def create_app(
     app.state.login_throttle = LoginThrottle()
     app.state.refused_passwords = frozenset({DEMO_PASSWORD}) if public else frozenset()
     app.state.feed_recheck_s = 5.0  # an open live feed re-reads its account this often (disabled: stream ends)
+    _observe_and_map_errors(app, docs_csp)
+    _include_routers(app)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:
-            REQUESTS.labels(_method_label(request.method), _route_template(request), "500").inc()
-            raise
-        route, method = _route_template(request), _method_label(request.method)
-        LATENCY.labels(method, route).observe(time.perf_counter() - started)
-        REQUESTS.labels(method, route, str(response.status_code)).inc()
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        if route == DOCS_URL:
-            response.headers["Content-Security-Policy"] = docs_csp
-        return response
-
-    @app.exception_handler(WorkflowError)
-    async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
-        if exc.http_status == 422:  # one 422 shape for every client: FastAPI's validation errors
-            return JSONResponse(
-                {"detail": [{"loc": ["body"], "msg": str(exc), "type": type(exc).__name__}]}, status_code=422
-            )
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=exc.http_status)
-
-    for module in (auth, users, wall, incidents, feed, cameras, map, coverage, centres, snapshots, clips, health):
-        for route in module.router.routes:  # FastAPI answers 400 to a body it cannot parse: say so
-            if isinstance(route, APIRoute) and route.body_field is not None and 400 not in route.responses:
-                route.responses[400] = {
-                    "description": "malformed request body (not JSON / not a form)",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                }
-        app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="console")
     app.add_middleware(RequestGuard, max_body_bytes=settings.api.max_body_bytes)  # outermost: before any read
     return app
