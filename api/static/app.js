@@ -202,6 +202,7 @@
   function dismiss(id) { S.alerts = S.alerts.filter((a) => a.inc.id !== id); renderBanner(); }
   function cue(a, inc) {
     S.alertLog.push({ level: a.level, reason: a.reason, id: inc.id, sound: S.sound });
+    if (S.alertLog.length > 200) S.alertLog.splice(0, S.alertLog.length - 200); // a console left open for weeks
     S.alerts = S.alerts.filter((x) => x.inc.id !== inc.id);
     if (a.level === "urgent") {
       S.alerts.unshift({ level: "urgent", reason: a.reason, inc });
@@ -283,7 +284,7 @@
     const old = S.incidents.get(inc.id);
     if (old && old.version > inc.version) return; // stale
     S.incidents.set(inc.id, inc);
-    if (kind === "incident.created") S.fresh.add(inc.id);
+    if (kind === "incident.created" && S.view === "wall") S.fresh.add(inc.id);
     if (!OPEN_STATES.has(inc.state)) dismiss(inc.id);
     scheduleWall();
     if (S.view === "detail" && S.detailId === inc.id) loadDetail(inc.id);
