@@ -67,3 +67,14 @@ def test_plan_input_errors_are_422(tmp_path, county):
         assert r.status_code == 422 and "demand" in r.text
         body = {**county, "options": {"k": 1}, "dem_path": "/etc/passwd"}
         assert client.post("/api/v1/coverage/plan", headers=h, json=body).status_code == 422  # no server paths
+
+
+def test_plan_for_a_budget_says_no_k_was_requested(tmp_path, county):
+    env = ApiEnv.create(tmp_path)
+    with TestClient(env.app) as client:
+        body = {**county, "options": {"budget": 2.0, "time_limit_s": 2}}
+        r = client.post("/api/v1/coverage/plan", headers=env.headers("eng-keqiao"), json=body)
+        assert r.status_code == 200, r.text
+        plan = r.json()["plan"]
+        assert plan["k_requested"] is None and plan["k_used"] == 2  # two poles of cost 1
+        assert plan["k_text"].startswith("2 cameras") and plan["status_text"]
