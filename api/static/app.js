@@ -97,11 +97,19 @@
       return note ? ident(note) : "";
     }
     if (a.action === "dispatch" && (m = /^to ([^:]+?)(?:: ([\s\S]*))?$/.exec(note)))
-      return [t("an.dispatch_to") + " ", S.centres.has(m[1]) ? cname(m[1]) : m[1], m[2] ? "：" + m[2] : ""];
+      return [t("an.dispatch_to") + " ", targetName(m[1]), m[2] ? "：" + m[2] : ""];
     if (a.action === "reject" && (note === "false_alarm" || note === "duplicate")) return tr("reason", note);
     if (a.action === "escalate" && (m = /^escalated: (\S+) → (\S+)(?:; ([\s\S]*))?$/.exec(note)))
       return [t("an.escalated") + ": " + esc(m[1], m[2]), m[3] ? "；" + m[3] : ""];
     return note; // what a person wrote, as written
+  }
+  // 分拨对象: a centre (its name), a grid worker (role, name, user name as an identifier) or a unit as typed
+  function targetName(target) {
+    if (S.centres.has(target) || S.names.has(target)) return cname(target);
+    const w = (S.gridWorkers || []).find((g) => g.username === target);
+    if (w || (S.user && S.user.role === "grid_worker" && S.user.username === target))
+      return [t("role.grid_worker") + " ", w && w.display_name ? w.display_name + " " : "", ident(target)];
+    return target;
   }
   function actorOf(a) { return a.actor === "system" ? t("actor.system") : [ident(a.actor), " (" + tr("role", a.role) + ")"]; }
   function pct(x) { return x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%"; }
@@ -639,7 +647,7 @@
           ["f.reported", fmtTime(inc.reported_at)], ["f.accept_due", fmtTime(inc.accept_due_at)],
           ["f.close_due", fmtTime(inc.close_due_at)], ["f.escalation", String(inc.escalation_level)],
           ["f.occurrences", inc.occurrence_count > 1 ? inc.occurrence_count + " · " + t("f.last_occurrence") + " " + fmtTime(inc.last_occurrence_at) : null],
-          ["f.target", inc.dispatch_target && S.centres.has(inc.dispatch_target) ? cname(inc.dispatch_target) : inc.dispatch_target],
+          ["f.target", inc.dispatch_target ? targetName(inc.dispatch_target) : null],
           ["f.reject_reason", inc.reject_reason ? tr("reason", inc.reject_reason) : null],
           ["f.classes", classesOf(inc)], ["f.details", detailsOf(inc)]]),
         h("h3", {}, t("detail.timeline")), timeline)),

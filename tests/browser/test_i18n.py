@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xueliang.api.testing import PASSWORD, ApiEnv, make_incident
+from xueliang.api.testing import PASSWORD, USERS, ApiEnv, make_incident
 from xueliang.contracts import CameraHealth, CameraStatus, Severity
 from xueliang.dispatch.workflow import Action, Actor, Role
 
@@ -65,7 +65,7 @@ def _require_browser():
 
 def test_every_page_is_fully_translated_in_both_languages(tmp_path):
     sync_api = _require_browser()
-    env = ApiEnv.create(tmp_path)
+    env = ApiEnv.create(tmp_path, users={**USERS, "grid-zhang": ("grid_worker", "dajiaqiao")})
     svc = env.service
     now = datetime.now(UTC)
     op = Actor("op-dajiaqiao", Role.operator, "dajiaqiao")
@@ -81,6 +81,9 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
     handled = add("cam-dajiaqiao-entrance", "h", Severity.general, 120)
     svc.transition(handled, Action.accept, op, "")
     svc.transition(handled, Action.dispatch, op, typed[0], target=typed[1])
+    gridded = add("cam-dajiaqiao-entrance", "g", Severity.general, 90)
+    svc.transition(gridded, Action.accept, op, "")
+    svc.transition(gridded, Action.dispatch, op, "", target="grid-zhang")  # a 网格员 by user name
     red = add("cam-xishi-square", "red", Severity.serious, 1500, rule="square", rule_type="crowding")
     add("cam-dajiaqiao-pond", "yel", Severity.serious, 780, rule="pond", rule_type="loitering")
     rejected = add("cam-dajiaqiao-pond", "rej", Severity.general, 60, rule="pond", rule_type="loitering")
@@ -159,7 +162,7 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
                 page.select_option("#action-select", "reject")
                 scan("action dialog")
                 page.click("#action-cancel")
-                for iid in (handled, red, manual) if user == "sup-anchang" else (handled, manual):
+                for iid in (handled, red, manual, gridded) if user == "sup-anchang" else (handled, manual, gridded):
                     page.goto(base + f"/#/incident/{iid}")
                     page.wait_for_selector("#audit tbody tr")
                     scan(f"detail {iid}")
