@@ -56,20 +56,15 @@ class CamerasMixin(ServiceCore):
         with self.store.session() as s:
             if s.get(CameraRow, data.id) is not None:
                 raise InvalidRequest(f"camera {data.id} already exists")
-            row = CameraRow(
-                id=data.id,
+            row = self._new_camera(
+                data.id,
+                grid,
+                now,
                 name=data.name,
                 village_id=data.village,
-                grid_id=grid,
                 source="api",
                 enabled=data.enabled,
                 masked_url=mask_url(data.url or ""),
-                status=None,
-                status_reason="",
-                faults=[],
-                quality_scores={},
-                created_at=now,
-                updated_at=now,
             )
             s.add(row)
             s.flush()

@@ -21,7 +21,7 @@ from xueliang.dispatch.changes import ChangeFeed, Listener
 from xueliang.dispatch.clock import Clock, system_clock
 from xueliang.dispatch.metrics import DispatchMetrics, get_metrics
 from xueliang.dispatch.models import AuditRow, CameraRow, CentreRow, IncidentRow, NotificationRow
-from xueliang.dispatch.routing import CentreNode, CentreTree, resolve_grid
+from xueliang.dispatch.routing import CentreNode, CentreTree, Route, resolve_grid, route
 from xueliang.dispatch.store import Store
 from xueliang.dispatch.views import IncidentView
 from xueliang.dispatch.workflow import (
@@ -119,6 +119,35 @@ class ServiceCore(ChangeFeed):
                     CentreNode(r.id, r.name, Tier(r.tier), r.parent_id, r.division_code) for r in rows
                 )
             return self._tree
+
+    def _route(self, s: Session, camera_id: str, severity: Severity, rule_type: str) -> Route:
+        """Who owns (and who is told of) an incident of this camera, grade and rule type."""
+        cam = s.get(CameraRow, camera_id)
+        return route(
+            self.tree,
+            self.settings.dispatch.routing,
+            camera_id=camera_id,
+            village=cam.village_id if cam else None,
+            severity=severity,
+            rule_type=rule_type,
+        )
+
+    @staticmethod
+    def _new_camera(camera_id: str, grid: str | None, now: datetime, **fields: Any) -> CameraRow:
+        """A camera row with no status yet; ``fields``: name, village_id, source, enabled, masked_url."""
+        values: dict[str, Any] = {"name": "", "village_id": None, "source": "bus", "enabled": True, "masked_url": ""}
+        values.update(fields)
+        return CameraRow(
+            id=camera_id,
+            grid_id=grid,
+            status=None,
+            status_reason="",
+            faults=[],
+            quality_scores={},
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
 
     def _load_tree(self) -> CentreTree:
         """Load the centre tree now, outside the write transaction that follows (SQLite serves one

@@ -24,7 +24,7 @@ from xueliang.contracts import CameraHealth, Incident, Severity
 from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.merging import MergingMixin
 from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow, IncidentRow, OccurrenceRow
-from xueliang.dispatch.routing import resolve_grid, route
+from xueliang.dispatch.routing import resolve_grid
 from xueliang.dispatch.views import IngestResult
 from xueliang.dispatch.workflow import SYSTEM, InvalidRequest, SlaFlag, State
 
@@ -95,15 +95,7 @@ class IntakeMixin(MergingMixin):
     def _new_case(self, s: Session, inc: Incident, now: datetime) -> tuple[IngestResult, list[EventRow]]:
         """A new case: routed, its SLA windows set, audited, its owner and the grade's centres notified."""
         events: list[EventRow] = []
-        cam = s.get(CameraRow, inc.camera_id)
-        r = route(
-            self.tree,
-            self.settings.dispatch.routing,
-            camera_id=inc.camera_id,
-            village=cam.village_id if cam else None,
-            severity=inc.severity,
-            rule_type=inc.rule_type,
-        )
+        r = self._route(s, inc.camera_id, inc.severity, inc.rule_type)
         reported = min(inc.updated_at, now)
         row = IncidentRow(
             id=inc.id,
@@ -177,21 +169,7 @@ class IntakeMixin(MergingMixin):
             cam = s.get(CameraRow, health.camera_id)
             if cam is None:  # a camera the registry does not know yet: keep its health anyway
                 grid, _ = resolve_grid(self.tree, health.camera_id, None)
-                cam = CameraRow(
-                    id=health.camera_id,
-                    name="",
-                    village_id=None,
-                    grid_id=grid,
-                    source="bus",
-                    enabled=True,
-                    masked_url="",
-                    status=None,
-                    status_reason="",
-                    faults=[],
-                    quality_scores={},
-                    created_at=now,
-                    updated_at=now,
-                )
+                cam = self._new_camera(health.camera_id, grid, now)
                 s.add(cam)
                 s.flush()
             if cam.health_at is None or health.at >= cam.health_at:

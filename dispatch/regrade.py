@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from xueliang.contracts import Incident
 from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore
-from xueliang.dispatch.models import CameraRow, EventRow, IncidentRow
-from xueliang.dispatch.routing import route
+from xueliang.dispatch.models import EventRow, IncidentRow
 from xueliang.dispatch.workflow import SYSTEM, State
 
 
@@ -25,15 +24,7 @@ class RegradeMixin(ServiceCore):
         lowered by a revision. Audited; the new owner and the grade's notified centres are told."""
         old_severity, old_owner = row.severity, row.owner_centre_id
         row.severity = inc.severity.value
-        cam = s.get(CameraRow, row.camera_id)
-        r = route(
-            self.tree,
-            self.settings.dispatch.routing,
-            camera_id=row.camera_id,
-            village=cam.village_id if cam else None,
-            severity=inc.severity,
-            rule_type=row.rule_type,
-        )
+        r = self._route(s, row.camera_id, inc.severity, row.rule_type)
         moved = r.owner_id != old_owner and self.tree.in_subtree(old_owner, of=r.owner_id)
         if moved:
             row.owner_centre_id = r.owner_id
