@@ -173,6 +173,7 @@ def test_worker_publishes_diagnosis_change_and_fault_incident(clips: dict[str, l
     bus = MemoryBus()
     stop = threading.Event()
     worker = IngestWorker(settings, bus, worker_id="w-quality", tick_s=0.2)
+    bus.ensure_topics(worker.topic_specs())  # before the checker subscribes (the worker creates them in run())
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
     topics = settings.bus.topics

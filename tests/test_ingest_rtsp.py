@@ -238,6 +238,7 @@ def test_rtsp_server_stop_marks_offline_and_restart_recovers(rtsp, decoder):  # 
         ]
     )
     worker = IngestWorker(settings, bus, worker_id="w-offline")
+    bus.ensure_topics(worker.topic_specs())  # before the checker subscribes (the worker creates them in run())
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

@@ -325,8 +325,8 @@ def pipeline() -> dict[str, Any]:
                 "Dead letters (10 min)",
                 [
                     (
-                        'sum by (job, reason) (increase({__name__=~"xl_[a-z]+_dead_letters_total"}[10m])) or vector(0)',
-                        "{{job}} {{reason}}",
+                        'sum by (job, stage, reason) (label_replace(increase(xl_detector_dead_letters_total[10m]), "stage", "detector", "", "") or label_replace(increase(xl_dispatch_dead_letters_total[10m]), "stage", "dispatch", "", "")) or vector(0)',
+                        "{{job}} {{stage}} {{reason}}",
                     )
                 ],
             ),
