@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-import cv2
 import numpy as np
 
 from xueliang.bus.base import Bus, BusAccessDenied, BusError, Consumer, Producer, Record, TopicPartition
@@ -33,36 +32,24 @@ from xueliang.config import Settings
 from xueliang.config.cameras import CameraConfig
 from xueliang.config.rules import AbandonedObjectRule
 from xueliang.contracts import (
-    Box,
     ContractError,
     FrameMessage,
-    Incident,
     topic_specs,
-    utc_from_ts,
 )
 from xueliang.detector import metrics
 from xueliang.detector.backends import InferenceBackend, make_backend
 from xueliang.detector.clips import ClipRecorder
-from xueliang.detector.hazards import verify_fire
+from xueliang.detector.incidents import IncidentsMixin
 from xueliang.detector.inference import InferenceMixin, jpeg_problem
 from xueliang.detector.rules import (
     CameraRules,
-    FrameView,
-    RawDetection,
-    RuleEvent,
-    TrackedObject,
-    local_time,
 )
 from xueliang.detector.snapshots import (
     LocalSnapshotStore,
     SnapshotStore,
-    annotate,
-    encode_jpeg,
 )
 from xueliang.detector.tracking import ByteTracker
-from xueliang.detector.types import Detections
 from xueliang.detector.zoom import ZoomSpot
-from xueliang.geometry import as_box
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +114,7 @@ class WorkerStats:
     commits: int = 0
 
 
-class DetectorWorker(InferenceMixin):
+class DetectorWorker(InferenceMixin, IncidentsMixin):
     """One detector worker (member of consumer group ``detector``); see the module docstring.
 
     ``backend``, ``snapshots`` and ``clock`` default to what the settings name (tests inject fakes).
@@ -380,49 +367,6 @@ class DetectorWorker(InferenceMixin):
         self._advance_quiet(st, item)
         return False
 
-    def _after_inference(self, item: _Pending, dets: Detections, producer: Producer) -> None:
-        msg = item.msg
-        st = self.state(msg.camera_id)
-        if self.clips is not None:
-            self.clips.add(msg.camera_id, msg.capture_ts, msg.jpeg)
-        st.last_inferred_ts = msg.capture_ts
-        # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker,
-        # nor do fires without flame colour
-        class_names = self.class_names_of[st.camera.detector_backend]
-        names = [class_names.get(int(c), "") for c in dets.class_id]
-        known = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
-        keep = known.copy()
-        if item.image is not None and keep.any():
-            keep &= verify_fire(dets, names, item.image, item.scale, self.config.hazard_check)
-        for name, k, kn in zip(names, keep, known, strict=True):
-            outcome = "kept" if k else ("not_flame" if kn else "unknown_class")
-            metrics.DETECTIONS.labels(class_name=name or "unmapped", outcome=outcome).inc()
-        dets = dets[keep]
-        names = [n for n, k in zip(names, keep, strict=True) if k]
-        tracked = st.tracker.update(dets, msg.capture_ts)
-        metrics.TRACKS.labels(camera=msg.camera_id).set(len(st.tracker.tracks))
-        objects = []
-        for t in st.tracker.tracks:
-            objects.append(
-                TrackedObject(
-                    t.track_id,
-                    class_names.get(t.class_id, ""),
-                    as_box(t.xyxy),
-                    t.median_score,
-                    t.confirmed,
-                    t.seen_now,
-                )
-            )
-        raw = tuple(
-            RawDetection(n, as_box(box), float(c))
-            for n, box, c in zip(names, tracked.xyxy, tracked.confidence, strict=False)
-        )
-        frame = FrameView(msg.capture_ts, local_time(msg.capture_ts, self.tz), tuple(objects), raw)
-        for ev in st.rules.step(frame):
-            self._publish(ev, st, item, frame, producer)
-        self._advance_quiet(st, item)
-        item.handled = True
-
     def _advance_quiet(self, st: CameraState, item: _Pending) -> None:
         """Track where a successor would have to replay from (see the module docstring)."""
         if st.quiet():
@@ -430,59 +374,6 @@ class DetectorWorker(InferenceMixin):
         elif st.anchor is None or item.msg.capture_ts - st.anchor[2] > self.config.max_replay_s:
             st.anchor = (item.tp, item.record.offset, item.msg.capture_ts)
         self._done(item.tp, item.record.offset)
-
-    # --------------------------------------------------------------- outputs
-    def _publish(self, ev: RuleEvent, st: CameraState, item: _Pending, frame: FrameView, producer: Producer) -> None:
-        rule = st.rules.rule(ev.rule_name)
-        if ev.is_new:
-            assert item.image is not None
-            full = (
-                item.image
-                if item.scale == 1
-                else cv2.imdecode(np.frombuffer(item.msg.jpeg, np.uint8), cv2.IMREAD_COLOR)
-            )
-            assert full is not None  # decoded once already, when the frame came in
-            picture = annotate(full, st.camera, ev, [o for o in frame.objects if o.seen])
-            url = self.snapshots.put(ev.incident_id, encode_jpeg(picture, self.config.snapshot_jpeg_quality))
-            if self.clips is not None:
-                self.clips.start(ev.incident_id, st.camera.id, item.msg.capture_ts, fps=st.camera.sample_fps)
-        else:
-            url = self.snapshots.url_for(ev.incident_id)
-        boxes = [
-            Box(
-                xyxy=o.xyxy,
-                class_name=o.class_name,
-                confidence=min(1.0, max(0.0, o.score if isinstance(o, TrackedObject) else o.confidence)),
-                track_id=o.track_id if isinstance(o, TrackedObject) else None,
-            )
-            for o in ev.objects
-        ]
-        incident = Incident(
-            id=ev.incident_id,
-            camera_id=st.camera.id,
-            rule=ev.rule_name,
-            rule_type=ev.rule_type,
-            severity=rule.graded_severity(ev.details),
-            zone=ev.zone,
-            class_names=sorted({o.class_name for o in ev.objects}),
-            started_at=utc_from_ts(ev.started_ts),
-            updated_at=utc_from_ts(ev.ts),
-            revision=ev.revision,
-            boxes=boxes,
-            track_ids=sorted({o.track_id for o in ev.objects if isinstance(o, TrackedObject)}),
-            snapshot_url=url,
-            details=ev.details,
-            source_frame_seq=item.msg.seq,
-        )
-        producer.send(
-            self.topics.incidents, incident.to_bytes(), key=st.camera.id, headers={"schema": b"xl.incident/1"}
-        )
-        self.stats.incidents_published += 1
-        metrics.INCIDENTS.labels(
-            rule_type=ev.rule_type, severity=incident.severity.value, kind="new" if ev.is_new else "update"
-        ).inc()
-        if ev.is_new:
-            metrics.CAPTURE_TO_INCIDENT_SECONDS.observe(max(0.0, self.clock() - item.msg.capture_ts))
 
     def _dead_letter(self, producer: Producer, rec: Record, reason: str, kind: str = "contract") -> None:
         self.dead_letters.send(producer, rec, reason, kind)
