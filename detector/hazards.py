@@ -18,6 +18,7 @@ import numpy as np
 
 from xueliang.config.detector import HazardCheckConfig
 from xueliang.detector.types import Detections
+from xueliang.geometry import as_box
 
 
 def flame_fraction(image: np.ndarray, box: tuple[float, float, float, float]) -> float:
@@ -48,6 +49,6 @@ def verify_fire(
         return keep
     for i, name in enumerate(names):
         if name in config.fire_classes:
-            box = tuple(float(v) / scale for v in dets.xyxy[i])
-            keep[i] = flame_fraction(image, box) >= config.min_flame_fraction  # type: ignore[arg-type]
+            box = as_box(float(v) / scale for v in dets.xyxy[i])
+            keep[i] = flame_fraction(image, box) >= config.min_flame_fraction
     return keep

@@ -375,7 +375,7 @@ def _snapshot_opener() -> Any:
     import urllib.request
 
     class SameOriginAuth(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # urllib's hook
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
             if new is not None:
                 old_o, new_o = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(new.full_url)
