@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from xueliang.config.cameras import Line, Zone
 from xueliang.config.rules import (
     CrowdingRule,
     FireSmokeRule,
@@ -109,6 +110,39 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
     pts = ground_points(scenario)
     actors = {a.id: a for a in scenario.actors}
     ev: list[GroundTruthEvent] = []
+    ev += _actor_events(times, pts, actors)
+    for zone in scenario.camera.zones:
+        ev += _zone_events(zone, times, pts, actors)
+    for line in scenario.camera.lines:
+        ev += _line_events(line, times, pts, actors)
+    order = {
+        k: i
+        for i, k in enumerate(
+            (
+                "disappear",
+                "zone_exit",
+                "appear",
+                "zone_enter",
+                "zone_count",
+                "fire_start",
+                "smoke_start",
+                "hazard_end",
+                "stop",
+                "move",
+                "line_cross",
+            )
+        )
+    }
+    ev.sort(key=lambda e: (e.t, order[e.kind], e.track_id or 0, e.zone or "", e.class_name or ""))
+    return ev
+
+
+_Points = dict[int, list[tuple[float, float] | None]]
+
+
+def _actor_events(times: list[float], pts: _Points, actors: dict[int, Actor]) -> list[GroundTruthEvent]:
+    """Appear/disappear (fire and smoke start/end) and scripted stops of each actor."""
+    ev: list[GroundTruthEvent] = []
     for aid, seq in pts.items():
         a = actors[aid]
         c = a.class_name
@@ -133,76 +167,63 @@ def ground_truth_events(scenario: Scenario) -> list[GroundTruthEvent]:
                         ev.append(GroundTruthEvent(on[0], "stop", aid, c, value=round(t1 - t0, 3)))
                         if i < len(a.path) - 1 and t1 < times[-1]:
                             ev.append(GroundTruthEvent(_next_frame(times, t1), "move", aid, c))
-    for zone in scenario.camera.zones:
-        poly = list(zone.polygon)
-        counts: dict[str, int] = {}
-        inside_since: dict[int, float] = {}
-        for i, t in enumerate(times):
-            now: dict[int, bool] = {
-                aid: (p := seq[i]) is not None and point_in_polygon(p, poly) for aid, seq in pts.items()
-            }
-            for aid, inside in now.items():
-                c = actors[aid].class_name
-                if inside and aid not in inside_since:
-                    inside_since[aid] = t
-                    ev.append(GroundTruthEvent(t, "zone_enter", aid, c, zone=zone.name))
-                elif not inside and aid in inside_since:
-                    ev.append(
-                        GroundTruthEvent(
-                            t, "zone_exit", aid, c, zone=zone.name, value=round(t - inside_since.pop(aid), 3)
-                        )
+    return ev
+
+
+def _zone_events(zone: Zone, times: list[float], pts: _Points, actors: dict[int, Actor]) -> list[GroundTruthEvent]:
+    """Entries, exits and per-class counts of one zone."""
+    ev: list[GroundTruthEvent] = []
+    poly = list(zone.polygon)
+    counts: dict[str, int] = {}
+    inside_since: dict[int, float] = {}
+    for i, t in enumerate(times):
+        now: dict[int, bool] = {
+            aid: (p := seq[i]) is not None and point_in_polygon(p, poly) for aid, seq in pts.items()
+        }
+        for aid, inside in now.items():
+            c = actors[aid].class_name
+            if inside and aid not in inside_since:
+                inside_since[aid] = t
+                ev.append(GroundTruthEvent(t, "zone_enter", aid, c, zone=zone.name))
+            elif not inside and aid in inside_since:
+                ev.append(
+                    GroundTruthEvent(t, "zone_exit", aid, c, zone=zone.name, value=round(t - inside_since.pop(aid), 3))
+                )
+        by_class: dict[str, int] = {}
+        for aid, inside in now.items():
+            if inside:
+                by_class[actors[aid].class_name] = by_class.get(actors[aid].class_name, 0) + 1
+        for name in sorted(set(by_class) | set(counts)):
+            if by_class.get(name, 0) != counts.get(name, 0):
+                ev.append(GroundTruthEvent(t, "zone_count", None, name, zone=zone.name, value=by_class.get(name, 0)))
+        counts = by_class
+    return ev
+
+
+def _line_events(line: Line, times: list[float], pts: _Points, actors: dict[int, Actor]) -> list[GroundTruthEvent]:
+    """Crossings of one line, with their direction."""
+    ev: list[GroundTruthEvent] = []
+    for aid, seq in pts.items():
+        side = 0
+        for t, p in zip(times, seq, strict=False):
+            if p is None:
+                side = 0
+                continue
+            s = line_side(p, line.a, line.b)
+            if s and side and s != side and within_segment(p, line.a, line.b):
+                ev.append(
+                    GroundTruthEvent(
+                        t,
+                        "line_cross",
+                        aid,
+                        actors[aid].class_name,
+                        line=line.name,
+                        value=s,
+                        direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a",
                     )
-            by_class: dict[str, int] = {}
-            for aid, inside in now.items():
-                if inside:
-                    by_class[actors[aid].class_name] = by_class.get(actors[aid].class_name, 0) + 1
-            for name in sorted(set(by_class) | set(counts)):
-                if by_class.get(name, 0) != counts.get(name, 0):
-                    ev.append(
-                        GroundTruthEvent(t, "zone_count", None, name, zone=zone.name, value=by_class.get(name, 0))
-                    )
-            counts = by_class
-    for line in scenario.camera.lines:
-        for aid, seq in pts.items():
-            side = 0
-            for t, p in zip(times, seq, strict=False):
-                if p is None:
-                    side = 0
-                    continue
-                s = line_side(p, line.a, line.b)
-                if s and side and s != side and within_segment(p, line.a, line.b):
-                    ev.append(
-                        GroundTruthEvent(
-                            t,
-                            "line_cross",
-                            aid,
-                            actors[aid].class_name,
-                            line=line.name,
-                            value=s,
-                            direction="a_to_b" if (side, s) == (-1, 1) else "b_to_a",
-                        )
-                    )
-                if s:
-                    side = s
-    order = {
-        k: i
-        for i, k in enumerate(
-            (
-                "disappear",
-                "zone_exit",
-                "appear",
-                "zone_enter",
-                "zone_count",
-                "fire_start",
-                "smoke_start",
-                "hazard_end",
-                "stop",
-                "move",
-                "line_cross",
-            )
-        )
-    }
-    ev.sort(key=lambda e: (e.t, order[e.kind], e.track_id or 0, e.zone or "", e.class_name or ""))
+                )
+            if s:
+                side = s
     return ev
 
 
@@ -225,113 +246,153 @@ def _intervals(flags: list[bool], times: list[float]) -> list[tuple[float, float
     return out
 
 
+@dataclass
+class _Paths:
+    """What the expected incidents are computed from: frame times, each actor's ground point per frame."""
+
+    times: list[float]
+    pts: dict[int, list[tuple[float, float] | None]]
+    actors: dict[int, Actor]
+    zones: dict[str, list[tuple[float, float]]]
+
+    def qualifying(self, rule_classes: list[str]) -> list[int]:
+        return [aid for aid, a in self.actors.items() if a.class_name in rule_classes]
+
+    def inside(self, aid: int, zone: str | None) -> list[bool]:
+        return [p is not None and (zone is None or point_in_polygon(p, self.zones[zone])) for p in self.pts[aid]]
+
+
 def expected_incidents(scenario: Scenario) -> list[ExpectedIncident]:
     """What each rule of the camera block should raise, with start times (see module docstring)."""
-    times = frame_times(scenario)
-    pts = ground_points(scenario)
-    actors = {a.id: a for a in scenario.actors}
-    zones = {z.name: list(z.polygon) for z in scenario.camera.zones}
+    paths = _Paths(
+        frame_times(scenario),
+        ground_points(scenario),
+        {a.id: a for a in scenario.actors},
+        {z.name: list(z.polygon) for z in scenario.camera.zones},
+    )
     lines = {ln.name: ln for ln in scenario.camera.lines}
     out: list[ExpectedIncident] = []
-
-    def qualifying(rule_classes: list[str]) -> list[int]:
-        return [aid for aid, a in actors.items() if a.class_name in rule_classes]
-
-    def inside(aid: int, zone: str | None) -> list[bool]:
-        return [p is not None and (zone is None or point_in_polygon(p, zones[zone])) for p in pts[aid]]
-
     for rule in scenario.camera.rules:
         if not rule.enabled:
             continue
         if isinstance(rule, (IntrusionRule, LoiteringRule)):
-            need = 0.0 if isinstance(rule, IntrusionRule) else rule.dwell_s
-            for aid in qualifying(rule.classes):
-                rearm = -math.inf
-                for s, e in _intervals(inside(aid, rule.zone), times):
-                    if e - s < need or s < rearm:
-                        continue
-                    out.append(
-                        ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,))
-                    )
-                    rearm = e + rule.cooldown_s
+            out += _presences(rule, paths)
         elif isinstance(rule, CrowdingRule):
-            members = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}
-            crowded = [sum(m[i] for m in members.values()) >= rule.min_count for i in range(len(times))]
-            rearm = -math.inf
-            for s, e in _intervals(crowded, times):
-                if e - s < rule.min_duration_s or s < rearm:
-                    continue
-                t_inc = s + rule.min_duration_s
-                i = min(range(len(times)), key=lambda k: abs(times[k] - t_inc))
-                ids = tuple(sorted(aid for aid, m in members.items() if m[i]))
-                out.append(
-                    ExpectedIncident(
-                        rule.name,
-                        rule.type,
-                        round(t_inc, 3),
-                        zone=rule.zone,
-                        track_ids=ids,
-                        details={"count": len(ids)},
-                    )
-                )
-                rearm = e + rule.cooldown_s
+            out += _crowds(rule, paths)
         elif isinstance(rule, LineCrossingRule):
-            ln = lines[rule.line]
-            for aid in qualifying(rule.classes):
-                side = 0
-                for t, p in zip(times, pts[aid], strict=False):
-                    if p is None:
-                        side = 0
-                        continue
-                    s = line_side(p, ln.a, ln.b)
-                    if s and side and s != side and within_segment(p, ln.a, ln.b):
-                        d = "a_to_b" if (side, s) == (-1, 1) else "b_to_a"
-                        if rule.direction in ("any", d):
-                            out.append(
-                                ExpectedIncident(
-                                    rule.name,
-                                    rule.type,
-                                    round(t, 3),
-                                    line=rule.line,
-                                    track_ids=(aid,),
-                                    details={"direction": d},
-                                )
-                            )
-                    if s:
-                        side = s
+            out += _crossings(rule, lines[rule.line], paths)
         elif isinstance(rule, StalledVehicleRule):
-            for aid in qualifying(rule.classes):
-                a = actors[aid]
-                stopped = []
-                for t, p in zip(times, pts[aid], strict=False):
-                    st = state_at(a, t)
-                    ok = p is not None and st is not None and not st.moving
-                    stopped.append(
-                        bool(p is not None and ok and (rule.zone is None or point_in_polygon(p, zones[rule.zone])))
-                    )
-                rearm = -math.inf
-                for s, e in _intervals(stopped, times):
-                    if e - s < rule.stationary_s or s < rearm:
-                        continue
-                    out.append(
-                        ExpectedIncident(
-                            rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone, track_ids=(aid,)
-                        )
-                    )
-                    rearm = e + rule.cooldown_s
+            out += _stalls(rule, paths)
         elif isinstance(rule, FireSmokeRule):
-            hazard = {aid: inside(aid, rule.zone) for aid in qualifying(rule.classes)}
-            present = [any(h[i] for h in hazard.values()) for i in range(len(times))]
-            rearm = -math.inf
-            for s, e in _intervals(present, times):
-                if s < rearm:
-                    continue
-                i = times.index(s)
-                ids = tuple(sorted(aid for aid, h in hazard.items() if h[i]))
-                out.append(ExpectedIncident(rule.name, rule.type, round(s, 3), zone=rule.zone, track_ids=ids))
-                rearm = e + rule.cooldown_s
+            out += _hazards(rule, paths)
         # abandoned_object: the generator has no 'bag' class, so no scenario can script one
     out.sort(key=lambda x: (x.start_s, x.rule, x.track_ids))
+    return out
+
+
+def _presences(rule: IntrusionRule | LoiteringRule, paths: _Paths) -> list[ExpectedIncident]:
+    out: list[ExpectedIncident] = []
+    need = 0.0 if isinstance(rule, IntrusionRule) else rule.dwell_s
+    for aid in paths.qualifying(rule.classes):
+        rearm = -math.inf
+        for s, e in _intervals(paths.inside(aid, rule.zone), paths.times):
+            if e - s < need or s < rearm:
+                continue
+            out.append(ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,)))
+            rearm = e + rule.cooldown_s
+    return out
+
+
+def _crowds(rule: CrowdingRule, paths: _Paths) -> list[ExpectedIncident]:
+    out: list[ExpectedIncident] = []
+    times = paths.times
+    members = {aid: paths.inside(aid, rule.zone) for aid in paths.qualifying(rule.classes)}
+    crowded = [sum(m[i] for m in members.values()) >= rule.min_count for i in range(len(times))]
+    rearm = -math.inf
+    for s, e in _intervals(crowded, times):
+        if e - s < rule.min_duration_s or s < rearm:
+            continue
+        t_inc = s + rule.min_duration_s
+        i = min(range(len(times)), key=lambda k: abs(times[k] - t_inc))
+        ids = tuple(sorted(aid for aid, m in members.items() if m[i]))
+        out.append(
+            ExpectedIncident(
+                rule.name,
+                rule.type,
+                round(t_inc, 3),
+                zone=rule.zone,
+                track_ids=ids,
+                details={"count": len(ids)},
+            )
+        )
+        rearm = e + rule.cooldown_s
+    return out
+
+
+def _crossings(rule: LineCrossingRule, ln: Line, paths: _Paths) -> list[ExpectedIncident]:
+    out: list[ExpectedIncident] = []
+    for aid in paths.qualifying(rule.classes):
+        side = 0
+        for t, p in zip(paths.times, paths.pts[aid], strict=False):
+            if p is None:
+                side = 0
+                continue
+            s = line_side(p, ln.a, ln.b)
+            if s and side and s != side and within_segment(p, ln.a, ln.b):
+                d = "a_to_b" if (side, s) == (-1, 1) else "b_to_a"
+                if rule.direction in ("any", d):
+                    out.append(
+                        ExpectedIncident(
+                            rule.name,
+                            rule.type,
+                            round(t, 3),
+                            line=rule.line,
+                            track_ids=(aid,),
+                            details={"direction": d},
+                        )
+                    )
+            if s:
+                side = s
+    return out
+
+
+def _stalls(rule: StalledVehicleRule, paths: _Paths) -> list[ExpectedIncident]:
+    out: list[ExpectedIncident] = []
+    for aid in paths.qualifying(rule.classes):
+        a = paths.actors[aid]
+        stopped = []
+        for t, p in zip(paths.times, paths.pts[aid], strict=False):
+            st = state_at(a, t)
+            ok = p is not None and st is not None and not st.moving
+            stopped.append(
+                bool(p is not None and ok and (rule.zone is None or point_in_polygon(p, paths.zones[rule.zone])))
+            )
+        rearm = -math.inf
+        for s, e in _intervals(stopped, paths.times):
+            if e - s < rule.stationary_s or s < rearm:
+                continue
+            out.append(
+                ExpectedIncident(
+                    rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone, track_ids=(aid,)
+                )
+            )
+            rearm = e + rule.cooldown_s
+    return out
+
+
+def _hazards(rule: FireSmokeRule, paths: _Paths) -> list[ExpectedIncident]:
+    out: list[ExpectedIncident] = []
+    times = paths.times
+    hazard = {aid: paths.inside(aid, rule.zone) for aid in paths.qualifying(rule.classes)}
+    present = [any(h[i] for h in hazard.values()) for i in range(len(times))]
+    rearm = -math.inf
+    for s, e in _intervals(present, times):
+        if s < rearm:
+            continue
+        i = times.index(s)
+        ids = tuple(sorted(aid for aid, h in hazard.items() if h[i]))
+        out.append(ExpectedIncident(rule.name, rule.type, round(s, 3), zone=rule.zone, track_ids=ids))
+        rearm = e + rule.cooldown_s
     return out
 
 
