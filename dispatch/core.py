@@ -6,7 +6,7 @@ and after-commit helpers that run inside a write transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from xueliang.contracts import Severity
 from xueliang.dispatch.changes import ChangeFeed, Listener
 from xueliang.dispatch.clock import Clock, system_clock
 from xueliang.dispatch.metrics import DispatchMetrics, get_metrics
-from xueliang.dispatch.models import AuditRow, CameraRow, CentreRow, IncidentRow, NotificationRow
+from xueliang.dispatch.models import AuditRow, CameraRow, CentreRow, IncidentRow, NotificationRow, SlaFlagRow
 from xueliang.dispatch.routing import CentreNode, CentreTree, Route, resolve_grid, route
 from xueliang.dispatch.store import Store
 from xueliang.dispatch.views import IncidentView
@@ -40,6 +40,11 @@ from xueliang.dispatch.workflow import (
 FLAG_RANK = {f.value: f.rank for f in SlaFlag}
 UNIT_ACTIONS = frozenset({Action.receive, Action.return_, Action.handle, Action.feedback})
 """Actions the centre an incident was dispatched to may take, besides the owner's subtree."""
+
+
+def _chunks(ids: list[str], size: int = 500) -> Iterator[list[str]]:
+    """``ids`` in slices a database's IN (...) takes."""
+    return (ids[i : i + size] for i in range(0, len(ids), size))
 
 
 def _worst(*flags: str) -> str:
@@ -148,6 +153,20 @@ class ServiceCore(ChangeFeed):
             updated_at=now,
             **values,
         )
+
+    @staticmethod
+    def _red_flagged(s: Session, ids: list[str]) -> set[str]:
+        """Which of the incidents ``ids`` were ever flagged red (overdue)."""
+        red: set[str] = set()
+        for chunk in _chunks(ids):
+            red.update(
+                s.scalars(
+                    select(SlaFlagRow.incident_id).where(
+                        SlaFlagRow.incident_id.in_(chunk), SlaFlagRow.level == SlaFlag.red.value
+                    )
+                )
+            )
+        return red
 
     def _load_tree(self) -> CentreTree:
         """Load the centre tree now, outside the write transaction that follows (SQLite serves one

@@ -25,8 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.dispatch.changes import EventKind
-from xueliang.dispatch.core import ServiceCore
-from xueliang.dispatch.models import EscalationRow, IncidentRow, SlaFlagRow
+from xueliang.dispatch.core import ServiceCore, _chunks
+from xueliang.dispatch.models import EscalationRow, IncidentRow
 from xueliang.dispatch.views import IncidentView
 from xueliang.dispatch.workflow import (
     Actor,
@@ -93,16 +93,9 @@ class OversightMixin(ServiceCore):
         with self.store.read() as s:
             rows = list(s.execute(q))
             ids = [r[0] for r in rows]
-            red: set[str] = set()
+            red = self._red_flagged(s, ids)
             escalated: set[tuple[str, str]] = set()
-            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-                red.update(
-                    s.scalars(
-                        select(SlaFlagRow.incident_id).where(
-                            SlaFlagRow.incident_id.in_(chunk), SlaFlagRow.level == "red"
-                        )
-                    )
-                )
+            for chunk in _chunks(ids):
                 for iid, src in s.execute(
                     select(EscalationRow.incident_id, EscalationRow.from_centre_id).where(
                         EscalationRow.incident_id.in_(chunk)

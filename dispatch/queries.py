@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from xueliang.dispatch.core import ServiceCore
+from xueliang.dispatch.core import ServiceCore, _chunks
 from xueliang.dispatch.models import AuditRow, EscalationRow, IncidentRow, NotificationRow, OccurrenceRow, SlaFlagRow
 from xueliang.dispatch.views import (
     AuditEntry,
@@ -26,7 +26,7 @@ from xueliang.dispatch.views import (
     OccurrenceView,
     SlaFlagView,
 )
-from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, SlaFlag, State
+from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, RejectReason, Role, State
 
 MAX_OCCURRENCES_SHOWN = 200
 """A case's detail lists its latest occurrences up to this many (the count is ``occurrence_count``)."""
@@ -187,16 +187,9 @@ class QueriesMixin(ServiceCore):
         with self.store.read() as s:
             rows = list(s.execute(q))
             ids = [r[0] for r in rows]
-            red: set[str] = set()
+            red = self._red_flagged(s, ids)
             esc: list[str] = []
-            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-                red.update(
-                    s.scalars(
-                        select(SlaFlagRow.incident_id).where(
-                            SlaFlagRow.incident_id.in_(chunk), SlaFlagRow.level == SlaFlag.red.value
-                        )
-                    )
-                )
+            for chunk in _chunks(ids):
                 esc += list(s.scalars(select(EscalationRow.reason).where(EscalationRow.incident_id.in_(chunk))))
         tier = lambda cid: self.tree.node(cid).tier.value if cid in self.tree else "unknown"  # noqa: E731
         accept_s = [(r[5] - r[4]).total_seconds() for r in rows if r[5] is not None]
