@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
@@ -32,6 +32,9 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "invalid camera (unknown village, duplicate id, ...)"},
 }
 
+if TYPE_CHECKING:
+    from xueliang.dispatch.service import DispatchService
+
 
 def _public(settings: Settings, view: CameraView) -> CameraPublic:
     try:
@@ -42,7 +45,7 @@ def _public(settings: Settings, view: CameraView) -> CameraPublic:
     return CameraPublic(**view.model_dump(), placement=cfg.placement, configured=True, labels=labels)
 
 
-def _visible_camera(service: Any, user: UserPublic, camera_id: str) -> CameraView:
+def _visible_camera(service: DispatchService, user: UserPublic, camera_id: str) -> CameraView:
     try:
         view = service.get_camera(camera_id)
     except NotFound:
@@ -52,7 +55,7 @@ def _visible_camera(service: Any, user: UserPublic, camera_id: str) -> CameraVie
     return view
 
 
-def _scope(service: Any, user: UserPublic, centre_id: str | None) -> str | None:
+def _scope(service: DispatchService, user: UserPublic, centre_id: str | None) -> str | None:
     if centre_id is not None:
         check_centre(service, user, centre_id)
         return centre_id
@@ -159,7 +162,7 @@ def camera_rules(
     ]
 
 
-def _check_village(service: Any, user: UserPublic, village: str | None) -> None:
+def _check_village(service: DispatchService, user: UserPublic, village: str | None) -> None:
     if village is not None and village in service.tree and not sees_centre(service, user, village):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"village {village} is outside {user.centre_id}'s area")
 

@@ -9,7 +9,7 @@ with the reason.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -45,6 +45,9 @@ ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "invalid body (e.g. reject without a reason)"},
 }
 
+if TYPE_CHECKING:
+    from xueliang.dispatch.service import DispatchService
+
 
 def _utc(value: datetime | None) -> datetime | None:
     """Query times without a zone are taken as UTC."""
@@ -53,11 +56,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def public(service: Any, user: UserPublic, view: Any, model: type = IncidentPublic) -> Any:
+def public(service: DispatchService, user: UserPublic, view: Any, model: type = IncidentPublic) -> Any:
     return model(**view.model_dump(), permitted_actions=permitted_actions(service, user, view))
 
 
-def visible_incident(service: Any, user: UserPublic, incident_id: str) -> Any:
+def visible_incident(service: DispatchService, user: UserPublic, incident_id: str) -> Any:
     """The incident's detail if the user may see it, else 404 (never 403: existence is not revealed)."""
     try:
         return service.get_incident(incident_id, viewer=actor_of(user))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
@@ -21,13 +21,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: problem("no such user"),
 }
 
+if TYPE_CHECKING:
+    from xueliang.dispatch.service import DispatchService
+
 
 @router.get("", response_model=list[UserPublic], responses=ERRORS)
 def list_users(admin: AdminUser, store: StoreDep, service: ServiceDep) -> list[UserPublic]:
     return [u for u in users_mod.list_users(store) if manages_centre(service, admin, u.centre_id)]
 
 
-def _check_managed(service: Any, admin: Any, centre_id: str) -> None:
+def _check_managed(service: DispatchService, admin: Any, centre_id: str) -> None:
     """404 for an unknown centre, 403 for one outside the admin's own subtree."""
     if centre_id not in service.tree:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown centre {centre_id!r}")
@@ -51,7 +54,7 @@ def create_user(body: UserCreate, admin: AdminUser, store: StoreDep, service: Se
         raise HTTPException(status.HTTP_409_CONFLICT if "exists" in str(exc) else 422, str(exc)) from None
 
 
-def _visible_user(store: Any, service: Any, admin: Any, username: str) -> UserPublic:
+def _visible_user(store: Any, service: DispatchService, admin: Any, username: str) -> UserPublic:
     user = users_mod.get_user(store, username)
     if user is None or not manages_centre(service, admin, user.centre_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} not found")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 EXPORT_LIMIT = 10_000
 
+if TYPE_CHECKING:
+    from xueliang.dispatch.service import DispatchService
+
 
 class WallItemPublic(WallItem):
     permitted_actions: list[Action] = Field(default_factory=list, description="what this user may do now")
@@ -61,7 +64,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _query(
     user: UserPublic,
-    service: Any,
+    service: DispatchService,
     scope: Annotated[Scope, Query(description="open (default) or closed: history of closed and rejected")] = "open",
     centre_id: Annotated[str | None, Query(max_length=64, description="owner centre's subtree")] = None,
     state: Annotated[list[State] | None, Query()] = None,
