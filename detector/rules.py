@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -227,7 +228,7 @@ class EpisodeBook:
         self.episodes[subject] = ep
         return self._event(ep, ts, True)
 
-    def sweep(self, ts: float, holding: set[Any] = frozenset()) -> list[RuleEvent]:  # type: ignore[assignment]
+    def sweep(self, ts: float, holding: AbstractSet[Any] = frozenset()) -> list[RuleEvent]:
         """End episodes whose condition lapsed more than ``grace_s`` ago; forget cooled-down ones."""
         events = []
         for subject, ep in list(self.episodes.items()):
@@ -394,7 +395,8 @@ class _RuleRunner:
         if self.occlusion_grace_s <= 0:
             return None
         family = class_family(obj.class_name)
-        candidates = [(i, tid, g) for i, (tid, g) in enumerate(self.ghosts)]
+        # a live track's state may be any rule's (``states`` values): only an object's state can be an heir
+        candidates: list[tuple[int, int, Any]] = [(i, tid, g) for i, (tid, g) in enumerate(self.ghosts)]
         candidates += [(-1, tid, s) for tid, s in states.items() if tid != obj.track_id and tid not in seen]
         fits = [
             (g.since, tid, i, g)
