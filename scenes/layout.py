@@ -140,6 +140,197 @@ def _road(
     return [(x_bottom[0], h), (x_bottom[1], h), (x_horizon[1], hy), (x_horizon[0], hy)]
 
 
+def _village_entrance(
+    img: np.ndarray,
+    persp: Perspective,
+    rng: np.random.Generator,
+    cx: float,
+    vanish: float,
+    road_w: float,
+    soil: np.ndarray,
+    asphalt: np.ndarray,
+) -> None:
+    """A village entrance: a road to the vanishing point, houses on both sides, a gate (paifang) across it."""
+    height = img.shape[0]
+    hy = persp.horizon_y
+    road = _road(persp, (cx - road_w, cx + road_w), (vanish - 4, vanish + 4))
+    _fill_region(img, road, soil if rng.random() < 0.4 else asphalt)
+    # houses on both sides, far to near
+    for side in (-1, 1):
+        for frac in sorted(rng.uniform(0.08, 0.45, size=3)):
+            y = hy + frac * (height - hy)
+            ppm = persp.ppm(y)
+            x = vanish + side * (road_w * frac * 1.2 + rng.uniform(4, 8) * ppm)
+            _house(img, persp, rng, x, y, -side)
+    # village gate (paifang): two posts and a beam across the road
+    yg = hy + rng.uniform(0.25, 0.35) * (height - hy)
+    ppm = persp.ppm(yg)
+    f = (yg - hy) / (height - hy)
+    half = (road_w * f + 6) * 1.05
+    gx = vanish + (cx - vanish) * f
+    post = _vary(rng, (40, 40, 150), 15)
+    for sx in (-1, 1):
+        cv2.rectangle(
+            img,
+            (int(gx + sx * half - 0.25 * ppm), int(yg - 5 * ppm)),
+            (int(gx + sx * half + 0.25 * ppm), int(yg)),
+            post,
+            -1,
+        )
+    cv2.rectangle(
+        img,
+        (int(gx - half - ppm), int(yg - 5.6 * ppm)),
+        (int(gx + half + ppm), int(yg - 4.8 * ppm)),
+        _vary(rng, (40, 40, 120), 10),
+        -1,
+    )
+    cv2.rectangle(
+        img,
+        (int(gx - 0.25 * half), int(yg - 5.6 * ppm)),
+        (int(gx + 0.25 * half), int(yg - 4.6 * ppm)),
+        (30, 140, 200),
+        -1,
+    )
+
+
+def _crossroads(
+    img: np.ndarray,
+    persp: Perspective,
+    rng: np.random.Generator,
+    cx: float,
+    vanish: float,
+    road_w: float,
+    soil: np.ndarray,
+    asphalt: np.ndarray,
+) -> None:
+    """A crossroads: two asphalt roads, lane markings, houses at the far corners, a sign pole."""
+    height, width = img.shape[:2]
+    hy = persp.horizon_y
+    road = _road(persp, (cx - road_w * 0.8, cx + road_w * 0.8), (vanish - 3, vanish + 3))
+    _fill_region(img, road, asphalt)
+    yc = hy + rng.uniform(0.28, 0.4) * (height - hy)
+    band = persp.ppm(yc) * rng.uniform(5, 7)
+    _fill_region(
+        img,
+        [(0, yc - band * 0.45), (width, yc - band * 0.45), (width, yc + band * 0.55), (0, yc + band * 0.55)],
+        asphalt,
+    )
+    # lane markings
+    for i in range(0, width, max(8, int(band))):
+        cv2.line(img, (i, int(yc + band * 0.05)), (i + int(band * 0.5), int(yc + band * 0.05)), (220, 220, 220), 1)
+    for frac in np.linspace(0.05, 1.0, 9):
+        y0 = hy + frac * (height - hy)
+        x0 = vanish + (cx - vanish) * frac
+        cv2.line(
+            img,
+            (int(x0), int(y0)),
+            (int(x0), int(min(height, y0 + 0.04 * (height - hy) * frac))),
+            (210, 210, 210),
+            max(1, int(2 * frac)),
+        )
+    for side in (-1, 1):
+        y = hy + rng.uniform(0.08, 0.2) * (height - hy)
+        _house(img, persp, rng, vanish + side * rng.uniform(0.25, 0.4) * width, y, -side)
+    # a pole with a sign near the corner
+    yp = yc + band * 0.6
+    xp = cx + road_w * 0.9 * ((yp - hy) / (height - hy)) + 10
+    ppm = persp.ppm(yp)
+    cv2.rectangle(img, (int(xp), int(yp - 5 * ppm)), (int(xp + 0.15 * ppm) + 1, int(yp)), (80, 80, 80), -1)
+
+
+def _riverbank(
+    img: np.ndarray,
+    persp: Perspective,
+    rng: np.random.Generator,
+    cx: float,
+    vanish: float,
+    road_w: float,
+    soil: np.ndarray,
+    asphalt: np.ndarray,
+) -> None:
+    """A riverbank: water across the view, reeds along it, an embankment path in the foreground."""
+    height, width = img.shape[:2]
+    hy = persp.horizon_y
+    yr0 = hy + rng.uniform(0.12, 0.2) * (height - hy)
+    yr1 = yr0 + rng.uniform(0.14, 0.22) * (height - hy)
+    water = _texture(rng, height, width, _vary(rng, (120, 105, 70), 12), 9.0, cell=5)
+    tilt = rng.uniform(-0.06, 0.06) * height
+    _fill_region(img, [(0, yr0 - tilt), (width, yr0 + tilt), (width, yr1 + tilt), (0, yr1 - tilt)], water)
+    # embankment path in the foreground
+    yp = yr1 + rng.uniform(0.12, 0.2) * (height - hy)
+    _fill_region(
+        img,
+        [(0, yp), (width, yp + tilt), (width, yp + tilt + 0.22 * (height - hy)), (0, yp + 0.2 * (height - hy))],
+        soil,
+    )
+    # reeds along the water
+    for x in rng.uniform(0, width, size=40):
+        y = yr1 + tilt * (2 * x / width - 1) + rng.uniform(-2, 4)
+        ppm = persp.ppm(y)
+        cv2.line(
+            img,
+            (int(x), int(y)),
+            (int(x + rng.uniform(-1, 1) * ppm), int(y - rng.uniform(0.6, 1.2) * ppm)),
+            _vary(rng, (60, 120, 110), 15),
+            1,
+        )
+
+
+def _school_gate(
+    img: np.ndarray,
+    persp: Perspective,
+    rng: np.random.Generator,
+    cx: float,
+    vanish: float,
+    road_w: float,
+    soil: np.ndarray,
+    asphalt: np.ndarray,
+) -> None:
+    """A school gate: a road across the view, the school wall with its gate, a zebra crossing."""
+    height, width = img.shape[:2]
+    hy = persp.horizon_y
+    road = _road(persp, (-width * 0.2, width * 1.2), (vanish - width * 0.6, vanish + width * 0.6))
+    _fill_region(img, road, asphalt)
+    yw = hy + rng.uniform(0.12, 0.2) * (height - hy)
+    ppm = persp.ppm(yw)
+    wall_h = 2.6 * ppm
+    wall = _vary(rng, (200, 210, 215), 10)
+    cv2.rectangle(img, (0, int(yw - wall_h)), (width, int(yw)), wall, -1)
+    cv2.rectangle(img, (0, int(yw - wall_h)), (width, int(yw - wall_h + 0.3 * ppm)), _vary(rng, (60, 60, 170), 15), -1)
+    gx = width * rng.uniform(0.4, 0.6)
+    gw = 6 * ppm
+    cv2.rectangle(img, (int(gx - gw / 2), int(yw - wall_h * 0.95)), (int(gx + gw / 2), int(yw)), (110, 110, 110), -1)
+    for i in range(int(gx - gw / 2), int(gx + gw / 2), max(2, int(0.4 * ppm))):
+        cv2.line(img, (i, int(yw - wall_h * 0.95)), (i, int(yw)), (70, 70, 70), 1)
+    for sx in (-1, 1):
+        cv2.rectangle(
+            img,
+            (int(gx + sx * gw / 2 - 0.4 * ppm), int(yw - 3.4 * ppm)),
+            (int(gx + sx * gw / 2 + 0.4 * ppm), int(yw)),
+            (180, 180, 190),
+            -1,
+        )
+    cv2.rectangle(
+        img, (int(gx - gw * 0.4), int(yw - 3.6 * ppm)), (int(gx + gw * 0.4), int(yw - 2.9 * ppm)), (40, 40, 170), -1
+    )
+    # zebra crossing in front of the gate
+    yz = yw + 0.18 * (height - hy)
+    zppm = persp.ppm(yz)
+    for i in range(-4, 5):
+        x = gx + i * 1.0 * zppm
+        cv2.rectangle(
+            img, (int(x), int(yz - 1.2 * zppm)), (int(x + 0.5 * zppm), int(yz + 1.2 * zppm)), (225, 225, 225), -1
+        )
+
+
+_SCENES = {
+    "village_entrance": _village_entrance,
+    "crossroads": _crossroads,
+    "riverbank": _riverbank,
+    "school_gate": _school_gate,
+}
+
+
 def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np.ndarray, Perspective]:
     """The static scene (day colours, no actors, no effects) and its perspective."""
     rng = np.random.default_rng([seed, 7919])
@@ -172,137 +363,9 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
     cx = width * rng.uniform(0.42, 0.58)
     vanish = width * rng.uniform(0.45, 0.55)
     road_w = width * rng.uniform(0.30, 0.42)
-    if kind == "village_entrance":
-        road = _road(persp, (cx - road_w, cx + road_w), (vanish - 4, vanish + 4))
-        _fill_region(img, road, soil if rng.random() < 0.4 else asphalt)
-        # houses on both sides, far to near
-        for side in (-1, 1):
-            for frac in sorted(rng.uniform(0.08, 0.45, size=3)):
-                y = hy + frac * (height - hy)
-                ppm = persp.ppm(y)
-                x = vanish + side * (road_w * frac * 1.2 + rng.uniform(4, 8) * ppm)
-                _house(img, persp, rng, x, y, -side)
-        # village gate (paifang): two posts and a beam across the road
-        yg = hy + rng.uniform(0.25, 0.35) * (height - hy)
-        ppm = persp.ppm(yg)
-        f = (yg - hy) / (height - hy)
-        half = (road_w * f + 6) * 1.05
-        gx = vanish + (cx - vanish) * f
-        post = _vary(rng, (40, 40, 150), 15)
-        for sx in (-1, 1):
-            cv2.rectangle(
-                img,
-                (int(gx + sx * half - 0.25 * ppm), int(yg - 5 * ppm)),
-                (int(gx + sx * half + 0.25 * ppm), int(yg)),
-                post,
-                -1,
-            )
-        cv2.rectangle(
-            img,
-            (int(gx - half - ppm), int(yg - 5.6 * ppm)),
-            (int(gx + half + ppm), int(yg - 4.8 * ppm)),
-            _vary(rng, (40, 40, 120), 10),
-            -1,
-        )
-        cv2.rectangle(
-            img,
-            (int(gx - 0.25 * half), int(yg - 5.6 * ppm)),
-            (int(gx + 0.25 * half), int(yg - 4.6 * ppm)),
-            (30, 140, 200),
-            -1,
-        )
-    elif kind == "crossroads":
-        road = _road(persp, (cx - road_w * 0.8, cx + road_w * 0.8), (vanish - 3, vanish + 3))
-        _fill_region(img, road, asphalt)
-        yc = hy + rng.uniform(0.28, 0.4) * (height - hy)
-        band = persp.ppm(yc) * rng.uniform(5, 7)
-        _fill_region(
-            img,
-            [(0, yc - band * 0.45), (width, yc - band * 0.45), (width, yc + band * 0.55), (0, yc + band * 0.55)],
-            asphalt,
-        )
-        # lane markings
-        for i in range(0, width, max(8, int(band))):
-            cv2.line(img, (i, int(yc + band * 0.05)), (i + int(band * 0.5), int(yc + band * 0.05)), (220, 220, 220), 1)
-        for frac in np.linspace(0.05, 1.0, 9):
-            y0 = hy + frac * (height - hy)
-            x0 = vanish + (cx - vanish) * frac
-            cv2.line(
-                img,
-                (int(x0), int(y0)),
-                (int(x0), int(min(height, y0 + 0.04 * (height - hy) * frac))),
-                (210, 210, 210),
-                max(1, int(2 * frac)),
-            )
-        for side in (-1, 1):
-            y = hy + rng.uniform(0.08, 0.2) * (height - hy)
-            _house(img, persp, rng, vanish + side * rng.uniform(0.25, 0.4) * width, y, -side)
-        # a pole with a sign near the corner
-        yp = yc + band * 0.6
-        xp = cx + road_w * 0.9 * ((yp - hy) / (height - hy)) + 10
-        ppm = persp.ppm(yp)
-        cv2.rectangle(img, (int(xp), int(yp - 5 * ppm)), (int(xp + 0.15 * ppm) + 1, int(yp)), (80, 80, 80), -1)
-    elif kind == "riverbank":
-        yr0 = hy + rng.uniform(0.12, 0.2) * (height - hy)
-        yr1 = yr0 + rng.uniform(0.14, 0.22) * (height - hy)
-        water = _texture(rng, height, width, _vary(rng, (120, 105, 70), 12), 9.0, cell=5)
-        tilt = rng.uniform(-0.06, 0.06) * height
-        _fill_region(img, [(0, yr0 - tilt), (width, yr0 + tilt), (width, yr1 + tilt), (0, yr1 - tilt)], water)
-        # embankment path in the foreground
-        yp = yr1 + rng.uniform(0.12, 0.2) * (height - hy)
-        _fill_region(
-            img,
-            [(0, yp), (width, yp + tilt), (width, yp + tilt + 0.22 * (height - hy)), (0, yp + 0.2 * (height - hy))],
-            soil,
-        )
-        # reeds along the water
-        for x in rng.uniform(0, width, size=40):
-            y = yr1 + tilt * (2 * x / width - 1) + rng.uniform(-2, 4)
-            ppm = persp.ppm(y)
-            cv2.line(
-                img,
-                (int(x), int(y)),
-                (int(x + rng.uniform(-1, 1) * ppm), int(y - rng.uniform(0.6, 1.2) * ppm)),
-                _vary(rng, (60, 120, 110), 15),
-                1,
-            )
-    elif kind == "school_gate":
-        road = _road(persp, (-width * 0.2, width * 1.2), (vanish - width * 0.6, vanish + width * 0.6))
-        _fill_region(img, road, asphalt)
-        yw = hy + rng.uniform(0.12, 0.2) * (height - hy)
-        ppm = persp.ppm(yw)
-        wall_h = 2.6 * ppm
-        wall = _vary(rng, (200, 210, 215), 10)
-        cv2.rectangle(img, (0, int(yw - wall_h)), (width, int(yw)), wall, -1)
-        cv2.rectangle(
-            img, (0, int(yw - wall_h)), (width, int(yw - wall_h + 0.3 * ppm)), _vary(rng, (60, 60, 170), 15), -1
-        )
-        gx = width * rng.uniform(0.4, 0.6)
-        gw = 6 * ppm
-        cv2.rectangle(
-            img, (int(gx - gw / 2), int(yw - wall_h * 0.95)), (int(gx + gw / 2), int(yw)), (110, 110, 110), -1
-        )
-        for i in range(int(gx - gw / 2), int(gx + gw / 2), max(2, int(0.4 * ppm))):
-            cv2.line(img, (i, int(yw - wall_h * 0.95)), (i, int(yw)), (70, 70, 70), 1)
-        for sx in (-1, 1):
-            cv2.rectangle(
-                img,
-                (int(gx + sx * gw / 2 - 0.4 * ppm), int(yw - 3.4 * ppm)),
-                (int(gx + sx * gw / 2 + 0.4 * ppm), int(yw)),
-                (180, 180, 190),
-                -1,
-            )
-        cv2.rectangle(
-            img, (int(gx - gw * 0.4), int(yw - 3.6 * ppm)), (int(gx + gw * 0.4), int(yw - 2.9 * ppm)), (40, 40, 170), -1
-        )
-        # zebra crossing in front of the gate
-        yz = yw + 0.18 * (height - hy)
-        zppm = persp.ppm(yz)
-        for i in range(-4, 5):
-            x = gx + i * 1.0 * zppm
-            cv2.rectangle(
-                img, (int(x), int(yz - 1.2 * zppm)), (int(x + 0.5 * zppm), int(yz + 1.2 * zppm)), (225, 225, 225), -1
-            )
+    scene = _SCENES.get(kind)
+    if scene is not None:
+        scene(img, persp, rng, cx, vanish, road_w, soil, asphalt)
     # scattered trees near the horizon and at the sides
     for _ in range(int(rng.integers(4, 10))):
         y = hy + rng.uniform(0.01, 0.25) * (height - hy)
