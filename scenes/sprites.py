@@ -270,130 +270,139 @@ def car(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
     L, Wf, H = (v * look.scale * ppm for v in SIZES["car"])
     pad = 2.0
     dark = (45, 35, 30)
-    if side:
-        img, alpha, _, _ = _canvas(L, H)
-        ground = pad + H
-        r = 0.2 * H
-        _fill(
-            img,
-            alpha,
-            [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6), (pad, ground - r * 0.6)],
-            look.main,
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.22 * L, pad + 0.42 * H),
-                (pad + 0.32 * L, pad),
-                (pad + 0.68 * L, pad),
-                (pad + 0.8 * L, pad + 0.43 * H),
-            ],
-            _shade(look.main, 0.9),
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.27 * L, pad + 0.4 * H),
-                (pad + 0.35 * L, pad + 0.08 * H),
-                (pad + 0.49 * L, pad + 0.08 * H),
-                (pad + 0.49 * L, pad + 0.4 * H),
-            ],
-            dark,
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.52 * L, pad + 0.4 * H),
-                (pad + 0.52 * L, pad + 0.08 * H),
-                (pad + 0.66 * L, pad + 0.08 * H),
-                (pad + 0.75 * L, pad + 0.4 * H),
-            ],
-            dark,
-        )
-        for fx in (0.2, 0.8):
-            _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
-            _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (150, 150, 150))
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + L - 0.04 * L, pad + 0.5 * H),
-                (pad + L, pad + 0.5 * H),
-                (pad + L, pad + 0.6 * H),
-                (pad + L - 0.04 * L, pad + 0.6 * H),
-            ],
-            (200, 230, 240),
-        )
-    else:
-        img, alpha, _cw, _ch = _canvas(Wf, H)
-        ground = pad + H
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.08 * Wf, ground - 0.12 * H),
-                (pad + 0.08 * Wf, ground),
-                (pad + 0.25 * Wf, ground),
-                (pad + 0.25 * Wf, ground - 0.12 * H),
-            ],
-            (20, 20, 20),
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.75 * Wf, ground - 0.12 * H),
-                (pad + 0.75 * Wf, ground),
-                (pad + 0.92 * Wf, ground),
-                (pad + 0.92 * Wf, ground - 0.12 * H),
-            ],
-            (20, 20, 20),
-        )
-        _fill(
-            img,
-            alpha,
-            [(pad, pad + 0.42 * H), (pad + Wf, pad + 0.42 * H), (pad + Wf, ground - 0.1 * H), (pad, ground - 0.1 * H)],
-            look.main,
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.1 * Wf, pad + 0.42 * H),
-                (pad + 0.2 * Wf, pad),
-                (pad + 0.8 * Wf, pad),
-                (pad + 0.9 * Wf, pad + 0.42 * H),
-            ],
-            _shade(look.main, 0.9),
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.16 * Wf, pad + 0.4 * H),
-                (pad + 0.24 * Wf, pad + 0.06 * H),
-                (pad + 0.76 * Wf, pad + 0.06 * H),
-                (pad + 0.84 * Wf, pad + 0.4 * H),
-            ],
-            dark,
-        )
-        for fx in (0.15, 0.85):
-            _circle(img, alpha, (pad + fx * Wf, pad + 0.58 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.35 * Wf, pad + 0.6 * H),
-                (pad + 0.65 * Wf, pad + 0.6 * H),
-                (pad + 0.65 * Wf, pad + 0.72 * H),
-                (pad + 0.35 * Wf, pad + 0.72 * H),
-            ],
-            (60, 60, 60),
-        )
+    img, alpha = _car_side(L, H, look, pad, dark) if side else _car_front(Wf, H, look, pad, dark)
     return _finish(img, alpha, flip)
+
+
+def _car_side(L: float, H: float, look: Look, pad: float, dark: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    img, alpha, _, _ = _canvas(L, H)
+    ground = pad + H
+    r = 0.2 * H
+    _fill(
+        img,
+        alpha,
+        [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6), (pad, ground - r * 0.6)],
+        look.main,
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.22 * L, pad + 0.42 * H),
+            (pad + 0.32 * L, pad),
+            (pad + 0.68 * L, pad),
+            (pad + 0.8 * L, pad + 0.43 * H),
+        ],
+        _shade(look.main, 0.9),
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.27 * L, pad + 0.4 * H),
+            (pad + 0.35 * L, pad + 0.08 * H),
+            (pad + 0.49 * L, pad + 0.08 * H),
+            (pad + 0.49 * L, pad + 0.4 * H),
+        ],
+        dark,
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.52 * L, pad + 0.4 * H),
+            (pad + 0.52 * L, pad + 0.08 * H),
+            (pad + 0.66 * L, pad + 0.08 * H),
+            (pad + 0.75 * L, pad + 0.4 * H),
+        ],
+        dark,
+    )
+    for fx in (0.2, 0.8):
+        _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
+        _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (150, 150, 150))
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + L - 0.04 * L, pad + 0.5 * H),
+            (pad + L, pad + 0.5 * H),
+            (pad + L, pad + 0.6 * H),
+            (pad + L - 0.04 * L, pad + 0.6 * H),
+        ],
+        (200, 230, 240),
+    )
+    return img, alpha
+
+
+def _car_front(
+    Wf: float, H: float, look: Look, pad: float, dark: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    img, alpha, _cw, _ch = _canvas(Wf, H)
+    ground = pad + H
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.08 * Wf, ground - 0.12 * H),
+            (pad + 0.08 * Wf, ground),
+            (pad + 0.25 * Wf, ground),
+            (pad + 0.25 * Wf, ground - 0.12 * H),
+        ],
+        (20, 20, 20),
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.75 * Wf, ground - 0.12 * H),
+            (pad + 0.75 * Wf, ground),
+            (pad + 0.92 * Wf, ground),
+            (pad + 0.92 * Wf, ground - 0.12 * H),
+        ],
+        (20, 20, 20),
+    )
+    _fill(
+        img,
+        alpha,
+        [(pad, pad + 0.42 * H), (pad + Wf, pad + 0.42 * H), (pad + Wf, ground - 0.1 * H), (pad, ground - 0.1 * H)],
+        look.main,
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.1 * Wf, pad + 0.42 * H),
+            (pad + 0.2 * Wf, pad),
+            (pad + 0.8 * Wf, pad),
+            (pad + 0.9 * Wf, pad + 0.42 * H),
+        ],
+        _shade(look.main, 0.9),
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.16 * Wf, pad + 0.4 * H),
+            (pad + 0.24 * Wf, pad + 0.06 * H),
+            (pad + 0.76 * Wf, pad + 0.06 * H),
+            (pad + 0.84 * Wf, pad + 0.4 * H),
+        ],
+        dark,
+    )
+    for fx in (0.15, 0.85):
+        _circle(img, alpha, (pad + fx * Wf, pad + 0.58 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.35 * Wf, pad + 0.6 * H),
+            (pad + 0.65 * Wf, pad + 0.6 * H),
+            (pad + 0.65 * Wf, pad + 0.72 * H),
+            (pad + 0.35 * Wf, pad + 0.72 * H),
+        ],
+        (60, 60, 60),
+    )
+    return img, alpha
 
 
 def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
@@ -401,97 +410,108 @@ def truck(ppm: float, look: Look, side: bool, flip: bool) -> Sprite:
     pad = 2.0
     cab = look.second
     cargo = look.main
-    if side:
-        img, alpha, _, _ = _canvas(L, H)
-        ground = pad + H
-        r = 0.13 * H
-        _fill(img, alpha, [(pad, pad), (pad + 0.72 * L, pad), (pad + 0.72 * L, ground - r), (pad, ground - r)], cargo)
-        for i in range(1, 5):
-            x = pad + 0.72 * L * i / 5
-            _line(img, alpha, (x, pad + 0.05 * H), (x, ground - r - 0.05 * H), _shade(cargo, 0.75), max(1.0, 0.015 * L))
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.74 * L, pad + 0.25 * H),
-                (pad + 0.93 * L, pad + 0.25 * H),
-                (pad + L, pad + 0.5 * H),
-                (pad + L, ground - r),
-                (pad + 0.74 * L, ground - r),
-            ],
-            cab,
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.8 * L, pad + 0.3 * H),
-                (pad + 0.92 * L, pad + 0.3 * H),
-                (pad + 0.97 * L, pad + 0.48 * H),
-                (pad + 0.8 * L, pad + 0.48 * H),
-            ],
-            (60, 45, 35),
-        )
-        _fill(
-            img,
-            alpha,
-            [(pad, ground - r - 0.05 * H), (pad + L, ground - r - 0.05 * H), (pad + L, ground - r), (pad, ground - r)],
-            (30, 30, 30),
-        )
-        for fx in (0.12, 0.27, 0.86):
-            _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
-            _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (140, 140, 140))
-    else:
-        img, alpha, _cw, _ch = _canvas(Wf, H)
-        ground = pad + H
-        _fill(img, alpha, [(pad, pad), (pad + Wf, pad), (pad + Wf, pad + 0.3 * H), (pad, pad + 0.3 * H)], cargo)
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.04 * Wf, pad + 0.3 * H),
-                (pad + 0.96 * Wf, pad + 0.3 * H),
-                (pad + 0.96 * Wf, ground - 0.08 * H),
-                (pad + 0.04 * Wf, ground - 0.08 * H),
-            ],
-            cab,
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.1 * Wf, pad + 0.35 * H),
-                (pad + 0.9 * Wf, pad + 0.35 * H),
-                (pad + 0.9 * Wf, pad + 0.6 * H),
-                (pad + 0.1 * Wf, pad + 0.6 * H),
-            ],
-            (60, 45, 35),
-        )
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + 0.3 * Wf, pad + 0.7 * H),
-                (pad + 0.7 * Wf, pad + 0.7 * H),
-                (pad + 0.7 * Wf, pad + 0.85 * H),
-                (pad + 0.3 * Wf, pad + 0.85 * H),
-            ],
-            (50, 50, 50),
-        )
-        for fx in (0.12, 0.88):
-            _circle(img, alpha, (pad + fx * Wf, pad + 0.78 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-            _fill(
-                img,
-                alpha,
-                [
-                    (pad + (fx - 0.08) * Wf, ground - 0.1 * H),
-                    (pad + (fx + 0.08) * Wf, ground - 0.1 * H),
-                    (pad + (fx + 0.08) * Wf, ground),
-                    (pad + (fx - 0.08) * Wf, ground),
-                ],
-                (20, 20, 20),
-            )
+    img, alpha = _truck_side(L, H, pad, cab, cargo) if side else _truck_front(Wf, H, pad, cab, cargo)
     return _finish(img, alpha, flip)
+
+
+def _truck_side(
+    L: float, H: float, pad: float, cab: tuple[int, int, int], cargo: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    img, alpha, _, _ = _canvas(L, H)
+    ground = pad + H
+    r = 0.13 * H
+    _fill(img, alpha, [(pad, pad), (pad + 0.72 * L, pad), (pad + 0.72 * L, ground - r), (pad, ground - r)], cargo)
+    for i in range(1, 5):
+        x = pad + 0.72 * L * i / 5
+        _line(img, alpha, (x, pad + 0.05 * H), (x, ground - r - 0.05 * H), _shade(cargo, 0.75), max(1.0, 0.015 * L))
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.74 * L, pad + 0.25 * H),
+            (pad + 0.93 * L, pad + 0.25 * H),
+            (pad + L, pad + 0.5 * H),
+            (pad + L, ground - r),
+            (pad + 0.74 * L, ground - r),
+        ],
+        cab,
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.8 * L, pad + 0.3 * H),
+            (pad + 0.92 * L, pad + 0.3 * H),
+            (pad + 0.97 * L, pad + 0.48 * H),
+            (pad + 0.8 * L, pad + 0.48 * H),
+        ],
+        (60, 45, 35),
+    )
+    _fill(
+        img,
+        alpha,
+        [(pad, ground - r - 0.05 * H), (pad + L, ground - r - 0.05 * H), (pad + L, ground - r), (pad, ground - r)],
+        (30, 30, 30),
+    )
+    for fx in (0.12, 0.27, 0.86):
+        _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
+        _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (140, 140, 140))
+    return img, alpha
+
+
+def _truck_front(
+    Wf: float, H: float, pad: float, cab: tuple[int, int, int], cargo: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    img, alpha, _cw, _ch = _canvas(Wf, H)
+    ground = pad + H
+    _fill(img, alpha, [(pad, pad), (pad + Wf, pad), (pad + Wf, pad + 0.3 * H), (pad, pad + 0.3 * H)], cargo)
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.04 * Wf, pad + 0.3 * H),
+            (pad + 0.96 * Wf, pad + 0.3 * H),
+            (pad + 0.96 * Wf, ground - 0.08 * H),
+            (pad + 0.04 * Wf, ground - 0.08 * H),
+        ],
+        cab,
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.1 * Wf, pad + 0.35 * H),
+            (pad + 0.9 * Wf, pad + 0.35 * H),
+            (pad + 0.9 * Wf, pad + 0.6 * H),
+            (pad + 0.1 * Wf, pad + 0.6 * H),
+        ],
+        (60, 45, 35),
+    )
+    _fill(
+        img,
+        alpha,
+        [
+            (pad + 0.3 * Wf, pad + 0.7 * H),
+            (pad + 0.7 * Wf, pad + 0.7 * H),
+            (pad + 0.7 * Wf, pad + 0.85 * H),
+            (pad + 0.3 * Wf, pad + 0.85 * H),
+        ],
+        (50, 50, 50),
+    )
+    for fx in (0.12, 0.88):
+        _circle(img, alpha, (pad + fx * Wf, pad + 0.78 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
+        _fill(
+            img,
+            alpha,
+            [
+                (pad + (fx - 0.08) * Wf, ground - 0.1 * H),
+                (pad + (fx + 0.08) * Wf, ground - 0.1 * H),
+                (pad + (fx + 0.08) * Wf, ground),
+                (pad + (fx - 0.08) * Wf, ground),
+            ],
+            (20, 20, 20),
+        )
+    return img, alpha
 
 
 def fire(ppm: float, look: Look, age_s: float, rng: np.random.Generator) -> Sprite:
