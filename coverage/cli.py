@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                     opts["category_weights"] = json.load(fh)
             except (OSError, json.JSONDecodeError) as exc:
                 raise CoverageInputError(f"cannot read weight table: {exc}", source=args.weights) from exc
-        options = PlanOptions(**opts)  # type: ignore[arg-type]
+        options = PlanOptions(**opts)
         bar = None if args.quiet else ProgressBar(sys.stderr)
         outcome = run_plan(
             args.demand,

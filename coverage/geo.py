@@ -64,7 +64,7 @@ def layer_crs(fc: dict[str, Any], source: str) -> CRS:
         raise CoverageInputError(f"unknown CRS {name!r}", source=source) from exc
 
 
-def _features(fc: dict[str, Any], source: str) -> list[dict[str, Any]]:
+def _features(fc: Any, source: str) -> list[Any]:  # untrusted JSON: checked here
     if not isinstance(fc, dict) or fc.get("type") != "FeatureCollection" or not isinstance(fc.get("features"), list):
         raise CoverageInputError("expected a GeoJSON FeatureCollection", source=source)
     return fc["features"]

@@ -49,7 +49,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -273,25 +273,25 @@ class MaxCoverage:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_sparse(cls, A: sp.spmatrix, weights: np.ndarray, **kw: object) -> MaxCoverage:
-        return cls(A, weights, **kw)  # type: ignore[arg-type]
+    def from_sparse(cls, A: sp.spmatrix, weights: np.ndarray, **kw: Any) -> MaxCoverage:
+        return cls(A, weights, **kw)
 
     @classmethod
     def from_points(
-        cls, demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float, weights: np.ndarray, **kw: object
+        cls, demand_xy: np.ndarray, candidate_xy: np.ndarray, radius: float, weights: np.ndarray, **kw: Any
     ) -> MaxCoverage:
         """Coverage ``a_ij = 1`` when ``|d_i - c_j| <= radius``, from a KD-tree range query (never dense)."""
         A = coverage_from_points(demand_xy, candidate_xy, radius)
-        return cls(A, weights, **kw)  # type: ignore[arg-type]
+        return cls(A, weights, **kw)
 
     @classmethod
     def from_cost_matrix(
-        cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: object
+        cls, cost_matrix: np.ndarray, weights: np.ndarray, service_radius: float, **kw: Any
     ) -> MaxCoverage:
         """spopt-compatible input: ``a_ij = 1`` where ``cost_ij <= service_radius``."""
         rows, cols = np.nonzero(np.asarray(cost_matrix) <= service_radius)
         A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=np.shape(cost_matrix))
-        return cls(A, weights, **kw)  # type: ignore[arg-type]
+        return cls(A, weights, **kw)
 
     # ----------------------------------------------------------------- presolve
     def presolve(self) -> Presolved:
@@ -641,8 +641,9 @@ class _Core:
     def dominated(self) -> np.ndarray:
         """Candidates whose demand set is contained in another's (ties: the higher index). With equal
         costs and no binding site capacity some optimum avoids them, so the LP/MIP may fix them to 0."""
-        if getattr(self, "_dominated", None) is not None:
-            return self._dominated
+        cached: np.ndarray | None = getattr(self, "_dominated", None)
+        if cached is not None:
+            return cached
         dom = np.zeros(self.m, dtype=bool)
         if self.sites_trivial and self.m > 1 and np.ptp(self.cost) == 0 and self.C.nnz:
             O = (self.C.T @ self.C).tocoo()
@@ -968,7 +969,7 @@ class _Core:
         return best, best_lam, theta
 
     # -- HiGHS models
-    def _highs(self, time_limit: float, mip_gap: float):  # type: ignore[no-untyped-def]
+    def _highs(self, time_limit: float, mip_gap: float) -> tuple[Any, Any]:  # highspy is untyped
         import highspy
 
         h = highspy.Highs()
@@ -979,7 +980,7 @@ class _Core:
         # HiGHS checks time_limit only in some phases: also interrupt from its callbacks at the deadline
         stop_at = time.perf_counter() + max(0.05, time_limit)
 
-        def interrupt(e) -> None:  # type: ignore[no-untyped-def]
+        def interrupt(e: Any) -> None:
             if time.perf_counter() > stop_at:
                 e.interrupt()
 
@@ -987,7 +988,7 @@ class _Core:
             cb += interrupt
         return h, highspy
 
-    def _base_lp(self, highspy, obj_x: np.ndarray, obj_y: np.ndarray, sense_max: bool):  # type: ignore[no-untyped-def]
+    def _base_lp(self, highspy: Any, obj_x: np.ndarray, obj_y: np.ndarray, sense_max: bool) -> Any:
         """Columns: x_0..x_{m-1}, y_0..y_{n-1}. Rows: y_i - sum_j a_ij x_j <= 0, site capacities."""
         n, m = self.n, self.m
         lp = highspy.HighsLp()
@@ -1041,7 +1042,7 @@ class _Core:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * m + [highspy.HighsVarType.kContinuous] * n
         return lp
 
-    def _start(self, h, highspy, sel: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    def _start(self, h: Any, highspy: Any, sel: np.ndarray) -> None:
         x = np.zeros(self.m + self.n)
         x[sel] = 1.0
         rows, _ = _gather(self.C.indptr, self.C.indices, sel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def write_outputs(outcome: PlanOutcome, out_dir: str | Path, *, png: bool = True
     return files
 
 
-def _fill(ax, geom, **kw) -> None:  # type: ignore[no-untyped-def]
+def _fill(ax: Any, geom: Any, **kw: Any) -> None:
     for g in getattr(geom, "geoms", [geom]):
         if g.geom_type == "Polygon" and not g.is_empty:
             x, y = g.exterior.xy

@@ -557,7 +557,7 @@ def _report(
     K = min(max(opts.curve_max_k, opts.k or 0), model.m)
     try:
         gsol = model.solve(K, local_search=False, mip=False, lagrangian_iters=1, search_share=0.0)
-        curve = [
+        curve: list[dict[str, Any]] = [
             {"k": i + 1, "covered_weight": base_cov + float(v), "share": _share(base_cov + float(v), total)}
             for i, v in enumerate(gsol.curve)
         ]

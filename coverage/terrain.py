@@ -121,7 +121,7 @@ class DEM:
             width=self.z.shape[1],
             count=1,
             dtype="float32",
-            crs=self.crs.to_wkt() if self.crs is not None else None,  # type: ignore[attr-defined]
+            crs=self.crs.to_wkt() if self.crs is not None else None,  # type: ignore[attr-defined]  # a pyproj CRS
             transform=from_origin(self.x0, self.y0, self.dx, self.dy),
             nodata=-32768.0,
         ) as ds:
@@ -139,8 +139,8 @@ class DEM:
         h, w = self.z.shape
         left, right, top, bottom = self.x0, self.x0 + w * self.dx, self.y0, self.y0 - h * self.dy
         xs, ys = rasterio.warp.transform(
-            RCRS.from_wkt(self.crs.to_wkt()),
-            RCRS.from_wkt(dst_crs.to_wkt()),  # type: ignore[attr-defined]
+            RCRS.from_wkt(self.crs.to_wkt()),  # type: ignore[attr-defined]  # a pyproj CRS
+            RCRS.from_wkt(dst_crs.to_wkt()),
             [left, right, right, left],
             [top, top, bottom, bottom],
         )
@@ -151,8 +151,8 @@ class DEM:
             source=np.where(np.isnan(self.z), -32768.0, self.z),
             destination=dst,
             src_transform=from_origin(self.x0, self.y0, self.dx, self.dy),
-            src_crs=RCRS.from_wkt(self.crs.to_wkt()),
-            src_nodata=-32768.0,  # type: ignore[attr-defined]
+            src_crs=RCRS.from_wkt(self.crs.to_wkt()),  # type: ignore[attr-defined]  # a pyproj CRS
+            src_nodata=-32768.0,
             dst_transform=from_origin(min(xs), max(ys), resolution, resolution),
             dst_crs=RCRS.from_wkt(dst_crs.to_wkt()),
             dst_nodata=np.nan,
@@ -199,9 +199,9 @@ class DEM:
     # ------------------------------------------------------------------ visibility
     def line_of_sight(
         self,
-        ox: np.ndarray,
-        oy: np.ndarray,
-        oz: np.ndarray,
+        ox: float | np.ndarray,
+        oy: float | np.ndarray,
+        oz: float | np.ndarray,
         tx: np.ndarray,
         ty: np.ndarray,
         tz: np.ndarray,

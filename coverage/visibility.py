@@ -57,7 +57,7 @@ class Buildings:
         if n == 0 or len(self.polygons) == 0:
             return ok
         segs = shapely.linestrings(np.stack([o, t], axis=1))
-        si, pi = self.tree.query(segs, predicate="intersects")  # type: ignore[attr-defined]
+        si, pi = self.tree.query(segs, predicate="intersects")  # type: ignore[attr-defined]  # an STRtree (shapely is optional)
         if len(si) == 0:
             return ok
         pieces = shapely.intersection(segs[si], self.polygons[pi])

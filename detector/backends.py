@@ -219,9 +219,8 @@ class OpenVinoDetector(InferenceBackend):
             names = _parse_names(meta["names"])
         shape = net.inputs[0].get_partial_shape()
         fixed = shape[0].get_length() if shape[0].is_static else None
-        canvas = _static_canvas(
-            model, *(shape[i].get_length() if shape[i].is_static else None for i in (2, 3)), imgsz=imgsz
-        )
+        height, width = (shape[i].get_length() if shape[i].is_static else None for i in (2, 3))
+        canvas = _static_canvas(model, height, width, imgsz=imgsz)
         if precision == "auto":
             precision = cpu_precision(core, model)
         self.compiled = core.compile_model(

@@ -129,7 +129,7 @@ class ByteTracker:
         # a tentative track that missed its next frame is dropped (ByteTrack's "unconfirmed" rule)
         self.tracks = [t for t in self.tracks if t.confirmed or t.seen_now]
         # unmatched high-score detections start tentative tracks
-        for j in high:
+        for j in map(int, high):
             if track_ids[j] >= 0:
                 continue
             t = Track(
