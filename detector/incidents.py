@@ -107,7 +107,7 @@ class IncidentsMixin:
             Box(
                 xyxy=o.xyxy,
                 class_name=o.class_name,
-                confidence=min(1.0, max(0.0, o.score if isinstance(o, TrackedObject) else o.confidence)),
+                confidence=min(1.0, max(0.0, o.confidence)),
                 track_id=o.track_id if isinstance(o, TrackedObject) else None,
             )
             for o in ev.objects

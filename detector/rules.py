@@ -95,12 +95,12 @@ class _Boxed:
 
 @dataclass(frozen=True, slots=True)
 class TrackedObject(_Boxed):
-    """One live track as the rules see it (project class name, median recent score)."""
+    """One live track as the rules see it (project class name; ``confidence``: the median recent score)."""
 
     track_id: int
     class_name: str
     xyxy: tuple[float, float, float, float]
-    score: float
+    confidence: float
     confirmed: bool = True
     seen: bool = True  # detected in this frame (False: coasting on its last box)
 
@@ -343,7 +343,7 @@ class _RuleRunner:
         self.book = EpisodeBook(camera.id, rule.name, rule.type, zone_name, grace_s, rule.cooldown_s, update_interval_s)
 
     def qualifies(self, obj: TrackedObject | RawDetection) -> bool:
-        score = obj.score if isinstance(obj, TrackedObject) else obj.confidence
+        score = obj.confidence
         return (
             obj.class_name in self.rule.classes and score >= self.rule.min_confidence and obj.area >= self.rule.min_area
         )

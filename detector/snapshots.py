@@ -101,7 +101,7 @@ def annotate(
         main = id(obj) in involved
         colour = (0, 0, 255) if main else _COLOURS.get(obj.class_name, (200, 200, 0))
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2 if main else 1)
-        score = obj.score if isinstance(obj, TrackedObject) else obj.confidence
+        score = obj.confidence
         label = f"{obj.class_name} {score:.2f}"
         if isinstance(obj, TrackedObject):
             label += f" #{obj.track_id}"
