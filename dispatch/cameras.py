@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from xueliang.config.cameras import mask_url
 from xueliang.config.centres import Tier
 from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore
-from xueliang.dispatch.models import CameraRow, CameraStatusRow
+from xueliang.dispatch.models import CameraRow, CameraStatusRow, EventRow
 from xueliang.dispatch.routing import resolve_grid
 from xueliang.dispatch.views import CameraCreate, CameraUpdate, CameraUptime, CameraView, OnlineRate
 from xueliang.dispatch.workflow import InvalidRequest, NotFound
@@ -36,6 +37,18 @@ class CamerasMixin(ServiceCore):
             if row is None:
                 raise NotFound(f"camera {camera_id} not found")
             return CameraView.model_validate(row)
+
+    def _camera_changed(self, s: Session, camera_id: str, grid: str | None, now: datetime, change: str) -> EventRow:
+        """The change-feed event of a camera created, updated or deleted through the API."""
+        return self._event(
+            s,
+            EventKind.camera_changed,
+            None,
+            now,
+            camera_id=camera_id,
+            centre_id=grid,
+            payload={"camera_id": camera_id, "change": change},
+        )
 
     def _camera_grid(self, camera_id: str, village: str | None) -> str:
         if village is not None:
@@ -68,15 +81,7 @@ class CamerasMixin(ServiceCore):
             )
             s.add(row)
             s.flush()
-            ev = self._event(
-                s,
-                EventKind.camera_changed,
-                None,
-                now,
-                camera_id=row.id,
-                centre_id=grid,
-                payload={"camera_id": row.id, "change": "created"},
-            )
+            ev = self._camera_changed(s, row.id, grid, now, "created")
             view = CameraView.model_validate(row)
         self._emit([ev])
         return view
@@ -98,15 +103,7 @@ class CamerasMixin(ServiceCore):
             if data.enabled is not None:
                 row.enabled = data.enabled
             row.updated_at = now
-            ev = self._event(
-                s,
-                EventKind.camera_changed,
-                None,
-                now,
-                camera_id=row.id,
-                centre_id=row.grid_id,
-                payload={"camera_id": row.id, "change": "updated"},
-            )
+            ev = self._camera_changed(s, row.id, row.grid_id, now, "updated")
             view = CameraView.model_validate(row)
         self._emit([ev])
         return view
@@ -119,15 +116,7 @@ class CamerasMixin(ServiceCore):
                 raise NotFound(f"camera {camera_id} not found")
             s.execute(delete(CameraStatusRow).where(CameraStatusRow.camera_id == camera_id))
             s.delete(row)
-            ev = self._event(
-                s,
-                EventKind.camera_changed,
-                None,
-                now,
-                camera_id=camera_id,
-                centre_id=row.grid_id,
-                payload={"camera_id": camera_id, "change": "deleted"},
-            )
+            ev = self._camera_changed(s, camera_id, row.grid_id, now, "deleted")
         self._emit([ev])
 
     def online_rate(
