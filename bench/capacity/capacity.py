@@ -95,12 +95,16 @@ def make_clip(seconds: int = 600, gop: int = 50) -> Path:
 
 
 def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace) -> dict:
-    backend = {
+    backend: dict = {
         "type": args.backend,
         "model": str(REPO / "detector/models/xueliang-yolo-n.onnx"),
         "threads": args.detector_threads,
         **({"precision": args.precision} if args.backend == "openvino" else {}),
     }
+    if args.setup == "real-world":  # the production default for real cameras (both members on --backend)
+        from xueliang.config.detector import real_world_backend
+
+        backend = real_world_backend(REPO / "detector" / "models", args.detector_threads, args.backend)
     cams = [
         {
             "id": f"bench-{i:03d}",
@@ -343,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--detector-threads", type=int, default=2, help="inference threads of the detector")
     ap.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
+    ap.add_argument(
+        "--setup",
+        choices=("project", "real-world"),
+        default="project",
+        help="project: the generated-scene model alone; real-world: the production ensemble (precision auto)",
+    )
     ap.add_argument("--precision", choices=("f32", "bf16"), default="f32", help="OpenVINO inference precision")
     ap.add_argument("--gop", type=int, default=50, help="key-frame interval of the streamed clip, in frames")
     ap.add_argument(
