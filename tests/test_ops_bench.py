@@ -53,6 +53,7 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
         imgsz=None,
         linger_ms=25,
         decode_min_scale=0.9,
+        setup="project",
     )
     cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
@@ -62,3 +63,8 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
     assert settings.detector.backend.type == "openvino" and settings.detector.backend.precision == "bf16"
     assert settings.bus.frame_partitions == 6 and settings.bus.linger_ms == 25
     assert settings.detector.decode_min_scale == 0.9
+    # the production ensemble for real cameras, on the same runtime
+    args.setup = "real-world"
+    cfg = bench.config(1, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
+    real = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench").detector
+    assert real.backend.type == "ensemble" and {m.backend.type for m in real.backend.members} == {"openvino"}
