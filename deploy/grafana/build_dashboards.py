@@ -16,128 +16,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DATASOURCE = {"type": "prometheus", "uid": "xl-prometheus"}
+if str(HERE) not in sys.path:  # the panel builders beside this script (also when a test loads it by path)
+    sys.path.insert(0, str(HERE))
+
+from dashboard_panels import Panel, dashboard, mean, quantile, ratio, series, stat, table  # noqa: E402
+
 OPEN = 'state!~"closed|rejected"'
-
-Panel = dict[str, Any]
-
-
-def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict[str, Any]:
-    return {
-        "datasource": DATASOURCE,
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "refId": ref,
-        "instant": instant,
-        "range": not instant,
-    }
-
-
-def panel(
-    kind: str,
-    title: str,
-    targets: list[dict[str, Any]],
-    w: int = 12,
-    h: int = 8,
-    unit: str = "short",
-    description: str = "",
-    **options: Any,
-) -> Panel:
-    for i, t in enumerate(targets):
-        t["refId"] = chr(ord("A") + i)
-    p: Panel = {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "targets": targets,
-        "gridPos": {"w": w, "h": h},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": options,
-    }
-    return p
-
-
-def stat(
-    title: str,
-    expr: str,
-    unit: str = "short",
-    w: int = 6,
-    description: str = "",
-    thresholds: list[tuple[float | None, str]] | None = None,
-) -> Panel:
-    p = panel(
-        "stat",
-        title,
-        [target(expr, instant=True)],
-        w=w,
-        h=5,
-        unit=unit,
-        description=description,
-        reduceOptions={"calcs": ["lastNotNull"], "fields": "", "values": False},
-        colorMode="background",
-    )
-    if thresholds:
-        p["fieldConfig"]["defaults"]["thresholds"] = {
-            "mode": "absolute",
-            "steps": [{"value": v, "color": c} for v, c in thresholds],
-        }
-    return p
-
-
-def series(title: str, exprs: list[tuple[str, str]], unit: str = "short", w: int = 12, description: str = "") -> Panel:
-    return panel(
-        "timeseries",
-        title,
-        [target(e, legend) for e, legend in exprs],
-        w=w,
-        unit=unit,
-        description=description,
-        legend={"displayMode": "table", "placement": "right"},
-    )
-
-
-def table(title: str, expr: str, unit: str = "short", w: int = 12, description: str = "") -> Panel:
-    p = panel("table", title, [target(expr, instant=True)], w=w, h=10, unit=unit, description=description)
-    for t in p["targets"]:
-        t["format"] = "table"
-    return p
-
-
-def layout(panels: list[Panel]) -> list[Panel]:
-    """Flow panels left to right, wrapping at Grafana's 24 columns; give each an id."""
-    x = y = row_h = 0
-    for i, p in enumerate(panels, start=1):
-        g = p["gridPos"]
-        if x + g["w"] > 24:
-            x, y, row_h = 0, y + row_h, 0
-        g["x"], g["y"] = x, y
-        x += g["w"]
-        row_h = max(row_h, g["h"])
-        p["id"] = i
-    return panels
-
-
-def dashboard(uid: str, title: str, description: str, panels: list[Panel], refresh: str = "30s") -> dict[str, Any]:
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["xueliang"],
-        "timezone": "browser",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "refresh": refresh,
-        "time": {"from": "now-6h", "to": "now"},
-        "graphTooltip": 1,
-        "templating": {"list": []},
-        "annotations": {"list": []},
-        "links": [{"type": "dashboards", "tags": ["xueliang"], "asDropdown": True, "title": "Xueliang"}],
-        "panels": layout(panels),
-    }
-
-
 STATUS = "max by (camera) (xl_ingest_camera_status)"
 FLEET = "count(count by (camera) (xl_fleet_camera_info))"
 FAULTED = (
@@ -196,8 +80,7 @@ def fleet() -> dict[str, Any]:
                 "Decoded frames per core-second per camera",
                 [
                     (
-                        "sum by (camera) (rate(xl_ingest_frames_captured_total[1m])) / "
-                        "sum by (camera) (rate(xl_ingest_cpu_seconds_total[1m]))",
+                        ratio("camera", "rate", "xl_ingest_frames_captured_total", "xl_ingest_cpu_seconds_total", "1m"),
                         "{{camera}}",
                     )
                 ],
@@ -228,216 +111,217 @@ def fleet() -> dict[str, Any]:
 
 
 def pipeline() -> dict[str, Any]:
-    q = "histogram_quantile({q}, sum by (le{by}) (rate({m}_bucket[{w}])))"
     return dashboard(
         "xl-pipeline",
         "Xueliang · Pipeline",
         "Ingest → Kafka → detector → dispatch: throughput, drops, lag, latency",
-        [
-            stat("Ingest fps (captured)", "sum(rate(xl_ingest_frames_captured_total[1m]))", "fps"),
-            stat("Published fps", "sum(rate(xl_ingest_frames_published_total[1m]))", "fps"),
-            stat("Inferred fps", "sum(rate(xl_detector_frames_inferred_total[1m]))", "fps"),
-            stat(
-                "Capture → incident p95",
-                q.format(q=0.95, by="", m="xl_detector_capture_to_incident_seconds", w="10m"),
-                "s",
-                thresholds=[(None, "green"), (1.5, "orange"), (2, "red")],
-            ),
-            series(
-                "Frames per second through the stages",
-                [
-                    ("sum(rate(xl_ingest_frames_captured_total[1m]))", "captured"),
-                    ("sum(rate(xl_ingest_frames_sampled_total[1m]))", "sampled"),
-                    ("sum(rate(xl_ingest_frames_published_total[1m]))", "published"),
-                    ("sum(rate(xl_detector_frames_inferred_total[1m]))", "inferred"),
-                ],
-                unit="fps",
-            ),
-            series(
-                "Drops and skips by reason",
-                [
-                    ("sum by (reason) (rate(xl_ingest_frames_dropped_total[1m])) or vector(0)", "ingest {{reason}}"),
-                    (
-                        "sum by (reason) (rate(xl_detector_frames_skipped_total[1m])) or vector(0)",
-                        "detector {{reason}}",
-                    ),
-                ],
-                unit="fps",
-                description="no_motion / keepalive gating is planned; buffer_full, overflow, stale are not",
-            ),
-            series(
-                "Kafka consumer lag",
-                [("sum by (group, topic) (xl_kafka_consumer_lag)", "{{group}} ← {{topic}}")],
-                unit="short",
-            ),
-            series(
-                "Topic write rate", [("sum by (topic) (rate(xl_kafka_topic_end_offset[1m]))", "{{topic}}")], unit="wps"
-            ),
-            series(
-                "Inference latency per batch",
-                [
-                    (q.format(q=0.5, by=", backend", m="xl_detector_inference_seconds", w="1m"), "p50 {{backend}}"),
-                    (q.format(q=0.95, by=", backend", m="xl_detector_inference_seconds", w="1m"), "p95 {{backend}}"),
-                ],
-                unit="s",
-            ),
-            series(
-                "Batch size",
-                [
-                    (
-                        "sum by (backend) (rate(xl_detector_batch_size_frames_sum[1m])) / "
-                        "sum by (backend) (rate(xl_detector_batch_size_frames_count[1m]))",
-                        "mean {{backend}}",
-                    ),
-                    (q.format(q=0.95, by=", backend", m="xl_detector_batch_size_frames", w="1m"), "p95 {{backend}}"),
-                ],
-                unit="short",
-            ),
-            series(
-                "Capture → incident latency",
-                [
-                    (q.format(q=0.5, by="", m="xl_detector_capture_to_incident_seconds", w="5m"), "p50"),
-                    (q.format(q=0.95, by="", m="xl_detector_capture_to_incident_seconds", w="5m"), "p95"),
-                ],
-                unit="s",
-                description="From the frame's capture time to publishing the incident it raised (target p95 ≤ 2 s)",
-            ),
-            series(
-                "JPEG encode time p95",
-                [(q.format(q=0.95, by="", m="xl_ingest_encode_seconds", w="1m"), "p95")],
-                unit="s",
-            ),
-            series(
-                "Bytes published to the bus", [("sum(rate(xl_ingest_bytes_published_total[1m]))", "frames")], unit="Bps"
-            ),
-            series("Ingest publish buffer", [("sum(xl_ingest_buffered_frames)", "buffered frames")]),
-            series(
-                "Ingest CPU (camera threads)",
-                [("sum(rate(xl_ingest_cpu_seconds_total[1m]))", "cores")],
-                description="Cores used by all camera threads (per camera: the Fleet dashboard)",
-            ),
-            series(
-                "Dispatch: records consumed",
-                [("sum by (topic, outcome) (rate(xl_dispatch_messages_total[1m]))", "{{topic}} {{outcome}}")],
-                unit="rps",
-            ),
-            series(
-                "Dead letters (10 min)",
-                [
-                    (
-                        'sum by (job, stage, reason) (label_replace(increase(xl_detector_dead_letters_total[10m]), "stage", "detector", "", "") or label_replace(increase(xl_dispatch_dead_letters_total[10m]), "stage", "dispatch", "", "")) or vector(0)',
-                        "{{job}} {{stage}} {{reason}}",
-                    )
-                ],
-            ),
-            series("Live tracks per camera", [("sum by (camera) (xl_detector_tracks)", "{{camera}}")]),
-            series(
-                "API request latency p95",
-                [(q.format(q=0.95, by=", route", m="xl_api_request_duration_seconds", w="5m"), "{{route}}")],
-                unit="s",
-            ),
-        ],
+        [*_pipeline_flow(), *_pipeline_detector(), *_pipeline_ingest(), *_pipeline_downstream()],
     )
 
 
+def _pipeline_flow() -> list[Panel]:
+    """Headline rates, frames through the stages, drops, the bus."""
+    return [
+        stat("Ingest fps (captured)", "sum(rate(xl_ingest_frames_captured_total[1m]))", "fps"),
+        stat("Published fps", "sum(rate(xl_ingest_frames_published_total[1m]))", "fps"),
+        stat("Inferred fps", "sum(rate(xl_detector_frames_inferred_total[1m]))", "fps"),
+        stat(
+            "Capture → incident p95",
+            quantile(0.95, "xl_detector_capture_to_incident_seconds", "10m"),
+            "s",
+            thresholds=[(None, "green"), (1.5, "orange"), (2, "red")],
+        ),
+        series(
+            "Frames per second through the stages",
+            [
+                ("sum(rate(xl_ingest_frames_captured_total[1m]))", "captured"),
+                ("sum(rate(xl_ingest_frames_sampled_total[1m]))", "sampled"),
+                ("sum(rate(xl_ingest_frames_published_total[1m]))", "published"),
+                ("sum(rate(xl_detector_frames_inferred_total[1m]))", "inferred"),
+            ],
+            unit="fps",
+        ),
+        series(
+            "Drops and skips by reason",
+            [
+                ("sum by (reason) (rate(xl_ingest_frames_dropped_total[1m])) or vector(0)", "ingest {{reason}}"),
+                ("sum by (reason) (rate(xl_detector_frames_skipped_total[1m])) or vector(0)", "detector {{reason}}"),
+            ],
+            unit="fps",
+            description="no_motion / keepalive gating is planned; buffer_full, overflow, stale are not",
+        ),
+        series(
+            "Kafka consumer lag",
+            [("sum by (group, topic) (xl_kafka_consumer_lag)", "{{group}} ← {{topic}}")],
+            unit="short",
+        ),
+        series("Topic write rate", [("sum by (topic) (rate(xl_kafka_topic_end_offset[1m]))", "{{topic}}")], unit="wps"),
+    ]
+
+
+def _pipeline_detector() -> list[Panel]:
+    """Inference latency and batching, capture-to-incident latency."""
+    return [
+        series(
+            "Inference latency per batch",
+            [
+                (quantile(0.5, "xl_detector_inference_seconds", "1m", "backend"), "p50 {{backend}}"),
+                (quantile(0.95, "xl_detector_inference_seconds", "1m", "backend"), "p95 {{backend}}"),
+            ],
+            unit="s",
+        ),
+        series(
+            "Batch size",
+            [
+                (mean("backend", "rate", "xl_detector_batch_size_frames", "1m"), "mean {{backend}}"),
+                (quantile(0.95, "xl_detector_batch_size_frames", "1m", "backend"), "p95 {{backend}}"),
+            ],
+            unit="short",
+        ),
+        series(
+            "Capture → incident latency",
+            [
+                (quantile(0.5, "xl_detector_capture_to_incident_seconds", "5m"), "p50"),
+                (quantile(0.95, "xl_detector_capture_to_incident_seconds", "5m"), "p95"),
+            ],
+            unit="s",
+            description="From the frame's capture time to publishing the incident it raised (target p95 ≤ 2 s)",
+        ),
+    ]
+
+
+def _pipeline_ingest() -> list[Panel]:
+    """The ingest side: encoding, bytes and buffer, CPU."""
+    return [
+        series("JPEG encode time p95", [(quantile(0.95, "xl_ingest_encode_seconds", "1m"), "p95")], unit="s"),
+        series(
+            "Bytes published to the bus", [("sum(rate(xl_ingest_bytes_published_total[1m]))", "frames")], unit="Bps"
+        ),
+        series("Ingest publish buffer", [("sum(xl_ingest_buffered_frames)", "buffered frames")]),
+        series(
+            "Ingest CPU (camera threads)",
+            [("sum(rate(xl_ingest_cpu_seconds_total[1m]))", "cores")],
+            description="Cores used by all camera threads (per camera: the Fleet dashboard)",
+        ),
+    ]
+
+
+def _pipeline_downstream() -> list[Panel]:
+    """Dispatch, dead letters, tracks and the API."""
+    return [
+        series(
+            "Dispatch: records consumed",
+            [("sum by (topic, outcome) (rate(xl_dispatch_messages_total[1m]))", "{{topic}} {{outcome}}")],
+            unit="rps",
+        ),
+        series(
+            "Dead letters (10 min)",
+            [
+                (
+                    'sum by (job, stage, reason) (label_replace(increase(xl_detector_dead_letters_total[10m]), "stage", "detector", "", "") or label_replace(increase(xl_dispatch_dead_letters_total[10m]), "stage", "dispatch", "", "")) or vector(0)',
+                    "{{job}} {{stage}} {{reason}}",
+                )
+            ],
+        ),
+        series("Live tracks per camera", [("sum by (camera) (xl_detector_tracks)", "{{camera}}")]),
+        series(
+            "API request latency p95",
+            [(quantile(0.95, "xl_api_request_duration_seconds", "5m", "route"), "{{route}}")],
+            unit="s",
+        ),
+    ]
+
+
 def incidents() -> dict[str, Any]:
-    hq = "histogram_quantile({q}, sum by (le, severity) (rate({m}_bucket[1h])))"
     return dashboard(
         "xl-incidents",
         "Xueliang · Incidents (事件处置)",
         "Incidents by tier, severity and state; MTTA/MTTR; SLA and escalations",
-        [
-            stat("Open incidents", f"sum(xl_dispatch_incidents{{{OPEN}}}) or vector(0)"),
-            stat(
-                "Supervision flags (督办)",
-                "sum(xl_dispatch_incidents_flagged) or vector(0)",
-                thresholds=[(None, "green"), (1, "orange"), (10, "red")],
-            ),
-            stat("False-alarm ratio", "max(xl_dispatch_false_alarm_ratio)", "percentunit"),
-            stat("Escalated ratio", "max(xl_dispatch_escalated_incidents_ratio)", "percentunit"),
-            series("Open incidents by owner tier", [(f"sum by (tier) (xl_dispatch_incidents{{{OPEN}}})", "{{tier}}")]),
-            series(
-                "Open incidents by severity", [(f"sum by (severity) (xl_dispatch_incidents{{{OPEN}}})", "{{severity}}")]
-            ),
-            table(
-                "Incidents by centre, tier, severity and state",
-                "sum by (centre, tier, severity, state) (xl_dispatch_incidents)",
-                w=24,
-            ),
-            series(
-                "Reports by rule type (1 h)",
-                [
-                    (
-                        "sum by (rule_type, severity) (increase(xl_detector_incidents_total[1h]))",
-                        "{{rule_type}} {{severity}}",
-                    )
-                ],
-            ),
-            series(
-                "Stored reports by outcome",
-                [("sum by (outcome) (rate(xl_dispatch_incidents_ingested_total[5m]))", "{{outcome}}")],
-                unit="rps",
-            ),
-            series(
-                "MTTA: mean time to accept (1 h)",
-                [
-                    (
-                        "sum by (severity) (rate(xl_dispatch_time_to_accept_seconds_sum[1h])) / "
-                        "sum by (severity) (rate(xl_dispatch_time_to_accept_seconds_count[1h]))",
-                        "{{severity}}",
-                    )
-                ],
-                unit="s",
-            ),
-            series(
-                "MTTR: mean time to close (1 h)",
-                [
-                    (
-                        "sum by (severity) (rate(xl_dispatch_time_to_close_seconds_sum[1h])) / "
-                        "sum by (severity) (rate(xl_dispatch_time_to_close_seconds_count[1h]))",
-                        "{{severity}}",
-                    )
-                ],
-                unit="s",
-            ),
-            series(
-                "Time to accept p90",
-                [(hq.format(q=0.9, m="xl_dispatch_time_to_accept_seconds"), "{{severity}}")],
-                unit="s",
-            ),
-            series(
-                "SLA breaches (red flags, 1 h)",
-                [("sum by (clock, severity) (increase(xl_dispatch_overdue_total[1h]))", "{{clock}} {{severity}}")],
-            ),
-            series(
-                "SLA warnings (yellow flags, 1 h)",
-                [("sum by (clock, severity) (increase(xl_dispatch_sla_warnings_total[1h]))", "{{clock}} {{severity}}")],
-            ),
-            series(
-                "Escalations (1 h)",
-                [
-                    (
-                        "sum by (reason, to_tier) (increase(xl_dispatch_escalations_total[1h]))",
-                        "{{reason}} → {{to_tier}}",
-                    )
-                ],
-            ),
-            series(
-                "Closed on time share (24 h)",
-                [
-                    (
-                        'sum by (severity) (increase(xl_dispatch_closed_total{on_time="true"}[24h])) / '
-                        "sum by (severity) (increase(xl_dispatch_closed_total[24h]))",
-                        "{{severity}}",
-                    )
-                ],
-                unit="percentunit",
-            ),
-            series(
-                "Flags by centre", [("sum by (centre, flag) (xl_dispatch_incidents_flagged)", "{{centre}} {{flag}}")]
-            ),
-        ],
+        [*_incident_counts(), *_incident_timing(), *_incident_sla()],
     )
+
+
+def _incident_counts() -> list[Panel]:
+    """Open incidents, flags and ratios; reports by rule type and outcome."""
+    return [
+        stat("Open incidents", f"sum(xl_dispatch_incidents{{{OPEN}}}) or vector(0)"),
+        stat(
+            "Supervision flags (督办)",
+            "sum(xl_dispatch_incidents_flagged) or vector(0)",
+            thresholds=[(None, "green"), (1, "orange"), (10, "red")],
+        ),
+        stat("False-alarm ratio", "max(xl_dispatch_false_alarm_ratio)", "percentunit"),
+        stat("Escalated ratio", "max(xl_dispatch_escalated_incidents_ratio)", "percentunit"),
+        series("Open incidents by owner tier", [(f"sum by (tier) (xl_dispatch_incidents{{{OPEN}}})", "{{tier}}")]),
+        series(
+            "Open incidents by severity", [(f"sum by (severity) (xl_dispatch_incidents{{{OPEN}}})", "{{severity}}")]
+        ),
+        table(
+            "Incidents by centre, tier, severity and state",
+            "sum by (centre, tier, severity, state) (xl_dispatch_incidents)",
+            w=24,
+        ),
+        series(
+            "Reports by rule type (1 h)",
+            [
+                (
+                    "sum by (rule_type, severity) (increase(xl_detector_incidents_total[1h]))",
+                    "{{rule_type}} {{severity}}",
+                )
+            ],
+        ),
+        series(
+            "Stored reports by outcome",
+            [("sum by (outcome) (rate(xl_dispatch_incidents_ingested_total[5m]))", "{{outcome}}")],
+            unit="rps",
+        ),
+    ]
+
+
+def _incident_timing() -> list[Panel]:
+    """MTTA, MTTR and the time-to-accept quantile, per severity."""
+    return [
+        series(
+            "MTTA: mean time to accept (1 h)",
+            [(mean("severity", "rate", "xl_dispatch_time_to_accept_seconds", "1h"), "{{severity}}")],
+            unit="s",
+        ),
+        series(
+            "MTTR: mean time to close (1 h)",
+            [(mean("severity", "rate", "xl_dispatch_time_to_close_seconds", "1h"), "{{severity}}")],
+            unit="s",
+        ),
+        series(
+            "Time to accept p90",
+            [(quantile(0.9, "xl_dispatch_time_to_accept_seconds", "1h", "severity"), "{{severity}}")],
+            unit="s",
+        ),
+    ]
+
+
+def _incident_sla() -> list[Panel]:
+    """SLA breaches and warnings, escalations, on-time closing, flags."""
+    on_time = 'xl_dispatch_closed_total{on_time="true"}'
+    return [
+        series(
+            "SLA breaches (red flags, 1 h)",
+            [("sum by (clock, severity) (increase(xl_dispatch_overdue_total[1h]))", "{{clock}} {{severity}}")],
+        ),
+        series(
+            "SLA warnings (yellow flags, 1 h)",
+            [("sum by (clock, severity) (increase(xl_dispatch_sla_warnings_total[1h]))", "{{clock}} {{severity}}")],
+        ),
+        series(
+            "Escalations (1 h)",
+            [("sum by (reason, to_tier) (increase(xl_dispatch_escalations_total[1h]))", "{{reason}} → {{to_tier}}")],
+        ),
+        series(
+            "Closed on time share (24 h)",
+            [(ratio("severity", "increase", on_time, "xl_dispatch_closed_total", "24h"), "{{severity}}")],
+            unit="percentunit",
+        ),
+        series("Flags by centre", [("sum by (centre, flag) (xl_dispatch_incidents_flagged)", "{{centre}} {{flag}}")]),
+    ]
 
 
 def coverage() -> dict[str, Any]:
@@ -504,13 +388,7 @@ def coverage() -> dict[str, Any]:
             ),
             series(
                 "Mean plan time by stage (24 h)",
-                [
-                    (
-                        "sum by (stage) (increase(xl_coverage_plan_seconds_sum[24h])) / "
-                        "sum by (stage) (increase(xl_coverage_plan_seconds_count[24h]))",
-                        "{{stage}}",
-                    )
-                ],
+                [(mean("stage", "increase", "xl_coverage_plan_seconds", "24h"), "{{stage}}")],
                 unit="s",
             ),
         ],
