@@ -125,44 +125,58 @@ def camera(t: int, tid: str, v: int, vid: str, k: int) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     townships, cameras = [], []
     for t, (tid, tname, n_villages) in enumerate(TOWNSHIPS, start=1):
-        villages = []
-        for v in range(1, n_villages + 1):
-            vid = f"{tid}-v{v:02d}"
-            villages.append(
-                {
-                    "id": vid,
-                    "name": f"{tname}第{v}村",
-                    "tier": "village",
-                    "division_code": f"330603{t:03d}{200 + v:03d}",
-                }
-            )
-            cameras += [camera(t, tid, v, vid, k) for k in range(cameras_in_village(t, v))]
-        townships.append(
+        township, township_cameras = _township(t, tid, tname, n_villages)
+        townships.append(township)
+        cameras += township_cameras
+    return {"centres": _centres(townships), "cameras": cameras, **_services()}
+
+
+def _township(t: int, tid: str, tname: str, n_villages: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One township's centre with its village grids, and the villages' cameras."""
+    villages, cameras = [], []
+    for v in range(1, n_villages + 1):
+        vid = f"{tid}-v{v:02d}"
+        villages.append(
             {
-                "id": tid,
-                "name": f"{tname}综治中心",
-                "tier": "township",
-                "division_code": f"330603{t:03d}",
-                "children": villages,
+                "id": vid,
+                "name": f"{tname}第{v}村",
+                "tier": "village",
+                "division_code": f"330603{t:03d}{200 + v:03d}",
             }
         )
+        cameras += [camera(t, tid, v, vid, k) for k in range(cameras_in_village(t, v))]
+    township = {
+        "id": tid,
+        "name": f"{tname}综治中心",
+        "tier": "township",
+        "division_code": f"330603{t:03d}",
+        "children": villages,
+    }
+    return township, cameras
+
+
+def _centres(townships: list[dict[str, Any]]) -> dict[str, Any]:
+    """The centre tree: city, county, the townships."""
     return {
-        "centres": {
-            "id": "shaoxing",
-            "name": "绍兴市社会治理中心",
-            "tier": "city",
-            "division_code": "330600",
-            "children": [
-                {
-                    "id": "keqiao-county",
-                    "name": "柯桥区综治中心",
-                    "tier": "county",
-                    "division_code": "330603",
-                    "children": townships,
-                }
-            ],
-        },
-        "cameras": cameras,
+        "id": "shaoxing",
+        "name": "绍兴市社会治理中心",
+        "tier": "city",
+        "division_code": "330600",
+        "children": [
+            {
+                "id": "keqiao-county",
+                "name": "柯桥区综治中心",
+                "tier": "county",
+                "division_code": "330603",
+                "children": townships,
+            }
+        ],
+    }
+
+
+def _services() -> dict[str, Any]:
+    """The stages' and services' sections (everything but the centres and cameras), in the file's order."""
+    return {
         # ≈ 60 cameras per ingest pod: room for a few seconds of their frames while the brokers fail over
         "ingest": {"max_buffered_frames": 256, "max_in_flight": 64},
         "detector": {
