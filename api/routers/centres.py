@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xueliang.api.access import check_centre
 from xueliang.api.deps import CurrentUser, ServiceDep, StoreDep
 from xueliang.api.errors import problem
+from xueliang.api.filters import TimeRangeDep
 from xueliang.api.schemas import IdPath
 from xueliang.api.users import list_users
 from xueliang.dispatch.oversight import ChildKpi
@@ -44,10 +44,6 @@ class CentreNodePublic(BaseModel):
     )
 
 
-def _utc(v: datetime | None) -> datetime | None:
-    return None if v is None else (v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC))
-
-
 @router.get("", response_model=CentreNodePublic, responses=ERRORS)
 def my_tree(user: CurrentUser, service: ServiceDep) -> CentreNodePublic:
     """Your centre and everything below it (admins: the whole tree)."""
@@ -66,31 +62,19 @@ def get_centre(centre_id: CentreId, user: CurrentUser, service: ServiceDep) -> C
 
 
 @router.get("/{centre_id}/kpis", response_model=Kpis, responses=ERRORS)
-def centre_kpis(
-    centre_id: CentreId,
-    user: CurrentUser,
-    service: ServiceDep,
-    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
-    until: Annotated[datetime | None, Query(description="reported before")] = None,
-) -> Kpis:
+def centre_kpis(centre_id: CentreId, user: CurrentUser, service: ServiceDep, period: TimeRangeDep) -> Kpis:
     """Incidents by state/severity/centre/tier, time to accept and close, on-time closure, overdue and
     false-alarm rates, escalations — for incidents owned in the centre's subtree."""
     check_centre(service, user, centre_id)
-    return service.kpis(centre_id=centre_id, since=_utc(since), until=_utc(until))
+    return service.kpis(centre_id=centre_id, since=period.since, until=period.until)
 
 
 @router.get("/{centre_id}/kpis/children", response_model=list[ChildKpi], responses=ERRORS)
-def child_kpis(
-    centre_id: CentreId,
-    user: CurrentUser,
-    service: ServiceDep,
-    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
-    until: Annotated[datetime | None, Query(description="reported before")] = None,
-) -> list[ChildKpi]:
+def child_kpis(centre_id: CentreId, user: CurrentUser, service: ServiceDep, period: TimeRangeDep) -> list[ChildKpi]:
     """督办 table: each direct child's incidents (those of its grids, including cases it let escalate
     away) with 受理用时 (median time to accept), 超时率, 误报率 and 升级, ranked best first."""
     check_centre(service, user, centre_id)
-    return service.child_kpis(centre_id, since=_utc(since), until=_utc(until))
+    return service.child_kpis(centre_id, since=period.since, until=period.until)
 
 
 class GridWorker(BaseModel):

@@ -8,14 +8,14 @@ with the reason.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from xueliang.api.access import actor_of, check_centre, permitted_actions
+from xueliang.api.access import actor_of, permitted_actions
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.errors import problem
+from xueliang.api.filters import IncidentFiltersDep
 from xueliang.api.schemas import (
     ACTION_BODIES,
     ACTION_SUMMARIES,
@@ -26,9 +26,8 @@ from xueliang.api.schemas import (
     IncidentPublic,
 )
 from xueliang.api.users import UserPublic
-from xueliang.contracts import Severity
 from xueliang.dispatch.views import IncidentFilter
-from xueliang.dispatch.workflow import Action, Forbidden, NotFound, State
+from xueliang.dispatch.workflow import Action, Forbidden, NotFound
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -49,13 +48,6 @@ if TYPE_CHECKING:
     from xueliang.dispatch.service import DispatchService
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Query times without a zone are taken as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def public(service: DispatchService, user: UserPublic, view: Any, model: type = IncidentPublic) -> Any:
     return model(**view.model_dump(), permitted_actions=permitted_actions(service, user, view))
 
@@ -72,37 +64,19 @@ def visible_incident(service: DispatchService, user: UserPublic, incident_id: st
 def list_incidents(
     user: CurrentUser,
     service: ServiceDep,
-    centre_id: Annotated[
-        str | None, Query(max_length=64, description="owner centre's subtree (default: yours)")
-    ] = None,
-    state: Annotated[list[State] | None, Query(description="any of these states")] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
+    filters: IncidentFiltersDep,
     rule: Annotated[list[str] | None, Query(description="rule names")] = None,
     rule_type: Annotated[list[str] | None, Query(description="intrusion, loitering, crowding, fire_smoke, ...")] = None,
     camera_id: Annotated[list[str] | None, Query()] = None,
-    sla_flag: Annotated[list[Literal["none", "yellow", "red"]] | None, Query(description="督办 flags")] = None,
     open_only: Annotated[bool, Query(description="only incidents not closed or rejected")] = False,
-    since: Annotated[datetime | None, Query(description="reported at or after (ISO 8601; UTC if no zone)")] = None,
-    until: Annotated[datetime | None, Query(description="reported before (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
 ) -> IncidentPagePublic:
     """Newest first. Only incidents owned in your centre's subtree (admins: all)."""
-    if centre_id is not None:
-        check_centre(service, user, centre_id)
-    filters = IncidentFilter(
-        centre_id=centre_id,
-        states=state,
-        severities=severity,
-        rules=rule,
-        rule_types=rule_type,
-        camera_ids=camera_id,
-        sla_flags=sla_flag,
-        open_only=open_only,
-        since=_utc(since),
-        until=_utc(until),
+    query = IncidentFilter(
+        **filters.fields(), rules=rule, rule_types=rule_type, camera_ids=camera_id, open_only=open_only
     )
-    page = service.list_incidents(filters, limit=limit, cursor=cursor, viewer=actor_of(user))
+    page = service.list_incidents(query, limit=limit, cursor=cursor, viewer=actor_of(user))
     return IncidentPagePublic(items=[public(service, user, v) for v in page.items], next_cursor=page.next_cursor)
 
 

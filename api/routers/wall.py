@@ -14,21 +14,20 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from xueliang.api.access import actor_of, check_centre, permitted_actions
+from xueliang.api.access import actor_of, permitted_actions
 from xueliang.api.deps import CurrentUser, ServiceDep
 from xueliang.api.errors import problem
+from xueliang.api.filters import IncidentFiltersDep
 from xueliang.api.routers.incidents import IncidentId
 from xueliang.api.schemas import IncidentPublic
-from xueliang.api.users import UserPublic
 from xueliang.config._base import Identifier
-from xueliang.contracts import Severity
 from xueliang.dispatch.triage import Scope, WallCounts, WallItem, WallQuery, wall_page, wall_rows
-from xueliang.dispatch.workflow import Action, RejectReason, State, WorkflowError
+from xueliang.dispatch.workflow import Action, RejectReason, WorkflowError
 
 router = APIRouter(prefix="/api/v1", tags=["wall"])
 
@@ -38,9 +37,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: problem("no such centre"),
 }
 EXPORT_LIMIT = 10_000
-
-if TYPE_CHECKING:
-    from xueliang.dispatch.service import DispatchService
 
 
 class WallItemPublic(WallItem):
@@ -56,80 +52,39 @@ class WallPagePublic(BaseModel):
     counts: WallCounts
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _query(
-    user: UserPublic,
-    service: DispatchService,
+def wall_query(
+    filters: IncidentFiltersDep,
     scope: Annotated[Scope, Query(description="open (default) or closed: history of closed and rejected")] = "open",
-    centre_id: Annotated[str | None, Query(max_length=64, description="owner centre's subtree")] = None,
-    state: Annotated[list[State] | None, Query()] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
     rule_type: Annotated[list[str] | None, Query(max_length=32)] = None,
     camera_id: Annotated[list[str] | None, Query(max_length=64)] = None,
-    sla_flag: Annotated[list[Literal["none", "yellow", "red"]] | None, Query()] = None,
     escalated_to_me: Annotated[bool, Query(description="only incidents escalated to your own centre")] = False,
     q: Annotated[str | None, Query(max_length=100, description="search id, camera, rule, zone, target")] = None,
-    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
-    until: Annotated[datetime | None, Query(description="reported before")] = None,
 ) -> WallQuery:
-    if centre_id is not None:
-        check_centre(service, user, centre_id)
+    """The wall's filters (the page and the CSV export take the same ones)."""
     return WallQuery(
+        **filters.fields(),
         scope=scope,
-        centre_id=centre_id,
-        states=state,
-        severities=severity,
         rule_types=rule_type,
         camera_ids=camera_id,
-        sla_flags=sla_flag,
         escalated_to_me=escalated_to_me,
         search=q,
-        since=_utc(since),
-        until=_utc(until),
     )
+
+
+WallQueryDep = Annotated[WallQuery, Depends(wall_query)]
 
 
 @router.get("/wall", response_model=WallPagePublic, responses=ERRORS)
 def wall(
     user: CurrentUser,
     service: ServiceDep,
-    scope: Annotated[Scope, Query(description="open (default) or closed: history of closed and rejected")] = "open",
-    centre_id: Annotated[str | None, Query(max_length=64, description="owner centre's subtree")] = None,
-    state: Annotated[list[State] | None, Query()] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
-    rule_type: Annotated[list[str] | None, Query(max_length=32)] = None,
-    camera_id: Annotated[list[str] | None, Query(max_length=64)] = None,
-    sla_flag: Annotated[list[Literal["none", "yellow", "red"]] | None, Query()] = None,
-    escalated_to_me: Annotated[bool, Query(description="only incidents escalated to your own centre")] = False,
-    q: Annotated[str | None, Query(max_length=100, description="search id, camera, rule, zone, target")] = None,
-    since: Annotated[datetime | None, Query(description="reported at or after (UTC if no zone)")] = None,
-    until: Annotated[datetime | None, Query(description="reported before")] = None,
+    query: WallQueryDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> WallPagePublic:
     """Open incidents in triage order (red, escalated to you, yellow, then severity, then oldest first)
     or the history (`scope=closed`, newest closure first), paged; `counts` cover the whole scope
     before filters, so a filter never hides that urgent work exists."""
-    query = _query(
-        user,
-        service,
-        scope,
-        centre_id,
-        state,
-        severity,
-        rule_type,
-        camera_id,
-        sla_flag,
-        escalated_to_me,
-        q,
-        since,
-        until,
-    )
     result = wall_page(service, query, viewer=actor_of(user), page=page, page_size=page_size)
     return WallPagePublic(
         items=[
@@ -172,37 +127,8 @@ CSV_COLUMNS = (
     responses={**ERRORS, 200: {"content": {"text/csv": {}}, "description": "the wall's rows as CSV"}},
     response_class=Response,
 )
-def wall_export(
-    user: CurrentUser,
-    service: ServiceDep,
-    scope: Annotated[Scope, Query()] = "open",
-    centre_id: Annotated[str | None, Query(max_length=64)] = None,
-    state: Annotated[list[State] | None, Query()] = None,
-    severity: Annotated[list[Severity] | None, Query()] = None,
-    rule_type: Annotated[list[str] | None, Query(max_length=32)] = None,
-    camera_id: Annotated[list[str] | None, Query(max_length=64)] = None,
-    sla_flag: Annotated[list[Literal["none", "yellow", "red"]] | None, Query()] = None,
-    escalated_to_me: Annotated[bool, Query()] = False,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
-) -> Response:
+def wall_export(user: CurrentUser, service: ServiceDep, query: WallQueryDep) -> Response:
     """The wall's filtered rows in the same order, every page (at most 10,000 rows), as CSV."""
-    query = _query(
-        user,
-        service,
-        scope,
-        centre_id,
-        state,
-        severity,
-        rule_type,
-        camera_id,
-        sla_flag,
-        escalated_to_me,
-        q,
-        since,
-        until,
-    )
     rows = wall_rows(service, query, viewer=actor_of(user), limit=EXPORT_LIMIT)
     names = {c.id: c.name for c in service.list_cameras()}
     buf = io.StringIO()
@@ -217,7 +143,7 @@ def wall_export(
     return Response(
         buf.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="xueliang-{scope}-{stamp}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="xueliang-{query.scope}-{stamp}.csv"'},
     )
 
 
