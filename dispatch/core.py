@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.config import Settings
 from xueliang.config.centres import Tier
@@ -32,6 +34,7 @@ from xueliang.dispatch.workflow import (
     NotFound,
     Role,
     SlaFlag,
+    StaleRevision,
     State,
     allowed_actions,
     role_may,
@@ -172,6 +175,20 @@ class ServiceCore(ChangeFeed):
         """Load the centre tree now, outside the write transaction that follows (SQLite serves one
         connection at a time)."""
         return self.tree
+
+    @contextmanager
+    def _incident_for_update(self, incident_id: str, *, retry: str) -> Iterator[tuple[Session, IncidentRow]]:
+        """A write transaction holding the incident's row locked (NotFound if there is none). A concurrent
+        change found at commit raises StaleRevision ("... was changed concurrently: <retry>")."""
+        self._load_tree()
+        try:
+            with self.store.session() as s:
+                row = s.get(IncidentRow, incident_id, with_for_update=True)
+                if row is None:
+                    raise NotFound(f"incident {incident_id} not found")
+                yield s, row
+        except StaleDataError:
+            raise StaleRevision(f"incident {incident_id} was changed concurrently: {retry}") from None
 
     def centres(self, root: str | None = None) -> dict[str, Any]:
         """The centre tree (nested dicts) from ``root`` (default the top)."""

@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.dispatch.changes import EventKind
+from xueliang.dispatch.conditions import reported_between
 from xueliang.dispatch.core import ServiceCore, _chunks
 from xueliang.dispatch.models import EscalationRow, IncidentRow
 from xueliang.dispatch.views import IncidentView
@@ -35,7 +35,6 @@ from xueliang.dispatch.workflow import (
     NotFound,
     RejectReason,
     Role,
-    StaleRevision,
     State,
     WorkflowError,
 )
@@ -85,11 +84,7 @@ class OversightMixin(ServiceCore):
             IncidentRow.reported_at,
             IncidentRow.accepted_at,
             IncidentRow.reject_reason,
-        ).where(IncidentRow.grid_centre_id.in_(list(owner_of)))
-        if since is not None:
-            q = q.where(IncidentRow.reported_at >= since)
-        if until is not None:
-            q = q.where(IncidentRow.reported_at < until)
+        ).where(IncidentRow.grid_centre_id.in_(list(owner_of)), *reported_between(since, until))
         with self.store.read() as s:
             rows = list(s.execute(q))
             ids = [r[0] for r in rows]
@@ -151,40 +146,33 @@ class OversightMixin(ServiceCore):
             raise InvalidRequest(f"incident {incident_id}: urging needs a note (what is expected, by when)")
         if len(note) > 500:
             raise InvalidRequest(f"incident {incident_id}: the note is longer than 500 characters")
-        self._load_tree()
-        try:
-            with self.store.session() as s:
-                row = s.get(IncidentRow, incident_id, with_for_update=True)
-                if row is None:
-                    raise NotFound(f"incident {incident_id} not found")
-                if actor.role not in (Role.supervisor, Role.admin):
-                    raise Forbidden(f"role {actor.role.value} may not urge (督办)")
-                if actor.role is not Role.admin:
-                    if not self.tree.in_subtree(row.owner_centre_id, of=actor.centre_id):
-                        raise Forbidden(
-                            f"incident {incident_id} is owned by {row.owner_centre_id}, outside {actor.centre_id}'s area"
-                        )
-                    if row.owner_centre_id == actor.centre_id:
-                        raise Forbidden(f"incident {incident_id} is your own centre's: act on it instead of urging")
-                state = State(row.state)
-                if not state.is_open:
-                    raise NothingToUrge(f"incident {incident_id} is {state.value}: nothing to urge")
-                now = self.clock()
-                by = f"{actor.name} @ {actor.centre_id}"
-                self._audit(s, row, actor, "urge", state, state, now, note)
-                self._notify(s, row, row.owner_centre_id, "urge", now, f"{by}: {note}")
-                events = [
-                    self._event(
-                        s,
-                        EventKind.incident_urged,
-                        row,
-                        now,
-                        payload={"by": actor.name, "by_centre_id": actor.centre_id, "note": note},
+        with self._incident_for_update(incident_id, retry="try again") as (s, row):
+            if actor.role not in (Role.supervisor, Role.admin):
+                raise Forbidden(f"role {actor.role.value} may not urge (督办)")
+            if actor.role is not Role.admin:
+                if not self.tree.in_subtree(row.owner_centre_id, of=actor.centre_id):
+                    raise Forbidden(
+                        f"incident {incident_id} is owned by {row.owner_centre_id}, outside {actor.centre_id}'s area"
                     )
-                ]
-                s.flush()
-                view = self._view(row)
-        except StaleDataError:
-            raise StaleRevision(f"incident {incident_id} was changed concurrently: try again") from None
+                if row.owner_centre_id == actor.centre_id:
+                    raise Forbidden(f"incident {incident_id} is your own centre's: act on it instead of urging")
+            state = State(row.state)
+            if not state.is_open:
+                raise NothingToUrge(f"incident {incident_id} is {state.value}: nothing to urge")
+            now = self.clock()
+            by = f"{actor.name} @ {actor.centre_id}"
+            self._audit(s, row, actor, "urge", state, state, now, note)
+            self._notify(s, row, row.owner_centre_id, "urge", now, f"{by}: {note}")
+            events = [
+                self._event(
+                    s,
+                    EventKind.incident_urged,
+                    row,
+                    now,
+                    payload={"by": actor.name, "by_centre_id": actor.centre_id, "note": note},
+                )
+            ]
+            s.flush()
+            view = self._view(row)
         self._emit(events)
         return view

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from xueliang.dispatch.conditions import filter_conditions, reported_between
 from xueliang.dispatch.core import ServiceCore, _chunks
 from xueliang.dispatch.models import AuditRow, EscalationRow, IncidentRow, NotificationRow, OccurrenceRow, SlaFlagRow
 from xueliang.dispatch.views import (
@@ -110,22 +111,11 @@ class QueriesMixin(ServiceCore):
             if centre not in self.tree:
                 raise NotFound(f"unknown centre {centre!r}")
             q = q.where(IncidentRow.owner_centre_id.in_(self.tree.subtree(centre)))
-        for column, values in (
-            (IncidentRow.state, f.states),
-            (IncidentRow.severity, f.severities),
-            (IncidentRow.rule, f.rules),
-            (IncidentRow.rule_type, f.rule_types),
-            (IncidentRow.camera_id, f.camera_ids),
-            (IncidentRow.sla_flag, f.sla_flags),
-        ):
-            if values:
-                q = q.where(column.in_([str(v) for v in values]))
+        q = q.where(*filter_conditions(f))
+        if f.rules:
+            q = q.where(IncidentRow.rule.in_(f.rules))
         if f.open_only:
             q = q.where(IncidentRow.state.notin_([State.closed.value, State.rejected.value]))
-        if f.since is not None:
-            q = q.where(IncidentRow.reported_at >= f.since)
-        if f.until is not None:
-            q = q.where(IncidentRow.reported_at < f.until)
         if cursor:
             at, cid = _decode_cursor(cursor)
             q = q.where(or_(IncidentRow.reported_at < at, and_(IncidentRow.reported_at == at, IncidentRow.id < cid)))
@@ -180,10 +170,7 @@ class QueriesMixin(ServiceCore):
         )
         if centre_id is not None:
             q = q.where(IncidentRow.owner_centre_id.in_(self.tree.subtree(centre_id)))
-        if since is not None:
-            q = q.where(IncidentRow.reported_at >= since)
-        if until is not None:
-            q = q.where(IncidentRow.reported_at < until)
+        q = q.where(*reported_between(since, until))
         with self.store.read() as s:
             rows = list(s.execute(q))
             ids = [r[0] for r in rows]

@@ -8,7 +8,6 @@ from datetime import datetime
 from functools import partial
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from xueliang.dispatch.changes import EventKind
 from xueliang.dispatch.core import ServiceCore, _worst
@@ -19,7 +18,6 @@ from xueliang.dispatch.workflow import (
     Action,
     Actor,
     InvalidRequest,
-    NotFound,
     RejectReason,
     SlaFlag,
     StaleRevision,
@@ -54,25 +52,18 @@ class TransitionsMixin(SupervisionMixin):
             action = Action(action)
         except ValueError:
             raise InvalidRequest(f"unknown action {action!r} (one of {', '.join(a.value for a in Action)})") from None
-        self._load_tree()
-        try:
-            with self.store.session() as s:
-                row = s.get(IncidentRow, incident_id, with_for_update=True)
-                if row is None:
-                    raise NotFound(f"incident {incident_id} not found")
-                # permission first: an actor outside the incident's area must not learn its version (409 vs 403)
-                self.check_may(actor, action, row)
-                if expected_version is not None and row.version != expected_version:
-                    raise StaleRevision(
-                        f"incident {incident_id} changed (version {row.version}, you saw {expected_version}): reload it"
-                    )
-                now = self.clock()
-                after = self._after(s)
-                events = self._apply(s, row, action, actor, note, now, target=target, reason=reason)
-                s.flush()
-                view = self._view(row)
-        except StaleDataError:
-            raise StaleRevision(f"incident {incident_id} was changed concurrently: reload it") from None
+        with self._incident_for_update(incident_id, retry="reload it") as (s, row):
+            # permission first: an actor outside the incident's area must not learn its version (409 vs 403)
+            self.check_may(actor, action, row)
+            if expected_version is not None and row.version != expected_version:
+                raise StaleRevision(
+                    f"incident {incident_id} changed (version {row.version}, you saw {expected_version}): reload it"
+                )
+            now = self.clock()
+            after = self._after(s)
+            events = self._apply(s, row, action, actor, note, now, target=target, reason=reason)
+            s.flush()
+            view = self._view(row)
         self._run_after(after)
         self._emit(events)
         return view

@@ -20,15 +20,15 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, literal, or_, select
 
 from xueliang.contracts import Severity
+from xueliang.dispatch.conditions import filter_conditions
 from xueliang.dispatch.models import CameraRow, EscalationRow, IncidentRow
-from xueliang.dispatch.views import IncidentView
+from xueliang.dispatch.views import IncidentFilterFields, IncidentView
 from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, Role, State, allowed_actions
 
 CLOSED_STATES = (State.closed.value, State.rejected.value)
@@ -37,26 +37,16 @@ Scope = Literal["open", "closed", "away"]
 Urgency = Literal["red", "escalated_to_me", "yellow", "normal"]
 
 
-class WallQuery(BaseModel):
+class WallQuery(IncidentFilterFields):
     """What the wall shows (all filters optional, combined with AND)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scope: Scope = Field(
         "open",
         description="open: not closed or rejected; closed: history; away: open cases escalated away from "
         "the viewer's area (read-only)",
     )
-    centre_id: str | None = Field(None, description="owner centre's subtree (default: the viewer's)")
-    states: list[State] | None = None
-    severities: list[Severity] | None = None
-    rule_types: list[str] | None = None
-    camera_ids: list[str] | None = None
-    sla_flags: list[Literal["none", "yellow", "red"]] | None = None
     escalated_to_me: bool = Field(False, description="only incidents escalated to the viewer's own centre")
     search: str | None = Field(None, max_length=100, description="id, camera id or name, rule, zone, target")
-    since: datetime | None = Field(None, description="reported at or after")
-    until: datetime | None = Field(None, description="reported before")
 
 
 class WallCounts(BaseModel):
@@ -138,22 +128,9 @@ def _base(scope: _Scope, query: WallQuery) -> list[ColumnElement[bool]]:
 
 
 def _filters(scope: _Scope, query: WallQuery) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    for column, values in (
-        (IncidentRow.state, query.states),
-        (IncidentRow.severity, query.severities),
-        (IncidentRow.rule_type, query.rule_types),
-        (IncidentRow.camera_id, query.camera_ids),
-        (IncidentRow.sla_flag, query.sla_flags),
-    ):
-        if values:
-            where.append(column.in_([str(getattr(v, "value", v)) for v in values]))
+    where = filter_conditions(query)
     if query.escalated_to_me:
         where.append(scope.escalated_to_me())
-    if query.since is not None:
-        where.append(IncidentRow.reported_at >= query.since)
-    if query.until is not None:
-        where.append(IncidentRow.reported_at < query.until)
     text = (query.search or "").strip()
     if text:
         pattern = _like(text)

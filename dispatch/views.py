@@ -125,21 +125,28 @@ class IncidentPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; None at the end")
 
 
-class IncidentFilter(BaseModel):
-    """Filters of :meth:`DispatchService.list_incidents` (all optional, combined with AND)."""
+class IncidentFilterFields(BaseModel):
+    """The filters every incident list takes (all optional, combined with AND): the incident list's
+    :class:`IncidentFilter` and the alert wall's :class:`~xueliang.dispatch.triage.WallQuery`
+    (:func:`xueliang.dispatch.conditions.filter_conditions` turns them into SQL)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    centre_id: str | None = Field(None, description="owner centre in this centre's subtree")
+    centre_id: str | None = Field(None, description="owner centre in this centre's subtree (default: the viewer's)")
     states: list[State] | None = None
     severities: list[Severity] | None = None
-    rules: list[str] | None = Field(None, description="rule names")
     rule_types: list[str] | None = None
     camera_ids: list[str] | None = None
     sla_flags: list[SlaFlag] | None = Field(None, description="none | yellow | red")
-    open_only: bool = False
     since: datetime | None = Field(None, description="reported at or after (inclusive)")
     until: datetime | None = Field(None, description="reported before (exclusive)")
+
+
+class IncidentFilter(IncidentFilterFields):
+    """Filters of :meth:`DispatchService.list_incidents` (all optional, combined with AND)."""
+
+    rules: list[str] | None = Field(None, description="rule names")
+    open_only: bool = False
 
 
 class CameraView(_View):
