@@ -59,7 +59,7 @@ def timed(fn, repeats: int) -> float:
     return best
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pt", required=True, help="ultralytics weights (.pt) for the plain predict loop")
     ap.add_argument("--onnx", required=True, help="the same model exported to ONNX (dynamic shapes)")
@@ -76,38 +76,32 @@ def main() -> None:
         help="'vtest' (default), 'idle' (a still frame with sensor noise) or a scenario YAML (rendered at --fps)",
     )
     ap.add_argument("--fps", type=float, default=5.0, help="sample rate for a scenario clip")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    from xueliang.config.cameras import MotionConfig
-    from xueliang.detector.backends import OnnxRuntimeDetector, OpenVinoDetector, UltralyticsDetector
-    from xueliang.ingest.motion import MotionGate
 
+def clip_frames(args: argparse.Namespace) -> tuple[list[np.ndarray], float, str]:
+    """The clip's frames, its frame rate and its name for the report."""
     if args.clip == "vtest":
-        frames, clip_fps, clip = load_frames(vtest_path(), args.frames), 10.0, "vtest.avi"
-    elif args.clip == "idle":  # a camera where nothing happens: vtest's first frame plus sensor noise
+        return load_frames(vtest_path(), args.frames), 10.0, "vtest.avi"
+    if args.clip == "idle":  # a camera where nothing happens: vtest's first frame plus sensor noise
         rng = np.random.default_rng(0)
         still = load_frames(vtest_path(), 1)[0].astype(np.int16)
         frames = [np.clip(still + rng.normal(0, 2.0, still.shape), 0, 255).astype(np.uint8) for _ in range(args.frames)]
-        clip_fps, clip = 10.0, "idle (vtest frame 0 + noise)"
-    else:
-        from xueliang.scenes.render import SceneRenderer
-        from xueliang.scenes.scenario import load_scenario
+        return frames, 10.0, "idle (vtest frame 0 + noise)"
+    from xueliang.scenes.render import SceneRenderer
+    from xueliang.scenes.scenario import load_scenario
 
-        sc = load_scenario(args.clip)
-        frames = [f.image for f in SceneRenderer(sc, 0).frames(fps=args.fps)][: args.frames]
-        clip_fps, clip = args.fps, Path(args.clip).name
-    # motion gating as ingest does it (every frame of the clip sampled)
-    gate = MotionGate(MotionConfig())
-    t_gate = time.perf_counter()
-    gated = [i for i, f in enumerate(frames) if gate.decide(f, i / clip_fps).publish]
-    gate_s = (time.perf_counter() - t_gate) / len(frames)
-    share = len(gated) / len(frames)
-    rows: list[dict] = []
+    sc = load_scenario(args.clip)
+    frames = [f.image for f in SceneRenderer(sc, 0).frames(fps=args.fps)][: args.frames]
+    return frames, args.fps, Path(args.clip).name
 
-    # ultralytics' plain loop: YOLO(pt).predict one frame at a time, defaults (its own threads)
+
+def plain_predict_rows(args: argparse.Namespace, frames: list[np.ndarray]) -> list[dict]:
+    """ultralytics' plain loop: YOLO(pt).predict one frame at a time, defaults (its own threads)."""
     import torch
     from ultralytics import YOLO
 
+    rows: list[dict] = []
     default_threads = torch.get_num_threads()
     for imgsz in args.imgsz:
         model = YOLO(args.pt)
@@ -123,17 +117,27 @@ def main() -> None:
                 "fps": len(frames) / s,
             }
         )
+    return rows
 
+
+def make_detector(kind: str, args: argparse.Namespace, imgsz: int):  # type: ignore[no-untyped-def]
+    from xueliang.detector.backends import OnnxRuntimeDetector, OpenVinoDetector, UltralyticsDetector
+
+    if kind == "onnxruntime":
+        return OnnxRuntimeDetector(Path(args.onnx), imgsz, 0.25, 0.45, args.threads)
+    if kind.startswith("openvino"):
+        return OpenVinoDetector(
+            Path(args.onnx), imgsz, 0.25, 0.45, args.threads, "bf16" if kind.endswith("bf16") else "f32"
+        )
+    return UltralyticsDetector(args.pt, imgsz, 0.25, 0.45, threads=args.threads)
+
+
+def backend_rows(args: argparse.Namespace, frames: list[np.ndarray], gated: list[int], gate_s: float) -> list[dict]:
+    """Each backend x imgsz x batch over every frame, and over the frames the motion gate passes (plus its cost)."""
+    rows: list[dict] = []
     for kind in args.backends:
         for imgsz in args.imgsz:
-            if kind == "onnxruntime":
-                det = OnnxRuntimeDetector(Path(args.onnx), imgsz, 0.25, 0.45, args.threads)
-            elif kind.startswith("openvino"):
-                det = OpenVinoDetector(
-                    Path(args.onnx), imgsz, 0.25, 0.45, args.threads, "bf16" if kind.endswith("bf16") else "f32"
-                )
-            else:
-                det = UltralyticsDetector(args.pt, imgsz, 0.25, 0.45, threads=args.threads)
+            det = make_detector(kind, args, imgsz)
             for batch in args.batch:
                 det.infer(frames[:batch])
 
@@ -147,6 +151,23 @@ def main() -> None:
                 sg = timed(lambda: run(gated), args.repeats) + gate_s * len(frames)
                 rows.append({"backend": kind, "imgsz": imgsz, "batch": batch, "gated": True, "fps": len(frames) / sg})
             det.close()
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+
+    from xueliang.config.cameras import MotionConfig
+    from xueliang.ingest.motion import MotionGate
+
+    frames, clip_fps, clip = clip_frames(args)
+    # motion gating as ingest does it (every frame of the clip sampled)
+    gate = MotionGate(MotionConfig())
+    t_gate = time.perf_counter()
+    gated = [i for i, f in enumerate(frames) if gate.decide(f, i / clip_fps).publish]
+    gate_s = (time.perf_counter() - t_gate) / len(frames)
+    share = len(gated) / len(frames)
+    rows = plain_predict_rows(args, frames) + backend_rows(args, frames, gated, gate_s)
 
     base = {r["imgsz"]: r["fps"] for r in rows if r["backend"].startswith("ultralytics predict")}
     h, w = frames[0].shape[:2]
