@@ -102,6 +102,32 @@ def _fill(img: np.ndarray, alpha: np.ndarray, pts: list[tuple[float, float]], co
     cv2.fillPoly(alpha, arr, 255, shift=2)
 
 
+def _rect(
+    img: np.ndarray,
+    alpha: np.ndarray,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    colour: tuple[int, int, int],
+) -> None:
+    """An axis-aligned rectangle from (x0, y0) to (x1, y1)."""
+    _fill(img, alpha, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], colour)
+
+
+def _fill_frac(
+    img: np.ndarray,
+    alpha: np.ndarray,
+    pad: float,
+    w: float,
+    h: float,
+    fracs: tuple[tuple[float, float], ...],
+    colour: tuple[int, int, int],
+) -> None:
+    """A polygon whose corners are fractions of the ``w`` x ``h`` box drawn from (``pad``, ``pad``)."""
+    _fill(img, alpha, [(pad + fx * w, pad + fy * h) for fx, fy in fracs], colour)
+
+
 def _circle(
     img: np.ndarray,
     alpha: np.ndarray,
@@ -284,53 +310,13 @@ def _car_side(L: float, H: float, look: Look, pad: float, dark: tuple[int, int, 
         [(pad, pad + 0.42 * H), (pad + L, pad + 0.45 * H), (pad + L, ground - r * 0.6), (pad, ground - r * 0.6)],
         look.main,
     )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.22 * L, pad + 0.42 * H),
-            (pad + 0.32 * L, pad),
-            (pad + 0.68 * L, pad),
-            (pad + 0.8 * L, pad + 0.43 * H),
-        ],
-        _shade(look.main, 0.9),
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.27 * L, pad + 0.4 * H),
-            (pad + 0.35 * L, pad + 0.08 * H),
-            (pad + 0.49 * L, pad + 0.08 * H),
-            (pad + 0.49 * L, pad + 0.4 * H),
-        ],
-        dark,
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.52 * L, pad + 0.4 * H),
-            (pad + 0.52 * L, pad + 0.08 * H),
-            (pad + 0.66 * L, pad + 0.08 * H),
-            (pad + 0.75 * L, pad + 0.4 * H),
-        ],
-        dark,
-    )
+    _fill_frac(img, alpha, pad, L, H, ((0.22, 0.42), (0.32, 0.0), (0.68, 0.0), (0.8, 0.43)), _shade(look.main, 0.9))
+    _fill_frac(img, alpha, pad, L, H, ((0.27, 0.4), (0.35, 0.08), (0.49, 0.08), (0.49, 0.4)), dark)
+    _fill_frac(img, alpha, pad, L, H, ((0.52, 0.4), (0.52, 0.08), (0.66, 0.08), (0.75, 0.4)), dark)
     for fx in (0.2, 0.8):
         _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
         _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (150, 150, 150))
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + L - 0.04 * L, pad + 0.5 * H),
-            (pad + L, pad + 0.5 * H),
-            (pad + L, pad + 0.6 * H),
-            (pad + L - 0.04 * L, pad + 0.6 * H),
-        ],
-        (200, 230, 240),
-    )
+    _rect(img, alpha, pad + L - 0.04 * L, pad + 0.5 * H, pad + L, pad + 0.6 * H, (200, 230, 240))
     return img, alpha
 
 
@@ -339,69 +325,14 @@ def _car_front(
 ) -> tuple[np.ndarray, np.ndarray]:
     img, alpha, _cw, _ch = _canvas(Wf, H)
     ground = pad + H
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.08 * Wf, ground - 0.12 * H),
-            (pad + 0.08 * Wf, ground),
-            (pad + 0.25 * Wf, ground),
-            (pad + 0.25 * Wf, ground - 0.12 * H),
-        ],
-        (20, 20, 20),
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.75 * Wf, ground - 0.12 * H),
-            (pad + 0.75 * Wf, ground),
-            (pad + 0.92 * Wf, ground),
-            (pad + 0.92 * Wf, ground - 0.12 * H),
-        ],
-        (20, 20, 20),
-    )
-    _fill(
-        img,
-        alpha,
-        [(pad, pad + 0.42 * H), (pad + Wf, pad + 0.42 * H), (pad + Wf, ground - 0.1 * H), (pad, ground - 0.1 * H)],
-        look.main,
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.1 * Wf, pad + 0.42 * H),
-            (pad + 0.2 * Wf, pad),
-            (pad + 0.8 * Wf, pad),
-            (pad + 0.9 * Wf, pad + 0.42 * H),
-        ],
-        _shade(look.main, 0.9),
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.16 * Wf, pad + 0.4 * H),
-            (pad + 0.24 * Wf, pad + 0.06 * H),
-            (pad + 0.76 * Wf, pad + 0.06 * H),
-            (pad + 0.84 * Wf, pad + 0.4 * H),
-        ],
-        dark,
-    )
+    _rect(img, alpha, pad + 0.08 * Wf, ground - 0.12 * H, pad + 0.25 * Wf, ground, (20, 20, 20))
+    _rect(img, alpha, pad + 0.75 * Wf, ground - 0.12 * H, pad + 0.92 * Wf, ground, (20, 20, 20))
+    _rect(img, alpha, pad, pad + 0.42 * H, pad + Wf, ground - 0.1 * H, look.main)
+    _fill_frac(img, alpha, pad, Wf, H, ((0.1, 0.42), (0.2, 0.0), (0.8, 0.0), (0.9, 0.42)), _shade(look.main, 0.9))
+    _fill_frac(img, alpha, pad, Wf, H, ((0.16, 0.4), (0.24, 0.06), (0.76, 0.06), (0.84, 0.4)), dark)
     for fx in (0.15, 0.85):
         _circle(img, alpha, (pad + fx * Wf, pad + 0.58 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.35 * Wf, pad + 0.6 * H),
-            (pad + 0.65 * Wf, pad + 0.6 * H),
-            (pad + 0.65 * Wf, pad + 0.72 * H),
-            (pad + 0.35 * Wf, pad + 0.72 * H),
-        ],
-        (60, 60, 60),
-    )
+    _rect(img, alpha, pad + 0.35 * Wf, pad + 0.6 * H, pad + 0.65 * Wf, pad + 0.72 * H, (60, 60, 60))
     return img, alpha
 
 
@@ -420,7 +351,7 @@ def _truck_side(
     img, alpha, _, _ = _canvas(L, H)
     ground = pad + H
     r = 0.13 * H
-    _fill(img, alpha, [(pad, pad), (pad + 0.72 * L, pad), (pad + 0.72 * L, ground - r), (pad, ground - r)], cargo)
+    _rect(img, alpha, pad, pad, pad + 0.72 * L, ground - r, cargo)
     for i in range(1, 5):
         x = pad + 0.72 * L * i / 5
         _line(img, alpha, (x, pad + 0.05 * H), (x, ground - r - 0.05 * H), _shade(cargo, 0.75), max(1.0, 0.015 * L))
@@ -436,23 +367,8 @@ def _truck_side(
         ],
         cab,
     )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.8 * L, pad + 0.3 * H),
-            (pad + 0.92 * L, pad + 0.3 * H),
-            (pad + 0.97 * L, pad + 0.48 * H),
-            (pad + 0.8 * L, pad + 0.48 * H),
-        ],
-        (60, 45, 35),
-    )
-    _fill(
-        img,
-        alpha,
-        [(pad, ground - r - 0.05 * H), (pad + L, ground - r - 0.05 * H), (pad + L, ground - r), (pad, ground - r)],
-        (30, 30, 30),
-    )
+    _fill_frac(img, alpha, pad, L, H, ((0.8, 0.3), (0.92, 0.3), (0.97, 0.48), (0.8, 0.48)), (60, 45, 35))
+    _rect(img, alpha, pad, ground - r - 0.05 * H, pad + L, ground - r, (30, 30, 30))
     for fx in (0.12, 0.27, 0.86):
         _circle(img, alpha, (pad + fx * L, ground - r), r, (20, 20, 20))
         _circle(img, alpha, (pad + fx * L, ground - r), r * 0.45, (140, 140, 140))
@@ -464,53 +380,13 @@ def _truck_front(
 ) -> tuple[np.ndarray, np.ndarray]:
     img, alpha, _cw, _ch = _canvas(Wf, H)
     ground = pad + H
-    _fill(img, alpha, [(pad, pad), (pad + Wf, pad), (pad + Wf, pad + 0.3 * H), (pad, pad + 0.3 * H)], cargo)
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.04 * Wf, pad + 0.3 * H),
-            (pad + 0.96 * Wf, pad + 0.3 * H),
-            (pad + 0.96 * Wf, ground - 0.08 * H),
-            (pad + 0.04 * Wf, ground - 0.08 * H),
-        ],
-        cab,
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.1 * Wf, pad + 0.35 * H),
-            (pad + 0.9 * Wf, pad + 0.35 * H),
-            (pad + 0.9 * Wf, pad + 0.6 * H),
-            (pad + 0.1 * Wf, pad + 0.6 * H),
-        ],
-        (60, 45, 35),
-    )
-    _fill(
-        img,
-        alpha,
-        [
-            (pad + 0.3 * Wf, pad + 0.7 * H),
-            (pad + 0.7 * Wf, pad + 0.7 * H),
-            (pad + 0.7 * Wf, pad + 0.85 * H),
-            (pad + 0.3 * Wf, pad + 0.85 * H),
-        ],
-        (50, 50, 50),
-    )
+    _rect(img, alpha, pad, pad, pad + Wf, pad + 0.3 * H, cargo)
+    _rect(img, alpha, pad + 0.04 * Wf, pad + 0.3 * H, pad + 0.96 * Wf, ground - 0.08 * H, cab)
+    _rect(img, alpha, pad + 0.1 * Wf, pad + 0.35 * H, pad + 0.9 * Wf, pad + 0.6 * H, (60, 45, 35))
+    _rect(img, alpha, pad + 0.3 * Wf, pad + 0.7 * H, pad + 0.7 * Wf, pad + 0.85 * H, (50, 50, 50))
     for fx in (0.12, 0.88):
         _circle(img, alpha, (pad + fx * Wf, pad + 0.78 * H), max(1.0, 0.06 * Wf), (200, 230, 240))
-        _fill(
-            img,
-            alpha,
-            [
-                (pad + (fx - 0.08) * Wf, ground - 0.1 * H),
-                (pad + (fx + 0.08) * Wf, ground - 0.1 * H),
-                (pad + (fx + 0.08) * Wf, ground),
-                (pad + (fx - 0.08) * Wf, ground),
-            ],
-            (20, 20, 20),
-        )
+        _rect(img, alpha, pad + (fx - 0.08) * Wf, ground - 0.1 * H, pad + (fx + 0.08) * Wf, ground, (20, 20, 20))
     return img, alpha
 
 
