@@ -19,6 +19,7 @@ compare incident times with a tolerance of a few sample periods.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -246,6 +247,17 @@ def _intervals(flags: list[bool], times: list[float]) -> list[tuple[float, float
     return out
 
 
+def _episodes(flags: list[bool], times: list[float], need_s: float, cooldown_s: float) -> Iterator[tuple[float, float]]:
+    """The runs of ``flags`` a rule raises on: lasting ``need_s`` at least, and starting after the previous
+    one's end plus ``cooldown_s`` (within the cooldown the detector re-opens the same incident)."""
+    rearm = -math.inf
+    for s, e in _intervals(flags, times):
+        if e - s < need_s or s < rearm:
+            continue
+        yield s, e
+        rearm = e + cooldown_s
+
+
 @dataclass
 class _Paths:
     """What the expected incidents are computed from: frame times, each actor's ground point per frame."""
@@ -294,12 +306,8 @@ def _presences(rule: IntrusionRule | LoiteringRule, paths: _Paths) -> list[Expec
     out: list[ExpectedIncident] = []
     need = 0.0 if isinstance(rule, IntrusionRule) else rule.dwell_s
     for aid in paths.qualifying(rule.classes):
-        rearm = -math.inf
-        for s, e in _intervals(paths.inside(aid, rule.zone), paths.times):
-            if e - s < need or s < rearm:
-                continue
+        for s, _ in _episodes(paths.inside(aid, rule.zone), paths.times, need, rule.cooldown_s):
             out.append(ExpectedIncident(rule.name, rule.type, round(s + need, 3), zone=rule.zone, track_ids=(aid,)))
-            rearm = e + rule.cooldown_s
     return out
 
 
@@ -308,10 +316,7 @@ def _crowds(rule: CrowdingRule, paths: _Paths) -> list[ExpectedIncident]:
     times = paths.times
     members = {aid: paths.inside(aid, rule.zone) for aid in paths.qualifying(rule.classes)}
     crowded = [sum(m[i] for m in members.values()) >= rule.min_count for i in range(len(times))]
-    rearm = -math.inf
-    for s, e in _intervals(crowded, times):
-        if e - s < rule.min_duration_s or s < rearm:
-            continue
+    for s, _ in _episodes(crowded, times, rule.min_duration_s, rule.cooldown_s):
         t_inc = s + rule.min_duration_s
         i = min(range(len(times)), key=lambda k: abs(times[k] - t_inc))
         ids = tuple(sorted(aid for aid, m in members.items() if m[i]))
@@ -325,7 +330,6 @@ def _crowds(rule: CrowdingRule, paths: _Paths) -> list[ExpectedIncident]:
                 details={"count": len(ids)},
             )
         )
-        rearm = e + rule.cooldown_s
     return out
 
 
@@ -367,16 +371,12 @@ def _stalls(rule: StalledVehicleRule, paths: _Paths) -> list[ExpectedIncident]:
             stopped.append(
                 bool(p is not None and ok and (rule.zone is None or point_in_polygon(p, paths.zones[rule.zone])))
             )
-        rearm = -math.inf
-        for s, e in _intervals(stopped, paths.times):
-            if e - s < rule.stationary_s or s < rearm:
-                continue
+        for s, _ in _episodes(stopped, paths.times, rule.stationary_s, rule.cooldown_s):
             out.append(
                 ExpectedIncident(
                     rule.name, rule.type, round(s + rule.stationary_s, 3), zone=rule.zone, track_ids=(aid,)
                 )
             )
-            rearm = e + rule.cooldown_s
     return out
 
 
@@ -385,14 +385,10 @@ def _hazards(rule: FireSmokeRule, paths: _Paths) -> list[ExpectedIncident]:
     times = paths.times
     hazard = {aid: paths.inside(aid, rule.zone) for aid in paths.qualifying(rule.classes)}
     present = [any(h[i] for h in hazard.values()) for i in range(len(times))]
-    rearm = -math.inf
-    for s, e in _intervals(present, times):
-        if s < rearm:
-            continue
+    for s, _ in _episodes(present, times, 0.0, rule.cooldown_s):
         i = times.index(s)
         ids = tuple(sorted(aid for aid, h in hazard.items() if h[i]))
         out.append(ExpectedIncident(rule.name, rule.type, round(s, 3), zone=rule.zone, track_ids=ids))
-        rearm = e + rule.cooldown_s
     return out
 
 
