@@ -140,34 +140,42 @@ def _road(
     return [(x_bottom[0], h), (x_bottom[1], h), (x_horizon[1], hy), (x_horizon[0], hy)]
 
 
-def _village_entrance(
-    img: np.ndarray,
-    persp: Perspective,
-    rng: np.random.Generator,
-    cx: float,
-    vanish: float,
-    road_w: float,
-    soil: np.ndarray,
-    asphalt: np.ndarray,
-) -> None:
+@dataclass(frozen=True)
+class _Site:
+    """What a scene kind's painter draws with: the image, its perspective and random stream, the main road
+    (centre ``cx`` on the bottom row, vanishing point ``vanish``, half-width ``road_w`` at the bottom) and the
+    ground textures."""
+
+    img: np.ndarray
+    persp: Perspective
+    rng: np.random.Generator
+    cx: float
+    vanish: float
+    road_w: float
+    soil: np.ndarray
+    asphalt: np.ndarray
+
+
+def _village_entrance(site: _Site) -> None:
     """A village entrance: a road to the vanishing point, houses on both sides, a gate (paifang) across it."""
+    img, persp, rng = site.img, site.persp, site.rng
     height = img.shape[0]
     hy = persp.horizon_y
-    road = _road(persp, (cx - road_w, cx + road_w), (vanish - 4, vanish + 4))
-    _fill_region(img, road, soil if rng.random() < 0.4 else asphalt)
+    road = _road(persp, (site.cx - site.road_w, site.cx + site.road_w), (site.vanish - 4, site.vanish + 4))
+    _fill_region(img, road, site.soil if rng.random() < 0.4 else site.asphalt)
     # houses on both sides, far to near
     for side in (-1, 1):
         for frac in sorted(rng.uniform(0.08, 0.45, size=3)):
             y = hy + frac * (height - hy)
             ppm = persp.ppm(y)
-            x = vanish + side * (road_w * frac * 1.2 + rng.uniform(4, 8) * ppm)
+            x = site.vanish + side * (site.road_w * frac * 1.2 + rng.uniform(4, 8) * ppm)
             _house(img, persp, rng, x, y, -side)
     # village gate (paifang): two posts and a beam across the road
     yg = hy + rng.uniform(0.25, 0.35) * (height - hy)
     ppm = persp.ppm(yg)
     f = (yg - hy) / (height - hy)
-    half = (road_w * f + 6) * 1.05
-    gx = vanish + (cx - vanish) * f
+    half = (site.road_w * f + 6) * 1.05
+    gx = site.vanish + (site.cx - site.vanish) * f
     post = _vary(rng, (40, 40, 150), 15)
     for sx in (-1, 1):
         cv2.rectangle(
@@ -193,34 +201,26 @@ def _village_entrance(
     )
 
 
-def _crossroads(
-    img: np.ndarray,
-    persp: Perspective,
-    rng: np.random.Generator,
-    cx: float,
-    vanish: float,
-    road_w: float,
-    soil: np.ndarray,
-    asphalt: np.ndarray,
-) -> None:
+def _crossroads(site: _Site) -> None:
     """A crossroads: two asphalt roads, lane markings, houses at the far corners, a sign pole."""
+    img, persp, rng = site.img, site.persp, site.rng
     height, width = img.shape[:2]
     hy = persp.horizon_y
-    road = _road(persp, (cx - road_w * 0.8, cx + road_w * 0.8), (vanish - 3, vanish + 3))
-    _fill_region(img, road, asphalt)
+    road = _road(persp, (site.cx - site.road_w * 0.8, site.cx + site.road_w * 0.8), (site.vanish - 3, site.vanish + 3))
+    _fill_region(img, road, site.asphalt)
     yc = hy + rng.uniform(0.28, 0.4) * (height - hy)
     band = persp.ppm(yc) * rng.uniform(5, 7)
     _fill_region(
         img,
         [(0, yc - band * 0.45), (width, yc - band * 0.45), (width, yc + band * 0.55), (0, yc + band * 0.55)],
-        asphalt,
+        site.asphalt,
     )
     # lane markings
     for i in range(0, width, max(8, int(band))):
         cv2.line(img, (i, int(yc + band * 0.05)), (i + int(band * 0.5), int(yc + band * 0.05)), (220, 220, 220), 1)
     for frac in np.linspace(0.05, 1.0, 9):
         y0 = hy + frac * (height - hy)
-        x0 = vanish + (cx - vanish) * frac
+        x0 = site.vanish + (site.cx - site.vanish) * frac
         cv2.line(
             img,
             (int(x0), int(y0)),
@@ -230,25 +230,17 @@ def _crossroads(
         )
     for side in (-1, 1):
         y = hy + rng.uniform(0.08, 0.2) * (height - hy)
-        _house(img, persp, rng, vanish + side * rng.uniform(0.25, 0.4) * width, y, -side)
+        _house(img, persp, rng, site.vanish + side * rng.uniform(0.25, 0.4) * width, y, -side)
     # a pole with a sign near the corner
     yp = yc + band * 0.6
-    xp = cx + road_w * 0.9 * ((yp - hy) / (height - hy)) + 10
+    xp = site.cx + site.road_w * 0.9 * ((yp - hy) / (height - hy)) + 10
     ppm = persp.ppm(yp)
     cv2.rectangle(img, (int(xp), int(yp - 5 * ppm)), (int(xp + 0.15 * ppm) + 1, int(yp)), (80, 80, 80), -1)
 
 
-def _riverbank(
-    img: np.ndarray,
-    persp: Perspective,
-    rng: np.random.Generator,
-    cx: float,
-    vanish: float,
-    road_w: float,
-    soil: np.ndarray,
-    asphalt: np.ndarray,
-) -> None:
+def _riverbank(site: _Site) -> None:
     """A riverbank: water across the view, reeds along it, an embankment path in the foreground."""
+    img, persp, rng = site.img, site.persp, site.rng
     height, width = img.shape[:2]
     hy = persp.horizon_y
     yr0 = hy + rng.uniform(0.12, 0.2) * (height - hy)
@@ -261,7 +253,7 @@ def _riverbank(
     _fill_region(
         img,
         [(0, yp), (width, yp + tilt), (width, yp + tilt + 0.22 * (height - hy)), (0, yp + 0.2 * (height - hy))],
-        soil,
+        site.soil,
     )
     # reeds along the water
     for x in rng.uniform(0, width, size=40):
@@ -276,21 +268,13 @@ def _riverbank(
         )
 
 
-def _school_gate(
-    img: np.ndarray,
-    persp: Perspective,
-    rng: np.random.Generator,
-    cx: float,
-    vanish: float,
-    road_w: float,
-    soil: np.ndarray,
-    asphalt: np.ndarray,
-) -> None:
+def _school_gate(site: _Site) -> None:
     """A school gate: a road across the view, the school wall with its gate, a zebra crossing."""
+    img, persp, rng = site.img, site.persp, site.rng
     height, width = img.shape[:2]
     hy = persp.horizon_y
-    road = _road(persp, (-width * 0.2, width * 1.2), (vanish - width * 0.6, vanish + width * 0.6))
-    _fill_region(img, road, asphalt)
+    road = _road(persp, (-width * 0.2, width * 1.2), (site.vanish - width * 0.6, site.vanish + width * 0.6))
+    _fill_region(img, road, site.asphalt)
     yw = hy + rng.uniform(0.12, 0.2) * (height - hy)
     ppm = persp.ppm(yw)
     wall_h = 2.6 * ppm
@@ -365,7 +349,7 @@ def render_background(kind: str, width: int, height: int, seed: int) -> tuple[np
     road_w = width * rng.uniform(0.30, 0.42)
     scene = _SCENES.get(kind)
     if scene is not None:
-        scene(img, persp, rng, cx, vanish, road_w, soil, asphalt)
+        scene(_Site(img, persp, rng, cx, vanish, road_w, soil, asphalt))
     # scattered trees near the horizon and at the sides
     for _ in range(int(rng.integers(4, 10))):
         y = hy + rng.uniform(0.01, 0.25) * (height - hy)
