@@ -29,3 +29,10 @@ def unprocessable(message: str, *loc: str | int, kind: str = "invalid_request") 
 
 
 UNAUTHORIZED = problem("missing, invalid or expired token")
+
+CENTRE_MANAGER_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem("missing or invalid token"),
+    403: problem("engineers and admins only, for a centre in their subtree"),
+    404: problem("unknown centre"),
+}
+"""What a route for engineers and admins acting on a centre (``CameraManager`` + ``check_centre``) answers."""

@@ -202,6 +202,20 @@ class ServiceCore(ChangeFeed):
         """May ``actor`` see incidents owned by ``centre_id``? (its home centre's subtree; admins see all)."""
         return actor.role is Role.admin or self.tree.in_subtree(centre_id, of=actor.centre_id)
 
+    def list_root(self, viewer: Actor | None, centre_id: str | None) -> str | None:
+        """The centre whose subtree a viewer's incident list covers: ``centre_id`` if the viewer may see it
+        (Forbidden otherwise), by default the viewer's own centre; None (everything) for an admin or no
+        viewer without ``centre_id``. NotFound for an unknown centre."""
+        centre = centre_id
+        if viewer is not None and viewer.role is not Role.admin:
+            if centre is None:
+                centre = viewer.centre_id
+            elif not self.can_see(viewer, centre):
+                raise Forbidden(f"centre {centre} is outside {viewer.centre_id}'s area")
+        if centre is not None and centre not in self.tree:
+            raise NotFound(f"unknown centre {centre!r}")
+        return centre
+
     def check_may(self, actor: Actor, action: Action, row: IncidentRow | IncidentView) -> None:
         """Raise :class:`Forbidden` unless ``actor`` may take ``action`` on the incident."""
         if actor is SYSTEM:

@@ -101,15 +101,8 @@ class QueriesMixin(ServiceCore):
         if not 1 <= limit <= 500:
             raise InvalidRequest(f"limit must be 1..500, got {limit}")
         q = select(IncidentRow)
-        centre = f.centre_id
-        if viewer is not None and viewer.role is not Role.admin:
-            if centre is None:
-                centre = viewer.centre_id
-            elif not self.can_see(viewer, centre):
-                raise Forbidden(f"centre {centre} is outside {viewer.centre_id}'s area")
+        centre = self.list_root(viewer, f.centre_id)
         if centre is not None:
-            if centre not in self.tree:
-                raise NotFound(f"unknown centre {centre!r}")
             q = q.where(IncidentRow.owner_centre_id.in_(self.tree.subtree(centre)))
         q = q.where(*filter_conditions(f))
         if f.rules:

@@ -29,7 +29,7 @@ from xueliang.contracts import Severity
 from xueliang.dispatch.conditions import filter_conditions
 from xueliang.dispatch.models import CameraRow, EscalationRow, IncidentRow
 from xueliang.dispatch.views import IncidentFilterFields, IncidentView
-from xueliang.dispatch.workflow import Actor, Forbidden, InvalidRequest, NotFound, Role, State, allowed_actions
+from xueliang.dispatch.workflow import Actor, InvalidRequest, Role, State, allowed_actions
 
 CLOSED_STATES = (State.closed.value, State.rejected.value)
 SEVERITY_RANK = {"critical": 0, "major": 1, "serious": 2, "general": 3}
@@ -82,14 +82,7 @@ class _Scope:
     """The viewer's visible owners and 'my centre' for the escalated-to-me rank."""
 
     def __init__(self, service: Any, query: WallQuery, viewer: Actor | None) -> None:
-        centre = query.centre_id
-        if viewer is not None and viewer.role is not Role.admin:
-            if centre is None:
-                centre = viewer.centre_id
-            elif not service.can_see(viewer, centre):
-                raise Forbidden(f"centre {centre} is outside {viewer.centre_id}'s area")
-        if centre is not None and centre not in service.tree:
-            raise NotFound(f"unknown centre {centre!r}")
+        centre = service.list_root(viewer, query.centre_id)
         self.owners: list[str] | None = None if centre is None else sorted(service.tree.subtree(centre))
         self.me: str | None = None if viewer is None or viewer.role is Role.admin else viewer.centre_id
         # 网格员: their wall is the cases dispatched to them, wherever they are owned

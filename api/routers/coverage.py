@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xueliang.api.access import check_centre
 from xueliang.api.deps import CameraManager, ClockDep, ServiceDep, SettingsDep, StoreDep, now_from
-from xueliang.api.errors import problem, unprocessable
+from xueliang.api.errors import CENTRE_MANAGER_ERRORS, problem, unprocessable
 from xueliang.api.routers.map import LayerInfo, save_layer
 from xueliang.config import Settings
 from xueliang.config._base import Identifier
@@ -120,9 +120,7 @@ def layer_features(recommended: dict[str, Any], blind: dict[str, Any]) -> dict[s
     "/plan",
     response_model=CoveragePlanResult,
     responses={
-        401: problem("missing or invalid token"),
-        403: problem("engineers and admins only, for a centre in their subtree"),
-        404: problem("unknown centre"),
+        **CENTRE_MANAGER_ERRORS,
         422: {"description": "invalid input or an unreachable goal (the planner's message)"},
         503: problem("the coverage extra (scipy, shapely, pyproj) is not installed"),
     },
@@ -257,9 +255,7 @@ def _jobs(request: Request) -> _Jobs:
     response_model=PlanJob,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        401: problem("missing or invalid token"),
-        403: problem("engineers and admins only, for a centre in their subtree"),
-        404: problem("unknown centre"),
+        **CENTRE_MANAGER_ERRORS,
         422: {"description": "invalid input (checked before the job starts)"},
         429: problem("two plans are running already"),
         503: problem("the coverage extra is not installed"),

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from xueliang.api.access import check_centre, sees_centre
 from xueliang.api.deps import CameraManager, ClockDep, CurrentUser, ServiceDep, SettingsDep, StoreDep, now_from
-from xueliang.api.errors import problem, unprocessable
+from xueliang.api.errors import CENTRE_MANAGER_ERRORS, problem, unprocessable
 from xueliang.api.models import MapLayerRow
 from xueliang.api.schemas import Feature, FeatureCollection, Geometry, IdPath
 from xueliang.config.cameras import GeoPlacement
@@ -128,9 +128,7 @@ def list_layers(user: CurrentUser, service: ServiceDep, store: StoreDep) -> list
     "/layers/{name}",
     response_model=LayerInfo,
     responses={
-        401: problem("missing or invalid token"),
-        403: problem("engineers and admins only, for a centre in their subtree"),
-        404: problem("unknown centre"),
+        **CENTRE_MANAGER_ERRORS,
         422: {"description": "not a FeatureCollection of coverage | blind | candidate features"},
     },
 )
