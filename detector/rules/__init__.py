@@ -36,16 +36,8 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+from xueliang.config import rules as rule_config
 from xueliang.config.cameras import CameraConfig
-from xueliang.config.rules import (
-    AbandonedObjectRule,
-    CrowdingRule,
-    FireSmokeRule,
-    IntrusionRule,
-    LineCrossingRule,
-    LoiteringRule,
-    StalledVehicleRule,
-)
 from xueliang.detector.rules.episodes import UPDATE_INTERVAL_S, EpisodeBook
 from xueliang.detector.rules.fire_smoke import FireSmokeRunner
 from xueliang.detector.rules.frames import FrameView, RawDetection, RuleEvent, TrackedObject
@@ -80,13 +72,13 @@ __all__ = [
 
 
 RUNNERS: dict[type, type[RuleRunner]] = {
-    IntrusionRule: IntrusionRunner,
-    LoiteringRule: LoiteringRunner,
-    CrowdingRule: CrowdingRunner,
-    LineCrossingRule: LineCrossingRunner,
-    StalledVehicleRule: StationaryRunner,
-    AbandonedObjectRule: StationaryRunner,
-    FireSmokeRule: FireSmokeRunner,
+    rule_config.IntrusionRule: IntrusionRunner,
+    rule_config.LoiteringRule: LoiteringRunner,
+    rule_config.CrowdingRule: CrowdingRunner,
+    rule_config.LineCrossingRule: LineCrossingRunner,
+    rule_config.StalledVehicleRule: StationaryRunner,
+    rule_config.AbandonedObjectRule: StationaryRunner,
+    rule_config.FireSmokeRule: FireSmokeRunner,
 }
 
 
