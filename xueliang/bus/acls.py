@@ -90,7 +90,7 @@ def apply(bus: object, users: Mapping[str, str], topics: Topics, groups: Mapping
                     resource_pattern=ResourcePattern(rtype, g.name),
                 )
             )
-    result = bus._admin_call("create ACLs", lambda a: a.create_acls(acls))  # type: ignore[attr-defined]  # ACLs: Kafka only
+    result = bus.admin.call("create ACLs", lambda a: a.create_acls(acls))  # type: ignore[attr-defined]  # ACLs: Kafka only
     failed = result.get("failed") or []
     if failed:
         raise RuntimeError(f"{len(failed)} ACLs were refused, first: {failed[0]!r}")
@@ -127,7 +127,7 @@ def _wait_visible(bus: object, acls: list[Any], timeout_s: float = 15.0) -> None
     )
     deadline = time.monotonic() + timeout_s
     while True:
-        found, _err = bus._admin_call("describe ACLs", lambda a: a.describe_acls(flt))  # type: ignore[attr-defined]  # ACLs: Kafka only
+        found, _err = bus.admin.call("describe ACLs", lambda a: a.describe_acls(flt))  # type: ignore[attr-defined]  # ACLs: Kafka only
         have = {
             (a.principal, a.operation, a.resource_pattern.resource_type, a.resource_pattern.resource_name)
             for a in found
