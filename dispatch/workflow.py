@@ -26,6 +26,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from xueliang.errors import Forbidden, InvalidRequest, NotFound, StaleRevision, WorkflowError
+from xueliang.ranked import RankedStrEnum
 from xueliang.roles import SYSTEM, Actor, Role
 
 __all__ = [  # errors and roles live in neutral modules; re-exported for dispatch's callers
@@ -75,17 +76,13 @@ class State(StrEnum):
         return self in (State.reported, State.escalated)
 
 
-class SlaFlag(StrEnum):
+class SlaFlag(RankedStrEnum):
     """A supervision (督办) flag on an incident's SLA clock: yellow at ``warn_share`` of the window,
-    red once overdue. A flag, not a state: it never changes what may be done."""
+    red once overdue. A flag, not a state: it never changes what may be done. Ranked in this order."""
 
     none = "none"
     yellow = "yellow"
     red = "red"
-
-    @property
-    def rank(self) -> int:
-        return list(SlaFlag).index(self)
 
     @classmethod
     def worst(cls, *flags: str) -> SlaFlag:

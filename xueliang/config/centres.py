@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import StrEnum
 
 from pydantic import Field, model_validator
 
 from xueliang.config._base import Identifier, StrictModel
+from xueliang.ranked import RankedStrEnum
 
 
-class Tier(StrEnum):
+class Tier(RankedStrEnum):
     city = "city"
     county = "county"
     township = "township"
@@ -18,7 +18,8 @@ class Tier(StrEnum):
 
     @property
     def depth(self) -> int:
-        return list(Tier).index(self)
+        """Levels below the city: 0 for the city, 3 for a village."""
+        return self.rank
 
 
 class Centre(StrictModel):
