@@ -38,7 +38,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -116,7 +118,7 @@ def ingest(
     return sum(r.published for r in runners)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the test clips")
     ap.add_argument("--repeat", type=int, default=3)
@@ -131,20 +133,24 @@ def main() -> int:
     )
     ap.add_argument("--linger-ms", type=int, default=None, help="Kafka producer linger (default: the bus config's)")
     ap.add_argument("--opencv-threads", type=int, default=1, help="cv2.setNumThreads (1: per-core figures)")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    return ap.parse_args(argv)
 
-    cv2.setNumThreads(args.opencv_threads)
+
+def make_clips(seconds: float) -> dict[str, Path]:
+    """The 576p and 1080p H.264 clips, after paying the one-time costs any long-running worker pays at
+    start, not per frame (OpenCV builds its Lab tables on the first conversion, ~0.5 s)."""
     src = vtest_avi()
-    # one-time costs paid by any long-running worker at start, not per frame: OpenCV builds its
-    # Lab tables on the first conversion (~0.5 s)
     warm = cv2.VideoCapture(str(src)).read()[1]
     measure(warm)
-    clips = {
-        "576p": encode_h264(src, fps=25, gop=25, seconds=args.seconds, name="bench576"),
-        "1080p": encode_h264(src, fps=25, gop=25, width=1920, height=1080, seconds=args.seconds, name="bench1080"),
+    return {
+        "576p": encode_h264(src, fps=25, gop=25, seconds=seconds, name="bench576"),
+        "1080p": encode_h264(src, fps=25, gop=25, width=1920, height=1080, seconds=seconds, name="bench1080"),
     }
-    if args.kafka:
+
+
+def make_bus(kafka: str | None, linger_ms: int | None):  # type: ignore[no-untyped-def]
+    """The embedded bus, or Kafka at ``kafka`` with topics of a fresh prefix; its topics created."""
+    if kafka:
         from xueliang.bus.kafka import KafkaBus
         from xueliang.config.bus import KafkaBusConfig
 
@@ -156,51 +162,45 @@ def main() -> int:
             dead_letters=f"{prefix}.dlq",
             camera_registry=f"{prefix}.registry",
         )
-        extra = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
-        bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[args.kafka], topics=topics, **extra))
+        extra = {} if linger_ms is None else {"linger_ms": linger_ms}
+        bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[kafka], topics=topics, **extra))
     else:
         topics = Topics()
         bus = MemoryBus()
     bus.ensure_topics(topic_specs(topics, FRAME_PARTITIONS))
+    return bus, topics
 
-    rates = [float(x) for x in args.sample_fps.split(",")]
-    n_cams = args.cameras
-    results: dict[str, dict[str, float]] = {}
-    for name, clip in clips.items():
-        frames = raw_decode(clip, convert=False) * n_cams
-        cases = {
-            "decode": lambda c=clip: sum(raw_decode(c, True) for _ in range(n_cams)),
-            "grab": lambda c=clip: sum(raw_decode(c, False) for _ in range(n_cams)),
-            **{f"ingest@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics, cameras=n_cams)) for r in rates},
-            **{f"pyav@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics, "pyav", n_cams)) for r in rates},
-            "keyframes@1": lambda c=clip: ingest(c, 1.0, True, bus, topics, cameras=n_cams),
-        }
-        cpu: dict[str, list[float]] = {k: [] for k in cases}
-        ratios: dict[str, list[float]] = {k: [] for k in cases}
-        published: dict[str, int] = {}
-        for _ in range(args.repeat):  # one round = every case once; ratios pair each case with its round's decode
-            for case, fn in cases.items():
-                t, n = cpu_of(fn)
-                cpu[case].append(t)
-                if "@" in case:
-                    published[case] = n
-            for case in cases:
-                ratios[case].append(cpu[case][-1] / cpu["decode"][-1])
-        med = {k: statistics.median(v) for k, v in cpu.items()}
-        results[name] = {
-            "stream_frames": frames,
-            "cpu_s": {k: round(v, 3) for k, v in med.items()},
-            "fps_per_core": {k: round(frames / v, 1) for k, v in med.items()},
-            "ratio_to_decode": {k: round(statistics.median(v), 3) for k, v in ratios.items()},
-            "ratio_range": {k: [round(min(v), 3), round(max(v), 3)] for k, v in ratios.items()},
-            "ratio_to_grab": {k: round(v / med["grab"], 3) for k, v in med.items()},
-            "published": published,
-        }
-    bus.close()
 
+def bench_clip(cases: dict[str, Callable[[], int]], repeat: int, frames: int) -> dict[str, Any]:
+    """CPU of every case over ``repeat`` rounds (one round = every case once; ratios pair each case
+    with its round's decode), as medians, rates and ratios."""
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
+    ratios: dict[str, list[float]] = {k: [] for k in cases}
+    published: dict[str, int] = {}
+    for _ in range(repeat):
+        for case, fn in cases.items():
+            t, n = cpu_of(fn)
+            cpu[case].append(t)
+            if "@" in case:
+                published[case] = n
+        for case in cases:
+            ratios[case].append(cpu[case][-1] / cpu["decode"][-1])
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    return {
+        "stream_frames": frames,
+        "cpu_s": {k: round(v, 3) for k, v in med.items()},
+        "fps_per_core": {k: round(frames / v, 1) for k, v in med.items()},
+        "ratio_to_decode": {k: round(statistics.median(v), 3) for k, v in ratios.items()},
+        "ratio_range": {k: [round(min(v), 3), round(max(v), 3)] for k, v in ratios.items()},
+        "ratio_to_grab": {k: round(v / med["grab"], 3) for k, v in med.items()},
+        "published": published,
+    }
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     print(
-        f"\ningest bench: {args.seconds:.0f} s clips of vtest.avi, H.264 25 fps GOP 25, {n_cams} camera(s) in one worker, "
-        f"median of {args.repeat} rounds, "
+        f"\ningest bench: {args.seconds:.0f} s clips of vtest.avi, H.264 25 fps GOP 25, {args.cameras} camera(s) in one "
+        f"worker, median of {args.repeat} rounds, "
         f"bus: {'kafka ' + args.kafka if args.kafka else 'embedded'}; {os.cpu_count()} CPUs, "
         f"load {os.getloadavg()[0]:.1f}, OpenCV threads {args.opencv_threads}, decoder threads {DECODE_THREADS}"
     )
@@ -214,6 +214,28 @@ def main() -> int:
         print(f"{name:6s} " + " ".join(f"{r['fps_per_core'][c]:8.0f} ({r['ratio_to_decode'][c]:.2f})" for c in cols))
         spans = (f"{r['ratio_range'][c][0]:.2f}-{r['ratio_range'][c][1]:.2f}" for c in cols)
         print(f"{'':6s} " + " ".join(f"{span:>13s}" for span in spans))
+
+
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    cv2.setNumThreads(args.opencv_threads)
+    clips = make_clips(args.seconds)
+    bus, topics = make_bus(args.kafka, args.linger_ms)
+    rates = [float(x) for x in args.sample_fps.split(",")]
+    n_cams = args.cameras
+    results: dict[str, dict[str, Any]] = {}
+    for name, clip in clips.items():
+        cases: dict[str, Callable[[], int]] = {
+            "decode": lambda c=clip: sum(raw_decode(c, True) for _ in range(n_cams)),
+            "grab": lambda c=clip: sum(raw_decode(c, False) for _ in range(n_cams)),
+            **{f"ingest@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics, cameras=n_cams)) for r in rates},
+            **{f"pyav@{r:g}": (lambda c=clip, r=r: ingest(c, r, False, bus, topics, "pyav", n_cams)) for r in rates},
+            "keyframes@1": lambda c=clip: ingest(c, 1.0, True, bus, topics, cameras=n_cams),
+        }
+        results[name] = bench_clip(cases, args.repeat, raw_decode(clip, convert=False) * n_cams)
+    bus.close()
+    report(args, results)
     if args.json:
         args.json.write_text(
             json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
