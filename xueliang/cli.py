@@ -28,8 +28,11 @@ from xueliang.config import ConfigError, Settings, StoreConfig, load_config
 from xueliang.log import setup_logging
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from xueliang.bus import Bus
     from xueliang.dispatch.store import Store
+    from xueliang.runtime import Runnable
 
 log = logging.getLogger("xueliang")
 DEFAULT_CONFIG = os.environ.get("XL_CONFIG", "xueliang.yaml")
@@ -79,37 +82,39 @@ def _metrics_server(settings: Settings, bus: Bus | None = None, store: Store | N
         log.info("metrics on :%d/metrics", settings.metrics.port)
 
 
+def _run_stage(name: str, run: Runnable, *closers: Callable[[], object]) -> int:
+    """Run one stage until SIGINT/SIGTERM, then close ``closers`` (last first)."""
+    from xueliang.runtime import Lifecycle
+
+    life = Lifecycle()
+    life.add(name, run)
+    for close in closers:
+        life.close_after(close)
+    return life.run_forever()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from xueliang.ingest.worker import IngestWorker
-    from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
     bus = _bus(settings)
     _metrics_server(settings, bus)
     worker = IngestWorker(settings, bus, worker_id=args.worker_id, camera_ids=args.camera or None)
-    life = Lifecycle()
-    life.add("ingest", worker.run)
-    life.close_after(bus.close)
-    return life.run_forever()
+    return _run_stage("ingest", worker.run, bus.close)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from xueliang.detector.worker import DetectorWorker
-    from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
     bus = _bus(settings)
     _metrics_server(settings, bus)
     worker = DetectorWorker(settings, bus, worker_id=args.worker_id, group_id=args.group)
-    life = Lifecycle()
-    life.add("detect", worker.run)
-    life.close_after(bus.close)
-    return life.run_forever()
+    return _run_stage("detect", worker.run, bus.close)
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from xueliang.dispatch.worker import Dispatcher
-    from xueliang.runtime import Lifecycle
 
     settings = _settings(args.config)
     store = _store(settings, args.store_url)  # a bad store URL fails before any broker connection
@@ -117,11 +122,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     _metrics_server(settings, bus, store)
     log.info("dispatcher: store %s, bus %s", store.masked_url, settings.bus.type)
     dispatcher = Dispatcher(settings, bus, store, group_id=args.group)
-    life = Lifecycle()
-    life.add("dispatch", dispatcher.run)
-    life.close_after(bus.close)
-    life.close_after(store.dispose)
-    return life.run_forever()
+    return _run_stage("dispatch", dispatcher.run, bus.close, store.dispose)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
