@@ -154,14 +154,7 @@ def make_bus(kafka: str | None, linger_ms: int | None):  # type: ignore[no-untyp
         from xueliang.bus.kafka import KafkaBus
         from xueliang.config.bus import KafkaBusConfig
 
-        prefix = f"bench-{uuid.uuid4().hex[:6]}"
-        topics = Topics(
-            frames=f"{prefix}.frames",
-            incidents=f"{prefix}.incidents",
-            camera_health=f"{prefix}.health",
-            dead_letters=f"{prefix}.dlq",
-            camera_registry=f"{prefix}.registry",
-        )
+        topics = Topics().with_prefix(f"bench-{uuid.uuid4().hex[:6]}")
         extra = {} if linger_ms is None else {"linger_ms": linger_ms}
         bus = KafkaBus(KafkaBusConfig(bootstrap_servers=[kafka], topics=topics, **extra))
     else:

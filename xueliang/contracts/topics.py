@@ -20,6 +20,10 @@ class Topics(BaseModel):
     dead_letters: str = "xl.dead-letters"
     camera_registry: str = "xl.camera-registry"
 
+    def with_prefix(self, prefix: str) -> Topics:
+        """These names behind ``prefix.`` (a site's, or a test's or benchmark's private set)."""
+        return Topics(**{k: f"{prefix}.{v}" for k, v in self.model_dump().items()})
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
