@@ -13,9 +13,10 @@ import argparse
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import yaml
@@ -25,6 +26,9 @@ from xueliang.config.cameras import CameraConfig
 from xueliang.contracts import Incident
 from xueliang.geometry import as_box
 from xueliang.scenes.scenario import Scenario, load_scenario, public_scenarios
+
+if TYPE_CHECKING:
+    from xueliang.detector.worker import DetectorWorker
 
 DEFAULT_SAMPLE_FPS = 4.0
 # capture time of the first scenario's t=0: fixed (reproducible ids) and in the past (the frame contract
@@ -54,6 +58,17 @@ def scenario_frames(scenario: Scenario, seed: int, sample_fps: float) -> Iterabl
         yield f.t, f.image
 
 
+class Expected(Protocol):
+    """An expected incident: the rule that should raise it and when (seconds after the source's t=0);
+    the scene generator's ``ExpectedIncident`` and the real-footage labels both fit."""
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def start_s(self) -> float: ...
+
+
 @dataclass
 class RuleScore:
     expected: int = 0
@@ -66,6 +81,8 @@ class RuleScore:
 class Evaluation:
     rules: dict[tuple[str, str], RuleScore]  # (scenario, rule) → score
     unmatched: list[str]
+    # each match: (scenario, rule, expected start, moment raised), seconds after the scenario's t=0
+    matches: list[tuple[str, str, float, float]] = field(default_factory=list)
 
     def totals(self) -> RuleScore:
         t = RuleScore()
@@ -86,8 +103,9 @@ class Evaluation:
         t = self.totals()
         return t.matched / t.raised if t.raised else 1.0
 
-    def table(self) -> str:
-        lines = ["| scenario | rule | expected | raised | matched | max |Δt| s |", "|---|---|---|---|---|---|"]
+    def table(self, source: str = "scenario") -> str:
+        """The markdown table; ``source`` names the first column (a scenario, a real clip)."""
+        lines = [f"| {source} | rule | expected | raised | matched | max |Δt| s |", "|---|---|---|---|---|---|"]
         for (sc, rule), s in sorted(self.rules.items()):
             dt = f"{max(abs(o) for o in s.offsets):.2f}" if s.offsets else "-"
             lines.append(f"| {sc} | {rule} | {s.expected} | {s.raised} | {s.matched} | {dt} |")
@@ -101,13 +119,14 @@ class Evaluation:
 
 
 def score(
-    expected: dict[str, list],
+    expected: Mapping[str, Sequence[Expected]],
     incidents: Sequence[Incident],
-    t0: dict[str, float],
-    camera_of: dict[str, str],
+    t0: Mapping[str, float],
+    camera_of: Mapping[str, str],
     tolerance_s: float = 2.0,
 ) -> Evaluation:
-    """``expected``: scenario → ExpectedIncident list; ``t0``: scenario → capture time of scene t=0."""
+    """``expected``: scenario (or clip) → expected incidents; ``t0``: scenario → capture time of its t=0;
+    ``camera_of``: scenario → the id of the camera that shows it."""
     first: dict[str, Incident] = {}
     for inc in incidents:
         if inc.id not in first or inc.revision < first[inc.id].revision:
@@ -123,7 +142,8 @@ def score(
     for sc, exp in expected.items():
         for e in exp:
             rules[(sc, e.rule)].expected += 1
-    unmatched = []
+    unmatched: list[str] = []
+    matches: list[tuple[str, str, float, float]] = []
     for key in set(raised) | {k for k in rules}:
         got = sorted(raised.get(key, []))
         rules[key].raised = len(got)
@@ -137,6 +157,7 @@ def score(
             used_w.add(wi)
             rules[key].matched += 1
             rules[key].offsets.append(got[gi][0] - want[wi])
+            matches.append((key[0], key[1], want[wi], got[gi][0]))
         unmatched += [
             f"{key[0]}/{key[1]}: raised at {got[i][0]:.2f}s, nothing expected near"
             for i in range(len(got))
@@ -145,7 +166,7 @@ def score(
         unmatched += [
             f"{key[0]}/{key[1]}: expected at {want[i]:.2f}s, not raised" for i in range(len(want)) if i not in used_w
         ]
-    return Evaluation(dict(rules), unmatched)
+    return Evaluation(dict(rules), unmatched, sorted(matches))
 
 
 def render(scenario: Scenario, seed: int, sample_fps: float, quality: int = 90) -> list[tuple[float, bytes, list]]:
@@ -222,6 +243,20 @@ def oracle_incidents(
     return out
 
 
+def run_worker(worker: DetectorWorker, n_frames: int) -> float:
+    """Run ``worker`` in a thread until it has handled ``n_frames`` published frames, then stop it;
+    returns the wall time in seconds."""
+    stop = threading.Event()
+    th = threading.Thread(target=worker.run, args=(stop,))
+    started = time.perf_counter()
+    th.start()
+    while sum(worker.done.values()) < n_frames:
+        time.sleep(0.1)
+    stop.set()
+    th.join()
+    return time.perf_counter() - started
+
+
 def read_incidents(bus: Bus, topic: str, group: str, idle_s: float = 2.0) -> list[Incident]:
     consumer = bus.consumer(group, [topic], offset_reset="earliest", client_id=group)
     out: list[Incident] = []
@@ -284,14 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         n += publish_frames(
             prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps), t0[name]
         )
-    stop = threading.Event()
-    th = threading.Thread(target=worker.run, args=(stop,))
-    started = time.perf_counter()
-    th.start()
-    while sum(worker.done.values()) < n:
-        time.sleep(0.1)
-    stop.set()
-    th.join()
+    wall = run_worker(worker, n)
     incidents = read_incidents(bus, settings.bus.topics.incidents, "eval-reader", idle_s=0.5)
     ev = score(
         {name: expected_incidents(sc) for name, sc in scenarios.items()},
@@ -301,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(ev.table())
     zoom = f", {worker.stats.zoom_crops} zoom crops" if worker.stats.zoom_crops else ""
-    print(f"{n} frames, {worker.stats.frames_inferred} inferred{zoom}, {time.perf_counter() - started:.1f}s")
+    print(f"{n} frames, {worker.stats.frames_inferred} inferred{zoom}, {wall:.1f}s")
     for line in ev.unmatched:
         print("  ", line)
 

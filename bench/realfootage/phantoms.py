@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +79,7 @@ def run(clips: list[str], minutes: float, fps: float, backend: dict[str, Any]) -
     from xueliang.config.cameras import CameraConfig
     from xueliang.contracts import Incident, topic_specs
     from xueliang.detector import metrics
-    from xueliang.detector.evaluate import read_incidents
+    from xueliang.detector.evaluate import read_incidents, run_worker
     from xueliang.detector.testing import minimal_settings, publish_frames
     from xueliang.detector.tracking import ByteTracker
     from xueliang.detector.worker import DetectorWorker
@@ -119,16 +118,10 @@ def run(clips: list[str], minutes: float, fps: float, backend: dict[str, Any]) -
             return original_update(tracker, dets, ts)
 
         ByteTracker.update = counting_update  # type: ignore[method-assign]
-        stop = threading.Event()
-        th = threading.Thread(target=worker.run, args=(stop,))
-        started = time.perf_counter()
-        th.start()
-        while sum(worker.done.values()) < n:
-            time.sleep(0.1)
-        stop.set()
-        th.join()
-        ByteTracker.update = original_update  # type: ignore[method-assign]
-        wall = time.perf_counter() - started
+        try:
+            wall = run_worker(worker, n)
+        finally:
+            ByteTracker.update = original_update  # type: ignore[method-assign]
         incidents: dict[str, Incident] = {}
         for inc in read_incidents(bus, settings.bus.topics.incidents, f"phantoms-{clip}", idle_s=0.5):
             incidents[inc.id] = inc
