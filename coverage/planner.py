@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from xueliang.coverage.errors import CoverageInputError
@@ -35,13 +33,13 @@ from xueliang.coverage.geo import (
     sample_geometry,
 )
 from xueliang.coverage.model import CoverageSolution, MaxCoverage
+from xueliang.coverage.report import build_report
 from xueliang.coverage.terrain import DEM, STANDARD_REFRACTION_CC
 from xueliang.coverage.visibility import (
     Buildings,
     Scene,
     camera_coverage,
     candidate_coverage,
-    sector_polygon,
 )
 
 DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = {
@@ -268,35 +266,6 @@ def load_dem(dem: str | Path | DEM | None, frame: LocalFrame, opts: PlanOptions)
     return dem.to_crs(frame.crs, opts.dem_resolution_m)
 
 
-def _clusters(xy: np.ndarray, dist: float) -> np.ndarray:
-    if len(xy) == 0:
-        return np.zeros(0, dtype=np.int64)
-    pairs = cKDTree(xy).query_pairs(dist, output_type="ndarray")
-    g = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(xy), len(xy)))
-    _, lab = connected_components(g, directed=False)
-    return lab
-
-
-def _share(num: float, den: float) -> float:
-    return float(num / den) if den > 0 else 1.0
-
-
-def _kpis(keys: np.ndarray, w: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in sorted(set(keys.tolist())):
-        s = keys == key
-        tot = float(w[s].sum())
-        b, a = float(w[s & before].sum()), float(w[s & after].sum())
-        out[key] = {
-            "weight": tot,
-            "covered_before": b,
-            "covered_after": a,
-            "share_before": _share(b, tot),
-            "share_after": _share(a, tot),
-        }
-    return out
-
-
 def run_plan(
     demand: str | Path | dict[str, Any],
     candidates: str | Path | dict[str, Any],
@@ -312,10 +281,12 @@ def run_plan(
     from xueliang.coverage.errors import InfeasibleError
     from xueliang.coverage.metrics import PLAN_SECONDS, PLANS
 
+    step = progress or (lambda stage, frac: None)
+    t0 = time.perf_counter()
     try:
-        outcome = _run_plan(
-            demand, candidates, options, cameras=cameras, buildings=buildings, dem=dem, progress=progress
-        )
+        step("reading inputs", 0.0)
+        inputs = _read_inputs(demand, candidates, options, cameras, buildings, dem)
+        outcome = _plan(inputs, options, step, t0)
     except CoverageInputError:
         PLANS.labels("bad_input").inc()
         raise
@@ -328,20 +299,26 @@ def run_plan(
     return outcome
 
 
-def _run_plan(
+@dataclass(frozen=True)
+class _Inputs:
+    """The inputs in the local frame: demand samples, existing cameras, candidate sites and the scene."""
+
+    frame: LocalFrame
+    demand: Demand
+    existing: Cameras
+    sites: Sites
+    scene: Scene
+    buildings: Layer | None
+
+
+def _read_inputs(
     demand: str | Path | dict[str, Any],
     candidates: str | Path | dict[str, Any],
     options: PlanOptions,
-    *,
     cameras: str | Path | dict[str, Any] | None,
     buildings: str | Path | dict[str, Any] | None,
     dem: str | Path | DEM | None,
-    progress: Progress | None,
-) -> PlanOutcome:
-    step = progress or (lambda stage, frac: None)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    step("reading inputs", 0.0)
+) -> _Inputs:
     fc, src = load_geojson(demand, "demand")
     frame = LocalFrame.around(fc, src)
     dlayer = read_layer(fc, frame, ALL_TYPES, src)
@@ -361,25 +338,34 @@ def _run_plan(
             raise CoverageInputError(
                 "demand lies outside the DEM", source=dlayer.source, feature=D.feature_ids[int(D.feature[bad])]
             )
-    bld = None
-    if blayer is not None and len(blayer):
-        hs = [
-            _num(
-                p,
-                "height",
-                (float(p["levels"]) * 3.0) if p.get("levels") is not None else None,
-                blayer.source,
-                fid,
-                0,
-                1000,
-            )
-            for p, fid in zip(blayer.props, blayer.ids, strict=False)
-        ]
-        bld = Buildings.build(blayer.geoms, np.array(hs), dem_local)
+    bld = _buildings(blayer, dem_local) if blayer is not None and len(blayer) else None
     scene = Scene(dem_local, bld, options.target_height_m, STANDARD_REFRACTION_CC if options.curvature else 0.0)
-    timings["inputs"] = time.perf_counter() - t0
+    return _Inputs(frame, D, E, S, scene, blayer)
 
-    t = time.perf_counter()
+
+def _buildings(blayer: Layer, dem: DEM | None) -> Buildings:
+    """Buildings as obstacles, ``height`` (m) or ``levels`` x 3 m each."""
+    hs = [
+        _num(
+            p,
+            "height",
+            (float(p["levels"]) * 3.0) if p.get("levels") is not None else None,
+            blayer.source,
+            fid,
+            0,
+            1000,
+        )
+        for p, fid in zip(blayer.props, blayer.ids, strict=False)
+    ]
+    return Buildings.build(blayer.geoms, np.array(hs), dem)
+
+
+def _visibility(
+    inputs: _Inputs, options: PlanOptions, step: Progress
+) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray, np.ndarray]:
+    """What the existing cameras see (a bool per demand sample) and the candidates' coverage matrix, with
+    each candidate's site and heading."""
+    D, E, S, scene = inputs.demand, inputs.existing, inputs.sites, inputs.scene
     step("existing cameras", 0.15)
     tree = cKDTree(D.xy)
     Aex = camera_coverage(scene, D.xy, E.xy, E.height, E.azimuth, E.hfov, E.range, E.tilt, E.vfov, tree)
@@ -397,218 +383,43 @@ def _run_plan(
         tree,
         progress=lambda f: step("candidate visibility", 0.3 + 0.25 * f),
     )
-    timings["visibility"] = time.perf_counter() - t
+    return before, A, site_of, heading_of
 
-    t = time.perf_counter()
+
+def _optimise(
+    A: sp.csr_matrix, D: Demand, S: Sites, site_of: np.ndarray, before: np.ndarray, options: PlanOptions, step: Progress
+) -> tuple[MaxCoverage, CoverageSolution]:
     step("optimising", 0.55)
     model = MaxCoverage(
         A, D.weight, cost=S.cost[site_of], site=site_of, capacity=S.capacity, covered_by_existing=before
     )
     if options.target_share is not None:
-        sol = model.set_cover(options.target_share, time_limit=options.time_limit_s)
-    else:
-        sol = model.solve(
-            options.k,
-            budget=options.budget,
-            time_limit=options.time_limit_s,
-            progress=lambda stage, f: step(f"optimising: {stage}", 0.55 + 0.3 * f),
-        )
+        return model, model.set_cover(options.target_share, time_limit=options.time_limit_s)
+    sol = model.solve(
+        options.k,
+        budget=options.budget,
+        time_limit=options.time_limit_s,
+        progress=lambda stage, f: step(f"optimising: {stage}", 0.55 + 0.3 * f),
+    )
+    return model, sol
+
+
+def _plan(inputs: _Inputs, options: PlanOptions, step: Progress, t0: float) -> PlanOutcome:
+    """Visibility, the optimisation and the report, for inputs read since ``t0``."""
+    frame, D, E, S = inputs.frame, inputs.demand, inputs.existing, inputs.sites
+    timings = {"inputs": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    before, A, site_of, heading_of = _visibility(inputs, options, step)
+    timings["visibility"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    model, sol = _optimise(A, D, S, site_of, before, options, step)
     timings["optimise"] = time.perf_counter() - t
-    after = sol.covered
 
     step("blind spots and report", 0.85)
-    outcome = _report(frame, D, E, S, site_of, heading_of, A, before, after, sol, model, options, scene)
-    outcome.timings = {**timings, "total": time.perf_counter() - t0}
-    outcome.report["timings_s"] = {k: round(v, 4) for k, v in outcome.timings.items()}
-    if blayer is not None:
-        outcome.buildings_local = list(blayer.geoms)
-    step("done", 1.0)
-    return outcome
-
-
-def _install_order(
-    A: sp.csr_matrix, w: np.ndarray, before: np.ndarray, sel: np.ndarray
-) -> tuple[list[int], list[float]]:
-    """Greedy order of the chosen cameras and each one's marginal gain (install the best first)."""
-    covered = before.copy()
-    left = [int(j) for j in sel]
-    order, gains = [], []
-    C = A.tocsc()
-    while left:
-        g = [
-            float(w[C.indices[C.indptr[j] : C.indptr[j + 1]]][~covered[C.indices[C.indptr[j] : C.indptr[j + 1]]]].sum())
-            for j in left
-        ]
-        b = int(np.argmax(g))
-        j = left.pop(b)
-        order.append(j)
-        gains.append(g[b])
-        covered[C.indices[C.indptr[j] : C.indptr[j + 1]]] = True
-    return order, gains
-
-
-def _report(
-    frame: LocalFrame,
-    D: Demand,
-    E: Cameras,
-    S: Sites,
-    site_of: np.ndarray,
-    heading_of: np.ndarray,
-    A: sp.csr_matrix,
-    before: np.ndarray,
-    after: np.ndarray,
-    sol: CoverageSolution,
-    model: MaxCoverage,
-    opts: PlanOptions,
-    scene: Scene,
-) -> PlanOutcome:
-    w = D.weight
-    total = float(w.sum())
-    # blind spots: uncovered weighted samples today, clustered and ranked by weight
-    un = np.flatnonzero(~before & (w > 0))
-    lab = _clusters(D.xy[un], opts.cluster_distance_m)
-    if len(un):  # split long chains (a road) into pieces of at most ~blind_spot_max_extent_m
-        cell = np.floor(D.xy[un] / opts.blind_spot_max_extent_m).astype(np.int64)
-        _, lab = np.unique(np.c_[lab, cell], axis=0, return_inverse=True)
-        lab = lab.reshape(-1)
-    spots: list[dict[str, Any]] = []
-    polys = []
-    # group by cluster with one sort (a county has thousands of clusters over hundreds of thousands of samples)
-    by_lab = np.argsort(lab, kind="stable")
-    cuts = np.flatnonzero(np.diff(lab[by_lab])) + 1
-    for grp in np.split(by_lab, cuts) if len(un) else []:
-        idx = un[grp]
-        cw = float(w[idx].sum())
-        hull = shapely.union_all(
-            shapely.buffer(shapely.points(D.xy[idx]), opts.spacing_m * 0.75, quad_segs=4)
-        ).simplify(1.0)
-        cats: dict[str, float] = {}
-        for cat, ww in zip(D.category[idx], w[idx], strict=False):
-            cats[str(cat)] = cats.get(str(cat), 0.0) + float(ww)
-        feats = sorted({D.feature_ids[int(f)] for f in D.feature[idx]})
-        cen = frame.xy_to_lonlat(D.xy[idx].mean(axis=0, keepdims=True))[0]
-        spots.append(
-            {
-                "weight": cw,
-                "share_of_total": _share(cw, total),
-                "samples": len(idx),
-                "categories": dict(sorted(cats.items(), key=lambda kv: -kv[1])),
-                "villages": sorted(set(D.village[idx].tolist())),
-                "features": feats,
-                "centroid": [round(float(cen[0]), 7), round(float(cen[1]), 7)],
-                "covered_after_share": _share(float(w[idx][after[idx]].sum()), cw),
-            }
-        )
-        polys.append(hull)
-    order = np.argsort([-s["weight"] for s in spots], kind="stable")
-    spots = [dict(spots[i], rank=r + 1) for r, i in enumerate(order)]
-    polys = [polys[i] for i in order]
-
-    sel = np.asarray(sol.selected)
-    inst, gains = _install_order(A, w, before, sel)
-    cams = []
-    rec_features = []
-    base_cov = float(w[before].sum())
-    run = base_cov
-    for rank, (j, g) in enumerate(zip(inst, gains, strict=False), start=1):
-        s = int(site_of[j])
-        run += g
-        hd = float(heading_of[j])
-        lonlat = frame.xy_to_lonlat(S.xy[s : s + 1])[0]
-        cam = {
-            "rank": rank,
-            "site": S.ids[s],
-            "heading_deg": hd,
-            "hfov_deg": float(S.hfov[s]),
-            "range_m": float(S.range[s]),
-            "height_m": float(S.height[s]),
-            "cost": float(S.cost[s]),
-            "marginal_weight": g,
-            "cumulative_share": _share(run, total),
-            "lon": round(float(lonlat[0]), 7),
-            "lat": round(float(lonlat[1]), 7),
-        }
-        cams.append(cam)
-        view = sector_polygon(S.xy[s, 0], S.xy[s, 1], hd, float(S.hfov[s]), float(S.range[s]))
-        rec_features.append(
-            {
-                "type": "Feature",
-                "geometry": shapely.geometry.mapping(shapely.Point(lonlat)),
-                "properties": {**cam, "kind": "camera"},
-            }
-        )
-        rec_features.append(
-            {
-                "type": "Feature",
-                "geometry": shapely.geometry.mapping(frame.to_wgs84(view)),
-                "properties": {"rank": rank, "site": S.ids[s], "heading_deg": hd, "kind": "view"},
-            }
-        )
-    blind_features = [
-        {
-            "type": "Feature",
-            "geometry": shapely.geometry.mapping(frame.to_wgs84(p)),
-            "properties": {k: v for k, v in s.items() if k != "centroid"},
-        }
-        for s, p in zip(spots, polys, strict=False)
-    ]
-
-    # marginal-gain curve: greedy covered weight (existing + new) for k = 1..K
-    K = min(max(opts.curve_max_k, opts.k or 0), model.m)
-    try:
-        gsol = model.solve(K, local_search=False, mip=False, lagrangian_iters=1, search_share=0.0)
-        curve: list[dict[str, Any]] = [
-            {"k": i + 1, "covered_weight": base_cov + float(v), "share": _share(base_cov + float(v), total)}
-            for i, v in enumerate(gsol.curve)
-        ]
-    except Exception as exc:  # noqa: BLE001 - the curve is an extra; record why it is missing
-        curve = [{"error": str(exc)}]
-
-    # per-feature status (the places a county reports: which entrances/schools are unseen)
-    places = []
-    by_feat = np.argsort(D.feature, kind="stable")
-    feat_start = np.searchsorted(D.feature[by_feat], np.arange(len(D.feature_ids) + 1))
-    for fi, fid in enumerate(D.feature_ids):
-        rows_f = by_feat[feat_start[fi] : feat_start[fi + 1]]
-        fw = float(w[rows_f].sum())
-        places.append(
-            {
-                "feature": fid,
-                "category": str(D.category[rows_f][0]),
-                "village": str(D.village[rows_f][0]),
-                "share_before": _share(float(w[rows_f][before[rows_f]].sum()), fw),
-                "share_after": _share(float(w[rows_f][after[rows_f]].sum()), fw),
-            }
-        )
-    report = {
-        "frame": {"crs": "local azimuthal equidistant (m)", "lon_0": frame.lon, "lat_0": frame.lat},
-        "demand": {"features": len(D.feature_ids), "samples": len(w), "total_weight": total},
-        "existing_cameras": len(E.ids),
-        "candidates": {"sites": len(S.ids), "site_headings": int(model.m), "coverage_nnz": int(A.nnz)},
-        "before": {"covered_weight": base_cov, "share": _share(base_cov, total)},
-        "after": {"covered_weight": float(w[after].sum()), "share": _share(float(w[after].sum()), total)},
-        "by_category": _kpis(D.category, w, before, after),
-        "by_village": _kpis(D.village, w, before, after),
-        "places": places,
-        "blind_spots": spots,
-        "plan": {
-            "goal": {"k": opts.k, "budget": opts.budget, "target_share": opts.target_share},
-            "cameras": cams,
-            "objective": sol.summary(),
-            "covered_weight_total": base_cov + sol.covered_weight,
-            "upper_bound_total": base_cov + sol.upper_bound,
-            "gap": sol.gap,
-            "status": sol.status,
-            "status_text": sol.status_text,
-            "bound_kind": sol.bound_kind,
-            "k_requested": sol.k_requested,
-            "k_used": sol.k_used,
-            "everything_coverable_covered": sol.everything_coverable_covered,
-            "k_text": sol.k_text,
-        },
-        "marginal_gain_curve": curve,
-    }
-    return PlanOutcome(
+    r = build_report(frame, D, E, S, site_of, heading_of, A, before, sol, model, options)
+    outcome = PlanOutcome(
         frame,
         D,
         E,
@@ -617,10 +428,16 @@ def _report(
         heading_of,
         before,
         sol,
-        spots,
-        report,
-        {"type": "FeatureCollection", "features": rec_features},
-        {"type": "FeatureCollection", "features": blind_features},
-        scene,
-        blind_local=polys,
+        r.blind_spots,
+        r.report,
+        r.recommended,
+        r.blind_geojson,
+        inputs.scene,
+        blind_local=r.blind_local,
     )
+    outcome.timings = {**timings, "total": time.perf_counter() - t0}
+    outcome.report["timings_s"] = {k: round(v, 4) for k, v in outcome.timings.items()}
+    if inputs.buildings is not None:
+        outcome.buildings_local = list(inputs.buildings.geoms)
+    step("done", 1.0)
+    return outcome
