@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from xueliang.coverage.planner import PlanOutcome
+from xueliang.coverage.terrain import DEM
 from xueliang.coverage.visibility import sector_polygon
 
 
@@ -37,29 +38,58 @@ def _fill(ax: Any, geom: Any, **kw: Any) -> None:
 
 
 def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
+    """The plan on a map (local metres): terrain, buildings, today's cameras and views, demand by state,
+    the 15 largest blind spots and the new cameras with their views, in install order."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LightSource
 
-    D, E, S = outcome.demand, outcome.existing, outcome.sites
+    D = outcome.demand
     fig, ax = plt.subplots(figsize=(10, 10), dpi=110)
     x0, y0 = D.xy.min(axis=0) - 150
     x1, y1 = D.xy.max(axis=0) + 150
-    dem = outcome.scene.dem
-    if dem is not None:
-        b = dem.bounds
-        ls = LightSource(azdeg=315, altdeg=45)
-        z = np.where(np.isnan(dem.z), np.nanmin(dem.z), dem.z)
-        ax.imshow(
-            ls.hillshade(z, dx=dem.dx, dy=dem.dy),
-            cmap="gray",
-            extent=(b[0], b[2], b[1], b[3]),
-            alpha=0.45,
-            origin="upper",
-            zorder=0,
-        )
+    if outcome.scene.dem is not None:
+        _draw_hillshade(ax, outcome.scene.dem)
+    _draw_today(ax, outcome)
+    _draw_demand(ax, outcome)
+    _draw_plan(ax, outcome)
+    r = outcome.report
+    ax.set_title(
+        f"Coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with "
+        f"{len(r['plan']['cameras'])} new cameras ({r['plan']['status_text']})"
+    )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("east (m)")
+    ax.set_ylabel("north (m)")
+    ax.legend(loc="lower left", fontsize=8)
+    path = Path(path)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _draw_hillshade(ax: Any, dem: DEM) -> None:
+    from matplotlib.colors import LightSource
+
+    b = dem.bounds
+    ls = LightSource(azdeg=315, altdeg=45)
+    z = np.where(np.isnan(dem.z), np.nanmin(dem.z), dem.z)
+    ax.imshow(
+        ls.hillshade(z, dx=dem.dx, dy=dem.dy),
+        cmap="gray",
+        extent=(b[0], b[2], b[1], b[3]),
+        alpha=0.45,
+        origin="upper",
+        zorder=0,
+    )
+
+
+def _draw_today(ax: Any, outcome: PlanOutcome) -> None:
+    """Buildings, the existing cameras and their views, the candidate sites."""
+    E, S = outcome.existing, outcome.sites
     for g in outcome.buildings_local:
         _fill(ax, g, color="#555555", alpha=0.8, zorder=2)
     for i in range(len(E.ids)):
@@ -72,6 +102,12 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
         )
     ax.scatter(E.xy[:, 0], E.xy[:, 1], marker="^", c="#2ca02c", s=40, zorder=5, label="existing camera")
     ax.scatter(S.xy[:, 0], S.xy[:, 1], marker=".", c="#999999", s=12, zorder=3, label="candidate site")
+
+
+def _draw_demand(ax: Any, outcome: PlanOutcome) -> None:
+    """Demand samples seen today, seen after the plan and still unseen (sized by weight); the 15 largest
+    blind spots outlined with their rank."""
+    D = outcome.demand
     before, after = outcome.covered_before, outcome.solution.covered
     groups = [
         (before, "#2ca02c", "seen today"),
@@ -86,6 +122,11 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
             ax.plot(xs, ys, color="#d62728", lw=1, ls="--", zorder=6)
         c = fl.representative_point()
         ax.annotate(f"#{spot['rank']}", (c.x, c.y), color="#d62728", fontsize=8, zorder=7)
+
+
+def _draw_plan(ax: Any, outcome: PlanOutcome) -> None:
+    """The new cameras (stars, numbered in install order) and their views."""
+    S = outcome.sites
     site_index = {sid: i for i, sid in enumerate(S.ids)}
     for cam in outcome.report["plan"]["cameras"]:
         i = site_index[cam["site"]]
@@ -106,18 +147,3 @@ def render_map(outcome: PlanOutcome, path: str | Path) -> Path:
             xytext=(4, 4),
             textcoords="offset points",
         )
-    r = outcome.report
-    ax.set_title(
-        f"Coverage {r['before']['share']:.1%} -> {r['after']['share']:.1%} with "
-        f"{len(r['plan']['cameras'])} new cameras ({r['plan']['status_text']})"
-    )
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_xlabel("east (m)")
-    ax.set_ylabel("north (m)")
-    ax.legend(loc="lower left", fontsize=8)
-    path = Path(path)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path

@@ -25,6 +25,7 @@ import math
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import highspy  # noqa: F401 - imported up front, like pulp for spopt: import time is not solve time
@@ -141,7 +142,7 @@ def covered_weight(A: sp.csr_matrix, w: np.ndarray, sel: list[int]) -> float:
     return float(w[np.asarray(A[:, sel].sum(axis=1)).ravel() > 0].sum())
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--quick", action="store_true", help="CI-sized (~20 s): 1,000x200 and a small terrain instance, 60 s CBC limit"
@@ -167,119 +168,179 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/coverage/results.json")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def recorded_spopt(files: list[Path]) -> dict[tuple[str, int, int], dict[str, object]]:
+    """spopt's rows in earlier result files, by (instance, k, seed)."""
     recorded: dict[tuple[str, int, int], dict[str, object]] = {}
-    for f in args.spopt_results:
+    for f in files:
         data = json.loads(f.read_text())
         for r in data["rows"]:
             if r.get("spopt_status") not in (None, "not run") and "spopt_from" not in r:
                 recorded[(r["instance"], r["k"], data["args"]["seed"])] = {**r, "from": f.name}
+    return recorded
+
+
+def _jobs(args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    """(kind, n, m) for each instance; terrain's n is the demand grid's side."""
     sizes = args.sizes or ("1000x200" if args.quick else "1000x200,10000x1000,50000x5000")
-    if args.quick:
-        args.cbc_limit = min(args.cbc_limit, 60.0)
-    ks = [int(k) for k in args.ks.split(",")]
-    kinds = args.kinds.split(",")
     jobs: list[tuple[str, int, int]] = []
-    for kind in kinds:
+    for kind in args.kinds.split(","):
         if kind == "terrain":
             jobs.append(("terrain", 40 if args.quick else 100, 150 if args.quick else 1000))
         else:
             for s in sizes.split(","):
                 n, m = (int(x) for x in s.split("x"))
                 jobs.append((kind, n, m))
-    rows = []
-    for kind, n, m in jobs:
+    return jobs
+
+
+@dataclass
+class Instance:
+    """One benchmark instance: points and weights, and for terrain its sparse coverage (else ``None``)."""
+
+    kind: str
+    label: str
+    d: np.ndarray
+    c: np.ndarray
+    w: np.ndarray
+    radius: float
+    A: sp.csr_matrix | None
+    geo_build: float  # seconds to build the terrain coverage
+
+    @classmethod
+    def make(cls, kind: str, n: int, m: int, seed: int) -> Instance:
         if kind == "terrain":
-            d, c, w, A, geo_build, radius = terrain_instance(n, m, args.seed)
-            # spopt's cost matrix: distance where visible, +inf where terrain blocks
-            cost = None
-            label = f"terrain {A.shape[0]}x{A.shape[1]}"
-        else:
-            d, c, w, radius = points_instance(kind, n, m, args.seed)
-            A = None
-            geo_build = 0.0
-            label = f"{kind} {n}x{m}"
-        sp_model: object | None = None  # spopt's model, built at the first k and re-solved for the others
-        sp_built: dict[str, object] = {}
+            d, c, w, A, geo_build, radius = terrain_instance(n, m, seed)
+            return cls(kind, f"terrain {A.shape[0]}x{A.shape[1]}", d, c, w, radius, A, geo_build)
+        d, c, w, radius = points_instance(kind, n, m, seed)
+        return cls(kind, f"{kind} {n}x{m}", d, c, w, radius, None, 0.0)
+
+    @property
+    def n(self) -> int:
+        return len(self.d) if self.A is None else int(self.A.shape[0])
+
+    @property
+    def m(self) -> int:
+        return len(self.c) if self.A is None else int(self.A.shape[1])
+
+    def spopt_cost(self) -> np.ndarray:
+        """spopt's dense cost matrix: distance (where visible; +inf where terrain blocks)."""
+        d, c = self.d, self.c
+        if self.A is None:
+            return np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+        dist = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
+        vis = self.A.toarray() > 0
+        cost = np.where(vis, dist, np.inf)
+        del vis, dist
+        return cost
+
+
+class SpoptRuns:
+    """spopt on one instance: its model built at the first k and re-solved for the others (or its rows
+    taken from earlier result files)."""
+
+    def __init__(
+        self, inst: Instance, args: argparse.Namespace, recorded: dict[tuple[str, int, int], dict[str, object]]
+    ):
+        self.inst, self.args, self.recorded = inst, args, recorded
+        self.model: object | None = None
+        self.built: dict[str, object] = {}
+
+    def result(self, k: int) -> dict[str, object]:
+        earlier = self.recorded.get((self.inst.label, k, self.args.seed))
+        if earlier is not None:
+            return {
+                "sol_status": earlier["spopt_status"],
+                "weight": earlier["spopt_weight"],
+                "build_s": earlier["spopt_build_s"],
+                "solve_s": earlier["spopt_solve_s"],
+                "total_s": earlier["spopt_total_s"],
+                "error": earlier["spopt_error"],
+                "from": earlier["from"],
+            }
+        if self.inst.n > self.args.spopt_max_n:
+            return {"sol_status": "not run"}
+        if not self.built:
+            cost = self.inst.spopt_cost()
+            gc.collect()
+            self.model, self.built = build_spopt(cost, self.inst.w, self.inst.radius, k)
+            del cost
+            gc.collect()
+            print(
+                f"{self.inst.label}: spopt built its model in {self.built['build_s']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif self.model is not None:
+            set_spopt_sites(self.model, k)
+        return solve_spopt(self.model, self.built, self.args.cbc_limit)
+
+
+def bench_row(inst: Instance, k: int, sp_res: dict[str, object], limit: float) -> dict[str, object]:
+    """Our solve under ``limit`` seconds (from the coordinates or the sparse coverage) beside spopt's result."""
+    t = time.perf_counter()
+    if inst.A is not None:
+        model = MaxCoverage(inst.A, inst.w)
+    else:
+        model = MaxCoverage(coverage_from_points(inst.d, inst.c, inst.radius), inst.w)
+    sol = model.solve(k, time_limit=limit)
+    ours_total = time.perf_counter() - t
+    w = inst.w
+    sp_val = covered_weight(model.A, w, sp_res["selected"]) if "selected" in sp_res else sp_res.get("weight")  # type: ignore[arg-type]
+    row: dict[str, object] = {
+        "instance": inst.label,
+        "k": k,
+        "spopt_status": sp_res["sol_status"],
+        "spopt_weight": sp_val,
+        "spopt_build_s": sp_res.get("build_s"),
+        "spopt_solve_s": sp_res.get("solve_s"),
+        "spopt_total_s": sp_res.get("total_s"),
+        "spopt_error": sp_res.get("error"),
+        "ours_weight": sol.covered_weight,
+        "ours_bound": sol.upper_bound,
+        "ours_gap": sol.gap,
+        "ours_status": sol.status,
+        "ours_status_text": sol.status_text,
+        "ours_bound_kind": sol.bound_kind,
+        "ours_k_used": sol.k_used,
+        "ours_everything_coverable_covered": sol.everything_coverable_covered,
+        "ours_method": sol.method,
+        "ours_limit_s": limit,
+        "ours_total_s": ours_total,
+        "ours_timings": sol.timings,
+        "terrain_visibility_build_s": inst.geo_build if inst.kind == "terrain" else None,
+        "total_weight": float(w.sum()),
+        "nnz": int(model.A.nnz),
+    }
+    if "from" in sp_res:
+        row["spopt_from"] = sp_res["from"]
+    if sp_val is not None:
+        row["ours_minus_spopt"] = sol.covered_weight - sp_val
+        row["speedup"] = float(sp_res["total_s"]) / ours_total  # type: ignore[arg-type]
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    recorded = recorded_spopt(args.spopt_results)
+    if args.quick:
+        args.cbc_limit = min(args.cbc_limit, 60.0)
+    ks = [int(k) for k in args.ks.split(",")]
+    rows = []
+    for kind, n, m in _jobs(args):
+        inst = Instance.make(kind, n, m, args.seed)
+        spopt = SpoptRuns(inst, args, recorded)
         for k in ks:
-            if k >= (A.shape[1] if A is not None else m):
-                print(f"{label} k={k}: skipped (k >= candidates)", file=sys.stderr)
+            if k >= inst.m:
+                print(f"{inst.label} k={k}: skipped (k >= candidates)", file=sys.stderr)
                 continue
-            row: dict[str, object] = {"instance": label, "k": k}
-            run_sp = (A.shape[0] if A is not None else n) <= args.spopt_max_n
-            sp_res: dict[str, object] = {"sol_status": "not run"}
-            earlier = recorded.get((label, k, args.seed))
-            if earlier is not None:
-                run_sp = False
-                sp_res = {
-                    "sol_status": earlier["spopt_status"],
-                    "weight": earlier["spopt_weight"],
-                    "build_s": earlier["spopt_build_s"],
-                    "solve_s": earlier["spopt_solve_s"],
-                    "total_s": earlier["spopt_total_s"],
-                    "error": earlier["spopt_error"],
-                    "from": earlier["from"],
-                }
-            if run_sp:
-                if not sp_built:
-                    if kind == "terrain":
-                        dist = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
-                        vis = A.toarray() > 0
-                        cost = np.where(vis, dist, np.inf)
-                        del vis, dist
-                    else:
-                        cost = np.hypot(d[:, None, 0] - c[None, :, 0], d[:, None, 1] - c[None, :, 1])
-                    gc.collect()
-                    sp_model, sp_built = build_spopt(cost, w, radius, k)
-                    del cost
-                    gc.collect()
-                    print(f"{label}: spopt built its model in {sp_built['build_s']:.1f} s", file=sys.stderr, flush=True)
-                elif sp_model is not None:
-                    set_spopt_sites(sp_model, k)
-                sp_res = solve_spopt(sp_model, sp_built, args.cbc_limit)
+            sp_res = spopt.result(k)
             limit = args.ours_limit
             if limit is None:
                 limit = min(60.0, max(1.0, float(sp_res.get("total_s", 1500.0)) / 25.0))  # type: ignore[arg-type]
-            t = time.perf_counter()
-            if kind == "terrain":
-                model = MaxCoverage(A, w)
-            else:
-                model = MaxCoverage(coverage_from_points(d, c, radius), w)
-            sol = model.solve(k, time_limit=limit)
-            ours_total = time.perf_counter() - t
-            Afull = model.A
-            sp_val = covered_weight(Afull, w, sp_res["selected"]) if "selected" in sp_res else sp_res.get("weight")  # type: ignore[arg-type]
-            row.update(
-                {
-                    "spopt_status": sp_res["sol_status"],
-                    "spopt_weight": sp_val,
-                    "spopt_build_s": sp_res.get("build_s"),
-                    "spopt_solve_s": sp_res.get("solve_s"),
-                    "spopt_total_s": sp_res.get("total_s"),
-                    "spopt_error": sp_res.get("error"),
-                    "ours_weight": sol.covered_weight,
-                    "ours_bound": sol.upper_bound,
-                    "ours_gap": sol.gap,
-                    "ours_status": sol.status,
-                    "ours_status_text": sol.status_text,
-                    "ours_bound_kind": sol.bound_kind,
-                    "ours_k_used": sol.k_used,
-                    "ours_everything_coverable_covered": sol.everything_coverable_covered,
-                    "ours_method": sol.method,
-                    "ours_limit_s": limit,
-                    "ours_total_s": ours_total,
-                    "ours_timings": sol.timings,
-                    "terrain_visibility_build_s": geo_build if kind == "terrain" else None,
-                    "total_weight": float(w.sum()),
-                    "nnz": int(Afull.nnz),
-                }
-            )
-            if "from" in sp_res:
-                row["spopt_from"] = sp_res["from"]
-            if sp_val is not None:
-                row["ours_minus_spopt"] = sol.covered_weight - sp_val
-                row["speedup"] = float(sp_res["total_s"]) / ours_total  # type: ignore[arg-type]
+            row = bench_row(inst, k, sp_res, limit)
             rows.append(row)
             print(json.dumps({k2: v for k2, v in row.items() if k2 != "ours_timings"}), file=sys.stderr, flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ import shapely
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 
-from xueliang.coverage.model import MaxCoverage
+from xueliang.coverage.model import CoverageSolution, MaxCoverage
 from xueliang.coverage.terrain import DEM
 from xueliang.coverage.visibility import Buildings, Scene, candidate_coverage
 
@@ -201,7 +201,7 @@ def poles(county: dict[str, Any], road_step: float, village_step: float, rng: np
     return np.vstack(ps)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spacing", type=float, default=45.0, help="demand grid step (m)")
     ap.add_argument("--villages", type=int, default=150)
@@ -214,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=int, default=2048, help="sites per visibility block")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/coverage/results_county.json")
-    args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    ph = Phases()
+    return ap
 
+
+def build_county(args: argparse.Namespace, ph: Phases) -> tuple[np.ndarray, np.ndarray, np.ndarray, Scene]:
+    """The phases up to the scene: the DEM, villages, roads and houses, the demand grid (points and weights)
+    and the poles (site positions inside the DEM)."""
+    rng = np.random.default_rng(args.seed)
     ph.start("dem")
     dem = load_dem(30.0)
     ph.stop(shape=list(dem.z.shape), area_km2=round(dem.z.size * dem.dx * dem.dy / 1e6, 1))
@@ -247,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     bld = Buildings.build(county["houses"], county["heights"], dem)
     scene = Scene(dem=dem, buildings=bld, target_height=1.5)
     ph.stop(footprints=len(county["houses"]))
+    return dxy, w, sxy, scene
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    ph = Phases()
+    dxy, w, sxy, scene = build_county(args, ph)
 
     ph.start("visibility (streamed)")
     s = len(sxy)
@@ -279,8 +289,17 @@ def main(argv: list[str] | None = None) -> int:
     f = model.solve(args.k, time_limit=args.time_limit, progress=lambda stage, frac: ph.bar(frac, stage))
     ph.stop(**_sol(f))
 
+    out = _results(args, ph, g, f)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: v for k, v in out.items() if k != "phases"}, indent=1))
+    return 0
+
+
+def _results(args: argparse.Namespace, ph: Phases, g: CoverageSolution, f: CoverageSolution) -> dict[str, Any]:
+    """The run's record: every phase, the greedy-only and the full solve, and the gain and gap between them."""
     total = time.perf_counter() - ph.t0
-    out = {
+    return {
         "machine": platform.platform(),
         "args": vars(args),
         "phases": ph.rows,
@@ -294,10 +313,6 @@ def main(argv: list[str] | None = None) -> int:
         "greedy_gap_vs_best_bound": (min(f.upper_bound, g.upper_bound) - g.covered_weight)
         / min(f.upper_bound, g.upper_bound),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps({k: v for k, v in out.items() if k != "phases"}, indent=1))
-    return 0
 
 
 def _sol(s: Any) -> dict[str, Any]:
