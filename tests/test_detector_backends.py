@@ -119,6 +119,30 @@ def test_onnxruntime_and_openvino_agree():
     print(f"{total} detections on {len(frames)} frames")
 
 
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, DEFAULT_MODEL.parent / "coco-nanodet.onnx"], ids=lambda p: p.stem)
+def test_openvino_streams_infer_a_batch_in_parallel_with_the_same_result(model: Path) -> None:
+    """streams > 1 (the config's auto: one per thread): a batch goes to the streams at once, frame by frame for
+    a fixed-batch model (NanoDet), one slice per stream for a dynamic one; the boxes are those of one request."""
+    frames = scene_frames()[:5]
+    one = OpenVinoDetector(model, None, 0.25, 0.45, 2, "f32")
+    two = OpenVinoDetector(model, None, 0.25, 0.45, 2, "f32", streams=2)
+    assert one.queue is None and two.queue is not None and two.streams == 2
+    a, b = one.infer(frames), two.infer(frames)
+    assert len(a) == len(b) == 5
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.xyxy, y.xyxy, atol=1e-3)
+        np.testing.assert_array_equal(x.class_id, y.class_id)
+
+
+def test_openvino_streams_default_to_one_per_thread() -> None:
+    from xueliang.config.detector import OpenVinoBackend
+
+    auto = OpenVinoBackend.model_validate({"type": "openvino", "model": str(DEFAULT_MODEL), "threads": 2})
+    assert auto.streams == "auto" and auto.stream_count == 2
+    fixed = OpenVinoBackend.model_validate({"type": "openvino", "model": "m.onnx", "threads": 2, "streams": 4})
+    assert fixed.stream_count == 2  # never more streams than threads
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model missing")
 def test_openvino_bf16_finds_the_same_objects():

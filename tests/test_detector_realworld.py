@@ -66,11 +66,12 @@ def fire_frame() -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- converted models
-@pytest.mark.parametrize(("name", "size"), [("coco-nanodet", 416), ("coco-centernet", 512)])
+@pytest.mark.parametrize(("name", "canvas"), [("coco-nanodet", (320, 416)), ("coco-centernet", (512, 512))])
 @needs_footage
-def test_converted_coco_model_finds_the_walkers_of_vtest(name: str, size: int) -> None:
+def test_converted_coco_model_finds_the_walkers_of_vtest(name: str, canvas: tuple[int, int]) -> None:
     det = OnnxRuntimeDetector(MODELS / f"{name}.onnx", None, 0.4, 0.6)
-    assert det.imgsz == size and len(det.names) == 80 and det.names[0] == "person"
+    assert det.fixed_canvas == canvas and det.imgsz == max(canvas)
+    assert len(det.names) == 80 and det.names[0] == "person"
     d = det.infer([vtest_frame()])[0]
     names = [det.names[int(c)] for c in d.class_id]
     # frame 200: eight or nine people walking, a parked van; no bicycle, nothing burning

@@ -163,6 +163,57 @@ def test_keyframe_only_source_decodes_one_frame_per_gop(vtest: Path) -> None:
     cap.release()
 
 
+@pytest.mark.parametrize(("gop", "key_only"), [(12, True), (50, False)])
+def test_auto_keyframes_decodes_key_frames_only_when_they_come_at_the_sample_rate(
+    vtest: Path, gop: int, key_only: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """keyframes_only: auto at 2 frames/s: a 0.48-s GOP is decoded key frames only once three gaps were
+    measured; a 2-s GOP keeps every frame. Either way the choice and its reason are logged."""
+    clip = encode_h264(vtest, fps=25, gop=gop, seconds=10, name=f"auto-g{gop}")  # 250 frames
+    cam = _cam({"type": "file", "path": str(clip), "loop": False, "realtime": False, "keyframes_only": "auto"})
+    src = make_source(cam)
+    assert isinstance(src, PyAvSource)
+    caplog.set_level("INFO", logger="xueliang.ingest.sources.keyframes")
+    src.open()
+    stamps = []
+    while (ts := src.grab()) is not None:
+        stamps.append(ts)
+    src.close()
+    assert src.keyframes_only is key_only
+    if key_only:  # every frame up to the fourth key frame (3 x 12), then one a GOP
+        assert len(stamps) == 36 + 1 + (250 - 37) // 12
+        assert np.allclose(np.diff(stamps[37:]), 0.48, atol=1e-6)
+        assert "decoding key frames only" in caplog.text
+    else:
+        assert len(stamps) == 250
+        assert "decoding every frame (set the camera's key-frame interval to 0.50 s or less" in caplog.text
+
+
+def test_auto_keyframes_goes_back_to_every_frame_when_key_frames_spread_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from xueliang.ingest.sources.keyframes import KeyframeChoice
+
+    choice = KeyframeChoice("cam-x", "auto", 0.5)
+    keys = [0.0, 0.48, 0.96, 1.44]
+    assert all(choice.decode(True, t) for t in keys) and choice.keyframes_only
+    assert not choice.decode(False, 1.5)  # a P frame while key frames only
+    assert choice.decode(True, 3.0)  # a 1.56-s gap (a smart codec's stretched GOP): back to every frame
+    assert not choice.keyframes_only and choice.decode(False, 3.04)
+    assert "decoding every frame until the stream reconnects" in caplog.text
+    choice.reset()  # the next connection measures again
+    assert not choice.keyframes_only and choice.decode(False, 0.0)
+    assert not KeyframeChoice("cam-y", False, 0.5).keyframes_only
+    assert not KeyframeChoice("cam-z", True, 0.5).decode(False, None)
+
+
+def test_rtsp_cameras_choose_key_frame_decoding_by_default() -> None:
+    cam = _cam({"type": "rtsp", "url": "rtsp://127.0.0.1:1/cam"})
+    assert cam.source.keyframes_only == "auto"  # type: ignore[union-attr]
+    src = make_source(cam)
+    assert isinstance(src, PyAvSource) and not src.keyframes_only  # every frame until the spacing is measured
+
+
 # ------------------------------------------------------------------ PyAV decoding into YUV planes
 def test_pyav_decoder_matches_opencv_and_encodes_from_the_planes(vtest: Path) -> None:
     """decoder: pyav gives every frame, stamped start + n/fps; its BGR equals OpenCV's decode, its grey is

@@ -48,7 +48,7 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
         backend="openvino",
         precision="bf16",
         detector_threads=2,
-        keyframes_only=True,
+        keyframes="on",
         partitions=6,
         imgsz=None,
         linger_ms=25,
@@ -59,7 +59,7 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
     assert [c.id for c in settings.cameras] == ["bench-000", "bench-001", "bench-002"]
     assert settings.bus.topics.frames == "benchx.frames" and settings.cameras[0].sample_fps == 2
-    assert settings.cameras[0].rules[0].type == "line_crossing" and settings.cameras[0].source.keyframes_only
+    assert settings.cameras[0].rules[0].type == "line_crossing" and settings.cameras[0].source.keyframes_only is True
     assert settings.detector.backend.type == "openvino" and settings.detector.backend.precision == "bf16"
     assert settings.bus.frame_partitions == 6 and settings.bus.linger_ms == 25
     assert settings.detector.decode_min_scale == 0.9
@@ -68,3 +68,8 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
     cfg = bench.config(1, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     real = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench").detector
     assert real.backend.type == "ensemble" and {m.backend.type for m in real.backend.members} == {"openvino"}
+    # the shipped defaults: key frames chosen from the stream, the bus's own linger
+    args.keyframes, args.linger_ms = "auto", None
+    cfg = bench.config(1, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
+    defaults = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
+    assert defaults.cameras[0].source.keyframes_only == "auto" and defaults.bus.linger_ms == 50

@@ -109,7 +109,12 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
         {
             "id": f"bench-{i:03d}",
             "village": "v1",
-            "source": {"type": "rtsp", "url": f"{rtsp}/cam", "transport": "tcp", "keyframes_only": args.keyframes_only},
+            "source": {
+                "type": "rtsp",
+                "url": f"{rtsp}/cam",
+                "transport": "tcp",
+                **({} if args.keyframes == "auto" else {"keyframes_only": args.keyframes == "on"}),
+            },
             "sample_fps": 2,
             # walkers cross the road at x = 384 every few seconds: each crossing is one incident (an
             # intrusion zone over the always-busy walkway would be one incident per camera, updated forever)
@@ -158,7 +163,7 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
             "type": "kafka",
             "bootstrap_servers": [bootstrap],
             "topics": topics,
-            "linger_ms": args.linger_ms,
+            **({} if args.linger_ms is None else {"linger_ms": args.linger_ms}),
             "frame_partitions": args.partitions,
         },
         "store": {"url": f"sqlite:///{workdir / 'bench.db'}"},
@@ -356,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", choices=("f32", "bf16"), default="f32", help="OpenVINO inference precision")
     ap.add_argument("--gop", type=int, default=50, help="key-frame interval of the streamed clip, in frames")
     ap.add_argument(
-        "--keyframes-only",
-        action="store_true",
-        help="ingest decodes key frames only (PyAV); with --gop 12 that is 2 frames/s at 25 fps",
+        "--keyframes",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="ingest's key-frame decoding (keyframes_only): auto (the default: key frames only where they come at "
+        "the 2/s sample rate, e.g. --gop 12), on, off",
     )
     ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
-    ap.add_argument("--linger-ms", type=int, default=5, help="producers' batching delay (bus.linger_ms)")
+    ap.add_argument("--linger-ms", type=int, default=None, help="producers' batching delay (default: bus.linger_ms's)")
     ap.add_argument("--decode-min-scale", type=float, default=1.0, help="detector.decode_min_scale")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")

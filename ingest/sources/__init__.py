@@ -14,7 +14,8 @@ frame just grabbed (converted lazily, only as far as its uses need) and
   camera loop uses as they are (grey = Y, JPEG from the planes; see :mod:`xueliang.ingest.picture`).
   With ``keyframes_only: true`` (which implies PyAV) non-key packets are dropped before the
   decoder and the codec is told ``skip_frame=NONKEY``; the sample rate is then bounded by the
-  key-frame rate.
+  key-frame rate. ``keyframes_only: auto`` (the RTSP default, where the ``ingest`` extra is installed)
+  chooses from the stream's key-frame spacing and the sample rate (:mod:`.keyframes`).
 * ``scene``: :class:`SceneFrameSource`, frames rendered live by
   :mod:`xueliang.scenes.render`; capture time = start wall time + scene time.
 
@@ -28,12 +29,18 @@ in :mod:`.base`; :func:`make_source` picks one for a camera. Import from ``xueli
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import logging
+
 from xueliang.config.cameras import CameraConfig, FileSource, HttpSource, RtspSource, SceneSource
 from xueliang.ingest.sources.base import DECODE_THREADS, FrameSource, SourceError, StreamSource
 from xueliang.ingest.sources.opencv import OpenCvSource
 from xueliang.ingest.sources.pyav import PyAvSource
 from xueliang.ingest.sources.scene import SceneFrameSource
 from xueliang.ingest.sources.snapshot import SnapshotSource
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DECODE_THREADS",
@@ -54,31 +61,48 @@ def make_source(camera: CameraConfig) -> FrameSource:
     timeout = camera.reconnect.stall_timeout_s
     if isinstance(src, HttpSource) and src.mode == "snapshot":
         return SnapshotSource(camera.id, src.detect_url or src.url, fps=camera.sample_fps, timeout_s=timeout)
-    if isinstance(src, RtspSource) and (src.decoder == "pyav" or src.keyframes_only):
+    if isinstance(src, RtspSource | FileSource) and _decodes_with_pyav(camera.id, src):
+        file = isinstance(src, FileSource)
         return PyAvSource(
             camera.id,
-            src.detect_url or src.url,
-            transport=src.transport,
+            str(src.path) if file else src.detect_url or src.url,
+            transport=None if file else src.transport,
             timeout_s=timeout,
+            is_file=file,
+            loop=src.loop if file else False,
+            realtime=src.realtime if file else True,
             keyframes_only=src.keyframes_only,
+            sample_interval_s=1.0 / camera.sample_fps,
         )
     if isinstance(src, RtspSource | HttpSource):
         transport = src.transport if isinstance(src, RtspSource) else None
         return OpenCvSource(camera.id, src.detect_url or src.url, transport=transport, timeout_s=timeout)
     if isinstance(src, FileSource):
-        if src.decoder == "pyav" or src.keyframes_only:
-            return PyAvSource(
-                camera.id,
-                str(src.path),
-                timeout_s=timeout,
-                is_file=True,
-                loop=src.loop,
-                realtime=src.realtime,
-                keyframes_only=src.keyframes_only,
-            )
         return OpenCvSource(
             camera.id, str(src.path), timeout_s=timeout, is_file=True, loop=src.loop, realtime=src.realtime
         )
     if isinstance(src, SceneSource):
         return SceneFrameSource(camera.id, src)
     raise TypeError(f"camera {camera.id}: unsupported source type {type(src).__name__}")
+
+
+def _decodes_with_pyav(camera_id: str, src: RtspSource | FileSource) -> bool:
+    """PyAV when the config asks for it (decoder pyav, key frames only), and for ``keyframes_only: auto``
+    where its extra is installed; without it, auto decodes every frame with OpenCV (logged)."""
+    if src.decoder == "pyav" or src.keyframes_only is True:
+        return True
+    if src.keyframes_only != "auto":
+        return False
+    if pyav_available():
+        return True
+    log.info(
+        "camera %s: keyframes_only auto needs the 'ingest' extra (PyAV, simplejpeg): decoding every frame with OpenCV",
+        camera_id,
+    )
+    return False
+
+
+@functools.cache
+def pyav_available() -> bool:
+    """Whether the 'ingest' extra (PyAV and simplejpeg) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("av", "simplejpeg"))

@@ -11,6 +11,7 @@ import numpy as np
 from xueliang.config.cameras import mask_url
 from xueliang.ingest.picture import Picture, picture_of
 from xueliang.ingest.sources.base import DECODE_THREADS, SourceError, StreamOptions, StreamSource, sleep_until
+from xueliang.ingest.sources.keyframes import KeyframeChoice, KeyframeMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,19 +26,26 @@ class PyAvSource(StreamSource):
     grey is the Y plane and the JPEG is encoded from the planes, so a kept frame is never converted to
     BGR unless the quality diagnosis asks for it.
 
-    ``keyframes_only``: non-key packets never reach the decoder (and the codec is told
-    ``skip_frame=NONKEY``). A 25 fps stream with a 1 s GOP costs one decode per second instead of 25;
-    use it when the sample rate is at or below the key-frame rate (capture times still come from
-    the stream, so a stalled stream is noticed as quickly)."""
+    ``keyframes_only``: non-key packets never reach the decoder (and, when fixed to ``True``, the codec is
+    told ``skip_frame=NONKEY``). A 25 fps stream with a 0.5 s GOP costs two decodes per second instead of 25;
+    it serves when the sample rate is at or below the key-frame rate (capture times still come from
+    the stream, so a stalled stream is noticed as quickly). ``"auto"`` measures the key-frame spacing
+    against ``sample_interval_s`` and chooses (:mod:`xueliang.ingest.sources.keyframes`)."""
 
     #: undecodable packets in a row (damaged stream) before the stream counts as failed
     MAX_BAD_PACKETS = 50
 
     def __init__(
-        self, camera_id: str, target: str, *, keyframes_only: bool = False, **options: Unpack[StreamOptions]
+        self,
+        camera_id: str,
+        target: str,
+        *,
+        keyframes_only: KeyframeMode = False,
+        sample_interval_s: float = 0.5,
+        **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(camera_id, target, **options)
-        self.keyframes_only = keyframes_only
+        self._keys = KeyframeChoice(camera_id, keyframes_only, sample_interval_s)
         self._container: av.container.InputContainer | None = None
         self._packets: Iterator[av.Packet] | None = None
         self._decoded: deque[av.VideoFrame] = deque()
@@ -68,8 +76,10 @@ class PyAvSource(StreamSource):
                 f"camera {self.camera_id}: cannot open {mask_url(self.target)}: {type(exc).__name__}"
             ) from None
         stream = self._container.streams.video[0]
-        if self.keyframes_only:
+        self._keys.reset()
+        if self._keys.mode is True:
             stream.codec_context.skip_frame = "NONKEY"
+        self._packet_time_base: float | None = float(stream.time_base) if stream.time_base else None
         stream.codec_context.thread_count = DECODE_THREADS
         rate = stream.average_rate or stream.guessed_rate
         self._fps = float(rate) if rate else None
@@ -90,7 +100,12 @@ class PyAvSource(StreamSource):
                 packet = next(self._packets, None)
                 if packet is None:
                     return None
-                if self.keyframes_only and (packet.size == 0 or not packet.is_keyframe):
+                if packet.size == 0 and self._keys.keyframes_only:
+                    continue
+                pts_s = (
+                    None if packet.pts is None or not self._packet_time_base else packet.pts * self._packet_time_base
+                )
+                if not self._keys.decode(packet.is_keyframe, pts_s):
                     continue
                 try:
                     self._decoded.extend(self._stream.codec_context.decode(packet))  # size 0: flush
@@ -104,6 +119,11 @@ class PyAvSource(StreamSource):
                 f"camera {self.camera_id}: stream {mask_url(self.target)} failed: {type(exc).__name__}"
             ) from None
         return self._decoded.popleft()
+
+    @property
+    def keyframes_only(self) -> bool:
+        """Whether only key frames are decoded now (fixed, or as ``auto`` chose for this connection)."""
+        return self._keys.keyframes_only
 
     def grab(self) -> float | None:
         if self._packets is None:

@@ -69,10 +69,12 @@ class RtspSource(_UrlSource):
     type: Literal["rtsp"]
     transport: Literal["tcp", "udp"] = "tcp"
     decoder: Decoder = Field("opencv", description=_DECODER_DOC)
-    keyframes_only: bool = Field(
-        False,
-        description="decode key frames only (PyAV, skip_frame=NONKEY): far less CPU; "
-        "the sample rate is then bounded by the stream's key-frame rate",
+    keyframes_only: bool | Literal["auto"] = Field(
+        "auto",
+        description="decode key frames only (PyAV): far less CPU, the sample rate then bounded by the stream's "
+        "key-frame rate; auto: measure the key-frame spacing, decode key frames only when they come at least "
+        "at the sample rate, else every frame (the choice and its reason logged; auto needs the 'ingest' extra, "
+        "without it every frame is decoded with OpenCV)",
     )
 
 
@@ -93,7 +95,9 @@ class FileSource(StrictModel):
     loop: bool = True
     realtime: bool = Field(True, description="pace reading at the file's frame rate, like a live camera")
     decoder: Decoder = Field("opencv", description=_DECODER_DOC)
-    keyframes_only: bool = Field(False, description="decode key frames only (PyAV); sample rate ≤ key-frame rate")
+    keyframes_only: bool | Literal["auto"] = Field(
+        False, description="decode key frames only (PyAV); sample rate ≤ key-frame rate; auto: as for rtsp"
+    )
 
     @property
     def masked(self) -> str:
