@@ -221,110 +221,124 @@ def p95_from_buckets(buckets: dict[tuple, float]) -> float | None:
     return None
 
 
+def start_rtsp_server(clip: Path, procs: list[subprocess.Popen]) -> tuple[int, int]:
+    """A loopback GStreamer RTSP server streaming ``clip`` at /cam: (its port, its pid)."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(REPO / "deploy/rtsp/rtsp_server.py"), "--port", str(port), "--mount", f"cam={clip}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    procs.append(server)
+    line = server.stdout.readline() if server.stdout else ""
+    if "READY" not in line:
+        raise RuntimeError(f"RTSP server did not start: {line!r}")
+    return port, server.pid
+
+
+def start_stages(cfg: dict, workdir: Path, replicas: int, procs: list[subprocess.Popen]) -> dict[str, tuple[str, int]]:
+    """``xueliang ingest``, ``detect`` (``replicas`` processes of one consumer group) and ``dispatch``, each with
+    its own metrics port: instance name -> (stage, port); their pids go to ``procs``."""
+    instances = {"ingest": "ingest", **{f"detect-{i}": "detect" for i in range(replicas)}, "dispatch": "dispatch"}
+    out: dict[str, tuple[str, int]] = {}
+    env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
+    for name, stage in instances.items():
+        port = free_port()
+        path = workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**cfg, "metrics": {"port": port}}, allow_unicode=True))
+        log = (workdir / f"{name}.log").open("w")
+        cmd = [sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)]
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO))
+        out[name] = (stage, port)
+        if stage == "ingest":
+            time.sleep(2)  # topics exist before the others subscribe
+    return out
+
+
+def scrape_stages(instances: dict[str, tuple[str, int]]) -> dict[str, dict]:
+    """Each stage's metrics, a stage's replicas summed sample by sample."""
+    merged: dict[str, dict] = {}
+    for stage, port in instances.values():
+        into = merged.setdefault(stage, {})
+        for key, value in scrape(port).items():
+            into[key] = into.get(key, 0.0) + value
+    return merged
+
+
+def summarise(n: int, a: dict[str, dict], b: dict[str, dict], span: float) -> dict:
+    """The window's figures from two scrapes ``a`` and ``b``, ``span`` seconds apart."""
+
+    def total(stage: str, name: str) -> float:
+        return sum(delta(a[stage], b[stage], name).values())
+
+    captured = total("ingest", "xl_ingest_frames_captured_total")
+    published = total("ingest", "xl_ingest_frames_published_total")
+    inferred = total("detect", "xl_detector_frames_inferred_total")
+    drops_by_reason: dict[str, float] = {}
+    for k, v in delta(a["ingest"], b["ingest"], "xl_ingest_frames_dropped_total").items():
+        drops_by_reason[dict(k)["reason"]] = drops_by_reason.get(dict(k)["reason"], 0) + v
+    skips = {
+        dict(k)["reason"]: v for k, v in delta(a["detect"], b["detect"], "xl_detector_frames_skipped_total").items()
+    }
+    unplanned = sum(v for r, v in drops_by_reason.items() if r not in PLANNED_DROPS) + sum(
+        v for r, v in skips.items() if r in UNPLANNED_SKIPS
+    )
+    p95 = p95_from_buckets(delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_bucket"))
+    batches = total("detect", "xl_detector_batch_size_frames_count")
+    return {
+        "cameras": n,
+        "seconds": round(span, 1),
+        "cameras_online": sum(
+            1 for (name, _), v in b["ingest"].items() if name == "xl_ingest_camera_status" and v == 2
+        ),
+        "captured_fps": round(captured / span, 1),
+        "published_fps": round(published / span, 1),
+        "inferred_fps": round(inferred / span, 1),
+        "incidents": int(total("detect", "xl_detector_capture_to_incident_seconds_count")),
+        "capture_to_incident_p95_s": None if p95 is None else round(p95, 3),
+        "ingest_drops": drops_by_reason,
+        "detector_skips": skips,
+        "unplanned_drops": int(unplanned),
+        "bus_bytes_per_s": round(total("ingest", "xl_ingest_bytes_published_total") / span),
+        "mean_batch_frames": round(total("detect", "xl_detector_batch_size_frames_sum") / max(batches, 1), 2),
+        "inference_ms_per_frame": round(
+            1000 * total("detect", "xl_detector_inference_seconds_sum") / max(inferred, 1), 1
+        ),
+    }
+
+
 def run_one(n: int, args: argparse.Namespace, clip: Path) -> dict:
     workdir = WORK / f"n{n}-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)
-    rtsp_port = free_port()
     procs: list[subprocess.Popen] = []
     try:
-        server = subprocess.Popen(
-            [
-                "/usr/bin/python3",
-                str(REPO / "deploy/rtsp/rtsp_server.py"),
-                "--port",
-                str(rtsp_port),
-                "--mount",
-                f"cam={clip}",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(server)
-        line = server.stdout.readline() if server.stdout else ""
-        if "READY" not in line:
-            raise RuntimeError(f"RTSP server did not start: {line!r}")
-        prefix = f"bench{uuid.uuid4().hex[:6]}"
-        ports = {stage: free_port() for stage in ("ingest", "detect", "dispatch")}
-        stage_pids: dict[str, int] = {"rtsp_server": server.pid}
-        broker = kafka_broker_pid()
-        if broker:
-            stage_pids["kafka_broker"] = broker
-        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, prefix, workdir, args)
-        env = {**os.environ, "YOLO_OFFLINE": "1", "XL_JWT_SECRET": "bench", "XL_LOG_LEVEL": "WARNING"}
-        for stage, port in ports.items():
-            path = workdir / f"{stage}.yaml"
-            path.write_text(yaml.safe_dump({**cfg, "metrics": {"port": port}}, allow_unicode=True))
-            log = (workdir / f"{stage}.log").open("w")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "xueliang.cli", stage, "-c", str(path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO,
-            )
-            procs.append(proc)
-            stage_pids[stage] = proc.pid
-            if stage == "ingest":
-                time.sleep(2)  # topics exist before the others subscribe
+        rtsp_port, server_pid = start_rtsp_server(clip, procs)
+        cfg = config(n, f"rtsp://127.0.0.1:{rtsp_port}", args.bootstrap, f"bench{uuid.uuid4().hex[:6]}", workdir, args)
+        instances = start_stages(cfg, workdir, args.detector_replicas, procs)
+        pids = {"rtsp_server": server_pid, **{name: p.pid for name, p in zip(instances, procs[1:], strict=True)}}
+        if broker := kafka_broker_pid():
+            pids["kafka_broker"] = broker
         time.sleep(args.warmup)
-        a = {s: scrape(p) for s, p in ports.items()}
-        cpu_a = {s: cpu_seconds(pid) for s, pid in stage_pids.items()}
-        t0 = time.monotonic()
+        a, cpu_a, t0 = scrape_stages(instances), {s: cpu_seconds(pid) for s, pid in pids.items()}, time.monotonic()
         time.sleep(args.duration)
-        b = {s: scrape(p) for s, p in ports.items()}
-        span = time.monotonic() - t0
-        cores = {s: round((cpu_seconds(pid) - cpu_a[s]) / span, 3) for s, pid in stage_pids.items()}
-        load1 = os.getloadavg()[0]
-        dead = [p.args for p in procs if p.poll() is not None]
-        captured = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_captured_total").values())
-        published = sum(delta(a["ingest"], b["ingest"], "xl_ingest_frames_published_total").values())
-        inferred = sum(delta(a["detect"], b["detect"], "xl_detector_frames_inferred_total").values())
-        drops_by_reason: dict[str, float] = {}
-        for k, v in delta(a["ingest"], b["ingest"], "xl_ingest_frames_dropped_total").items():
-            drops_by_reason[dict(k)["reason"]] = drops_by_reason.get(dict(k)["reason"], 0) + v
-        skips = {
-            dict(k)["reason"]: v for k, v in delta(a["detect"], b["detect"], "xl_detector_frames_skipped_total").items()
-        }
-        unplanned = sum(v for r, v in drops_by_reason.items() if r not in PLANNED_DROPS) + sum(
-            v for r, v in skips.items() if r in UNPLANNED_SKIPS
-        )
-        lat = delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_bucket")
-        incidents = sum(delta(a["detect"], b["detect"], "xl_detector_capture_to_incident_seconds_count").values())
-        p95 = p95_from_buckets(lat)
-        online = sum(1 for (name, _), v in b["ingest"].items() if name == "xl_ingest_camera_status" and v == 2)
-        result = {
-            "cameras": n,
-            "seconds": round(span, 1),
-            "cameras_online": online,
-            "captured_fps": round(captured / span, 1),
-            "published_fps": round(published / span, 1),
-            "inferred_fps": round(inferred / span, 1),
-            "incidents": int(incidents),
-            "capture_to_incident_p95_s": None if p95 is None else round(p95, 3),
-            "ingest_drops": drops_by_reason,
-            "detector_skips": skips,
-            "unplanned_drops": int(unplanned),
-            "dead_processes": [str(d) for d in dead],
+        b, span = scrape_stages(instances), time.monotonic() - t0
+        dead = [str(p.args) for p in procs if p.poll() is not None]
+        result = summarise(n, a, b, span)
+        result |= {
+            "dead_processes": dead,
             "cpu_count": os.cpu_count(),
-            "cores_used": cores,
-            "load_average_1m": round(load1, 1),
-            "bus_bytes_per_s": round(
-                sum(delta(a["ingest"], b["ingest"], "xl_ingest_bytes_published_total").values()) / span
-            ),
-            "mean_batch_frames": round(
-                sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_sum").values())
-                / max(sum(delta(a["detect"], b["detect"], "xl_detector_batch_size_frames_count").values()), 1),
-                2,
-            ),
-            "inference_ms_per_frame": round(
-                1000
-                * sum(delta(a["detect"], b["detect"], "xl_detector_inference_seconds_sum").values())
-                / max(inferred, 1),
-                1,
-            ),
+            "detector_replicas": args.detector_replicas,
+            "cores_used": {s: round((cpu_seconds(pid) - cpu_a[s]) / span, 3) for s, pid in pids.items()},
+            "load_average_1m": round(os.getloadavg()[0], 1),
         }
         # throughput holds: every camera online, every published frame inferred, nothing dropped unplanned
-        result["throughput_ok"] = bool(unplanned == 0 and not dead and online == n and inferred >= 0.9 * published)
+        result["throughput_ok"] = bool(
+            result["unplanned_drops"] == 0
+            and not dead
+            and result["cameras_online"] == n
+            and result["inferred_fps"] >= 0.9 * result["published_fps"]
+        )
+        p95 = result["capture_to_incident_p95_s"]
         if p95 is None and args.allow_no_incidents:
             result["pass"] = result["throughput_ok"]
             result["judged_on"] = "throughput only: no incident raised, capture-to-incident p95 unmeasured"
@@ -350,7 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=30.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--detector-threads", type=int, default=2, help="inference threads of the detector")
+    ap.add_argument("--detector-threads", type=int, default=2, help="inference threads of each detector process")
+    ap.add_argument(
+        "--detector-replicas",
+        type=int,
+        default=1,
+        help="detector processes (one consumer group: the frames topic's partitions are shared among them)",
+    )
     ap.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime")
     ap.add_argument(
         "--setup",
