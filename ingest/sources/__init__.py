@@ -61,16 +61,23 @@ def make_source(camera: CameraConfig) -> FrameSource:
     timeout = camera.reconnect.stall_timeout_s
     if isinstance(src, HttpSource) and src.mode == "snapshot":
         return SnapshotSource(camera.id, src.detect_url or src.url, fps=camera.sample_fps, timeout_s=timeout)
-    if isinstance(src, RtspSource | FileSource) and _decodes_with_pyav(camera.id, src):
-        file = isinstance(src, FileSource)
+    if isinstance(src, RtspSource) and _decodes_with_pyav(camera.id, src):
         return PyAvSource(
             camera.id,
-            str(src.path) if file else src.detect_url or src.url,
-            transport=None if file else src.transport,
+            src.detect_url or src.url,
+            transport=src.transport,
             timeout_s=timeout,
-            is_file=file,
-            loop=src.loop if file else False,
-            realtime=src.realtime if file else True,
+            keyframes_only=src.keyframes_only,
+            sample_interval_s=1.0 / camera.sample_fps,
+        )
+    if isinstance(src, FileSource) and _decodes_with_pyav(camera.id, src):
+        return PyAvSource(
+            camera.id,
+            str(src.path),
+            timeout_s=timeout,
+            is_file=True,
+            loop=src.loop,
+            realtime=src.realtime,
             keyframes_only=src.keyframes_only,
             sample_interval_s=1.0 / camera.sample_fps,
         )
