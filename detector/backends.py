@@ -241,6 +241,15 @@ class OpenVinoDetector(InferenceBackend):
         )
         self.request = self.compiled.create_infer_request()
         self.queue = ov.AsyncInferQueue(self.compiled, self.streams) if self.streams > 1 else None
+        log.info(
+            "model %s: OpenVINO %s, %d thread(s)%s",
+            model,
+            precision,
+            threads,
+            f" as {self.streams} parallel streams (a batch's frames inferred at once, each single-threaded)"
+            if self.streams > 1
+            else " on one request",
+        )
         super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
