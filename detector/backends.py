@@ -137,8 +137,12 @@ class InferenceBackend(abc.ABC):
             shapes = [canvas_shape(img.shape[0], img.shape[1], self.imgsz) for img in images]
             canvas = (max(h for h, _ in shapes), max(w for _, w in shapes))
         placed = [letterbox(img, self.imgsz, canvas) for img in images]
-        raw = self._forward_batch(to_tensor([c for c, _ in placed]))
+        raw = self._forward_batch(self.tensor([c for c, _ in placed]))
         return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
+
+    def tensor(self, canvases: list[np.ndarray]) -> np.ndarray:
+        """Same-shape BGR uint8 canvases as this backend's network input: (B, 3, H, W) float32 RGB in [0, 1]."""
+        return to_tensor(canvases)
 
     def _forward_batch(self, tensor: np.ndarray) -> np.ndarray:
         """The whole batch through the network: in one call, or frame by frame where the model's batch is fixed."""
@@ -193,6 +197,20 @@ def cpu_precision(core: Any, model: Path) -> str:
     return chosen
 
 
+def _uint8_bgr_input(net: Any) -> Any:
+    """The network with :func:`~xueliang.detector.preprocess.to_tensor`'s conversion built in (OpenVINO's
+    pre-processing: BGR uint8 NHWC in, RGB float32 NCHW / 255 to the network), so the canvases go in as they are
+    and the conversion runs in the compiled model's own kernels instead of numpy's passes over the batch."""
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    ppp = PrePostProcessor(net)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+    return ppp.build()
+
+
 class OpenVinoDetector(InferenceBackend):
     kind = "openvino"
 
@@ -237,7 +255,9 @@ class OpenVinoDetector(InferenceBackend):
         if self.streams > 1:
             mode["NUM_STREAMS"] = str(self.streams)
         self.compiled = core.compile_model(
-            net, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, **mode}
+            _uint8_bgr_input(net),
+            "CPU",
+            {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, **mode},
         )
         self.request = self.compiled.create_infer_request()
         self.queue = ov.AsyncInferQueue(self.compiled, self.streams) if self.streams > 1 else None
@@ -251,6 +271,11 @@ class OpenVinoDetector(InferenceBackend):
             else " on one request",
         )
         super().__init__(imgsz, conf, iou, names, fixed, canvas, _metadata_imgsz(meta.get("imgsz")))
+
+    def tensor(self, canvases: list[np.ndarray]) -> np.ndarray:
+        """The canvases as they are, (B, H, W, 3) BGR uint8: the compiled model converts them (see
+        :func:`_uint8_bgr_input`)."""
+        return np.stack(canvases)
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         self.request.infer({0: tensor})

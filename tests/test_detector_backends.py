@@ -109,8 +109,11 @@ def test_onnxruntime_and_openvino_agree():
     # the raw network outputs agree (same letterboxed tensor in) ...
     from xueliang.detector.preprocess import to_tensor
 
-    tensor = to_tensor([letterbox(f, 320, ort.fixed_canvas)[0] for f in frames[:1]])
-    np.testing.assert_allclose(ort._forward(tensor), ov._forward(tensor), rtol=1e-3, atol=1e-2)
+    canvases = [letterbox(f, 320, ort.fixed_canvas)[0] for f in frames[:1]]
+    assert ort.tensor(canvases).dtype == np.float32 and ov.tensor(canvases).dtype == np.uint8  # OpenVINO converts
+    np.testing.assert_allclose(
+        ort._forward(to_tensor(canvases)), ov._forward(ov.tensor(canvases)), rtol=1e-3, atol=1e-2
+    )
     # ... and so do the boxes after the shared NMS
     total = 0
     for a, b in zip(ort.infer(frames), ov.infer(frames), strict=False):
