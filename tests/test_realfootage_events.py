@@ -104,9 +104,11 @@ def test_shortest_clip_scores_as_measured_at_the_deployment_rate() -> None:
 @pytest.mark.slow
 def test_vtest_scores_as_measured_at_five_and_two_fps() -> None:
     """vtest (19 events) through the real worker with the production setup. Measured (docs/detector.md): at 5 fps
-    18 of 19 raised within 2 s and nothing false (nearest-first pairing can give one a small negative offset); at the deployment default of 2 fps the tracker loses the
-    walkers between samples (most tracks are seen once), so only 2 of 19 are raised in time. A tracker or
-    rate change that moves either must update the doc's table."""
+    18 of 19 raised within 2 s and nothing false (nearest-first pairing can give one a small negative offset); at the
+    deployment default of 2 fps, since the tracker's centre-distance stage follows walkers between samples, 18 are
+    raised and 15 paired within 2 s (before it: 2; the lawn comes 2.9 s late, and nearest-first pairing leaves two
+    crossings 0.4-0.8 s apart with one label and one incident unpaired). A tracker or rate change that moves
+    either must update the doc's table."""
     if not VTEST.is_file():
         pytest.skip("vtest.avi missing: install Debian's opencv-doc")
     events = events_bench.load_events()
@@ -118,4 +120,6 @@ def test_vtest_scores_as_measured_at_five_and_two_fps() -> None:
     # every match is within the scenarios' 2 s by construction; the crossings come 0.4-1.1 s late, the lawn 1-2 s
     assert min(t.offsets) >= -0.5 and max(t.offsets) <= 2.0, ev5.table("clip")
     ev2, _ = events_bench.run(events, ["vtest"], 2.0, backend)
-    assert ev2.recall <= 0.2, ev2.table("clip")
+    t = ev2.totals()
+    # measured 15 of 19 paired, 18 raised; one either way is left to the CPU's arithmetic
+    assert t.expected == 19 and t.matched >= 14 and t.raised - t.matched <= 4, ev2.table("clip")

@@ -133,7 +133,7 @@ def real_world_backend(
 
 
 class TrackerConfig(StrictModel):
-    """The per-camera tracker (a small ByteTrack: high-score matching, then low-score rescue)."""
+    """The per-camera tracker (a small ByteTrack: high-score IoU matching, low-score rescue, then centre distance)."""
 
     high_score: float = Field(0.5, ge=0, le=1, description="detections at or above this start tracks and match first")
     low_score: float = Field(0.1, ge=0, le=1, description="detections between this and high_score only extend tracks")
@@ -141,6 +141,22 @@ class TrackerConfig(StrictModel):
     min_hits: int = Field(2, ge=1, description="matched frames before a track is confirmed")
     lost_ttl_s: float = Field(2.0, gt=0, description="a track unseen this long (capture time) is evicted")
     score_window: int = Field(7, ge=1, le=100, description="recent scores kept for the median-score test")
+    max_speed_sizes_per_s: float = Field(
+        1.5,
+        ge=0,
+        description="last association stage, for what IoU leaves unmatched (a new track has no velocity yet, and "
+        "at 2 frames/s a walker moves about its own width between samples): a detection continues a track seen in the "
+        "previous sample when "
+        "its box centre lies within this many of the track's box sizes (longer side) per second of capture time "
+        "since the track was last seen, from the track's last or predicted centre; nearest first, one to one, "
+        "same class. 1.5: a walker (under 2.5 m/s, 1.7 m tall) or a car at 25 km/h (7 m/s, 4.5 m long, side "
+        "view); faster objects are followed by their velocity once seen twice. 0 turns the stage off",
+    )
+    max_size_ratio: float = Field(
+        1.5,
+        ge=1,
+        description="the centre-distance stage pairs boxes whose longer sides differ by at most this factor",
+    )
 
 
 class ZoomConfig(StrictModel):
