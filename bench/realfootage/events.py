@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from sources import CLIPS
 
 from xueliang.config._base import StrictModel
 from xueliang.config.cameras import CameraConfig
+from xueliang.contracts import Incident
 from xueliang.detector.evaluate import EVAL_T0, Evaluation, score
 
 REPO = HERE.parents[1]
@@ -98,10 +100,22 @@ def camera_config(name: str, clip: LabelledClip, fps: float, path: Path | None =
     )
 
 
-def run(
-    events: EventSet, clips: list[str], fps: float, backend: dict[str, Any], tolerance_s: float = 2.0
-) -> tuple[Evaluation, dict[str, Any]]:
-    """The clips once through one detector worker (embedded bus); their incidents scored against the labels."""
+@dataclass
+class Replay:
+    """What one run of the clips through the worker gave."""
+
+    incidents: list[Incident]
+    t0: dict[str, float]  # clip -> capture time of its t=0
+    camera_of: dict[str, str]  # clip -> camera id
+    rates: dict[str, float]  # clip -> the rate actually sampled
+    frames: int
+    inferred: int
+    skipped: dict[str, int]
+    wall_s: float
+
+
+def replay(clips: list[str], events: EventSet, fps: float, backend: dict[str, Any]) -> Replay:
+    """The clips once through one detector worker on the embedded bus."""
     from phantoms import sampled
 
     from xueliang.bus.memory import MemoryBus
@@ -135,37 +149,25 @@ def run(
     wall = run_worker(worker, n)
     incidents = read_incidents(bus, settings.bus.topics.incidents, "realfootage-events-reader", idle_s=0.5)
     camera_of = {name: cam.id for name, cam in cams.items()}
+    stats = worker.stats
+    return Replay(incidents, t0, camera_of, rates, n, stats.frames_inferred, dict(stats.skipped), wall)
+
+
+def run(
+    events: EventSet, clips: list[str], fps: float, backend: dict[str, Any], tolerance_s: float = 2.0
+) -> tuple[Evaluation, dict[str, Any]]:
+    """The clips once through one detector worker (embedded bus); their incidents scored against the labels."""
+    got = replay(clips, events, fps, backend)
     expected = {name: events.clips[name].events for name in clips}
-    ev = score(expected, incidents, t0, camera_of, tolerance_s)
-    sweep = {tol: score(expected, incidents, t0, camera_of, tol) for tol in TOLERANCES_S}
-    passes = next((tol for tol, e in sweep.items() if e.recall >= GOAL and e.precision >= GOAL), None)
-    per_clip: dict[str, dict[str, Any]] = {}
-    for name in clips:
-        evs = {tol: score({name: expected[name]}, incidents, t0, {name: camera_of[name]}, tol) for tol in TOLERANCES_S}
-        per_clip[name] = {
-            "tolerance_sweep": {str(t): [round(e.recall, 3), round(e.precision, 3)] for t, e in evs.items()},
-            "passes_at_tolerance_s": next(
-                (t for t, e in evs.items() if e.recall >= GOAL and e.precision >= GOAL), None
-            ),
-        }
-    first: dict[str, Any] = {}
-    for inc in incidents:
-        if inc.id not in first or inc.revision < first[inc.id].revision:
-            first[inc.id] = inc
-    clip_of_camera = {cam: name for name, cam in camera_of.items()}
-    raised = sorted(
-        (clip_of_camera[i.camera_id], i.rule, round(i.updated_at.timestamp() - t0[clip_of_camera[i.camera_id]], 2))
-        for i in first.values()
-        if i.camera_id in clip_of_camera
-    )
+    ev = score(expected, got.incidents, got.t0, got.camera_of, tolerance_s)
     report = {
         "fps": fps,
-        "sampled_fps": rates,
+        "sampled_fps": got.rates,
         "tolerance_s": tolerance_s,
-        "frames": n,
-        "inferred": worker.stats.frames_inferred,
-        "skipped": dict(worker.stats.skipped),
-        "wall_s": round(wall, 1),
+        "frames": got.frames,
+        "inferred": got.inferred,
+        "skipped": got.skipped,
+        "wall_s": round(got.wall_s, 1),
         "recall": round(ev.recall, 3),
         "precision": round(ev.precision, 3),
         "max_abs_dt_s": round(max((abs(o) for o in ev.totals().offsets), default=0.0), 2),
@@ -183,14 +185,48 @@ def run(
             for c, r, w, g in ev.matches
         ],
         "unmatched": ev.unmatched,
-        "raised": [{"clip": c, "rule": r, "raised_s": t} for c, r, t in raised],
+        "raised": [{"clip": c, "rule": r, "raised_s": t} for c, r, t in raised_times(got)],
+        **tolerance_sweep(expected, got),
+    }
+    return ev, report
+
+
+def raised_times(got: Replay) -> list[tuple[str, str, float]]:
+    """(clip, rule, seconds of clip time) of each incident's first revision."""
+    first: dict[str, Incident] = {}
+    for inc in got.incidents:
+        if inc.id not in first or inc.revision < first[inc.id].revision:
+            first[inc.id] = inc
+    clip_of_camera = {cam: name for name, cam in got.camera_of.items()}
+    return sorted(
+        (clip_of_camera[i.camera_id], i.rule, round(i.updated_at.timestamp() - got.t0[clip_of_camera[i.camera_id]], 2))
+        for i in first.values()
+        if i.camera_id in clip_of_camera
+    )
+
+
+def tolerance_sweep(expected: dict[str, list[Any]], got: Replay) -> dict[str, Any]:
+    """Recall and precision at each of TOLERANCES_S, in all and per clip, and the least tolerance that passes."""
+    sweep = {tol: score(expected, got.incidents, got.t0, got.camera_of, tol) for tol in TOLERANCES_S}
+    per_clip: dict[str, dict[str, Any]] = {}
+    for name in expected:
+        one = {name: got.camera_of[name]}
+        evs = {tol: score({name: expected[name]}, got.incidents, got.t0, one, tol) for tol in TOLERANCES_S}
+        per_clip[name] = {
+            "tolerance_sweep": {str(t): [round(e.recall, 3), round(e.precision, 3)] for t, e in evs.items()},
+            "passes_at_tolerance_s": next(
+                (t for t, e in evs.items() if e.recall >= GOAL and e.precision >= GOAL), None
+            ),
+        }
+    return {
         "tolerance_sweep": {
             str(tol): {"recall": round(e.recall, 3), "precision": round(e.precision, 3)} for tol, e in sweep.items()
         },
-        "passes_at_tolerance_s": passes,
+        "passes_at_tolerance_s": next(
+            (tol for tol, e in sweep.items() if e.recall >= GOAL and e.precision >= GOAL), None
+        ),
         "per_clip": per_clip,
     }
-    return ev, report
 
 
 def main(argv: list[str] | None = None) -> None:
