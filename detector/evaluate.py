@@ -28,7 +28,8 @@ from xueliang.geometry import as_box
 from xueliang.scenes.scenario import Scenario, load_scenario, public_scenarios
 
 if TYPE_CHECKING:
-    from xueliang.detector.worker import DetectorWorker
+    from xueliang.config import Settings
+    from xueliang.detector.worker import DetectorWorker, WorkerStats
 
 DEFAULT_SAMPLE_FPS = 4.0
 # capture time of the first scenario's t=0: fixed (reproducible ids) and in the past (the frame contract
@@ -118,6 +119,15 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def first_revisions(incidents: Iterable[Incident]) -> dict[str, Incident]:
+    """Each incident (by id) as first raised: its lowest revision."""
+    first: dict[str, Incident] = {}
+    for inc in incidents:
+        if inc.id not in first or inc.revision < first[inc.id].revision:
+            first[inc.id] = inc
+    return first
+
+
 def score(
     expected: Mapping[str, Sequence[Expected]],
     incidents: Sequence[Incident],
@@ -127,10 +137,7 @@ def score(
 ) -> Evaluation:
     """``expected``: scenario (or clip) → expected incidents; ``t0``: scenario → capture time of its t=0;
     ``camera_of``: scenario → the id of the camera that shows it."""
-    first: dict[str, Incident] = {}
-    for inc in incidents:
-        if inc.id not in first or inc.revision < first[inc.id].revision:
-            first[inc.id] = inc
+    first = first_revisions(incidents)
     scenario_of_camera = {cam: sc for sc, cam in camera_of.items()}
     rules: dict[tuple[str, str], RuleScore] = defaultdict(RuleScore)
     raised: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
@@ -272,11 +279,49 @@ def read_incidents(bus: Bus, topic: str, group: str, idle_s: float = 2.0) -> lis
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass
+class Replay:
+    """What one replay of recorded sources through a detector worker gave."""
+
+    incidents: list[Incident]
+    t0: dict[str, float]  # source (scenario or clip) -> capture time of its t=0
+    frames: int
+    stats: WorkerStats
+    wall_s: float
+
+
+def replay(
+    settings: Settings,
+    cams: Mapping[str, CameraConfig],
+    frames: Mapping[str, Iterable[tuple[float, np.ndarray]]],
+    worker_id: str,
+) -> Replay:
+    """Every source's frames (its camera ``cams[name]``) published on a fresh embedded bus, then one detector
+    worker over all of them; the incidents it raised. Capture times start at :data:`EVAL_T0`, 10,000 s apart per
+    source (fixed and in the past: reproducible incident ids)."""
     from xueliang.bus.memory import MemoryBus
     from xueliang.contracts import topic_specs
-    from xueliang.detector.testing import minimal_settings, publish_frames
+    from xueliang.detector.testing import publish_frames
     from xueliang.detector.worker import DetectorWorker
+
+    # every frame is published before the worker starts, so no retention.bytes-like trim: with the default
+    # 64 MiB per partition a long clip loses its oldest frames unread (vtest at 10 fps: 40 of 795)
+    bus = MemoryBus(max_partition_bytes=None)
+    bus.ensure_topics(topic_specs(settings.bus.topics))
+    worker = DetectorWorker(settings, bus, worker_id=worker_id)
+    producer = bus.producer()
+    t0: dict[str, float] = {}
+    n = 0
+    for name, source in frames.items():
+        t0[name] = EVAL_T0 + 10_000 * len(t0)
+        n += publish_frames(producer, settings.bus.topics.frames, cams[name], source, t0[name])
+    wall = run_worker(worker, n)
+    incidents = read_incidents(bus, settings.bus.topics.incidents, f"{worker_id}-reader", idle_s=0.5)
+    return Replay(incidents, t0, n, worker.stats, wall)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from xueliang.detector.testing import minimal_settings
     from xueliang.scenes.truth import expected_incidents
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -308,30 +353,17 @@ def main(argv: list[str] | None = None) -> None:
             node = node.setdefault(part, {})
         node[leaf] = yaml.safe_load(value)
     settings = minimal_settings(list(cams.values()), detector=detector)
-    # every frame is published before the worker starts, so no retention.bytes-like trim: with the default
-    # 64 MiB per partition a long clip loses its oldest frames unread (vtest at 10 fps: 40 of 795)
-    bus = MemoryBus(max_partition_bytes=None)
-    bus.ensure_topics(topic_specs(settings.bus.topics))
-    worker = DetectorWorker(settings, bus, worker_id="eval")
-    prod = bus.producer()
-    t0: dict[str, float] = {}
-    n = 0
-    for name, sc in scenarios.items():
-        t0[name] = EVAL_T0 + 10_000 * len(t0)
-        n += publish_frames(
-            prod, settings.bus.topics.frames, cams[name], scenario_frames(sc, args.seed, args.fps), t0[name]
-        )
-    wall = run_worker(worker, n)
-    incidents = read_incidents(bus, settings.bus.topics.incidents, "eval-reader", idle_s=0.5)
+    frames = {name: scenario_frames(sc, args.seed, args.fps) for name, sc in scenarios.items()}
+    got = replay(settings, cams, frames, "eval")
     ev = score(
         {name: expected_incidents(sc) for name, sc in scenarios.items()},
-        incidents,
-        t0,
+        got.incidents,
+        got.t0,
         {name: cam.id for name, cam in cams.items()},
     )
     print(ev.table())
-    zoom = f", {worker.stats.zoom_crops} zoom crops" if worker.stats.zoom_crops else ""
-    print(f"{n} frames, {worker.stats.frames_inferred} inferred{zoom}, {wall:.1f}s")
+    zoom = f", {got.stats.zoom_crops} zoom crops" if got.stats.zoom_crops else ""
+    print(f"{got.frames} frames, {got.stats.frames_inferred} inferred{zoom}, {got.wall_s:.1f}s")
     for line in ev.unmatched:
         print("  ", line)
 

@@ -29,8 +29,7 @@ from sources import CLIPS
 
 from xueliang.config._base import StrictModel
 from xueliang.config.cameras import CameraConfig
-from xueliang.contracts import Incident
-from xueliang.detector.evaluate import EVAL_T0, Evaluation, score
+from xueliang.detector.evaluate import Evaluation, Replay, first_revisions, replay, score
 
 REPO = HERE.parents[1]
 EVENTS = HERE / "events.json"
@@ -101,28 +100,19 @@ def camera_config(name: str, clip: LabelledClip, fps: float, path: Path | None =
 
 
 @dataclass
-class Replay:
-    """What one run of the clips through the worker gave."""
+class ClipReplay:
+    """The clips' replay through the worker, with what the report needs of their cameras."""
 
-    incidents: list[Incident]
-    t0: dict[str, float]  # clip -> capture time of its t=0
+    got: Replay
     camera_of: dict[str, str]  # clip -> camera id
     rates: dict[str, float]  # clip -> the rate actually sampled
-    frames: int
-    inferred: int
-    skipped: dict[str, int]
-    wall_s: float
 
 
-def replay(clips: list[str], events: EventSet, fps: float, backend: dict[str, Any]) -> Replay:
-    """The clips once through one detector worker on the embedded bus."""
+def replay_clips(clips: list[str], events: EventSet, fps: float, backend: dict[str, Any]) -> ClipReplay:
+    """The clips once through one detector worker on the embedded bus (:func:`xueliang.detector.evaluate.replay`)."""
     from phantoms import sampled
 
-    from xueliang.bus.memory import MemoryBus
-    from xueliang.contracts import topic_specs
-    from xueliang.detector.evaluate import read_incidents, run_worker
-    from xueliang.detector.testing import minimal_settings, publish_frames
-    from xueliang.detector.worker import DetectorWorker
+    from xueliang.detector.testing import minimal_settings
 
     cams = {name: camera_config(name, events.clips[name], fps, CLIPS[name].path()) for name in clips}
     settings = minimal_settings(
@@ -131,42 +121,28 @@ def replay(clips: list[str], events: EventSet, fps: float, backend: dict[str, An
         # faster than real time, so the age limit is lifted
         detector={"backend": backend, "confidence": 0.25, "max_age_s": 1e9, "snapshot_dir": "var/bench-snapshots"},
     )
-    # every frame is published before the worker starts, so no retention.bytes-like trim: with the default
-    # 64 MiB per partition a long clip loses its oldest frames unread (vtest at 10 fps: 40 of 795)
-    bus = MemoryBus(max_partition_bytes=None)
-    bus.ensure_topics(topic_specs(settings.bus.topics))
-    worker = DetectorWorker(settings, bus, worker_id="realfootage-events")
-    producer = bus.producer()
-    t0: dict[str, float] = {}
-    n = 0
-    rates: dict[str, float] = {}
-    for name in clips:
-        frames, _ = sampled(name, fps)
-        # every k-th frame of the clip: the rate actually sampled (vtest at --fps 4: every 2nd of 10, 5 fps)
-        rates[name] = round(1 / (frames[1][0] - frames[0][0]), 2) if len(frames) > 1 else fps
-        t0[name] = EVAL_T0 + 10_000 * len(t0)  # fixed and in the past: reproducible incident ids
-        n += publish_frames(producer, settings.bus.topics.frames, cams[name], frames, t0[name])
-    wall = run_worker(worker, n)
-    incidents = read_incidents(bus, settings.bus.topics.incidents, "realfootage-events-reader", idle_s=0.5)
-    camera_of = {name: cam.id for name, cam in cams.items()}
-    stats = worker.stats
-    return Replay(incidents, t0, camera_of, rates, n, stats.frames_inferred, dict(stats.skipped), wall)
+    frames = {name: sampled(name, fps)[0] for name in clips}
+    # every k-th frame of the clip: the rate actually sampled (vtest at --fps 4: every 2nd of 10, 5 fps)
+    rates = {name: round(1 / (f[1][0] - f[0][0]), 2) if len(f) > 1 else fps for name, f in frames.items()}
+    got = replay(settings, cams, frames, "realfootage-events")
+    return ClipReplay(got, {name: cam.id for name, cam in cams.items()}, rates)
 
 
 def run(
     events: EventSet, clips: list[str], fps: float, backend: dict[str, Any], tolerance_s: float = 2.0
 ) -> tuple[Evaluation, dict[str, Any]]:
     """The clips once through one detector worker (embedded bus); their incidents scored against the labels."""
-    got = replay(clips, events, fps, backend)
+    clip_run = replay_clips(clips, events, fps, backend)
+    got, camera_of = clip_run.got, clip_run.camera_of
     expected = {name: events.clips[name].events for name in clips}
-    ev = score(expected, got.incidents, got.t0, got.camera_of, tolerance_s)
+    ev = score(expected, got.incidents, got.t0, camera_of, tolerance_s)
     report = {
         "fps": fps,
-        "sampled_fps": got.rates,
+        "sampled_fps": clip_run.rates,
         "tolerance_s": tolerance_s,
         "frames": got.frames,
-        "inferred": got.inferred,
-        "skipped": got.skipped,
+        "inferred": got.stats.frames_inferred,
+        "skipped": dict(got.stats.skipped),
         "wall_s": round(got.wall_s, 1),
         "recall": round(ev.recall, 3),
         "precision": round(ev.precision, 3),
@@ -185,32 +161,28 @@ def run(
             for c, r, w, g in ev.matches
         ],
         "unmatched": ev.unmatched,
-        "raised": [{"clip": c, "rule": r, "raised_s": t} for c, r, t in raised_times(got)],
-        **tolerance_sweep(expected, got),
+        "raised": [{"clip": c, "rule": r, "raised_s": t} for c, r, t in raised_times(got, camera_of)],
+        **tolerance_sweep(expected, got, camera_of),
     }
     return ev, report
 
 
-def raised_times(got: Replay) -> list[tuple[str, str, float]]:
+def raised_times(got: Replay, camera_of: dict[str, str]) -> list[tuple[str, str, float]]:
     """(clip, rule, seconds of clip time) of each incident's first revision."""
-    first: dict[str, Incident] = {}
-    for inc in got.incidents:
-        if inc.id not in first or inc.revision < first[inc.id].revision:
-            first[inc.id] = inc
-    clip_of_camera = {cam: name for name, cam in got.camera_of.items()}
+    clip_of_camera = {cam: name for name, cam in camera_of.items()}
     return sorted(
         (clip_of_camera[i.camera_id], i.rule, round(i.updated_at.timestamp() - got.t0[clip_of_camera[i.camera_id]], 2))
-        for i in first.values()
+        for i in first_revisions(got.incidents).values()
         if i.camera_id in clip_of_camera
     )
 
 
-def tolerance_sweep(expected: dict[str, list[Any]], got: Replay) -> dict[str, Any]:
+def tolerance_sweep(expected: dict[str, list[Any]], got: Replay, camera_of: dict[str, str]) -> dict[str, Any]:
     """Recall and precision at each of TOLERANCES_S, in all and per clip, and the least tolerance that passes."""
-    sweep = {tol: score(expected, got.incidents, got.t0, got.camera_of, tol) for tol in TOLERANCES_S}
+    sweep = {tol: score(expected, got.incidents, got.t0, camera_of, tol) for tol in TOLERANCES_S}
     per_clip: dict[str, dict[str, Any]] = {}
     for name in expected:
-        one = {name: got.camera_of[name]}
+        one = {name: camera_of[name]}
         evs = {tol: score({name: expected[name]}, got.incidents, got.t0, one, tol) for tol in TOLERANCES_S}
         per_clip[name] = {
             "tolerance_sweep": {str(t): [round(e.recall, 3), round(e.precision, 3)] for t, e in evs.items()},
