@@ -2,7 +2,7 @@
 
 An incident (deduplicated by id) matches an expected incident of the same scenario and rule when
 the moment it was raised (``updated_at`` of its first revision, in scene time) is within
-``tolerance_s`` of the expected start; matching is one-to-one, nearest first.
+``tolerance_s`` of the expected start; matching is one-to-one, an optimal assignment (:func:`pair_within`).
 
     .venv/bin/python -m xueliang.detector.evaluate            # every public scenario, embedded bus
 """
@@ -128,6 +128,21 @@ def first_revisions(incidents: Iterable[Incident]) -> dict[str, Incident]:
     return first
 
 
+def pair_within(raised: np.ndarray, wanted: np.ndarray, tolerance_s: float) -> list[tuple[int, int]]:
+    """One-to-one pairs (raised index, wanted index) within ``tolerance_s`` of each other: as many pairs as any
+    assignment can make, and among those the smallest total |Δt| (an optimal assignment, as CLEAR-MOT scoring
+    does; pairing nearest-first can leave two events unpaired that an incident each would match)."""
+    if not len(raised) or not len(wanted):
+        return []
+    from scipy.optimize import linear_sum_assignment
+
+    dt = np.abs(raised[:, None] - wanted[None, :])
+    # a pair beyond the tolerance costs more than every feasible pair together: the count of pairs comes first
+    cost = np.where(dt <= tolerance_s, dt, tolerance_s * (dt.size + 1) + 1.0)
+    rows, cols = linear_sum_assignment(cost)
+    return sorted((int(r), int(c)) for r, c in zip(rows, cols, strict=True) if dt[r, c] <= tolerance_s)
+
+
 def score(
     expected: Mapping[str, Sequence[Expected]],
     incidents: Sequence[Incident],
@@ -155,11 +170,8 @@ def score(
         got = sorted(raised.get(key, []))
         rules[key].raised = len(got)
         want = sorted(e.start_s for e in expected.get(key[0], []) if e.rule == key[1])
-        pairs = sorted(((abs(g - w), gi, wi) for gi, (g, _) in enumerate(got) for wi, w in enumerate(want)))
         used_g, used_w = set(), set()
-        for d, gi, wi in pairs:
-            if d > tolerance_s or gi in used_g or wi in used_w:
-                continue
+        for gi, wi in pair_within(np.array([g for g, _ in got]), np.array(want), tolerance_s):
             used_g.add(gi)
             used_w.add(wi)
             rules[key].matched += 1
