@@ -75,6 +75,17 @@ def test_point_in_polygon(point, inside):
     assert point_in_polygon(point, ZONE) is inside
 
 
+def test_a_zone_drawn_to_the_picture_border_holds_objects_the_border_cuts_off():
+    """A box cut off by the frame's bottom is clipped to it, so its bottom-centre lies on the last line: a zone drawn
+    to that line (vtest's lawn) holds it, as it holds points on its other edges and corners."""
+    lawn = [(0, 320), (330, 380), (768, 556), (768, 576), (0, 576)]
+    assert (
+        point_in_polygon((700, 576.0), lawn) and point_in_polygon((0, 400), lawn) and point_in_polygon((768, 576), lawn)
+    )
+    assert point_in_polygon((330, 380), lawn) and not point_in_polygon((330, 379), lawn)
+    assert not point_in_polygon((700, 576.5), lawn)
+
+
 @pytest.mark.parametrize("point, side", [((10, 500), 1), ((10, 300), -1), ((10, 400), 0)])
 def test_line_side(point, side):
     assert line_side(point, (0, 400), (600, 400)) == side

@@ -107,8 +107,9 @@ def test_vtest_scores_as_measured_at_five_and_two_fps() -> None:
     """vtest (19 events) through the real worker with the production setup. Measured (docs/detector.md): at 5 fps
     18 of 19 raised within 2 s and nothing false (the optimal one-to-one pairing can give one a small negative
     offset); at the deployment default of 2 fps, since the tracker's centre-distance stage follows walkers between
-    samples, 18 are raised and 17 paired within 2 s (before it: 2; the lawn comes 2.9 s late). A tracker or rate
-    change that moves either must update the doc's table."""
+    samples, and since zone edges count as inside (the lawn's couple enter cut off by the picture's border), 18 are
+    raised and 18 paired within 2 s (before the tracker stage: 2). A tracker or rate change that moves either must
+    update the doc's table."""
     if not VTEST.is_file():
         pytest.skip("vtest.avi missing: install Debian's opencv-doc")
     events = events_bench.load_events()
@@ -121,8 +122,8 @@ def test_vtest_scores_as_measured_at_five_and_two_fps() -> None:
     assert min(t.offsets) >= -0.5 and max(t.offsets) <= 2.0, ev5.table("clip")
     ev2, _ = events_bench.run(events, ["vtest"], 2.0, backend)
     t = ev2.totals()
-    # measured 17 of 19 paired, 18 raised; one either way is left to the CPU's arithmetic
-    assert t.expected == 19 and t.matched >= 16 and t.raised - t.matched <= 2, ev2.table("clip")
+    # measured 18 of 19 paired, 18 raised; one either way is left to the CPU's arithmetic
+    assert t.expected == 19 and t.matched >= 17 and t.raised - t.matched <= 1, ev2.table("clip")
 
 
 def test_scoring_pairs_as_many_events_as_any_one_to_one_assignment() -> None:

@@ -27,7 +27,9 @@ def box_area(xyxy: tuple[float, float, float, float]) -> float:
 
 
 def points_in_polygon(points: np.ndarray, polygon: Sequence[Point]) -> np.ndarray:
-    """(N, 2) points → (N,) bool mask, even-odd rule; a point on an edge may fall either way."""
+    """(N, 2) points → (N,) bool mask: inside by the even-odd rule, or on an edge. Edges count as inside so that a
+    zone drawn to the picture's border holds an object the border cuts off: its box is clipped to the frame, so its
+    bottom-centre lies on the frame's last line, which is then the zone's edge."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     poly = np.asarray(polygon, dtype=np.float64)
     x, y = pts[:, 0:1], pts[:, 1:2]
@@ -37,7 +39,12 @@ def points_in_polygon(points: np.ndarray, polygon: Sequence[Point]) -> np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     hits = straddles & (x < x_cross)
-    return (hits.sum(axis=1) % 2) == 1
+    cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
+    within = (
+        (np.minimum(x1, x2) <= x) & (x <= np.maximum(x1, x2)) & (np.minimum(y1, y2) <= y) & (y <= np.maximum(y1, y2))
+    )
+    on_edge = (np.abs(cross) <= 1e-9 * (1.0 + np.abs(x2 - x1) + np.abs(y2 - y1))) & within
+    return ((hits.sum(axis=1) % 2) == 1) | on_edge.any(axis=1)
 
 
 def point_in_polygon(point: Point, polygon: Sequence[Point]) -> bool:
