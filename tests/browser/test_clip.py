@@ -4,19 +4,14 @@ zooms on click; another village's operator gets 404 for the clip, from inside th
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from browser_kit import SHOTS, launch, login, require_browser
 
-from xueliang.api.testing import PASSWORD, ApiEnv, _scene_frame, make_incident
+from xueliang.api.testing import ApiEnv, _scene_frame, make_incident
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 av = pytest.importorskip("av")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 PLAY = """async () => {
   const v = document.querySelector('#detail-clip');
@@ -31,20 +26,8 @@ PLAY = """async () => {
 }"""
 
 
-def login(page, base, user):
-    page.goto(base + "/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#live.on", timeout=10_000)
-
-
 def test_clip_plays_in_the_detail_page(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} missing")
-        pytest.skip(f"{CHROMIUM} missing")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_browser()
     import cv2
 
     from xueliang.detector.clips import write_clip
@@ -58,7 +41,7 @@ def test_clip_plays_in_the_detail_page(tmp_path):
     write_clip(env.settings.detector.snapshot_dir / f"{inc.id}.mp4", frames, 2.0)
     env.service.ingest_incident(inc)
     with env.serve() as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -6,42 +6,19 @@ docs/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
+from browser_kit import SHOTS, launch, require_browser
 
 from xueliang.api.testing import PASSWORD, ApiEnv, make_incident
 from xueliang.bus.memory import MemoryBus
 from xueliang.contracts import CameraHealth, CameraStatus, Severity, topic_specs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "docs" / "screenshots"
-
-
-def _require_browser():
-    if not Path(CHROMIUM).exists():
-        msg = f"{CHROMIUM} missing (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return pytest.importorskip("playwright.sync_api")
 
 
 def village_plan_input():
@@ -93,7 +70,7 @@ def village_plan_input():
 
 
 def test_alert_wall_live_accept_and_screenshots(tmp_path):
-    sync_api = _require_browser()
+    sync_api = require_browser()
     from xueliang.dispatch.worker import Dispatcher
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -147,7 +124,7 @@ def test_alert_wall_live_accept_and_screenshots(tmp_path):
                 },
             )
             assert r.status_code == 200, r.text
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = launch(pw)
             page = browser.new_page(viewport={"width": 1360, "height": 820}, locale="zh-CN")
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -5,36 +5,20 @@ nothing overflows the screen."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from browser_kit import launch, login, require_browser
 
-from xueliang.api.testing import PASSWORD, USERS, ApiEnv, make_incident
+from xueliang.api.testing import USERS, ApiEnv, make_incident
 from xueliang.dispatch.workflow import Action, Actor, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def login(page, base, user):
-    page.goto(base + "/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#live.on", timeout=10_000)
-
 
 def test_grid_worker_on_a_phone(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} missing")
-        pytest.skip(f"{CHROMIUM} missing")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_browser()
     env = ApiEnv.create(tmp_path, users={**USERS, "grid-zhang": ("grid_worker", "dajiaqiao")})
     inc = make_incident("cam-dajiaqiao-entrance", episode="grid")
     env.write_snapshot(inc)
@@ -42,7 +26,7 @@ def test_grid_worker_on_a_phone(tmp_path):
     env.service.transition(inc.id, Action.accept, Actor("op-dajiaqiao", Role.operator, "dajiaqiao"), "")
     with env.serve() as base, sync_api.sync_playwright() as pw:
         api = httpx.Client(base_url=base, timeout=10)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         errors: list[str] = []
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
         phone.on("pageerror", lambda e: errors.append(str(e)))

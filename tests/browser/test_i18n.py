@@ -10,11 +10,10 @@ format names CSV / GeoJSON, EN and the 中文 toggle. Option lists and placehold
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from browser_kit import launch, require_browser
 
 from xueliang.api.testing import PASSWORD, USERS, ApiEnv, make_incident
 from xueliang.contracts import CameraHealth, CameraStatus, Severity
@@ -22,8 +21,6 @@ from xueliang.dispatch.workflow import Action, Actor, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 FIND_UNTRANSLATED = """([lang, allow]) => {
   const bad = [];
@@ -54,17 +51,8 @@ FIND_UNTRANSLATED = """([lang, allow]) => {
 }"""
 
 
-def _require_browser():
-    if not Path(CHROMIUM).exists():
-        msg = f"{CHROMIUM} missing (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return pytest.importorskip("playwright.sync_api")
-
-
 def test_every_page_is_fully_translated_in_both_languages(tmp_path):
-    sync_api = _require_browser()
+    sync_api = require_browser()
     env = ApiEnv.create(tmp_path, users={**USERS, "grid-zhang": ("grid_worker", "dajiaqiao")})
     svc = env.service
     now = datetime.now(UTC)
@@ -105,9 +93,7 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
     svc.urge(fire, Actor("sup-keqiao", Role.supervisor, "keqiao"), typed[3])
 
     import json
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
     from test_console import village_plan_input
 
     demand, poles = village_plan_input()
@@ -120,7 +106,7 @@ def test_every_page_is_fully_translated_in_both_languages(tmp_path):
     allow = {"zh": ["CSV", "GeoJSON", "EN"], "en": ["中文", *names, *typed]}
 
     with env.serve() as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         problems: list[str] = []
         for lang in ("zh", "en"):
             for user in ("sup-anchang", "op-dajiaqiao"):

@@ -7,36 +7,18 @@ not get the page. Saves docs/screenshots/plan-zh-desktop.png."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
+from browser_kit import SHOTS, launch, login, require_browser
 
-from xueliang.api.testing import PASSWORD, ApiEnv
+from xueliang.api.testing import ApiEnv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def login(page, base, user):
-    page.goto(base + "/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#live.on", timeout=10_000)
-
 
 def test_plan_from_upload_to_report(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} missing")
-        pytest.skip(f"{CHROMIUM} missing")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    sys.path.insert(0, str(Path(__file__).parent))
+    sync_api = require_browser()
     from test_console import village_plan_input
 
     demand, poles = village_plan_input()
@@ -44,7 +26,7 @@ def test_plan_from_upload_to_report(tmp_path):
     (tmp_path / "poles.geojson").write_text(json.dumps(poles))
     env = ApiEnv.create(tmp_path)
     with env.serve() as base, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         page = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -6,44 +6,22 @@ read-only, under 已上报上级. Saves docs/screenshots/supervise-zh-desktop.pn
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
+from browser_kit import SHOTS, launch, login, require_browser
 
-from xueliang.api.testing import PASSWORD, ApiEnv, make_incident
+from xueliang.api.testing import ApiEnv, make_incident
 from xueliang.contracts import Severity
 from xueliang.dispatch.workflow import Action, Actor, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def _require_browser():
-    if not Path(CHROMIUM).exists():
-        msg = f"{CHROMIUM} missing (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return pytest.importorskip("playwright.sync_api")
-
-
-def login(page, base: str, user: str) -> None:
-    page.goto(base + "/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#live.on", timeout=10_000)
-
 
 def test_supervision_page_urge_inbox_and_read_only(tmp_path):
-    sync_api = _require_browser()
+    sync_api = require_browser()
     SHOTS.mkdir(parents=True, exist_ok=True)
     env = ApiEnv.create(tmp_path)
     now = datetime.now(UTC)
@@ -72,7 +50,7 @@ def test_supervision_page_urge_inbox_and_read_only(tmp_path):
 
     with env.serve() as base, sync_api.sync_playwright() as pw:
         api = httpx.Client(base_url=base, timeout=10)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         errors: list[str] = []
         village = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         village.on("pageerror", lambda e: errors.append(str(e)))

@@ -11,32 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_kit import SHOTS, launch, login, require_browser
 
-from xueliang.api.testing import PASSWORD, ApiEnv, make_incident
+from xueliang.api.testing import ApiEnv, make_incident
 from xueliang.contracts import Severity
 from xueliang.dispatch.workflow import Action, Actor, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def _require_browser():
-    if not Path(CHROMIUM).exists():
-        msg = f"{CHROMIUM} missing (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return pytest.importorskip("playwright.sync_api")
 
 
 SUP = Actor("sup-anchang", Role.supervisor, "anchang")
@@ -123,14 +110,6 @@ def fill_township(env: ApiEnv) -> dict[str, list[str]]:
     return ids
 
 
-def login(page, base: str, user: str) -> None:
-    page.goto(base + "/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_selector("#live.on", timeout=10_000)
-
-
 def in_first_screen(page, selector: str) -> bool:
     return page.evaluate(
         "sel => { const e = document.querySelector(sel); if (!e) return false; const r = e.getBoundingClientRect();"
@@ -151,7 +130,7 @@ def wait_state(api, env, iid: str, state: str, user: str = "sup-anchang") -> Non
 
 
 def test_busy_township_wall(tmp_path):
-    sync_api = _require_browser()
+    sync_api = require_browser()
     SHOTS.mkdir(parents=True, exist_ok=True)
     env = ApiEnv.create(tmp_path)
     ids = fill_township(env)
@@ -159,7 +138,7 @@ def test_busy_township_wall(tmp_path):
     assert sum(len(v) for k, v in ids.items() if k != "manual") == 164
     with env.serve() as base, sync_api.sync_playwright() as pw:
         api = httpx.Client(base_url=base, timeout=10)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
         page = ctx.new_page()
         errors: list[str] = []
