@@ -3,6 +3,7 @@
 * :class:`BlobBackend` — a tiny classical detector (bright blobs on a dark frame, via OpenCV
   connected components) behind the same :class:`InferenceBackend` interface: lets the worker's
   contract (bus, commits, dead letters, crash replay) be tested in milliseconds without a model.
+* :func:`yard_camera` — the camera the worker tests use with :class:`BlobBackend`: a yard zone watched for intrusion.
 * :func:`minimal_settings` — a valid :class:`Settings` holding only the given cameras.
 * :func:`publish_frames` — send frames to the frames topic as :class:`FrameMessage`s with
   ``capture_ts = t0 + scene t`` (no real-time waiting), motion boxes from ingest's motion gate.
@@ -95,6 +96,18 @@ def walker_frames(
                 cv2.rectangle(img, (x - 6, y - 30), (x + 6, y), (255, 255, 255), -1)
         frames.append((t, img))
     return frames
+
+
+def yard_camera() -> dict[str, Any]:
+    """A fresh config of ``cam-a``: a yard zone (x 150-260, y 100-230 of a 320x240 frame) with an intrusion rule
+    (3 observations inside, 5 s cooldown), motion gating sensitive enough for :func:`walker_frames`' walker."""
+    return {
+        "id": "cam-a",
+        "source": {"type": "file", "path": "unused.mp4"},
+        "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
+        "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
+        "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
+    }
 
 
 def minimal_settings(cameras: Sequence[CameraConfig | dict[str, Any]], **sections: Any) -> Settings:

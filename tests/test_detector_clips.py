@@ -85,16 +85,10 @@ def test_worker_writes_a_clip_per_new_incident(tmp_path):
     import threading
 
     from xueliang.contracts import topic_specs
-    from xueliang.detector.testing import BlobBackend, minimal_settings
+    from xueliang.detector.testing import BlobBackend, minimal_settings, yard_camera
     from xueliang.detector.worker import DetectorWorker
 
-    camera = {
-        "id": "cam-a",
-        "source": {"type": "file", "path": "unused.mp4"},
-        "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-        "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
-        "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
-    }
+    camera = yard_camera()
     settings = minimal_settings(
         [camera],
         detector={"max_age_s": 1e9, "snapshot_dir": str(tmp_path / "snaps"), "clips": {"pre_s": 2, "post_s": 2}},

@@ -14,18 +14,19 @@ import pytest
 
 from xueliang.bus.memory import MemoryBus
 from xueliang.contracts import DeadLetter, Incident, topic_specs
-from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, publish_frames, walker_frames
+from xueliang.detector.testing import (
+    BlobBackend,
+    frame_message,
+    minimal_settings,
+    publish_frames,
+    walker_frames,
+    yard_camera,
+)
 from xueliang.detector.worker import DetectorWorker
 
 T0 = 1_700_000_000.0
 W, H = 320, 240
-CAMERA = {
-    "id": "cam-a",
-    "source": {"type": "file", "path": "unused.mp4"},
-    "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-    "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
-    "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
-}
+CAMERA = yard_camera()
 
 
 def make(tmp_path: Path, bus: MemoryBus, *, clock=None, **detector):

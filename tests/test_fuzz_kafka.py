@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from xueliang.bus.fuzz import Hostile, hostile_frames, hostile_payloads
 from xueliang.contracts import CameraHealth, CameraStatus, DeadLetter, Topics, topic_specs
-from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, walker_frames
+from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, walker_frames, yard_camera
 from xueliang.detector.worker import DetectorWorker
 from xueliang.dispatch.models import AuditRow, CameraRow, IncidentRow
 from xueliang.dispatch.store import Store
@@ -37,13 +37,7 @@ pytestmark = [pytest.mark.kafka]
 N_HOSTILE = 1000  # per consumed topic
 N_GOOD_INCIDENTS = 60
 N_GOOD_HEALTH = 40
-CAMERA = {
-    "id": "cam-a",
-    "source": {"type": "file", "path": "unused.mp4"},
-    "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-    "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
-    "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
-}
+CAMERA = yard_camera()
 
 
 class Stage:

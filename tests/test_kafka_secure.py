@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from xueliang.bus import acls
 from xueliang.contracts import Topics
-from xueliang.detector.testing import BlobBackend, minimal_settings, publish_frames, walker_frames
+from xueliang.detector.testing import BlobBackend, minimal_settings, publish_frames, walker_frames, yard_camera
 from xueliang.detector.worker import DetectorWorker
 from xueliang.dispatch.models import IncidentRow
 from xueliang.dispatch.store import Store
@@ -33,13 +33,7 @@ from xueliang.runtime import Lifecycle
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.kafka]
-CAMERA = {
-    "id": "cam-a",
-    "source": {"type": "file", "path": "unused.mp4"},
-    "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-    "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
-    "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
-}
+CAMERA = yard_camera()
 
 
 def free_port_pair() -> int:

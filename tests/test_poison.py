@@ -30,7 +30,14 @@ from xueliang.contracts import (
     Topics,
     topic_specs,
 )
-from xueliang.detector.testing import BlobBackend, frame_message, minimal_settings, publish_frames, walker_frames
+from xueliang.detector.testing import (
+    BlobBackend,
+    frame_message,
+    minimal_settings,
+    publish_frames,
+    walker_frames,
+    yard_camera,
+)
 from xueliang.detector.worker import DetectorWorker
 from xueliang.dispatch.clock import ManualClock
 from xueliang.dispatch.models import CameraRow
@@ -40,13 +47,7 @@ from xueliang.dispatch.worker import Dispatcher
 
 T0 = 1_700_000_000.0
 W, H = 320, 240
-CAMERA = {
-    "id": "cam-a",
-    "source": {"type": "file", "path": "unused.mp4"},
-    "zones": [{"name": "yard", "polygon": [[150, 100], [260, 100], [260, 230], [150, 230]]}],
-    "rules": [{"name": "yard-intrusion", "type": "intrusion", "zone": "yard", "inertia": 3, "cooldown_s": 5}],
-    "motion": {"keepalive_s": 2.0, "min_area_ratio": 0.0005},
-}
+CAMERA = yard_camera()
 
 
 def good_headers() -> dict[str, bytes]:
