@@ -15,6 +15,7 @@ import abc
 import ast
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from xueliang.detector.preprocess import canvas_shape, letterbox, postprocess, t
 from xueliang.detector.types import Detections
 
 log = logging.getLogger(__name__)
+
+Wanted = frozenset[str] | None  # the project classes an image's camera needs; None: every class
 
 
 class BackendError(RuntimeError):
@@ -120,12 +123,14 @@ class InferenceBackend(abc.ABC):
     def _forward(self, tensor: np.ndarray) -> np.ndarray:
         """(B, 3, H, W) float32 → raw model output (B, 4 + nc, A) or (B, K, 6)."""
 
-    def infer(self, images: list[np.ndarray]) -> list[Detections]:
-        """Detections per image (frame pixels); times the call into the metrics."""
+    def infer(self, images: list[np.ndarray], wanted: Sequence[Wanted] | None = None) -> list[Detections]:
+        """Detections per image (frame pixels); times the call into the metrics. ``wanted``: per image, the
+        project classes its camera's rules look at (None: all), which lets an ensemble leave out the members
+        that answer for none of them (:meth:`predict_for`)."""
         if not images:
             return []
         started = time.perf_counter()
-        dets = self.predict(images)
+        dets = self.predict(images) if wanted is None else self.predict_for(images, wanted)
         metrics.INFERENCE_SECONDS.labels(backend=self.kind).observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.labels(backend=self.kind).observe(len(images))
         return dets
@@ -139,6 +144,11 @@ class InferenceBackend(abc.ABC):
         placed = [letterbox(img, self.imgsz, canvas) for img in images]
         raw = self._forward_batch(self.tensor([c for c, _ in placed]))
         return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
+
+    def predict_for(self, images: list[np.ndarray], wanted: Sequence[Wanted]) -> list[Detections]:
+        """:meth:`predict` where image ``i`` needs only the classes ``wanted[i]`` (None: all). One network
+        answers for all its classes at once, so a single model runs on every image; the ensemble overrides."""
+        return self.predict(images)
 
     def tensor(self, canvases: list[np.ndarray]) -> np.ndarray:
         """Same-shape BGR uint8 canvases as this backend's network input: (B, 3, H, W) float32 RGB in [0, 1]."""
@@ -373,24 +383,28 @@ class EnsembleDetector(InferenceBackend):
         raise NotImplementedError
 
     def predict(self, images: list[np.ndarray]) -> list[Detections]:
-        per_member = [(backend.predict(images), remap) for backend, remap in self.members]
-        out = []
-        for i in range(len(images)):
-            parts = []
-            for dets, remap in per_member:
-                d = dets[i]
-                keep = np.asarray([int(c) in remap for c in d.class_id], bool) if len(d) else np.zeros(0, bool)
-                d = d[keep]
+        return self.predict_for(images, [None] * len(images))
+
+    def predict_for(self, images: list[np.ndarray], wanted: Sequence[Wanted]) -> list[Detections]:
+        """Each member runs on the images that want one of its classes: a camera without a fire/smoke rule never
+        pays for the fire/smoke member (in the county configuration, 39 of 538 cameras have one)."""
+        parts: list[list[Detections]] = [[Detections.empty()] for _ in images]
+        for backend, remap in self.members:
+            ours = {self.names[i] for i in remap.values()}
+            needed = [i for i, w in enumerate(wanted) if w is None or not ours.isdisjoint(w)]
+            for i, found in zip(needed, backend.predict([images[i] for i in needed]) if needed else [], strict=True):
+                keep = np.asarray([int(c) in remap for c in found.class_id], bool) if len(found) else np.zeros(0, bool)
+                d = found[keep]
                 ids = np.asarray([remap[int(c)] for c in d.class_id], np.int32)
-                parts.append(Detections(d.xyxy, d.confidence, ids))
-            out.append(
-                Detections(
-                    np.concatenate([p.xyxy for p in parts]).reshape(-1, 4).astype(np.float32),
-                    np.concatenate([p.confidence for p in parts]).astype(np.float32),
-                    np.concatenate([p.class_id for p in parts]).astype(np.int32),
-                )
+                parts[i].append(Detections(d.xyxy, d.confidence, ids))
+        return [
+            Detections(
+                np.concatenate([p.xyxy for p in frame]).reshape(-1, 4).astype(np.float32),
+                np.concatenate([p.confidence for p in frame]).astype(np.float32),
+                np.concatenate([p.class_id for p in frame]).astype(np.int32),
             )
-        return out
+            for frame in parts
+        ]
 
     def close(self) -> None:
         for backend, _ in self.members:

@@ -130,12 +130,14 @@ class InferenceMixin:
     def _infer_group(self, items: list[_Pending], producer: Producer, backend: InferenceBackend) -> None:
         views = [self._views(it) for it in items]
         inputs: list[np.ndarray] = []
+        wanted: list[frozenset[str]] = []  # per input, the classes its camera's rules look at
         for it, regions in zip(items, views, strict=False):
             if regions is None:
                 inputs.append(it.decoded)
             else:
                 inputs += [it.decoded[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
-        raw = backend.infer(inputs)
+            wanted += [self.state(it.msg.camera_id).classes] * (1 if regions is None else len(regions))
+        raw = backend.infer(inputs, wanted)
         dets, k = [], 0
         for regions in views:
             if regions is None:

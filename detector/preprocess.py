@@ -105,17 +105,15 @@ def postprocess(
             rows = rows[rows[:, 4] >= conf]
             xyxy, scores, cls = rows[:, :4].copy(), rows[:, 4], rows[:, 5].astype(np.int32)
         else:
-            pred = output[b].T  # (A, 4 + nc)
-            cls_scores = pred[:, 4:]
-            cls = cls_scores.argmax(1).astype(np.int32)
-            scores = cls_scores[np.arange(len(cls)), cls]
-            mask = scores >= conf
-            pred, cls, scores = pred[mask], cls[mask], scores[mask]
-            xyxy = np.empty((len(pred), 4), np.float32)
-            xyxy[:, 0] = pred[:, 0] - pred[:, 2] / 2
-            xyxy[:, 1] = pred[:, 1] - pred[:, 3] / 2
-            xyxy[:, 2] = pred[:, 0] + pred[:, 2] / 2
-            xyxy[:, 3] = pred[:, 1] + pred[:, 3] / 2
+            # reduced along the contiguous anchor axis, and the class taken only where the best score passes
+            # (the transposed (A, 4 + nc) view's row-wise argmax cost ~1 ms a frame for 80 COCO classes)
+            cls_scores = output[b, 4:]  # (nc, A)
+            best = cls_scores.max(0)
+            kept = np.flatnonzero(best >= conf)
+            cls = cls_scores[:, kept].argmax(0).astype(np.int32)
+            scores = best[kept]
+            cx, cy, bw, bh = output[b, :4][:, kept]
+            xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
             if len(xyxy):
                 # class-aware: offset boxes per class so different classes never suppress each other
                 offset = cls[:, None].astype(np.float32) * 7680.0

@@ -34,6 +34,7 @@ class Spotted(Protocol):
     """What the zoom keeps per camera: the spots of the last ``hold_s`` (the worker's camera state)."""
 
     zoom_spots: list[ZoomSpot]
+    classes: frozenset[str]  # the classes the camera's rules look at
 
 
 def at_spots(d: Detections, region: Region, spots: list[ZoomSpot], min_iou: float = 0.2) -> Detections:
@@ -63,6 +64,7 @@ def second_look(
     detections and the number of crops inferred."""
     imgsz = backend.imgsz
     crops: list[np.ndarray] = []
+    wanted: list[frozenset[str]] = []  # per crop, its camera's rule classes (an ensemble skips members for none)
     plan: list[tuple[int, list[Region], list[ZoomSpot]]] = []
     for i, (image, d) in enumerate(zip(images, dets, strict=False)):
         h, w = image.shape[:2]
@@ -91,9 +93,10 @@ def second_look(
         if regions:
             plan.append((i, regions, list(st.zoom_spots)))
             crops += [image[y1:y2, x1:x2] for x1, y1, x2, y2 in regions]
+            wanted += [st.classes] * len(regions)
     if not crops:
         return dets, 0
-    raw = backend.infer(crops)
+    raw = backend.infer(crops, wanted)
     out, k = list(dets), 0
     for i, regions, spots in plan:
         h, w = images[i].shape[:2]

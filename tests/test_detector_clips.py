@@ -58,6 +58,25 @@ def test_clip_spans_pre_and_post_seconds(tmp_path):
     assert rec._open.get("cam") == []
 
 
+@pytest.mark.parametrize(("second_s", "first_frame_s"), [(12.0, 8.0), (10.5, 6.0)])
+def test_overlapping_clips_of_a_camera_encode_its_frames_once(tmp_path, second_s, first_frame_s):
+    """Two incidents 2 s or 0.5 s apart: each clip still spans its own window, starting at the key frame at or
+    before its first frame (KEYINT frames apart), and the frames both clips show are encoded once."""
+    rec = ClipRecorder(tmp_path, pre_s=4, post_s=4, fps=2)
+    for i in range(41):
+        ts = T0 + i * 0.5
+        rec.add("cam", ts, jpeg(i))
+        if ts in (T0 + 10, T0 + second_s):
+            rec.start(f"inc-{ts - T0:g}", "cam", ts)
+    rec.close()
+    assert probe(rec.path_of("inc-10"))[:2] == (17, pytest.approx(8.5, abs=0.01))
+    n, duration, _ = probe(rec.path_of(f"inc-{second_s:g}"))
+    expected = round((second_s + 4 - first_frame_s) * 2) + 1  # from the key frame to 4 s after the incident
+    assert n == expected and duration == pytest.approx(expected / 2, abs=0.01)
+    assert rec.frames_encoded == round((second_s + 4 - 6) * 2) + 1  # 6 s .. the last clip's end, once each
+    assert rec.written == 2 and rec.failed == 0
+
+
 def test_retention_keeps_the_newest(tmp_path):
     rec = ClipRecorder(tmp_path, pre_s=1, post_s=1, fps=2, max_files=2)
     for k in range(3):
@@ -68,11 +87,17 @@ def test_retention_keeps_the_newest(tmp_path):
         rec.close()
         time.sleep(0.02)
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["inc-1.mp4", "inc-2.mp4"]
-    old = tmp_path / "inc-old.mp4"
+    old = tmp_path / "inc-old.mp4"  # a clip from before this recorder (a restart): past the retention
     old.write_bytes(b"x")
     os.utime(old, (time.time() - 10 * 86400,) * 2)
-    rec._prune()
+    again = ClipRecorder(tmp_path, pre_s=1, post_s=1, fps=2, max_files=3)
+    for i in range(5):
+        again.add("cam", T0 + 100 + i * 0.5, jpeg(i))
+        if i == 2:
+            again.start("inc-3", "cam", T0 + 100 + i * 0.5)
+    again.close()
     assert not old.exists()
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["inc-1.mp4", "inc-2.mp4", "inc-3.mp4"]
 
 
 def test_odd_sizes_and_undecodable_frames(tmp_path):

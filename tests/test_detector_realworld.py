@@ -18,10 +18,16 @@ import pytest
 
 from xueliang.bus.memory import MemoryBus
 from xueliang.config import ConfigError, parse_config
-from xueliang.config.detector import DetectorConfig, EnsembleBackend, real_world_backend
+from xueliang.config.detector import DetectorConfig, EnsembleBackend, EnsembleMember, real_world_backend
 from xueliang.contracts import topic_specs
 from xueliang.detector.accuracy import average_precision
-from xueliang.detector.backends import BackendError, OnnxRuntimeDetector, make_backend
+from xueliang.detector.backends import (
+    BackendError,
+    EnsembleDetector,
+    InferenceBackend,
+    OnnxRuntimeDetector,
+    make_backend,
+)
 from xueliang.detector.hazards import flame_fraction, verify_fire
 from xueliang.detector.testing import BlobBackend, minimal_settings, publish_frames, walker_frames
 from xueliang.detector.types import Detections
@@ -93,6 +99,43 @@ def test_ensemble_takes_each_class_from_its_member() -> None:
     assert "fire" in fire
 
 
+class _Counting(InferenceBackend):
+    """A member that finds one object of its single class in every image it is given, and counts them."""
+
+    kind = "counting"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(0, 0.25, 0.45, {0: name})
+        self.images = 0
+
+    def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - predict is overridden
+        raise NotImplementedError
+
+    def predict(self, images: list[np.ndarray]) -> list[Detections]:
+        self.images += len(images)
+        one = Detections(np.array([[1, 1, 5, 9]], np.float32), np.array([0.9], np.float32), np.zeros(1, np.int32))
+        return [one for _ in images]
+
+
+def test_ensemble_runs_a_member_only_for_cameras_whose_rules_want_its_classes() -> None:
+    people, hazards = _Counting("person"), _Counting("fire")
+    spec = {"type": "onnxruntime", "model": "unused.onnx"}
+    det = EnsembleDetector(
+        [
+            (people, EnsembleMember.model_validate({"backend": spec, "classes": ["person"]})),
+            (hazards, EnsembleMember.model_validate({"backend": spec, "classes": ["fire"]})),
+        ],
+        0.25,
+        0.45,
+    )
+    frames = [np.zeros((48, 64, 3), np.uint8)] * 3
+    found = det.infer(frames, [frozenset({"person", "car"}), frozenset({"person", "fire"}), frozenset()])
+    assert (people.images, hazards.images) == (2, 1)  # the fire model saw only the camera with a fire rule
+    assert [sorted(det.names[int(c)] for c in d.class_id) for d in found] == [["person"], ["fire", "person"], []]
+    det.infer(frames)  # no camera given: every member on every frame
+    assert (people.images, hazards.images) == (5, 4)
+
+
 def test_ensemble_member_without_its_class_is_a_clear_error() -> None:
     spec = real_world_backend(MODELS, threads=1)
     spec["members"][0]["classes"] = ["person", "fire_truck"]  # type: ignore[index]
@@ -156,9 +199,9 @@ def test_worker_infers_each_camera_with_its_own_backend(tmp_path: Path) -> None:
     for key, backend in (("blob", blob), ("real", real)):
         original = backend.infer
 
-        def counted(images, _key=key, _orig=original):  # type: ignore[no-untyped-def]
+        def counted(images, wanted=None, *, _key=key, _orig=original):  # type: ignore[no-untyped-def]
             calls[_key] += len(images)
-            return _orig(images)
+            return _orig(images, wanted)
 
         backend.infer = counted  # type: ignore[method-assign]
     n = 0

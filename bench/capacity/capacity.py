@@ -6,7 +6,8 @@ For each N: a loopback RTSP server (deploy/rtsp/rtsp_server.py, GStreamer) strea
 H.264 25 fps clip made from opencv-doc's vtest.avi (real CCTV of pedestrians) to N cameras;
 each stage runs as its own process (`xueliang ingest|detect|dispatch`, Kafka between them,
 detection sampled at 2 fps, a line across the road that walkers cross every few seconds, so
-incidents keep happening). After a
+incidents keep happening, and on every fourth camera (``--fire-every``) a fire/smoke rule, which
+is what makes the real-world setup run its fire/smoke model on that camera's frames). After a
 warm-up, the bench reads the stages' /metrics twice and from the difference computes
 
 * capture→incident p95 (xl_detector_capture_to_incident_seconds),
@@ -128,7 +129,9 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
                     "classes": ["person"],
                     "min_frames": 2,
                     "cooldown_s": 2,
-                }
+                },
+                # every --fire-every'th camera also watches for fire and smoke (the county example: 39 of 538)
+                *([{"type": "fire_smoke", "name": "fire"}] if args.fire_every and i % args.fire_every == 0 else []),
             ],
         }
         for i in range(n)
@@ -157,6 +160,7 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
             "batch_size": 8,
             "snapshot_dir": str(workdir / "snapshots"),
             "decode_min_scale": args.decode_min_scale,
+            **({"clips": {"enabled": False}} if os.environ.get("XL_BENCH_NO_CLIPS") else {}),
             **({"imgsz": args.imgsz} if args.imgsz else {}),
         },  # default: the model's own input size
         "bus": {
@@ -389,6 +393,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's own)")
     ap.add_argument("--linger-ms", type=int, default=None, help="producers' batching delay (default: bus.linger_ms's)")
+    ap.add_argument(
+        "--fire-every",
+        type=int,
+        default=4,
+        help="every N-th camera also has a fire/smoke rule, which runs the real-world setup's fire/smoke model on its "
+        "frames (1: every camera; 0: none). Default 4, a quarter of the cameras: the county example has 39 of 538",
+    )
     ap.add_argument("--decode-min-scale", type=float, default=1.0, help="detector.decode_min_scale")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))
     ap.add_argument("--all", action="store_true", help="run every N even after a failure (cost measurements)")

@@ -72,8 +72,10 @@ class EnsembleMember(StrictModel):
 
 
 class EnsembleBackend(StrictModel):
-    """Several models on every frame, each answering for its own classes: e.g. a COCO-trained detector for
-    people and vehicles, trained on real images, and the project's model for fire and smoke only."""
+    """Several models, each answering for its own classes: e.g. a COCO-trained detector for people and
+    vehicles, trained on real images, and the project's model for fire and smoke only. A member runs on a
+    camera's frames only when one of the camera's rules looks at one of its classes (no fire/smoke rule, no
+    fire/smoke model)."""
 
     type: Literal["ensemble"]
     members: list[EnsembleMember] = Field(min_length=1, max_length=4)
