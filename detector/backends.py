@@ -145,6 +145,11 @@ class InferenceBackend(abc.ABC):
         raw = self._forward_batch(self.tensor([c for c, _ in placed]))
         return postprocess(raw, [i for _, i in placed], self.conf, self.iou)
 
+    def input_size(self, wanted: Wanted = None) -> int:
+        """The long side of the network input that images wanting the classes ``wanted`` go through (an
+        ensemble: its largest member among those that run for them); the detector decodes no larger."""
+        return self.imgsz
+
     def predict_for(self, images: list[np.ndarray], wanted: Sequence[Wanted]) -> list[Detections]:
         """:meth:`predict` where image ``i`` needs only the classes ``wanted[i]`` (None: all). One network
         answers for all its classes at once, so a single model runs on every image; the ensemble overrides."""
@@ -385,13 +390,19 @@ class EnsembleDetector(InferenceBackend):
     def predict(self, images: list[np.ndarray]) -> list[Detections]:
         return self.predict_for(images, [None] * len(images))
 
+    def _runs_for(self, remap: dict[int, int], wanted: Wanted) -> bool:
+        return wanted is None or not {self.names[i] for i in remap.values()}.isdisjoint(wanted)
+
+    def input_size(self, wanted: Wanted = None) -> int:
+        sizes = [b.imgsz for b, remap in self.members if self._runs_for(remap, wanted)]
+        return max(sizes) if sizes else min(b.imgsz for b, _ in self.members)
+
     def predict_for(self, images: list[np.ndarray], wanted: Sequence[Wanted]) -> list[Detections]:
         """Each member runs on the images that want one of its classes: a camera without a fire/smoke rule never
         pays for the fire/smoke member (in the county configuration, 39 of 538 cameras have one)."""
         parts: list[list[Detections]] = [[Detections.empty()] for _ in images]
         for backend, remap in self.members:
-            ours = {self.names[i] for i in remap.values()}
-            needed = [i for i, w in enumerate(wanted) if w is None or not ours.isdisjoint(w)]
+            needed = [i for i, w in enumerate(wanted) if self._runs_for(remap, w)]
             for i, found in zip(needed, backend.predict([images[i] for i in needed]) if needed else [], strict=True):
                 keep = np.asarray([int(c) in remap for c in found.class_id], bool) if len(found) else np.zeros(0, bool)
                 d = found[keep]

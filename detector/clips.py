@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_WAITING = 200  # clips handed to the writer and not yet written (each holds its JPEGs: ~1 MB)
 KEYINT = 4  # a key frame every 4 frames (2 s at 2 fps): where a clip may start
 CLIP_PIX_FMT = "yuvj420p"  # what libavcodec decodes a 4:2:0 JPEG to: full-range 4:2:0, which browsers play
 
@@ -77,7 +78,7 @@ class ClipRecorder:
         self.max_frames, self.retention_s, self.max_files = max_frames, retention_s, max_files
         self._ring: dict[str, deque[tuple[float, bytes]]] = {}
         self._open: dict[str, list[_Clip]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer", initializer=_background)
         self._futures: list[Future[Path | None]] = []
         self._lock = threading.Lock()
         # the writer thread's own: each camera's running encoder, and the clips on disk, oldest first
@@ -86,6 +87,7 @@ class ClipRecorder:
         self._files_listed = 0.0
         self.written = 0
         self.failed = 0
+        self.skipped = 0  # clips dropped because MAX_WAITING were already waiting for the writer
         self.frames_encoded = 0  # by all encoders: at most once each sampled frame that a clip covers
 
     def path_of(self, incident_id: str) -> Path:
@@ -133,6 +135,17 @@ class ClipRecorder:
 
     def _submit(self, camera_id: str, clip: _Clip) -> None:
         self._futures = [f for f in self._futures if not f.done()]
+        if (
+            len(self._futures) >= MAX_WAITING
+        ):  # the writer cannot keep up (it yields to inference): memory stays bounded
+            self.skipped += 1
+            log.warning(
+                "clip of incident %s (camera %s) not written: %d clips are waiting for the writer",
+                clip.incident_id,
+                camera_id,
+                len(self._futures),
+            )
+            return
         self._futures.append(self._pool.submit(self._write, camera_id, clip))
 
     def _write(self, camera_id: str, clip: _Clip) -> Path | None:
@@ -180,6 +193,16 @@ class ClipRecorder:
         files = self._files
         while files and (len(files) > self.max_files or _mtime(files[0]) < now - self.retention_s):
             files.popleft().unlink(missing_ok=True)
+
+
+def _background() -> None:
+    """The writer thread yields the CPU to inference (Linux: a thread's own nice value, +10): a clip may be
+    written a few seconds later, an incident may not be raised later. It catches up whenever a core is idle."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10))
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: the same thread at normal priority
+        log.debug("clip writer keeps its priority: %s", exc)
 
 
 def _mtime(path: Path) -> float:

@@ -180,12 +180,13 @@ class InferenceMixin:
         return out
 
     def _decode_scale(self, msg: FrameMessage) -> int:
-        """The largest JPEG reduction (1/2, 1/4, 1/8) still at least ``decode_min_scale`` × the model's
-        input size: the network sees the frame shrunk to imgsz anyway, and a reduced decode costs a
-        fraction of a full one. ROI crops and zoom need every pixel."""
-        if (
-            self.config.roi_crops or self._zooms(msg.camera_id) or self._backend(msg.camera_id).imgsz <= 0
-        ):  # (imgsz 0: a test backend that takes frames as they are)
-            return 1
-        long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * self._backend(msg.camera_id).imgsz
+        """The largest JPEG reduction (1/2, 1/4, 1/8) still at least ``decode_min_scale`` × the input size of the
+        networks that run for this camera's rules: the network sees the frame shrunk to that anyway, and a
+        reduced decode costs a fraction of a full one (a 576p frame for a 384-px network: half size, so the
+        letterbox has nothing left to resize). ROI crops and zoom need every pixel; snapshots are decoded again
+        at full size."""
+        imgsz = self._backend(msg.camera_id).input_size(self.state(msg.camera_id).classes)
+        if self.config.roi_crops or self._zooms(msg.camera_id) or imgsz <= 0:
+            return 1  # (imgsz 0: a test backend that takes frames as they are)
+        long_side, least = max(msg.width, msg.height), self.config.decode_min_scale * imgsz
         return next((k for k in (8, 4, 2) if long_side // k >= least), 1)

@@ -158,3 +158,17 @@ def test_api_serves_clips_in_the_snapshot_scope(tmp_path):
         assert client.get(f"/clips/{other.id}.mp4", headers=env.headers("op-dajiaqiao")).status_code == 404
         for bad in ("../xueliang.db", f"{inc.id}.jpg", "x" * 70 + ".mp4", "%2e%2e.mp4"):
             assert client.get(f"/clips/{bad}", headers=env.headers("admin")).status_code == 404
+
+
+def test_clips_beyond_the_writers_backlog_are_skipped_not_queued(tmp_path, monkeypatch, caplog):
+    import xueliang.detector.clips as clips
+
+    monkeypatch.setattr(clips, "MAX_WAITING", 0)  # as if the writer were that far behind
+    rec = ClipRecorder(tmp_path, pre_s=1, post_s=1, fps=2)
+    for i in range(6):
+        rec.add("cam", T0 + i * 0.5, jpeg(i))
+        if i == 1:
+            rec.start("inc-late", "cam", T0 + i * 0.5)
+    rec.close()
+    assert rec.skipped == 1 and rec.written == 0 and not rec.path_of("inc-late").exists()
+    assert "inc-late" in caplog.text and "waiting for the writer" in caplog.text

@@ -72,7 +72,7 @@ def fire_frame() -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- converted models
-@pytest.mark.parametrize(("name", "canvas"), [("coco-nanodet", (320, 416)), ("coco-centernet", (512, 512))])
+@pytest.mark.parametrize(("name", "canvas"), [("coco-nanodet", (288, 384)), ("coco-centernet", (512, 512))])
 @needs_footage
 def test_converted_coco_model_finds_the_walkers_of_vtest(name: str, canvas: tuple[int, int]) -> None:
     det = OnnxRuntimeDetector(MODELS / f"{name}.onnx", None, 0.4, 0.6)

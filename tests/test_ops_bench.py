@@ -54,6 +54,8 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
         linger_ms=25,
         decode_min_scale=0.9,
         setup="project",
+        fire_every=2,
+        no_clips=False,
     )
     cfg = bench.config(3, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
     settings = parse_config(yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "bench")
@@ -63,6 +65,19 @@ def test_generated_config_is_valid(bench, tmp_path: Path) -> None:  # type: igno
     assert settings.detector.backend.type == "openvino" and settings.detector.backend.precision == "bf16"
     assert settings.bus.frame_partitions == 6 and settings.bus.linger_ms == 25
     assert settings.detector.decode_min_scale == 0.9
+    # every --fire-every'th camera also watches for fire (which makes the real-world setup run its fire model there)
+    assert [[r.type for r in c.rules] for c in settings.cameras] == [
+        ["line_crossing", "fire_smoke"],
+        ["line_crossing"],
+        ["line_crossing", "fire_smoke"],
+    ]
+    assert settings.detector.clips.enabled
+    args.no_clips = True
+    cfg = bench.config(1, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)
+    assert not parse_config(
+        yaml.safe_dump({**cfg, "metrics": {"port": 9100}}, allow_unicode=True), "b"
+    ).detector.clips.enabled
+    args.no_clips = False
     # the production ensemble for real cameras, on the same runtime
     args.setup = "real-world"
     cfg = bench.config(1, "rtsp://127.0.0.1:8554", "127.0.0.1:9092", "benchx", tmp_path, args)

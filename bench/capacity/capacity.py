@@ -160,7 +160,7 @@ def config(n: int, rtsp: str, bootstrap: str, prefix: str, workdir: Path, args: 
             "batch_size": 8,
             "snapshot_dir": str(workdir / "snapshots"),
             "decode_min_scale": args.decode_min_scale,
-            **({"clips": {"enabled": False}} if os.environ.get("XL_BENCH_NO_CLIPS") else {}),
+            **({"clips": {"enabled": False}} if args.no_clips else {}),
             **({"imgsz": args.imgsz} if args.imgsz else {}),
         },  # default: the model's own input size
         "bus": {
@@ -399,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         default=4,
         help="every N-th camera also has a fire/smoke rule, which runs the real-world setup's fire/smoke model on its "
         "frames (1: every camera; 0: none). Default 4, a quarter of the cameras: the county example has 39 of 538",
+    )
+    ap.add_argument(
+        "--no-clips", action="store_true", help="cost measurement: the detector without evidence clips (not a default)"
     )
     ap.add_argument("--decode-min-scale", type=float, default=1.0, help="detector.decode_min_scale")
     ap.add_argument("--bootstrap", default=os.environ.get("XL_KAFKA_BOOTSTRAP"))

@@ -256,9 +256,10 @@ class DetectorConfig(StrictModel):
         1.0,
         ge=0.5,
         le=1.0,
-        description="JPEG frames are decoded at 1/2, 1/4 or 1/8 size while that is at least this × imgsz (long "
-        "side): 1.0 never upscales; 0.9 decodes a 768-px frame at 384 for imgsz 416 (2.8 → 1.0 ms "
-        "per frame) and lets the letterbox enlarge it 8 %",
+        description="JPEG frames are decoded at 1/2, 1/4 or 1/8 size while that is at least this × the input size "
+        "(long side) of the networks the camera's rules need: 1.0 never upscales (a 768-px frame is decoded at 384 "
+        "for the real-camera setup's 384-px NanoDet, at full size where a fire/smoke rule also needs the 480-px "
+        "fire model); 0.9 decodes a 768-px frame at 384 for a 416-px model and lets the letterbox enlarge it 8 %",
     )
     roi_crops: bool = Field(
         False,
