@@ -40,6 +40,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xueliang.detector import metrics
+
 if TYPE_CHECKING:
     import av
 
@@ -139,6 +141,7 @@ class ClipRecorder:
             len(self._futures) >= MAX_WAITING
         ):  # the writer cannot keep up (it yields to inference): memory stays bounded
             self.skipped += 1
+            metrics.CLIPS.labels(outcome="skipped").inc()
             log.warning(
                 "clip of incident %s (camera %s) not written: %d clips are waiting for the writer",
                 clip.incident_id,
@@ -158,15 +161,19 @@ class ClipRecorder:
                 if encoder is not None:
                     encoder.close()
                 encoder = self._encoders[camera_id] = ClipEncoder(fps)
-            self.frames_encoded += encoder.add(clip.frames)
+            encoded = encoder.add(clip.frames)
+            self.frames_encoded += encoded
+            metrics.CLIP_FRAMES_ENCODED.inc(encoded)
             path = encoder.write(self.path_of(clip.incident_id), ts[0], ts[-1])
             encoder.forget_before(ts[-1] - self.pre_s - self.post_s)
             self._close_idle(camera_id, ts[-1])
         except Exception:
             self._encoders.pop(camera_id, None)
             self.failed += 1
+            metrics.CLIPS.labels(outcome="failed").inc()
             log.exception("clip of incident %s could not be written", clip.incident_id)
             return None
+        metrics.CLIPS.labels(outcome="written").inc()
         with self._lock:
             self.written += 1
             if path is not None:

@@ -36,3 +36,12 @@ DETECTIONS = Counter(
     ["class_name", "outcome"],
 )
 TRACKS = Gauge("xl_detector_tracks", "Live tracks per camera", ["camera"])
+CLIPS = Counter(
+    "xl_detector_clips_total",
+    "Evidence clips by outcome: written, failed, skipped (too many already waiting for the clip writer)",
+    ["outcome"],
+)
+CLIP_FRAMES_ENCODED = Counter(
+    "xl_detector_clip_frames_encoded_total",
+    "Sampled frames H.264-encoded for evidence clips (each at most once, however many clips show it)",
+)
