@@ -7,8 +7,13 @@ percentile of 27 false fires on vtest/tree frames was 0.000), while every genera
 has 0.42 or more, and a real flame at the size a rule acts on (tens of pixels) fills a good part of its box.
 
 Smoke gets no colour test: real smoke is grey or white, like the pavement and sky the network mistakes
-for it, so a colour rule would reject real smoke as readily as false smoke. What keeps false smoke out is
-the model itself (trained with real frames as hard negatives) and the rule's k-of-n persistence.
+for it, so a colour rule would reject real smoke as readily as false smoke (and dusk light tints generated
+smoke: a tenth of its boxes have no low-saturation pixels). What keeps false smoke out is the model itself
+(trained with real frames as hard negatives), the rule's k-of-n persistence, and one test of geometry: a smoke
+box lying inside a confident person's box is that person. The fire/smoke model has seen few real people up
+close, and a face filling the picture scored 0.48-0.54 as smoke (a held-out in-car clip); a person standing in
+front of smoke leaves the smoke's box larger than theirs. On held-out generated frames none of the 316 smoke
+boxes lies 80 % inside a person's box.
 """
 
 from __future__ import annotations
@@ -51,4 +56,25 @@ def verify_fire(
         if name in config.fire_classes:
             box = as_box(float(v) / scale for v in dets.xyxy[i])
             keep[i] = flame_fraction(image, box) >= config.min_flame_fraction
+    return keep
+
+
+def verify_smoke(dets: Detections, names: list[str], config: HazardCheckConfig) -> np.ndarray:
+    """Boolean mask over ``dets``: False for a smoke detection with at least ``max_smoke_inside_person`` of its
+    area inside the box of a person detected with ``person_min_score`` or more (any class map's person)."""
+    keep = np.ones(len(dets), bool)
+    if not config.enabled or config.max_smoke_inside_person >= 1 or not len(dets):
+        return keep
+    people = dets.xyxy[
+        [n == "person" and s >= config.person_min_score for n, s in zip(names, dets.confidence, strict=True)]
+    ]
+    if not len(people):
+        return keep
+    for i, name in enumerate(names):
+        if name in config.smoke_classes:
+            x1, y1, x2, y2 = (float(v) for v in dets.xyxy[i])
+            iw = (np.minimum(x2, people[:, 2]) - np.maximum(x1, people[:, 0])).clip(0)
+            ih = (np.minimum(y2, people[:, 3]) - np.maximum(y1, people[:, 1])).clip(0)
+            inside = float((iw * ih).max()) / max((x2 - x1) * (y2 - y1), 1e-9)
+            keep[i] = inside < config.max_smoke_inside_person
     return keep

@@ -15,7 +15,7 @@ from xueliang.bus.base import Producer
 from xueliang.contracts import Box, Incident, utc_from_ts
 from xueliang.detector import metrics
 from xueliang.detector.clips import ClipRecorder
-from xueliang.detector.hazards import verify_fire
+from xueliang.detector.hazards import verify_fire, verify_smoke
 from xueliang.detector.rules import FrameView, RawDetection, RuleEvent, TrackedObject, local_time
 from xueliang.detector.snapshots import SnapshotStore, annotate, encode_jpeg
 from xueliang.detector.types import Detections
@@ -51,15 +51,17 @@ class IncidentsMixin:
             self.clips.add(msg.camera_id, msg.capture_ts, msg.jpeg)
         st.last_inferred_ts = msg.capture_ts
         # classes no rule of this camera knows (a COCO model's 'dog', 'sports_ball'...) never reach the tracker,
-        # nor do fires without flame colour
+        # nor do fires without flame colour, nor smoke that is a person's face
         class_names = self.class_names_of[st.camera.detector_backend]
         names = [class_names.get(int(c), "") for c in dets.class_id]
         known = np.asarray([n in st.classes for n in names], bool) if len(names) else np.zeros(0, bool)
-        keep = known.copy()
-        if item.image is not None and keep.any():
-            keep &= verify_fire(dets, names, item.image, item.scale, self.config.hazard_check)
-        for name, k, kn in zip(names, keep, known, strict=True):
-            outcome = "kept" if k else ("not_flame" if kn else "unknown_class")
+        flame = np.ones(len(dets), bool)
+        if item.image is not None and known.any():
+            flame = verify_fire(dets, names, item.image, item.scale, self.config.hazard_check)
+        not_person = verify_smoke(dets, names, self.config.hazard_check)  # people of any class count as evidence
+        keep = known & flame & not_person
+        for name, kn, fl, alone in zip(names, known, flame, not_person, strict=True):
+            outcome = "unknown_class" if not kn else "not_flame" if not fl else "inside_person" if not alone else "kept"
             metrics.DETECTIONS.labels(class_name=name or "unmapped", outcome=outcome).inc()
         dets = dets[keep]
         names = [n for n, k in zip(names, keep, strict=True) if k]

@@ -32,7 +32,8 @@ ZOOM_CROPS = Counter("xl_detector_zoom_crops_total", "Second-look crops inferred
 DETECTIONS = Counter(
     "xl_detector_detections_total",
     "Detections after the network, by project class and what became of them: kept (reach the tracker and "
-    "rules), unknown_class (no rule of the camera uses the class), not_flame (a fire without flame colour)",
+    "rules), unknown_class (no rule of the camera uses the class), not_flame (a fire without flame colour), "
+    "inside_person (smoke inside a person's box)",
     ["class_name", "outcome"],
 )
 TRACKS = Gauge("xl_detector_tracks", "Live tracks per camera", ["camera"])

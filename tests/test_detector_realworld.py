@@ -28,7 +28,7 @@ from xueliang.detector.backends import (
     OnnxRuntimeDetector,
     make_backend,
 )
-from xueliang.detector.hazards import flame_fraction, verify_fire
+from xueliang.detector.hazards import flame_fraction, verify_fire, verify_smoke
 from xueliang.detector.testing import BlobBackend, minimal_settings, publish_frames, walker_frames
 from xueliang.detector.types import Detections
 from xueliang.detector.worker import DetectorWorker
@@ -281,6 +281,31 @@ def test_fire_colour_check_keeps_flames_and_drops_look_alikes() -> None:
     d = det.infer([flames])[0]
     fires = [b for b, c in zip(d.xyxy, d.class_id, strict=True) if det.names[int(c)] == "fire"]
     assert fires and all(flame_fraction(flames, tuple(b)) >= config.min_flame_fraction for b in fires)
+
+
+def test_smoke_inside_a_persons_box_is_that_person() -> None:
+    """A face filling an in-car picture scored 0.48-0.54 as smoke, inside the man's 0.7 person box."""
+    from xueliang.config.detector import HazardCheckConfig
+
+    names = ["person", "smoke", "smoke", "person", "smoke", "smoke"]
+    dets = Detections(
+        np.array(
+            [
+                [15, 15, 165, 143],  # the man
+                [37, 36, 77, 94],  # his face, called smoke: inside his box
+                [100, 0, 300, 140],  # smoke beside and behind him: 29 % of its box overlaps his
+                [300, 10, 380, 90],  # someone the model is unsure of (0.3)
+                [310, 20, 370, 80],  # smoke inside that unsure box: kept
+                [400, 10, 480, 90],  # smoke with nobody near
+            ],
+            np.float32,
+        ),
+        np.array([0.7, 0.54, 0.6, 0.3, 0.5, 0.6], np.float32),
+        np.zeros(6, np.int32),
+    )
+    assert verify_smoke(dets, names, HazardCheckConfig()).tolist() == [True, False, True, True, True, True]
+    assert verify_smoke(dets, names, HazardCheckConfig(max_smoke_inside_person=1.0)).all()  # the check off
+    assert verify_smoke(dets, names, HazardCheckConfig(enabled=False)).all()
 
 
 # ----------------------------------------------------------------------------------- box AP

@@ -184,13 +184,25 @@ class ZoomConfig(StrictModel):
 
 
 class HazardCheckConfig(StrictModel):
-    """A colour check on fire detections before tracking (``xueliang.detector.hazards``): a box counts as
-    fire only when this share of its pixels is flame-coloured. Real footage's false fires (dark corners,
-    brick, leaves, glare) have about none; real and generated flames have far more."""
+    """Second opinions on fire and smoke before tracking (``xueliang.detector.hazards``): a box counts as fire
+    only when this share of its pixels is flame-coloured (real footage's false fires, on dark corners, brick,
+    leaves and glare, have about none; real and generated flames have far more), and a smoke box that lies
+    inside a person's box is the person (a close-up face), not smoke."""
 
     enabled: bool = True
     fire_classes: list[str] = Field(default_factory=lambda: ["fire"], description="project classes checked")
     min_flame_fraction: float = Field(0.08, ge=0, le=1, description="share of flame-coloured pixels in the box")
+    smoke_classes: list[str] = Field(
+        default_factory=lambda: ["smoke"], description="project classes checked against the people in the frame"
+    )
+    max_smoke_inside_person: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="a smoke box with at least this share of its area inside a person's box (score ≥ "
+        "person_min_score, from any member) is that person, not smoke (1.0: the check is off)",
+    )
+    person_min_score: float = Field(0.5, ge=0, le=1, description="people this sure count for the smoke check")
 
 
 class ClipConfig(StrictModel):
