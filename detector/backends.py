@@ -383,6 +383,7 @@ class EnsembleDetector(InferenceBackend):
                 )
             self.members.append((backend, remap))
         super().__init__(max(b.imgsz for b, _ in members), conf, iou, names)
+        self._answers = [frozenset(names[i] for i in remap.values()) for _, remap in self.members]  # per member
 
     def _forward(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - predict() is overridden
         raise NotImplementedError
@@ -390,19 +391,19 @@ class EnsembleDetector(InferenceBackend):
     def predict(self, images: list[np.ndarray]) -> list[Detections]:
         return self.predict_for(images, [None] * len(images))
 
-    def _runs_for(self, remap: dict[int, int], wanted: Wanted) -> bool:
-        return wanted is None or not {self.names[i] for i in remap.values()}.isdisjoint(wanted)
+    def _runs_for(self, member: int, wanted: Wanted) -> bool:
+        return wanted is None or not self._answers[member].isdisjoint(wanted)
 
     def input_size(self, wanted: Wanted = None) -> int:
-        sizes = [b.imgsz for b, remap in self.members if self._runs_for(remap, wanted)]
+        sizes = [b.imgsz for m, (b, _) in enumerate(self.members) if self._runs_for(m, wanted)]
         return max(sizes) if sizes else min(b.imgsz for b, _ in self.members)
 
     def predict_for(self, images: list[np.ndarray], wanted: Sequence[Wanted]) -> list[Detections]:
         """Each member runs on the images that want one of its classes: a camera without a fire/smoke rule never
         pays for the fire/smoke member (in the county configuration, 39 of 538 cameras have one)."""
         parts: list[list[Detections]] = [[Detections.empty()] for _ in images]
-        for backend, remap in self.members:
-            needed = [i for i, w in enumerate(wanted) if self._runs_for(remap, w)]
+        for m, (backend, remap) in enumerate(self.members):
+            needed = [i for i, w in enumerate(wanted) if self._runs_for(m, w)]
             for i, found in zip(needed, backend.predict([images[i] for i in needed]) if needed else [], strict=True):
                 keep = np.asarray([int(c) in remap for c in found.class_id], bool) if len(found) else np.zeros(0, bool)
                 d = found[keep]
